@@ -1,0 +1,47 @@
+"""Every error a user can act on is a PartmanError; the message names the object and the fix."""
+
+from __future__ import annotations
+
+
+class PartmanError(Exception):
+    """Base of every error partman raises for a problem the user can fix."""
+
+
+class ConfigError(PartmanError):
+    """A Table, Tenant or Config value is invalid on its own (before any database is asked)."""
+
+
+class IntervalError(ConfigError):
+    """A partition interval or retention period cannot be understood or is impossible."""
+
+
+class CatalogError(PartmanError):
+    """The database does not hold what the configuration describes (table, key, column type)."""
+
+
+class TableNotFoundError(CatalogError):
+    """The parent table named in the configuration does not exist."""
+
+
+class NotPartitionedError(CatalogError):
+    """The parent exists but is not a partitioned table of the supported shape."""
+
+
+class KeyMismatchError(CatalogError):
+    """The parent's partition key does not match the configured columns or types."""
+
+
+class TenantError(ConfigError):
+    """A tenant id cannot be stored in the tenant column, or is unknown."""
+
+
+class NotRegisteredError(PartmanError):
+    """The table (or tenant) is not managed by partman yet."""
+
+
+class MetadataError(PartmanError):
+    """partman's metadata schema is missing, foreign, or from a newer partman."""
+
+
+class LockUnavailableError(PartmanError):
+    """A lock could not be had within the lock budget; the work was skipped, not queued."""
