@@ -1,0 +1,139 @@
+"""Exact partition bounds, parsed from `pg_get_expr(relpartbound, oid)`.
+
+The catalog is the truth about bounds; a partition's name never is. The text is produced by the
+server's ruleutils under the session settings the snapshot query fixes (TimeZone UTC, DateStyle
+ISO, standard_conforming_strings on), so each literal is the type's canonical output and can be
+read back without loss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .columns import ColumnKind
+
+
+class Special(enum.Enum):
+    """Bound values that are not finite values of the column's type."""
+
+    MINVALUE = "MINVALUE"
+    MAXVALUE = "MAXVALUE"
+    UNREADABLE = "UNREADABLE"  # e.g. a BC date or 'infinity': finite for PG, not for us
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+BoundValue = str | int | uuid.UUID | dt.datetime | dt.date | Special
+
+
+class BoundSyntaxError(ValueError):
+    """The bound text is not of a shape this parser knows; the partition is treated as foreign."""
+
+
+@dataclass(frozen=True)
+class RangeBound:
+    """FROM (lower...) TO (upper...), one value per key column; or the DEFAULT partition."""
+
+    lower: tuple[BoundValue, ...]
+    upper: tuple[BoundValue, ...]
+    is_default: bool = False
+
+
+DEFAULT_BOUND = RangeBound((), (), is_default=True)
+
+
+def parse_range_bound(text: str, kinds: Sequence[ColumnKind]) -> RangeBound:
+    """Read a RANGE partition's bound expression into typed values of the key columns."""
+    text = text.strip()
+    if text == "DEFAULT":
+        return DEFAULT_BOUND
+    prefix = "FOR VALUES FROM "
+    if not text.startswith(prefix):
+        raise BoundSyntaxError(f"not a range bound: {text!r}")
+    lower_tokens, pos = _parse_list(text, len(prefix))
+    if not text.startswith(" TO ", pos):
+        raise BoundSyntaxError(f"expected TO in {text!r}")
+    upper_tokens, pos = _parse_list(text, pos + 4)
+    if pos != len(text):
+        raise BoundSyntaxError(f"unexpected text after bound: {text[pos:]!r}")
+    if len(lower_tokens) != len(kinds) or len(upper_tokens) != len(kinds):
+        raise BoundSyntaxError(f"bound has {len(lower_tokens)} values, key has {len(kinds)}")
+    return RangeBound(
+        tuple(_convert(tok, kind) for tok, kind in zip(lower_tokens, kinds, strict=True)),
+        tuple(_convert(tok, kind) for tok, kind in zip(upper_tokens, kinds, strict=True)),
+    )
+
+
+_Token = tuple[str, bool]  # (text, was quoted)
+
+
+def _parse_list(text: str, pos: int) -> tuple[list[_Token], int]:
+    if not text.startswith("(", pos):
+        raise BoundSyntaxError(f"expected '(' at {pos} in {text!r}")
+    pos += 1
+    tokens: list[_Token] = []
+    while True:
+        if text.startswith("'", pos):
+            pos += 1
+            chunks: list[str] = []
+            while True:
+                end = text.find("'", pos)
+                if end < 0:
+                    raise BoundSyntaxError(f"unterminated literal in {text!r}")
+                chunks.append(text[pos:end])
+                if text.startswith("''", end):
+                    chunks.append("'")
+                    pos = end + 2
+                    continue
+                pos = end + 1
+                break
+            tokens.append(("".join(chunks), True))
+        else:
+            end = pos
+            while end < len(text) and text[end] not in ",)":
+                end += 1
+            word = text[pos:end].strip()
+            if not word:
+                raise BoundSyntaxError(f"empty value in {text!r}")
+            tokens.append((word, False))
+            pos = end
+        if text.startswith(", ", pos):
+            pos += 2
+        elif text.startswith(")", pos):
+            return tokens, pos + 1
+        else:
+            raise BoundSyntaxError(f"expected ',' or ')' at {pos} in {text!r}")
+
+
+def _convert(token: _Token, kind: ColumnKind) -> BoundValue:
+    word, quoted = token
+    if not quoted:
+        if word == "MINVALUE":
+            return Special.MINVALUE
+        if word == "MAXVALUE":
+            return Special.MAXVALUE
+    try:
+        if kind is ColumnKind.TEXT:
+            return word
+        if kind is ColumnKind.INTEGER:
+            return int(word)
+        if kind is ColumnKind.UUID:
+            return uuid.UUID(word)
+        if kind is ColumnKind.DATE:
+            return dt.date.fromisoformat(word)
+        if kind is ColumnKind.TIMESTAMP:
+            value = dt.datetime.fromisoformat(word)
+            return value if value.tzinfo is None else Special.UNREADABLE
+        if kind is ColumnKind.TIMESTAMPTZ:
+            value = dt.datetime.fromisoformat(word)
+            if value.tzinfo is None:
+                return Special.UNREADABLE
+            return value.astimezone(dt.UTC)
+    except ValueError:
+        return Special.UNREADABLE  # 'infinity', BC dates, years past 9999
+    return Special.UNREADABLE
