@@ -1,0 +1,304 @@
+"""Desired against actual: (metadata state, catalog snapshot, now) -> Plan. No I/O.
+
+Almost every decision partman makes is taken here, where it can be tested without a server:
+which periods each tenant needs, which of them the catalog already covers (whatever the
+partitions are called), which partitions have expired under which tenant's policy, and which
+of those partman may drop because it created or adopted them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .bounds import BoundValue, Special
+from .catalog import Catalog, ParentInfo, PartitionInfo
+from .columns import ColumnKind, KeyColumn, TenantValue, tenant_from_text, tenant_text
+from .errors import CatalogError
+from .intervals import Interval, Retention, Unit
+from .naming import partition_name, period_label
+from .operations import CreatePartition, DropPartition, Notice, Operation, Plan
+from .store import State, TableRecord, is_owner_comment
+from .validate import check_parent
+
+UTC = dt.UTC
+_MIN = dt.datetime.min.replace(tzinfo=UTC)
+_MAX = dt.datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TimeDomain:
+    """Maps the time column's values to aware datetimes in the space periods are aligned in.
+
+    timestamptz values are instants, aligned in the configured zone. timestamp and date values
+    are wall-clock readings: they are aligned as if they were UTC (a calendar without DST, so
+    no repeated or missing hour), and "now" is the configured zone's wall clock.
+    """
+
+    kind: ColumnKind
+    zone: zoneinfo.ZoneInfo
+
+    @property
+    def align_tz(self) -> zoneinfo.ZoneInfo:
+        return self.zone if self.kind is ColumnKind.TIMESTAMPTZ else zoneinfo.ZoneInfo("UTC")
+
+    def now(self, instant: dt.datetime) -> dt.datetime:
+        if self.kind is ColumnKind.TIMESTAMPTZ:
+            return instant.astimezone(UTC)
+        return instant.astimezone(self.zone).replace(tzinfo=UTC)
+
+    def to_value(self, aligned: dt.datetime) -> dt.datetime | dt.date:
+        if self.kind is ColumnKind.TIMESTAMPTZ:
+            return aligned.astimezone(UTC)
+        naive = aligned.astimezone(UTC).replace(tzinfo=None)
+        return naive.date() if self.kind is ColumnKind.DATE else naive
+
+    def from_value(self, value: BoundValue, *, upper: bool) -> dt.datetime:
+        """Unbounded or unreadable ends become -inf/+inf: they cover, and never expire."""
+        if isinstance(value, Special):
+            if value is Special.MINVALUE:
+                return _MIN
+            if value is Special.MAXVALUE:
+                return _MAX
+            return _MAX if upper else _MIN
+        if isinstance(value, dt.datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, dt.date):
+            return dt.datetime.combine(value, dt.time(), UTC)
+        raise TypeError(f"not a time value: {value!r}")
+
+    def label_time(self, aligned: dt.datetime) -> dt.datetime:
+        """The wall time a partition's name shows."""
+        return aligned.astimezone(self.align_tz)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A partition's share of one tenant's timeline, in aligned space."""
+
+    lower: dt.datetime
+    upper: dt.datetime
+    partition: PartitionInfo
+    regular: bool  # one tenant, finite bounds: partman may adopt/drop it
+
+
+@dataclass(frozen=True)
+class TenantTimeline:
+    tenant: TenantValue | None
+    pieces: list[Piece]
+
+
+def timelines(
+    parent: ParentInfo, tenant_key: KeyColumn | None, domain: TimeDomain
+) -> tuple[dict[TenantValue | None, list[Piece]], list[PartitionInfo]]:
+    """Group a parent's partitions by tenant; the rest (default, spanning, unreadable) apart."""
+    by_tenant: dict[TenantValue | None, list[Piece]] = {}
+    others: list[PartitionInfo] = []
+    for p in parent.partitions:
+        bound = p.bound
+        if bound is None or bound.is_default or p.is_partitioned or p.detach_pending:
+            others.append(p)
+            continue
+        lo_time = domain.from_value(bound.lower[-1], upper=False)
+        hi_time = domain.from_value(bound.upper[-1], upper=True)
+        finite = not isinstance(bound.lower[-1], Special) and not isinstance(
+            bound.upper[-1], Special
+        )
+        if tenant_key is None:
+            by_tenant.setdefault(None, []).append(Piece(lo_time, hi_time, p, finite))
+            continue
+        t_lo, t_hi = bound.lower[0], bound.upper[0]
+        if isinstance(t_lo, Special) or isinstance(t_hi, Special) or t_lo != t_hi:
+            # Spans tenants: it covers the end tenants partly; the ones between depend on the
+            # column's collation, which only the server knows. Creating into it fails loudly.
+            if not isinstance(t_lo, Special | dt.date):
+                by_tenant.setdefault(t_lo, []).append(Piece(lo_time, _MAX, p, False))
+            if not isinstance(t_hi, Special | dt.date):
+                by_tenant.setdefault(t_hi, []).append(Piece(_MIN, hi_time, p, False))
+            others.append(p)
+            continue
+        if isinstance(t_lo, dt.date):
+            others.append(p)
+            continue
+        by_tenant.setdefault(t_lo, []).append(Piece(lo_time, hi_time, p, finite))
+    for pieces in by_tenant.values():
+        pieces.sort(key=lambda piece: (piece.lower, piece.upper))
+    return by_tenant, others
+
+
+def gaps(
+    lower: dt.datetime, upper: dt.datetime, pieces: Iterable[Piece]
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The parts of [lower, upper) no piece covers (pieces sorted by lower bound)."""
+    result: list[tuple[dt.datetime, dt.datetime]] = []
+    cursor = lower
+    for piece in pieces:
+        if piece.upper <= cursor or piece.lower >= upper:
+            continue
+        if piece.lower > cursor:
+            result.append((cursor, piece.lower))
+        cursor = max(cursor, piece.upper)
+        if cursor >= upper:
+            break
+    if cursor < upper:
+        result.append((cursor, upper))
+    return result
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    tenant: TenantValue | None
+    retention: Retention | None
+    partition_count: int
+
+
+def policies(table: TableRecord, state: State, tenant_kind: ColumnKind | None) -> list[TenantPolicy]:
+    if table.tenant_column is None:
+        return [TenantPolicy(None, table.retention, table.partition_count)]
+    assert tenant_kind is not None
+    return [
+        TenantPolicy(
+            tenant_from_text(t.tenant_id, tenant_kind),
+            t.effective_retention(table),
+            t.effective_count(table),
+        )
+        for t in state.tenants.get(table.id, ())
+    ]
+
+
+def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneInfo) -> Plan:
+    """The whole pass: every managed table, every tenant, creates then drops."""
+    creates: list[Operation] = []
+    drops: list[Operation] = []
+    notices: list[Notice] = []
+    for table in state.tables:
+        parent = catalog.get((table.schema, table.name))
+        try:
+            tenant_key, time_key = check_parent(
+                table.qualified_name,
+                parent,
+                tenant_column=table.tenant_column,
+                time_column=table.time_column,
+                interval=table.interval,
+            )
+        except CatalogError as error:
+            notices.append(Notice("error", table.qualified_name, f"skipped: {error}"))
+            continue
+        assert parent is not None
+        c, d, n = plan_table(table, parent, state, tenant_key, time_key, now, zone)
+        creates += c
+        drops += d
+        notices += n
+    return Plan(
+        now=now,
+        operations=tuple(creates + drops),
+        notices=tuple(notices),
+        tables=tuple(t.qualified_name for t in state.tables),
+    )
+
+
+def plan_table(
+    table: TableRecord,
+    parent: ParentInfo,
+    state: State,
+    tenant_key: KeyColumn | None,
+    time_key: KeyColumn,
+    now: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+) -> tuple[list[Operation], list[Operation], list[Notice]]:
+    domain = TimeDomain(time_key.kind, zone)
+    tz = domain.align_tz
+    interval = table.interval
+    aligned_now = domain.now(now)
+    by_tenant, others = timelines(parent, tenant_key, domain)
+    creates: list[Operation] = []
+    drops: list[Operation] = []
+    notices: list[Notice] = []
+    for policy in policies(table, state, None if tenant_key is None else tenant_key.kind):
+        pieces = by_tenant.get(policy.tenant, [])
+        cutoff = None if policy.retention is None else policy.retention.cutoff(aligned_now, tz)
+        first = interval.index(aligned_now, tz)
+        if table.backfill and cutoff is not None:
+            first = min(first, interval.index(cutoff, tz))
+        last = interval.index(aligned_now, tz) + policy.partition_count
+        for index in range(first, last + 1):
+            lo, hi = interval.bounds(index, tz)
+            if cutoff is not None and hi <= cutoff:
+                continue  # backfill never creates what retention would drop at once
+            for gap_lo, gap_hi in gaps(lo, hi, pieces):
+                whole = (gap_lo, gap_hi) == (lo, hi)
+                creates.append(
+                    _create(table, parent, policy.tenant, domain, interval, gap_lo, gap_hi, whole,
+                            "current period" if index == interval.index(aligned_now, tz)
+                            else ("backfill" if hi <= aligned_now else
+                                  f"premake: {index - interval.index(aligned_now, tz)} ahead"))
+                )
+        if cutoff is None:
+            continue
+        for piece in pieces:
+            if piece.upper > cutoff or piece.upper == _MAX:
+                continue
+            p = piece.partition
+            tenant_shown = tenant_text(policy.tenant)
+            owned = state.owned.get((p.schema, p.name))
+            if not piece.regular:
+                notices.append(Notice(
+                    "info", table.qualified_name,
+                    "past retention but spans tenants or is unbounded; left alone",
+                    tenant_shown, p.qualified_name))
+            elif owned is None or not is_owner_comment(p.comment):
+                why = ("partman did not create or adopt it" if owned is None else
+                       "its comment no longer marks it as partman's (drift)")
+                notices.append(Notice(
+                    "warning", table.qualified_name,
+                    f"past retention ({policy.retention}) but not dropped: {why}; adopt it with "
+                    "import_existing_partitions or drop it yourself",
+                    tenant_shown, p.qualified_name))
+            else:
+                drops.append(DropPartition(
+                    parent_schema=parent.schema, parent_name=parent.name, tenant=policy.tenant,
+                    partition_schema=p.schema, partition_name=p.name,
+                    lower=domain.to_value(piece.lower), upper=domain.to_value(piece.upper),
+                    reason=(f"retention {policy.retention}: ends {domain.to_value(piece.upper)}"
+                            f", at or before the cutoff {domain.to_value(cutoff)}"),
+                    oid=p.oid, bound_text=p.bound_text, estimated_rows=p.estimated_rows))
+    for p in others:
+        if p.detach_pending:
+            notices.append(Notice("warning", table.qualified_name,
+                                  "an interrupted DETACH CONCURRENTLY is pending",
+                                  partition=p.qualified_name))
+    return creates, drops, notices
+
+
+def _create(
+    table: TableRecord,
+    parent: ParentInfo,
+    tenant: TenantValue | None,
+    domain: TimeDomain,
+    interval: Interval,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    whole: bool,
+    reason: str,
+) -> CreatePartition:
+    lower, upper = domain.to_value(lo), domain.to_value(hi)
+    sub_day = interval.unit is Unit.HOUR or not whole
+    label = period_label(domain.label_time(lo), sub_day=sub_day)
+    if not whole:
+        reason += f" (only the gap [{lower}, {upper}) is free)"
+    lower_key: tuple[BoundValue, ...] = (lower,) if tenant is None else (tenant, lower)
+    upper_key: tuple[BoundValue, ...] = (upper,) if tenant is None else (tenant, upper)
+    return CreatePartition(
+        parent_schema=parent.schema,
+        parent_name=parent.name,
+        tenant=tenant,
+        partition_schema=parent.schema,
+        partition_name=partition_name(parent.name, tenant, label),
+        lower=lower,
+        upper=upper,
+        reason=reason,
+        lower_key=lower_key,
+        upper_key=upper_key,
+    )

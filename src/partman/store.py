@@ -1,0 +1,467 @@
+"""partman's metadata: a schema of its own, created and upgraded by versioned migrations.
+
+It holds what the catalog cannot: which tables and tenants are managed and with which policy,
+which partitions partman created or adopted (the only ones it will ever drop), and an audit
+row for every operation applied. Reads for a pass are composed here and sent by `world.py` in
+the same round trip as the catalog query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .errors import MetadataError
+from .intervals import Interval, Retention, parse_retention
+
+SCHEMA_MARKER = "partman metadata (https://pypi.org/project/partman); do not edit by hand"
+OWNER_COMMENT = "managed by partman ({origin}); dropped only by its retention policy"
+FOREVER = "forever"
+
+
+def owner_comment(origin: str) -> str:
+    return OWNER_COMMENT.format(origin=origin)
+
+
+def is_owner_comment(comment: str | None) -> bool:
+    return comment is not None and comment.startswith("managed by partman (")
+
+
+def _migrations(s: sql.Identifier) -> list[sql.Composed]:
+    """Append only: a released migration is never edited, a change is a new entry."""
+    return [
+        sql.SQL(
+            """
+CREATE TABLE {s}.managed_tables (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    tenant_column text,
+    time_column text NOT NULL,
+    partition_type text NOT NULL DEFAULT 'range',
+    partition_interval text NOT NULL,
+    retention text,
+    partition_count integer NOT NULL,
+    backfill boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (schema_name, table_name)
+);
+COMMENT ON COLUMN {s}.managed_tables.retention IS 'NULL keeps partitions forever';
+CREATE TABLE {s}.tenants (
+    table_id bigint NOT NULL REFERENCES {s}.managed_tables (id) ON DELETE CASCADE,
+    tenant_id text NOT NULL,
+    retention text,
+    partition_count integer,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (table_id, tenant_id)
+);
+COMMENT ON COLUMN {s}.tenants.retention IS 'NULL inherits the table''s; ''forever'' keeps all';
+CREATE TABLE {s}.partitions (
+    schema_name text NOT NULL,
+    partition_name text NOT NULL,
+    parent_schema text NOT NULL,
+    parent_name text NOT NULL,
+    tenant_id text,
+    lower_bound text NOT NULL,
+    upper_bound text NOT NULL,
+    origin text NOT NULL CHECK (origin IN ('created', 'adopted')),
+    previous_comment text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, partition_name)
+);
+CREATE INDEX ON {s}.partitions (parent_schema, parent_name);
+CREATE TABLE {s}.runs (
+    id uuid PRIMARY KEY,
+    manager text NOT NULL,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    outcome text,
+    summary jsonb
+);
+CREATE INDEX ON {s}.runs (started_at);
+CREATE TABLE {s}.audit_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    run_id uuid,
+    operation text NOT NULL,
+    parent_schema text,
+    parent_name text,
+    tenant_id text,
+    partition_name text,
+    outcome text NOT NULL CHECK (outcome IN ('ok', 'failed', 'skipped')),
+    reason text,
+    statement text,
+    error text,
+    duration_ms double precision
+);
+CREATE INDEX ON {s}.audit_log (at);
+"""
+        ).format(s=s),
+    ]
+
+
+def _latest(s: sql.Identifier) -> int:
+    return len(_migrations(s))
+
+
+def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
+    """Create or upgrade the metadata schema; returns its version. Safe to call concurrently."""
+    s = sql.Identifier(schema)
+    migrations = _migrations(s)
+    with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '30s'")
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('partman:migrate:' || %s, 0))",
+            (schema,),
+        )
+        current = _current_version(conn, schema)
+        if current > len(migrations):
+            raise MetadataError(
+                f"metadata schema {schema!r} is at version {current}, newer than this partman "
+                f"knows ({len(migrations)}); upgrade partman"
+            )
+        if current == len(migrations):
+            return current
+        if current == 0:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
+            conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(s, sql.Literal(SCHEMA_MARKER)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {}.schema_version (version integer PRIMARY KEY, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(s)
+            )
+        for version in range(current + 1, len(migrations) + 1):
+            conn.execute(migrations[version - 1])
+            conn.execute(
+                sql.SQL("INSERT INTO {}.schema_version (version) VALUES ({})").format(
+                    s, sql.Literal(version)
+                )
+            )
+    return len(migrations)
+
+
+def _current_version(conn: psycopg.Connection[Any], schema: str) -> int:
+    row = conn.execute(
+        """
+SELECT n.oid IS NOT NULL,
+       obj_description(n.oid, 'pg_namespace'),
+       to_regclass(quote_ident(%(s)s) || '.schema_version') IS NOT NULL,
+       (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+         WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')),
+       (SELECT count(*) FROM pg_proc p WHERE p.pronamespace = n.oid)
+  FROM (SELECT %(s)s::text AS name) w LEFT JOIN pg_namespace n ON n.nspname = w.name
+""",
+        {"s": schema},
+    ).fetchone()
+    assert row is not None
+    exists, comment, has_version, relations, functions = row
+    if not exists:
+        return 0
+    if comment == SCHEMA_MARKER and has_version:
+        version = conn.execute(
+            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.schema_version").format(
+                sql.Identifier(schema)
+            )
+        ).fetchone()
+        return int(version[0]) if version else 0
+    if relations or functions:
+        shown = ", ".join((relations or [])[:5]) or f"{functions} functions"
+        raise MetadataError(
+            f"schema {schema!r} already holds objects that are not partman's ({shown}); "
+            "choose another Config(metadata_schema=...) (the default is 'partman_meta')"
+        )
+    return 0  # an empty schema someone made for us: take it
+
+
+@dataclass(frozen=True)
+class TableRecord:
+    """A managed table as stored: the table-wide (default) policy."""
+
+    id: int
+    schema: str
+    name: str
+    tenant_column: str | None
+    time_column: str
+    interval: Interval
+    retention: Retention | None
+    partition_count: int
+    backfill: bool
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    """A tenant of a managed table; None policy fields inherit the table's."""
+
+    table_id: int
+    tenant_id: str
+    retention: str | None  # None: inherit; 'forever'; or an interval text
+    partition_count: int | None
+
+    def effective_retention(self, table: TableRecord) -> Retention | None:
+        if self.retention is None:
+            return table.retention
+        if self.retention == FOREVER:
+            return None
+        return parse_retention(self.retention)
+
+    def effective_count(self, table: TableRecord) -> int:
+        return table.partition_count if self.partition_count is None else self.partition_count
+
+
+@dataclass(frozen=True)
+class OwnedPartition:
+    """A partition partman created or adopted: the first witness of ownership."""
+
+    schema: str
+    name: str
+    parent_schema: str
+    parent_name: str
+    tenant_id: str | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class State:
+    tables: tuple[TableRecord, ...]
+    tenants: dict[int, tuple[TenantRecord, ...]]
+    owned: dict[tuple[str, str], OwnedPartition]
+
+
+def state_queries(schema: str) -> list[sql.Composed]:
+    """Three SELECTs (tables, tenants, owned partitions), to run inside the pass's snapshot."""
+    s = sql.Identifier(schema)
+    return [
+        sql.SQL(
+            "SELECT id, schema_name, table_name, tenant_column, time_column, partition_interval, "
+            "retention, partition_count, backfill FROM {}.managed_tables ORDER BY id"
+        ).format(s),
+        sql.SQL(
+            "SELECT table_id, tenant_id, retention, partition_count FROM {}.tenants "
+            "ORDER BY table_id, tenant_id"
+        ).format(s),
+        sql.SQL(
+            "SELECT schema_name, partition_name, parent_schema, parent_name, tenant_id, origin "
+            "FROM {}.partitions"
+        ).format(s),
+    ]
+
+
+def managed_parents(schema: str) -> sql.Composed:
+    """The catalog query's row source during a pass: every managed table."""
+    return sql.SQL("SELECT schema_name, table_name FROM {}.managed_tables").format(
+        sql.Identifier(schema)
+    )
+
+
+def parse_state(
+    tables: Sequence[Sequence[Any]],
+    tenants: Sequence[Sequence[Any]],
+    owned: Sequence[Sequence[Any]],
+) -> State:
+    records = tuple(
+        TableRecord(
+            id=r[0],
+            schema=r[1],
+            name=r[2],
+            tenant_column=r[3],
+            time_column=r[4],
+            interval=Interval.parse(r[5]),
+            retention=parse_retention(r[6]),
+            partition_count=r[7],
+            backfill=r[8],
+        )
+        for r in tables
+    )
+    by_table: dict[int, list[TenantRecord]] = {}
+    for r in tenants:
+        by_table.setdefault(r[0], []).append(TenantRecord(r[0], r[1], r[2], r[3]))
+    return State(
+        tables=records,
+        tenants={k: tuple(v) for k, v in by_table.items()},
+        owned={(r[0], r[1]): OwnedPartition(*r) for r in owned},
+    )
+
+
+def retention_text(retention: Retention | None) -> str | None:
+    return None if retention is None else str(retention)
+
+
+def upsert_table(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    *,
+    table_schema: str,
+    table_name: str,
+    tenant_column: str | None,
+    time_column: str,
+    interval: Interval,
+    retention: Retention | None,
+    partition_count: int,
+    backfill: bool,
+    update_policy: bool,
+) -> int:
+    """Insert the table, or update its policy; returns its id. Call inside a transaction."""
+    s = sql.Identifier(schema)
+    policy_update = (
+        sql.SQL(
+            "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
+            "backfill = EXCLUDED.backfill, updated_at = now()"
+        )
+        if update_policy
+        else sql.SQL("updated_at = {}.managed_tables.updated_at").format(s)
+    )
+    row = conn.execute(
+        sql.SQL(
+            "INSERT INTO {s}.managed_tables (schema_name, table_name, tenant_column, time_column, "
+            "partition_interval, retention, partition_count, backfill) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (schema_name, table_name) DO UPDATE SET {policy} RETURNING id"
+        ).format(s=s, policy=policy_update),
+        (
+            table_schema,
+            table_name,
+            tenant_column,
+            time_column,
+            str(interval),
+            retention_text(retention),
+            partition_count,
+            backfill,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def upsert_tenants(
+    conn: psycopg.Connection[Any], schema: str, table_id: int, tenants: Sequence[TenantRecord]
+) -> None:
+    if not tenants:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL(
+                "INSERT INTO {}.tenants (table_id, tenant_id, retention, partition_count) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (table_id, tenant_id) DO UPDATE SET "
+                "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
+                "updated_at = now() WHERE ({}.tenants.retention, {}.tenants.partition_count) "
+                "IS DISTINCT FROM (EXCLUDED.retention, EXCLUDED.partition_count)"
+            ).format(sql.Identifier(schema), sql.Identifier(schema), sql.Identifier(schema)),
+            [(table_id, t.tenant_id, t.retention, t.partition_count) for t in tenants],
+        )
+
+
+def record_partition_sql(
+    schema: str,
+    *,
+    partition_schema: str,
+    partition_name: str,
+    parent_schema: str,
+    parent_name: str,
+    tenant_id: str | None,
+    lower: str,
+    upper: str,
+    origin: str,
+    previous_comment: str | None = None,
+) -> sql.Composed:
+    values = [
+        partition_schema,
+        partition_name,
+        parent_schema,
+        parent_name,
+        tenant_id,
+        lower,
+        upper,
+        origin,
+        previous_comment,
+    ]
+    return sql.SQL(
+        "INSERT INTO {}.partitions (schema_name, partition_name, parent_schema, parent_name, "
+        "tenant_id, lower_bound, upper_bound, origin, previous_comment) VALUES ({}) "
+        "ON CONFLICT (schema_name, partition_name) DO UPDATE SET parent_schema = "
+        "EXCLUDED.parent_schema, parent_name = EXCLUDED.parent_name, tenant_id = "
+        "EXCLUDED.tenant_id, lower_bound = EXCLUDED.lower_bound, upper_bound = "
+        "EXCLUDED.upper_bound, recorded_at = now()"
+    ).format(sql.Identifier(schema), sql.SQL(", ").join(sql.Literal(v) for v in values))
+
+
+def forget_partition_sql(schema: str, partition_schema: str, partition_name: str) -> sql.Composed:
+    return sql.SQL("DELETE FROM {}.partitions WHERE schema_name = {} AND partition_name = {}").format(
+        sql.Identifier(schema), sql.Literal(partition_schema), sql.Literal(partition_name)
+    )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    operation: str
+    outcome: str
+    parent_schema: str | None = None
+    parent_name: str | None = None
+    tenant_id: str | None = None
+    partition_name: str | None = None
+    reason: str | None = None
+    statement: str | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+def audit_sql(schema: str, run_id: str | None, entries: Sequence[AuditEntry]) -> sql.Composed:
+    rows = [
+        sql.SQL("({})").format(
+            sql.SQL(", ").join(
+                [sql.SQL("{}::uuid").format(sql.Literal(run_id))]
+                + [
+                    sql.Literal(v)
+                    for v in (
+                        e.operation,
+                        e.parent_schema,
+                        e.parent_name,
+                        e.tenant_id,
+                        e.partition_name,
+                        e.outcome,
+                        e.reason,
+                        e.statement,
+                        e.error,
+                        e.duration_ms,
+                    )
+                ]
+            )
+        )
+        for e in entries
+    ]
+    return sql.SQL(
+        "INSERT INTO {}.audit_log (run_id, operation, parent_schema, parent_name, tenant_id, "
+        "partition_name, outcome, reason, statement, error, duration_ms) VALUES {}"
+    ).format(sql.Identifier(schema), sql.SQL(", ").join(rows))
+
+
+def start_run_sql(schema: str, run_id: str, manager: str, started_at: dt.datetime) -> sql.Composed:
+    return sql.SQL("INSERT INTO {}.runs (id, manager, started_at) VALUES ({}, {}, {})").format(
+        sql.Identifier(schema), sql.Literal(run_id), sql.Literal(manager), sql.Literal(started_at)
+    )
+
+
+def finish_run_sql(
+    schema: str, run_id: str, outcome: str, summary: dict[str, Any]
+) -> sql.Composed:
+    return sql.SQL(
+        "UPDATE {}.runs SET finished_at = clock_timestamp(), outcome = {}, summary = {}::jsonb "
+        "WHERE id = {}"
+    ).format(
+        sql.Identifier(schema),
+        sql.Literal(outcome),
+        sql.Literal(json.dumps(summary, default=str)),
+        sql.Literal(run_id),
+    )

@@ -1,0 +1,51 @@
+"""The read side of a pass: metadata state and catalog snapshot in one round trip.
+
+Both come from one REPEATABLE READ snapshot, so the planner never sees a partition the metadata
+does not know about yet (or the reverse) because of a commit in between.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .catalog import SESSION_SETTINGS, Catalog, catalog_query, parents_from_values, parse_catalog
+from .store import State, managed_parents, parse_state, state_queries
+
+
+def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, Catalog]:
+    """Everything a pass needs to plan: one round trip, constant whatever the tenant count."""
+    statements: list[sql.Composable] = [
+        sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+        SESSION_SETTINGS,
+        *state_queries(meta_schema),
+        catalog_query(managed_parents(meta_schema)),
+        sql.SQL("COMMIT"),
+    ]
+    results = _results(conn, sql.SQL(";\n").join(statements))
+    tables, tenants, owned, catalog = results
+    return parse_state(tables, tenants, owned), parse_catalog(catalog)
+
+
+def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) -> Catalog:
+    """The catalog for tables named explicitly (registration and import)."""
+    statements = [
+        sql.SQL("BEGIN READ ONLY"),
+        SESSION_SETTINGS,
+        catalog_query(parents_from_values(names)),
+        sql.SQL("COMMIT"),
+    ]
+    return parse_catalog(_results(conn, sql.SQL(";\n").join(statements))[0])
+
+
+def _results(conn: psycopg.Connection[Any], query: sql.Composable) -> list[list[Any]]:
+    """The rows of every statement that returns rows, in order."""
+    cur = conn.execute(query)
+    out: list[list[Any]] = []
+    while True:
+        if cur.description is not None:
+            out.append(cur.fetchall())
+        if not cur.nextset():
+            return out
