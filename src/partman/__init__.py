@@ -1,0 +1,63 @@
+"""partman: PostgreSQL declarative partitioning, managed from Python.
+
+Pre-creates future time-range partitions (per tenant for `RANGE (tenant, time)` keys), applies
+retention policies that can differ per tenant, adopts partitions that already exist, and runs
+its DDL on a lock budget so the application never waits behind it.
+"""
+
+from .adoption import Found, ImportReport
+from .clock import Clock, RealClock, SimulatedClock
+from .config import Config, PartitionType, Table, Tenant
+from .errors import (
+    CatalogError,
+    ConfigError,
+    IntervalError,
+    KeyMismatchError,
+    LockUnavailableError,
+    MetadataError,
+    NotPartitionedError,
+    NotRegisteredError,
+    PartmanError,
+    TableNotFoundError,
+    TenantError,
+)
+from .executor import OperationResult, Report
+from .intervals import Interval, Retention
+from .manager import Manager
+from .operations import CreatePartition, DropPartition, Notice, Operation, Plan
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CatalogError",
+    "Clock",
+    "Config",
+    "ConfigError",
+    "CreatePartition",
+    "DropPartition",
+    "Found",
+    "ImportReport",
+    "Interval",
+    "IntervalError",
+    "KeyMismatchError",
+    "LockUnavailableError",
+    "Manager",
+    "MetadataError",
+    "NotPartitionedError",
+    "NotRegisteredError",
+    "Notice",
+    "Operation",
+    "OperationResult",
+    "PartitionType",
+    "PartmanError",
+    "Plan",
+    "RealClock",
+    "Report",
+    "Retention",
+    "SimulatedClock",
+    "Table",
+    "TableNotFoundError",
+    "Tenant",
+    "TenantError",
+    "__version__",
+]

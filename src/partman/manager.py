@@ -1,0 +1,619 @@
+"""Manager: the seed's API (go_partman's), on top of planner, executor and store.
+
+Reads go through `world.py` (one round trip per pass), decisions through `planner.py` (pure),
+DDL through `executor.py` (lock budget). A pass holds a session advisory lock for its whole
+length, so two managers started at once take turns: the second one plans against what the
+first one did, and finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from . import planner, store
+from .adoption import ImportReport, classify
+from .catalog import ParentInfo
+from .clock import Clock, RealClock
+from .columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
+from .config import FOREVER, Config, Table, Tenant, TenantId
+from .errors import (
+    ConfigError,
+    LockUnavailableError,
+    NotRegisteredError,
+    PartmanError,
+    TenantError,
+)
+from .executor import RETRYABLE, Executor, Report, parent_lock_sql
+from .operations import Plan
+from .validate import check_parent
+from .world import read_catalog, read_world
+
+_PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
+
+
+class Manager:
+    """Keeps partitioned tables covered ahead and trimmed behind; see the README for a tour.
+
+    `conninfo` is a libpq connection string/URI or a `psycopg_pool.ConnectionPool` (borrowed,
+    never closed by the manager).
+    """
+
+    def __init__(
+        self,
+        conninfo: str | ConnectionPool[Any],
+        *,
+        config: Config | None = None,
+        clock: Clock | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self.clock: Clock = clock or RealClock()
+        self.logger = logger or logging.getLogger("partman")
+        if isinstance(conninfo, str):
+            self._pool: ConnectionPool[Any] = ConnectionPool(
+                conninfo,
+                min_size=1,
+                max_size=4,
+                kwargs={"autocommit": True, "application_name": self.config.application_name},
+                open=True,
+                name="partman",
+            )
+            self._owns_pool = True
+        elif isinstance(conninfo, ConnectionPool):
+            self._pool = conninfo
+            self._owns_pool = False
+        else:
+            raise ConfigError(
+                f"Manager needs a connection string or a psycopg_pool.ConnectionPool, "
+                f"got {type(conninfo).__name__}"
+            )
+        self._executor = Executor(self.config, self.logger)
+        self._meta_ready = False
+        self._meta_lock = threading.Lock()
+        self._pass_guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.last_report: Report | None = None
+
+    # -- connections -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool.connection() as conn:
+            previous = conn.autocommit
+            if not previous:
+                conn.rollback()
+                conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                if not previous:
+                    conn.autocommit = False
+
+    def _ensure_metadata(self, conn: psycopg.Connection[Any]) -> None:
+        with self._meta_lock:
+            if not self._meta_ready:
+                store.migrate(conn, self.config.metadata_schema)
+                self._meta_ready = True
+
+    def init(self) -> int:
+        """Create or upgrade the metadata schema now (it is also done on first use)."""
+        with self._connection() as conn:
+            version = store.migrate(conn, self.config.metadata_schema)
+            self._meta_ready = True
+            return version
+
+    # -- registration ------------------------------------------------------------------------
+
+    def add_managed_table(self, table: Table) -> None:
+        """Validate `table` against the catalog and persist it (and its tenant); idempotent.
+
+        A changed retention or partition count takes effect on the next pass; a changed
+        interval or key is refused (existing partitions would no longer line up).
+        """
+        if table.name is None:
+            raise ConfigError(
+                "add_managed_table needs Table.name; to adopt every partitioned table of a "
+                "schema use import_existing_partitions(template)"
+            )
+        with self._connection() as conn:
+            self._ensure_metadata(conn)
+            tenant_key, _ = self._check(conn, table)
+            tenant = None
+            if table.tenant_id is not None:
+                assert tenant_key is not None
+                tenant = canonical_tenant(table.tenant_id, tenant_key, table=table.qualified_name)
+            with conn.transaction():
+                table_id = self._upsert_table(conn, table, update_policy=tenant is None)
+                if tenant is not None:
+                    retention = (
+                        FOREVER if table.retention is None else store.retention_text(table.retention)
+                    )
+                    store.upsert_tenants(
+                        conn,
+                        self.config.metadata_schema,
+                        table_id,
+                        [store.TenantRecord(table_id, str(tenant), retention, table.partition_count)],
+                    )
+        self._event("table_registered", table=table.qualified_name, tenant=tenant_text(tenant))
+
+    def register_tenants(
+        self, table: Table | str, tenants: Iterable[TenantId | Tenant]
+    ) -> list[str]:
+        """Register many tenants of one table at once: all of them, or (on any error) none.
+
+        `table` is a registered table's "schema.name", or a Table (registered first if it is
+        not yet). Plain ids inherit the table's policy; a `Tenant` may carry its own.
+        """
+        wanted = [t if isinstance(t, Tenant) else Tenant(tenant_id=t) for t in tenants]
+        with self._connection() as conn:
+            self._ensure_metadata(conn)
+            if isinstance(table, Table):
+                if table.name is None:
+                    raise ConfigError("register_tenants needs a Table with a name")
+                tenant_key, _ = self._check(conn, table)
+                qualified = table.qualified_name
+            else:
+                record = self._record(conn, table)
+                tenant_key = self._tenant_key(conn, record)
+                qualified = record.qualified_name
+            if tenant_key is None:
+                raise ConfigError(
+                    f"{qualified} has no tenant column; tenants apply to tables partitioned by "
+                    "RANGE (tenant column, time column)"
+                )
+            canonical: dict[str, store.TenantRecord] = {}
+            problems: list[str] = []
+            for t in wanted:
+                try:
+                    value = canonical_tenant(t.tenant_id, tenant_key, table=qualified)
+                except PartmanError as error:
+                    problems.append(str(error))
+                    continue
+                retention = FOREVER if t.keeps_forever else store.retention_text(t.retention)
+                canonical[str(value)] = store.TenantRecord(0, str(value), retention, t.partition_count)
+            if problems:
+                raise TenantError(
+                    f"no tenant registered: {len(problems)} invalid id(s): " + "; ".join(problems)
+                )
+            with conn.transaction():
+                if isinstance(table, Table):
+                    table_id = self._upsert_table(conn, table, update_policy=False)
+                else:
+                    table_id = self._record(conn, table).id
+                store.upsert_tenants(
+                    conn,
+                    self.config.metadata_schema,
+                    table_id,
+                    [store.TenantRecord(table_id, r.tenant_id, r.retention, r.partition_count)
+                     for r in canonical.values()],
+                )
+        self._event("tenants_registered", table=qualified, count=len(canonical))
+        return list(canonical)
+
+    def remove_managed_table(self, table: Table | str, tenant_id: TenantId | None = None) -> bool:
+        """Stop managing a table, or one tenant of it. Never drops data by itself.
+
+        Partitions partman made stay in place and stay recorded as partman's, so registering
+        the table again resumes where it left off. Returns False if nothing was registered.
+        """
+        qualified = table.qualified_name if isinstance(table, Table) else table
+        if isinstance(table, Table) and tenant_id is None:
+            tenant_id = table.tenant_id
+        with self._connection() as conn:
+            self._ensure_metadata(conn)
+            try:
+                record = self._record(conn, qualified)
+            except NotRegisteredError:
+                return False
+            s = sql.Identifier(self.config.metadata_schema)
+            if tenant_id is None:
+                cur = conn.execute(
+                    sql.SQL("DELETE FROM {}.managed_tables WHERE id = %s").format(s), (record.id,)
+                )
+            else:
+                tenant_key = self._tenant_key(conn, record)
+                value: TenantValue | str = (
+                    canonical_tenant(tenant_id, tenant_key, table=qualified)
+                    if tenant_key is not None
+                    else str(tenant_id)
+                )
+                cur = conn.execute(
+                    sql.SQL("DELETE FROM {}.tenants WHERE table_id = %s AND tenant_id = %s").format(s),
+                    (record.id, str(value)),
+                )
+            removed = cur.rowcount > 0
+        self._event("table_removed", table=qualified, tenant=tenant_text(tenant_id), removed=removed)
+        return removed
+
+    def import_existing_partitions(self, template: Table) -> ImportReport:
+        """Adopt the partitions that already exist, by their catalog bounds, whatever their names.
+
+        `template.name` None: every partitioned table of `template.schema` whose key matches the
+        template (others are listed in `skipped_tables`); `template.tenant_id` None: every
+        tenant found. Tables are registered with the template's policy, tenants found with the
+        table's policy; partitions that are not exactly one period are reported, never owned.
+        """
+        report = ImportReport()
+        with self._connection() as conn:
+            self._ensure_metadata(conn)
+            names = (
+                [(template.schema, template.name)]
+                if template.name is not None
+                else self._partitioned_tables(conn, template.schema)
+            )
+            catalog = read_catalog(conn, names)
+            state, _ = read_world(conn, self.config.metadata_schema)
+            for schema, name in names:
+                table = Table(
+                    name=name,
+                    schema=schema,
+                    tenant_id=template.tenant_id,
+                    tenant_id_column=template.tenant_id_column,
+                    partition_by=template.partition_by,
+                    retention_period=template.retention_period,
+                    partition_interval=template.partition_interval,
+                    partition_count=template.partition_count,
+                    backfill=template.backfill,
+                )
+                try:
+                    tenant_key, time_key = self._check(conn, table, catalog.get((schema, name)))
+                    only = (
+                        canonical_tenant(template.tenant_id, tenant_key, table=table.qualified_name)
+                        if template.tenant_id is not None and tenant_key is not None
+                        else None
+                    )
+                except PartmanError as error:
+                    if template.name is not None:
+                        raise
+                    report.skipped_tables[table.qualified_name] = str(error)
+                    continue
+                parent = catalog[(schema, name)]
+                adoption = classify(
+                    parent,
+                    state,
+                    tenant_key=tenant_key,
+                    time_key=time_key,
+                    interval=table.interval,
+                    zone=self.config.tz,
+                    only_tenant=only,
+                )
+                self._adopt(conn, table, parent, adoption.adopt, adoption.tenants)
+                found = adoption.found
+                report.imported += found.imported
+                report.already_owned += found.already_owned
+                report.misaligned += found.misaligned
+                report.foreign += found.foreign
+                report.tables.append(table.qualified_name)
+                if tenant_key is not None:
+                    report.tenants[table.qualified_name] = [str(t) for t in adoption.tenants]
+        self._event(
+            "partitions_imported",
+            imported=len(report.imported),
+            already_owned=len(report.already_owned),
+            misaligned=len(report.misaligned),
+            foreign=len(report.foreign),
+            tables=report.tables,
+        )
+        return report
+
+    # -- passes ------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        """What `maintain()` would do now: operations with reasons and SQL; nothing is changed."""
+        with self._connection() as conn:
+            self._ensure_metadata(conn)
+            state, catalog = read_world(conn, self.config.metadata_schema)
+        return planner.plan(state, catalog, self.clock.now(), self.config.tz)
+
+    def maintain(self) -> Report:
+        """One pass: create what is missing ahead, apply retention. Returns what it did."""
+        with self._pass_guard, self._connection() as conn:
+            self._ensure_metadata(conn)
+            run_id = str(uuid.uuid4())
+            report = Report(run_id=run_id, started_at=self.clock.now(), plan=None)
+            started = time.perf_counter()
+            if not self._acquire_pass_lock(conn):
+                report.skipped_reason = (
+                    "another partman pass on this database held the pass lock for longer than "
+                    f"pass_lock_wait ({self.config.pass_lock_wait}); nothing was done"
+                )
+                report.finished_at = self.clock.now()
+                self.logger.warning(report.skipped_reason, extra={"event": "pass_skipped"})
+                self.last_report = report
+                return report
+            try:
+                state, catalog = read_world(conn, self.config.metadata_schema)
+                plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
+                report.plan = plan
+                meta = self.config.metadata_schema
+                conn.execute(store.start_run_sql(meta, run_id, self.config.application_name,
+                                                 report.started_at))
+                report.results = self._executor.apply(conn, plan.operations, run_id)
+                report.finished_at = self.clock.now()
+                outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
+                conn.execute(store.finish_run_sql(meta, run_id, outcome, report.summary()))
+            finally:
+                self._release_pass_lock(conn)
+        for notice in plan.notices:
+            self.logger.log(
+                logging.ERROR if notice.level == "error" else
+                logging.WARNING if notice.level == "warning" else logging.INFO,
+                notice.message,
+                extra={"event": "notice", **notice.to_dict()},
+            )
+        self._event("pass_finished", duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                    **report.summary())
+        self.last_report = report
+        return report
+
+    def _acquire_pass_lock(self, conn: psycopg.Connection[Any]) -> bool:
+        wait = max(1, int(self.config.pass_lock_wait.total_seconds() * 1000))
+        try:
+            conn.execute(
+                sql.SQL(
+                    "BEGIN; SET LOCAL lock_timeout = {}; "
+                    "SELECT pg_advisory_lock({}, hashtext({})); COMMIT"
+                ).format(
+                    sql.Literal(f"{wait}ms"),
+                    sql.Literal(_PASS_LOCK_CLASS),
+                    sql.Literal(f"partman:pass:{self.config.metadata_schema}"),
+                )
+            )
+        except pgerrors.LockNotAvailable:
+            conn.execute("ROLLBACK")
+            return False
+        return True
+
+    def _release_pass_lock(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        conn.execute(
+            sql.SQL("SELECT pg_advisory_unlock({}, hashtext({}))").format(
+                sql.Literal(_PASS_LOCK_CLASS),
+                sql.Literal(f"partman:pass:{self.config.metadata_schema}"),
+            )
+        )
+
+    # -- background maintenance --------------------------------------------------------------
+
+    def start(self) -> Manager:
+        """Run `maintain()` now and then every `config.sample_rate` in a daemon thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="partman-maintenance", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.maintain()
+            except Exception as error:  # a bad pass must not end background maintenance
+                self.logger.exception(
+                    "maintenance pass failed: %s", error, extra={"event": "pass_failed"}
+                )
+            self._stop.wait(self.config.sample_rate.total_seconds())
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop background maintenance, letting a pass under way finish."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._owns_pool:
+            self._pool.close()
+
+    def __enter__(self) -> Manager:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check(
+        self,
+        conn: psycopg.Connection[Any],
+        table: Table,
+        parent: ParentInfo | None = None,
+    ) -> tuple[KeyColumn | None, KeyColumn]:
+        """Validate against the catalog and against the table's registration, if any."""
+        assert table.name is not None
+        if parent is None:
+            parent = read_catalog(conn, [(table.schema, table.name)]).get((table.schema, table.name))
+        keys = check_parent(
+            table.qualified_name,
+            parent,
+            tenant_column=table.tenant_id_column,
+            time_column=table.partition_by,
+            interval=table.interval,
+        )
+        try:
+            record = self._record(conn, table.qualified_name, (table.schema, table.name))
+        except NotRegisteredError:
+            return keys
+        mismatches = [
+            f"{what} {old!r} (asked for {new!r})"
+            for what, old, new in (
+                ("tenant_id_column", record.tenant_column, table.tenant_id_column),
+                ("partition_by", record.time_column, table.partition_by),
+                ("partition_interval", str(record.interval), str(table.interval)),
+            )
+            if old != new
+        ]
+        if mismatches:
+            raise ConfigError(
+                f"{table.qualified_name} is already managed with {', '.join(mismatches)}; "
+                "these cannot change under existing partitions. Keep the registered values, or "
+                "remove_managed_table() and register it again for new partitions only"
+            )
+        return keys
+
+    def _record(
+        self,
+        conn: psycopg.Connection[Any],
+        qualified: str,
+        names: tuple[str, str] | None = None,
+    ) -> store.TableRecord:
+        state = self._load_tables(conn)
+        for record in state:
+            if (names and (record.schema, record.name) == names) or (
+                not names and record.qualified_name == qualified
+            ):
+                return record
+        raise NotRegisteredError(
+            f"table {qualified} is not managed by partman; register it with add_managed_table()"
+        )
+
+    def _load_tables(self, conn: psycopg.Connection[Any]) -> tuple[store.TableRecord, ...]:
+        queries = store.state_queries(self.config.metadata_schema)
+        rows = conn.execute(queries[0]).fetchall()
+        return store.parse_state(rows, [], []).tables
+
+    def _tenant_key(
+        self, conn: psycopg.Connection[Any], record: store.TableRecord
+    ) -> KeyColumn | None:
+        if record.tenant_column is None:
+            return None
+        parent = read_catalog(conn, [(record.schema, record.name)]).get(
+            (record.schema, record.name)
+        )
+        tenant_key, _ = check_parent(
+            record.qualified_name,
+            parent,
+            tenant_column=record.tenant_column,
+            time_column=record.time_column,
+            interval=record.interval,
+        )
+        return tenant_key
+
+    def _upsert_table(
+        self, conn: psycopg.Connection[Any], table: Table, *, update_policy: bool
+    ) -> int:
+        assert table.name is not None
+        return store.upsert_table(
+            conn,
+            self.config.metadata_schema,
+            table_schema=table.schema,
+            table_name=table.name,
+            tenant_column=table.tenant_id_column,
+            time_column=table.partition_by,
+            interval=table.interval,
+            retention=table.retention,
+            partition_count=table.partition_count,
+            backfill=table.backfill,
+            update_policy=update_policy,
+        )
+
+    def _partitioned_tables(self, conn: psycopg.Connection[Any], schema: str) -> list[tuple[str, str]]:
+        rows = conn.execute(
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'p' AND NOT c.relispartition ORDER BY 2",
+            (schema,),
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def _adopt(
+        self,
+        conn: psycopg.Connection[Any],
+        table: Table,
+        parent: ParentInfo,
+        partitions: list[tuple[Any, TenantValue | None]],
+        tenants: list[TenantValue],
+    ) -> None:
+        """Register the table and its tenants and mark the partitions, in one transaction that
+        only takes SHARE UPDATE EXCLUSIVE on each partition (for its comment)."""
+        meta = self.config.metadata_schema
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        sql.SQL("SET LOCAL lock_timeout = {}").format(
+                            sql.Literal(f"{int(self.config.lock_timeout.total_seconds() * 1000)}ms")
+                        )
+                    )
+                    conn.execute(parent_lock_sql(parent.qualified_name))
+                    table_id = self._upsert_table(conn, table, update_policy=False)
+                    self._add_missing_tenants(conn, table_id, tenants)
+                    for p, tenant in partitions:
+                        bound = p.bound
+                        assert bound is not None
+                        conn.execute(
+                            sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                                sql.Identifier(p.schema, p.name),
+                                sql.Literal(store.owner_comment("adopted")),
+                            )
+                        )
+                        conn.execute(
+                            store.record_partition_sql(
+                                meta,
+                                partition_schema=p.schema,
+                                partition_name=p.name,
+                                parent_schema=parent.schema,
+                                parent_name=parent.name,
+                                tenant_id=tenant_text(tenant),
+                                lower=_iso(bound.lower[-1]),
+                                upper=_iso(bound.upper[-1]),
+                                origin="adopted",
+                                previous_comment=p.comment,
+                            )
+                        )
+                return
+            except RETRYABLE:
+                if attempt == self.config.max_retries:
+                    raise LockUnavailableError(
+                        f"could not lock the partitions of {parent.qualified_name} within "
+                        f"lock_timeout {self.config.lock_timeout} after {attempt + 1} attempts; "
+                        "nothing was imported for it. Retry when the application is quieter, or "
+                        "raise Config.lock_timeout"
+                    ) from None
+                time.sleep(self.config.retry_backoff.total_seconds() * 2**attempt)
+
+    def _add_missing_tenants(
+        self, conn: psycopg.Connection[Any], table_id: int, tenants: list[TenantValue]
+    ) -> None:
+        """Tenants found by an import join with the table's policy; registered ones keep theirs."""
+        if not tenants:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {}.tenants (table_id, tenant_id) VALUES (%s, %s) "
+                    "ON CONFLICT DO NOTHING"
+                ).format(sql.Identifier(self.config.metadata_schema)),
+                [(table_id, str(t)) for t in tenants],
+            )
+
+    def _event(self, event: str, **fields: Any) -> None:
+        self.logger.info(event, extra={"event": event, **fields})
+
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
