@@ -25,6 +25,7 @@ from . import store
 from .catalog import SESSION_SETTINGS
 from .columns import tenant_text
 from .config import Config
+from .logs import log_event
 from .operations import CreatePartition, DropPartition, Operation, render
 
 RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected, pgerrors.QueryCanceled)
@@ -310,21 +311,18 @@ class Executor:
             conn.execute(store.audit_sql(self.meta, run_id, entries))
         except psycopg.Error as error:  # the audit must never turn a skip into a crash
             _rollback(conn)
-            self.logger.warning(
-                "audit write failed", extra={"event": "audit_failed", "error": str(error)}
-            )
+            log_event(self.logger, logging.WARNING, "audit_failed", "audit write failed",
+                      error=str(error))
 
     def _log(self, result: OperationResult) -> None:
         op = result.operation
         level = logging.INFO if result.outcome == "ok" else logging.WARNING
-        self.logger.log(
+        log_event(
+            self.logger,
             level,
-            "%s %s %s",
-            op.kind,
-            f"{op.partition_schema}.{op.partition_name}",
-            result.outcome,
-            extra={
-                "event": f"partition_{op.kind}",
+            f"partition_{op.kind}",
+            f"{op.kind} {op.partition_schema}.{op.partition_name}: {result.outcome}",
+            **{
                 "outcome": result.outcome,
                 "table": op.parent_qualified,
                 "tenant": tenant_text(op.tenant),

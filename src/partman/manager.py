@@ -9,6 +9,7 @@ first one did, and finds nothing left to do.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -37,6 +38,7 @@ from .errors import (
     TenantError,
 )
 from .executor import RETRYABLE, Executor, Report, parent_lock_sql
+from .logs import log_event
 from .operations import Plan
 from .validate import check_parent
 from .world import read_catalog, read_world
@@ -132,12 +134,12 @@ class Manager:
                 "schema use import_existing_partitions(template)"
             )
         with self._connection() as conn:
-            self._ensure_metadata(conn)
             tenant_key, _ = self._check(conn, table)
             tenant = None
             if table.tenant_id is not None:
                 assert tenant_key is not None
                 tenant = canonical_tenant(table.tenant_id, tenant_key, table=table.qualified_name)
+            self._ensure_metadata(conn)  # only once the input is known to be good
             with conn.transaction():
                 table_id = self._upsert_table(conn, table, update_policy=tenant is None)
                 if tenant is not None:
@@ -162,7 +164,6 @@ class Manager:
         """
         wanted = [t if isinstance(t, Tenant) else Tenant(tenant_id=t) for t in tenants]
         with self._connection() as conn:
-            self._ensure_metadata(conn)
             if isinstance(table, Table):
                 if table.name is None:
                     raise ConfigError("register_tenants needs a Table with a name")
@@ -191,6 +192,7 @@ class Manager:
                 raise TenantError(
                     f"no tenant registered: {len(problems)} invalid id(s): " + "; ".join(problems)
                 )
+            self._ensure_metadata(conn)
             with conn.transaction():
                 if isinstance(table, Table):
                     table_id = self._upsert_table(conn, table, update_policy=False)
@@ -216,7 +218,6 @@ class Manager:
         if isinstance(table, Table) and tenant_id is None:
             tenant_id = table.tenant_id
         with self._connection() as conn:
-            self._ensure_metadata(conn)
             try:
                 record = self._record(conn, qualified)
             except NotRegisteredError:
@@ -251,26 +252,19 @@ class Manager:
         """
         report = ImportReport()
         with self._connection() as conn:
-            self._ensure_metadata(conn)
             names = (
                 [(template.schema, template.name)]
                 if template.name is not None
                 else self._partitioned_tables(conn, template.schema)
             )
             catalog = read_catalog(conn, names)
+            if template.name is not None:  # a named table must be right before anything is made
+                self._check(conn, _named(template, template.schema, template.name),
+                            catalog.get((template.schema, template.name)))
+            self._ensure_metadata(conn)
             state, _ = read_world(conn, self.config.metadata_schema)
             for schema, name in names:
-                table = Table(
-                    name=name,
-                    schema=schema,
-                    tenant_id=template.tenant_id,
-                    tenant_id_column=template.tenant_id_column,
-                    partition_by=template.partition_by,
-                    retention_period=template.retention_period,
-                    partition_interval=template.partition_interval,
-                    partition_count=template.partition_count,
-                    backfill=template.backfill,
-                )
+                table = _named(template, schema, name)
                 try:
                     tenant_key, time_key = self._check(conn, table, catalog.get((schema, name)))
                     only = (
@@ -317,7 +311,8 @@ class Manager:
     def plan(self) -> Plan:
         """What `maintain()` would do now: operations with reasons and SQL; nothing is changed."""
         with self._connection() as conn:
-            self._ensure_metadata(conn)
+            if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
+                return Plan(now=self.clock.now())  # a dry run creates nothing, not even metadata
             state, catalog = read_world(conn, self.config.metadata_schema)
         return planner.plan(state, catalog, self.clock.now(), self.config.tz)
 
@@ -334,7 +329,7 @@ class Manager:
                     f"pass_lock_wait ({self.config.pass_lock_wait}); nothing was done"
                 )
                 report.finished_at = self.clock.now()
-                self.logger.warning(report.skipped_reason, extra={"event": "pass_skipped"})
+                log_event(self.logger, logging.WARNING, "pass_skipped", report.skipped_reason)
                 self.last_report = report
                 return report
             try:
@@ -351,12 +346,10 @@ class Manager:
             finally:
                 self._release_pass_lock(conn)
         for notice in plan.notices:
-            self.logger.log(
-                logging.ERROR if notice.level == "error" else
-                logging.WARNING if notice.level == "warning" else logging.INFO,
-                notice.message,
-                extra={"event": "notice", **notice.to_dict()},
+            level = {"error": logging.ERROR, "warning": logging.WARNING}.get(
+                notice.level, logging.INFO
             )
+            log_event(self.logger, level, "notice", notice.message, **notice.to_dict())
         self._event("pass_finished", duration_ms=round((time.perf_counter() - started) * 1000, 1),
                     **report.summary())
         self.last_report = report
@@ -491,6 +484,8 @@ class Manager:
         )
 
     def _load_tables(self, conn: psycopg.Connection[Any]) -> tuple[store.TableRecord, ...]:
+        if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
+            return ()  # nothing registered yet, and validation must not create anything
         queries = store.state_queries(self.config.metadata_schema)
         rows = conn.execute(queries[0]).fetchall()
         return store.parse_state(rows, [], []).tables
@@ -611,9 +606,13 @@ class Manager:
             )
 
     def _event(self, event: str, **fields: Any) -> None:
-        self.logger.info(event, extra={"event": event, **fields})
+        log_event(self.logger, logging.INFO, event, event.replace("_", " "), **fields)
 
 
 
 def _iso(value: object) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _named(template: Table, schema: str, name: str) -> Table:
+    return dataclasses.replace(template, schema=schema, name=name)

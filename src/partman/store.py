@@ -149,6 +149,14 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
     return len(migrations)
 
 
+def exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    """Whether partman's metadata tables are there (without creating anything)."""
+    row = conn.execute(
+        "SELECT to_regclass(quote_ident(%s) || '.managed_tables') IS NOT NULL", (schema,)
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def _current_version(conn: psycopg.Connection[Any], schema: str) -> int:
     row = conn.execute(
         """
