@@ -112,8 +112,13 @@ def classify(
                 report.already_owned.append(found)
             elif interval.is_aligned(piece.lower, piece.upper, domain.align_tz) is None:
                 report.misaligned.append(
-                    Found(found.table, found.partition, found.tenant, found.bound,
-                          f"not exactly one {interval} period; left alone, never dropped")
+                    Found(
+                        found.table,
+                        found.partition,
+                        found.tenant,
+                        found.bound,
+                        f"not exactly one {interval} period; left alone, never dropped",
+                    )
                 )
             else:
                 report.imported.append(found)

@@ -73,7 +73,9 @@ Catalog = dict[tuple[str, str], ParentInfo]
 
 def parents_from_values(names: Iterable[tuple[str, str]]) -> sql.Composable:
     """A row source of (schema, name) for explicitly named tables."""
-    rows = [sql.SQL("({}::text, {}::text)").format(sql.Literal(s), sql.Literal(t)) for s, t in names]
+    rows = [
+        sql.SQL("({}::text, {}::text)").format(sql.Literal(s), sql.Literal(t)) for s, t in names
+    ]
     if not rows:
         return sql.SQL("SELECT NULL::text AS s, NULL::text AS t WHERE false")
     return sql.SQL("SELECT * FROM (VALUES {}) AS v(s, t)").format(sql.SQL(", ").join(rows))

@@ -24,7 +24,9 @@ def _root() -> None:
 def demo(
     dsn: Annotated[
         str | None,
-        typer.Option(help="Use this server instead of a throwaway embedded one (it must be empty)."),
+        typer.Option(
+            help="Use this server instead of a throwaway embedded one (it must be empty)."
+        ),
     ] = None,
 ) -> None:
     """Run the go_partman guide's scenario on a throwaway PostgreSQL and print what happened."""

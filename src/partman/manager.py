@@ -144,13 +144,19 @@ class Manager:
                 table_id = self._upsert_table(conn, table, update_policy=tenant is None)
                 if tenant is not None:
                     retention = (
-                        FOREVER if table.retention is None else store.retention_text(table.retention)
+                        FOREVER
+                        if table.retention is None
+                        else store.retention_text(table.retention)
                     )
                     store.upsert_tenants(
                         conn,
                         self.config.metadata_schema,
                         table_id,
-                        [store.TenantRecord(table_id, str(tenant), retention, table.partition_count)],
+                        [
+                            store.TenantRecord(
+                                table_id, str(tenant), retention, table.partition_count
+                            )
+                        ],
                     )
         self._event("table_registered", table=table.qualified_name, tenant=tenant_text(tenant))
 
@@ -187,7 +193,9 @@ class Manager:
                     problems.append(str(error))
                     continue
                 retention = FOREVER if t.keeps_forever else store.retention_text(t.retention)
-                canonical[str(value)] = store.TenantRecord(0, str(value), retention, t.partition_count)
+                canonical[str(value)] = store.TenantRecord(
+                    0, str(value), retention, t.partition_count
+                )
             if problems:
                 raise TenantError(
                     f"no tenant registered: {len(problems)} invalid id(s): " + "; ".join(problems)
@@ -202,8 +210,10 @@ class Manager:
                     conn,
                     self.config.metadata_schema,
                     table_id,
-                    [store.TenantRecord(table_id, r.tenant_id, r.retention, r.partition_count)
-                     for r in canonical.values()],
+                    [
+                        store.TenantRecord(table_id, r.tenant_id, r.retention, r.partition_count)
+                        for r in canonical.values()
+                    ],
                 )
         self._event("tenants_registered", table=qualified, count=len(canonical))
         return list(canonical)
@@ -235,11 +245,15 @@ class Manager:
                     else str(tenant_id)
                 )
                 cur = conn.execute(
-                    sql.SQL("DELETE FROM {}.tenants WHERE table_id = %s AND tenant_id = %s").format(s),
+                    sql.SQL("DELETE FROM {}.tenants WHERE table_id = %s AND tenant_id = %s").format(
+                        s
+                    ),
                     (record.id, str(value)),
                 )
             removed = cur.rowcount > 0
-        self._event("table_removed", table=qualified, tenant=tenant_text(tenant_id), removed=removed)
+        self._event(
+            "table_removed", table=qualified, tenant=tenant_text(tenant_id), removed=removed
+        )
         return removed
 
     def import_existing_partitions(self, template: Table) -> ImportReport:
@@ -259,8 +273,11 @@ class Manager:
             )
             catalog = read_catalog(conn, names)
             if template.name is not None:  # a named table must be right before anything is made
-                self._check(conn, _named(template, template.schema, template.name),
-                            catalog.get((template.schema, template.name)))
+                self._check(
+                    conn,
+                    _named(template, template.schema, template.name),
+                    catalog.get((template.schema, template.name)),
+                )
             self._ensure_metadata(conn)
             state, _ = read_world(conn, self.config.metadata_schema)
             for schema, name in names:
@@ -337,8 +354,11 @@ class Manager:
                 plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
                 report.plan = plan
                 meta = self.config.metadata_schema
-                conn.execute(store.start_run_sql(meta, run_id, self.config.application_name,
-                                                 report.started_at))
+                conn.execute(
+                    store.start_run_sql(
+                        meta, run_id, self.config.application_name, report.started_at
+                    )
+                )
                 report.results = self._executor.apply(conn, plan.operations, run_id)
                 report.finished_at = self.clock.now()
                 outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
@@ -350,8 +370,11 @@ class Manager:
                 notice.level, logging.INFO
             )
             log_event(self.logger, level, "notice", notice.message, **notice.to_dict())
-        self._event("pass_finished", duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                    **report.summary())
+        self._event(
+            "pass_finished",
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            **report.summary(),
+        )
         self.last_report = report
         return report
 
@@ -438,7 +461,9 @@ class Manager:
         """Validate against the catalog and against the table's registration, if any."""
         assert table.name is not None
         if parent is None:
-            parent = read_catalog(conn, [(table.schema, table.name)]).get((table.schema, table.name))
+            parent = read_catalog(conn, [(table.schema, table.name)]).get(
+                (table.schema, table.name)
+            )
         keys = check_parent(
             table.qualified_name,
             parent,
@@ -525,7 +550,9 @@ class Manager:
             update_policy=update_policy,
         )
 
-    def _partitioned_tables(self, conn: psycopg.Connection[Any], schema: str) -> list[tuple[str, str]]:
+    def _partitioned_tables(
+        self, conn: psycopg.Connection[Any], schema: str
+    ) -> list[tuple[str, str]]:
         rows = conn.execute(
             "SELECT n.nspname::text, c.relname::text FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -607,7 +634,6 @@ class Manager:
 
     def _event(self, event: str, **fields: Any) -> None:
         log_event(self.logger, logging.INFO, event, event.replace("_", " "), **fields)
-
 
 
 def _iso(value: object) -> str:

@@ -95,7 +95,9 @@ class CreatePartition(Operation):
 
     def statements(self) -> list[sql.Composed]:
         return [
-            sql.SQL("CREATE TABLE {} (LIKE {} {})").format(self.partition, self.parent, LIKE_OPTIONS),
+            sql.SQL("CREATE TABLE {} (LIKE {} {})").format(
+                self.partition, self.parent, LIKE_OPTIONS
+            ),
             sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
                 self.parent, self.partition, bound_sql(self.lower_key, self.upper_key)
             ),

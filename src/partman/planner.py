@@ -18,7 +18,7 @@ from .catalog import Catalog, ParentInfo, PartitionInfo
 from .columns import ColumnKind, KeyColumn, TenantValue, tenant_from_text, tenant_text
 from .errors import CatalogError
 from .intervals import Interval, Retention, Unit
-from .naming import partition_name, period_label
+from .naming import partition_name, period_label, short_hash
 from .operations import CreatePartition, DropPartition, Notice, Operation, Plan
 from .store import State, TableRecord, is_owner_comment
 from .validate import check_parent
@@ -154,7 +154,9 @@ class TenantPolicy:
     partition_count: int
 
 
-def policies(table: TableRecord, state: State, tenant_kind: ColumnKind | None) -> list[TenantPolicy]:
+def policies(
+    table: TableRecord, state: State, tenant_kind: ColumnKind | None
+) -> list[TenantPolicy]:
     if table.tenant_column is None:
         return [TenantPolicy(None, table.retention, table.partition_count)]
     assert tenant_kind is not None
@@ -199,6 +201,25 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
     )
 
 
+@dataclass(frozen=True)
+class TableContext:
+    """What every tenant of one table shares during planning."""
+
+    table: TableRecord
+    parent: ParentInfo
+    domain: TimeDomain
+    now: dt.datetime  # in aligned space
+    taken: set[str]  # partition names in use under this parent (and those planned so far)
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return self.domain.align_tz
+
+    @property
+    def interval(self) -> Interval:
+        return self.table.interval
+
+
 def plan_table(
     table: TableRecord,
     parent: ParentInfo,
@@ -209,93 +230,142 @@ def plan_table(
     zone: zoneinfo.ZoneInfo,
 ) -> tuple[list[Operation], list[Operation], list[Notice]]:
     domain = TimeDomain(time_key.kind, zone)
-    tz = domain.align_tz
-    interval = table.interval
-    aligned_now = domain.now(now)
+    ctx = TableContext(table, parent, domain, domain.now(now), {p.name for p in parent.partitions})
     by_tenant, others = timelines(parent, tenant_key, domain)
     creates: list[Operation] = []
     drops: list[Operation] = []
     notices: list[Notice] = []
     for policy in policies(table, state, None if tenant_key is None else tenant_key.kind):
         pieces = by_tenant.get(policy.tenant, [])
-        cutoff = None if policy.retention is None else policy.retention.cutoff(aligned_now, tz)
-        first = interval.index(aligned_now, tz)
-        if table.backfill and cutoff is not None:
-            first = min(first, interval.index(cutoff, tz))
-        last = interval.index(aligned_now, tz) + policy.partition_count
-        for index in range(first, last + 1):
-            lo, hi = interval.bounds(index, tz)
-            if cutoff is not None and hi <= cutoff:
-                continue  # backfill never creates what retention would drop at once
-            for gap_lo, gap_hi in gaps(lo, hi, pieces):
-                whole = (gap_lo, gap_hi) == (lo, hi)
-                creates.append(
-                    _create(table, parent, policy.tenant, domain, interval, gap_lo, gap_hi, whole,
-                            "current period" if index == interval.index(aligned_now, tz)
-                            else ("backfill" if hi <= aligned_now else
-                                  f"premake: {index - interval.index(aligned_now, tz)} ahead"))
-                )
-        if cutoff is None:
-            continue
-        for piece in pieces:
-            if piece.upper > cutoff or piece.upper == _MAX:
-                continue
-            p = piece.partition
-            tenant_shown = tenant_text(policy.tenant)
-            owned = state.owned.get((p.schema, p.name))
-            if not piece.regular:
-                notices.append(Notice(
-                    "info", table.qualified_name,
-                    "past retention but spans tenants or is unbounded; left alone",
-                    tenant_shown, p.qualified_name))
-            elif owned is None or not is_owner_comment(p.comment):
-                why = ("partman did not create or adopt it" if owned is None else
-                       "its comment no longer marks it as partman's (drift)")
-                notices.append(Notice(
-                    "warning", table.qualified_name,
-                    f"past retention ({policy.retention}) but not dropped: {why}; adopt it with "
-                    "import_existing_partitions or drop it yourself",
-                    tenant_shown, p.qualified_name))
-            else:
-                drops.append(DropPartition(
-                    parent_schema=parent.schema, parent_name=parent.name, tenant=policy.tenant,
-                    partition_schema=p.schema, partition_name=p.name,
-                    lower=domain.to_value(piece.lower), upper=domain.to_value(piece.upper),
-                    reason=(f"retention {policy.retention}: ends {domain.to_value(piece.upper)}"
-                            f", at or before the cutoff {domain.to_value(cutoff)}"),
-                    oid=p.oid, bound_text=p.bound_text, estimated_rows=p.estimated_rows))
-    for p in others:
-        if p.detach_pending:
-            notices.append(Notice("warning", table.qualified_name,
-                                  "an interrupted DETACH CONCURRENTLY is pending",
-                                  partition=p.qualified_name))
+        cutoff = None
+        if policy.retention is not None:
+            cutoff = policy.retention.cutoff(ctx.now, ctx.tz)
+        creates += premake(ctx, policy, pieces, cutoff)
+        if cutoff is not None:
+            d, n = retention(ctx, policy, pieces, cutoff, state)
+            drops += d
+            notices += n
+    notices += [
+        Notice(
+            "warning",
+            table.qualified_name,
+            "an interrupted DETACH CONCURRENTLY is pending",
+            partition=p.qualified_name,
+        )
+        for p in others
+        if p.detach_pending
+    ]
     return creates, drops, notices
 
 
+def premake(
+    ctx: TableContext, policy: TenantPolicy, pieces: list[Piece], cutoff: dt.datetime | None
+) -> list[Operation]:
+    """The current period through `partition_count` ahead (from the retention window's start
+    with backfill), less what existing partitions already cover, whatever their bounds."""
+    interval, tz = ctx.interval, ctx.tz
+    current = interval.index(ctx.now, tz)
+    first = current
+    if ctx.table.backfill and cutoff is not None:
+        first = min(first, interval.index(cutoff, tz))
+    creates: list[Operation] = []
+    for index in range(first, current + policy.partition_count + 1):
+        lo, hi = interval.bounds(index, tz)
+        if cutoff is not None and hi <= cutoff:
+            continue  # backfill never creates what retention would drop at once
+        if index == current:
+            reason = "current period"
+        elif index < current:
+            reason = "backfill"
+        else:
+            reason = f"premake: {index - current} ahead"
+        for gap_lo, gap_hi in gaps(lo, hi, pieces):
+            creates.append(
+                _create(ctx, policy.tenant, gap_lo, gap_hi, (gap_lo, gap_hi) == (lo, hi), reason)
+            )
+    return creates
+
+
+def retention(
+    ctx: TableContext,
+    policy: TenantPolicy,
+    pieces: list[Piece],
+    cutoff: dt.datetime,
+    state: State,
+) -> tuple[list[Operation], list[Notice]]:
+    """Partitions wholly before the cutoff: dropped if partman owns them, reported if not."""
+    drops: list[Operation] = []
+    notices: list[Notice] = []
+    domain, table = ctx.domain, ctx.table.qualified_name
+    tenant_shown = tenant_text(policy.tenant)
+    for piece in pieces:
+        if piece.upper > cutoff or piece.upper == _MAX:
+            continue
+        p = piece.partition
+        owned = state.owned.get((p.schema, p.name))
+        if not piece.regular:
+            message = "past retention but spans tenants or is unbounded; left alone"
+            notices.append(Notice("info", table, message, tenant_shown, p.qualified_name))
+        elif owned is None or not is_owner_comment(p.comment):
+            why = (
+                "partman did not create or adopt it"
+                if owned is None
+                else "its comment no longer marks it as partman's (drift)"
+            )
+            message = (
+                f"past retention ({policy.retention}) but not dropped: {why}; adopt it with "
+                "import_existing_partitions or drop it yourself"
+            )
+            notices.append(Notice("warning", table, message, tenant_shown, p.qualified_name))
+        else:
+            upper = domain.to_value(piece.upper)
+            drops.append(
+                DropPartition(
+                    parent_schema=ctx.parent.schema,
+                    parent_name=ctx.parent.name,
+                    tenant=policy.tenant,
+                    partition_schema=p.schema,
+                    partition_name=p.name,
+                    lower=domain.to_value(piece.lower),
+                    upper=upper,
+                    reason=(
+                        f"retention {policy.retention}: ends {upper}, at or before the cutoff "
+                        f"{domain.to_value(cutoff)}"
+                    ),
+                    oid=p.oid,
+                    bound_text=p.bound_text,
+                    estimated_rows=p.estimated_rows,
+                )
+            )
+    return drops, notices
+
+
 def _create(
-    table: TableRecord,
-    parent: ParentInfo,
+    ctx: TableContext,
     tenant: TenantValue | None,
-    domain: TimeDomain,
-    interval: Interval,
     lo: dt.datetime,
     hi: dt.datetime,
     whole: bool,
     reason: str,
 ) -> CreatePartition:
+    domain = ctx.domain
     lower, upper = domain.to_value(lo), domain.to_value(hi)
-    sub_day = interval.unit is Unit.HOUR or not whole
+    sub_day = ctx.interval.unit is Unit.HOUR or not whole
     label = period_label(domain.label_time(lo), sub_day=sub_day)
     if not whole:
         reason += f" (only the gap [{lower}, {upper}) is free)"
+    name = partition_name(ctx.parent.name, tenant, label)
+    if name in ctx.taken:  # an odd existing partition already uses the name: keep both apart
+        name = partition_name(ctx.parent.name, tenant, f"{label}_{short_hash(str(lo), str(hi))}")
+    ctx.taken.add(name)
     lower_key: tuple[BoundValue, ...] = (lower,) if tenant is None else (tenant, lower)
     upper_key: tuple[BoundValue, ...] = (upper,) if tenant is None else (tenant, upper)
     return CreatePartition(
-        parent_schema=parent.schema,
-        parent_name=parent.name,
+        parent_schema=ctx.parent.schema,
+        parent_name=ctx.parent.name,
         tenant=tenant,
-        partition_schema=parent.schema,
-        partition_name=partition_name(parent.name, tenant, label),
+        partition_schema=ctx.parent.schema,
+        partition_name=name,
         lower=lower,
         upper=upper,
         reason=reason,

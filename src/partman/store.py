@@ -132,7 +132,9 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
             return current
         if current == 0:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
-            conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(s, sql.Literal(SCHEMA_MARKER)))
+            conn.execute(
+                sql.SQL("COMMENT ON SCHEMA {} IS {}").format(s, sql.Literal(SCHEMA_MARKER))
+            )
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE {}.schema_version (version integer PRIMARY KEY, "
@@ -406,9 +408,9 @@ def record_partition_sql(
 
 
 def forget_partition_sql(schema: str, partition_schema: str, partition_name: str) -> sql.Composed:
-    return sql.SQL("DELETE FROM {}.partitions WHERE schema_name = {} AND partition_name = {}").format(
-        sql.Identifier(schema), sql.Literal(partition_schema), sql.Literal(partition_name)
-    )
+    return sql.SQL(
+        "DELETE FROM {}.partitions WHERE schema_name = {} AND partition_name = {}"
+    ).format(sql.Identifier(schema), sql.Literal(partition_schema), sql.Literal(partition_name))
 
 
 @dataclass(frozen=True)
@@ -461,9 +463,7 @@ def start_run_sql(schema: str, run_id: str, manager: str, started_at: dt.datetim
     )
 
 
-def finish_run_sql(
-    schema: str, run_id: str, outcome: str, summary: dict[str, Any]
-) -> sql.Composed:
+def finish_run_sql(schema: str, run_id: str, outcome: str, summary: dict[str, Any]) -> sql.Composed:
     return sql.SQL(
         "UPDATE {}.runs SET finished_at = clock_timestamp(), outcome = {}, summary = {}::jsonb "
         "WHERE id = {}"

@@ -11,7 +11,12 @@ from .columns import ColumnKind, KeyColumn
 from .errors import KeyMismatchError, NotPartitionedError, TableNotFoundError
 from .intervals import Interval, Unit
 
-_KIND_WORDS = {"r": "a plain table", "v": "a view", "m": "a materialized view", "f": "a foreign table"}
+_KIND_WORDS = {
+    "r": "a plain table",
+    "v": "a view",
+    "m": "a materialized view",
+    "f": "a foreign table",
+}
 _STRATEGY = {"l": "LIST", "h": "HASH"}
 
 

@@ -40,7 +40,7 @@ def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
     return parse_catalog(_results(conn, sql.SQL(";\n").join(statements))[0])
 
 
-def _results(conn: psycopg.Connection[Any], query: sql.Composable) -> list[list[Any]]:
+def _results(conn: psycopg.Connection[Any], query: sql.Composed) -> list[list[Any]]:
     """The rows of every statement that returns rows, in order."""
     cur = conn.execute(query)
     out: list[list[Any]] = []

@@ -43,9 +43,7 @@ def seed_table(name: str, tenant: str | None = None, **policy: Any) -> partman.T
     return partman.Table(**fields)
 
 
-def partitions(
-    conn: psycopg.Connection[Any], schema: str, parent: str
-) -> list[tuple[str, str]]:
+def partitions(conn: psycopg.Connection[Any], schema: str, parent: str) -> list[tuple[str, str]]:
     """(partition name, bound text) of a parent, by name, with UTC bounds."""
     with conn.transaction():
         conn.execute("SET LOCAL TimeZone = 'UTC'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from typing import Any
 
@@ -10,8 +11,6 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
-
-import partman
 from seed import (
     NOW,
     SEED_TABLES,
@@ -21,6 +20,8 @@ from seed import (
     partitions,
     seed_table,
 )
+
+import partman
 
 DAY = dt.timedelta(days=1)
 TODAY = NOW.replace(hour=0)
@@ -128,15 +129,15 @@ def test_partitions_partman_does_not_own_are_reported_never_dropped(
     assert notices and "did not create or adopt" in notices[0].message
 
 
-def test_changed_policy_takes_effect_on_the_next_pass(
-    conn: Conn, manager: partman.Manager
-) -> None:
+def test_changed_policy_takes_effect_on_the_next_pass(conn: Conn, manager: partman.Manager) -> None:
     create_seed_schema(conn)
     manager.add_managed_table(seed_table("events", "p1", partition_count=2))
     assert len(manager.maintain().created) == 3
     manager.add_managed_table(seed_table("events", "p1", partition_count=5))
     assert len(manager.maintain().created) == 3
-    manager.add_managed_table(seed_table("events", "p1", retention_period="1 day", partition_count=5))
+    manager.add_managed_table(
+        seed_table("events", "p1", retention_period="1 day", partition_count=5)
+    )
     assert len(manager.plan()) == 0  # nothing expired yet: today's partition ends tomorrow
 
 
@@ -359,12 +360,13 @@ def test_awkward_tenant_ids_work_end_to_end(
 def test_single_tenant_table_with_timestamp_and_hourly_partitions(
     conn: Conn, manager: partman.Manager, clock: partman.SimulatedClock
 ) -> None:
-    conn.execute(
-        "CREATE TABLE metrics (at timestamp NOT NULL, v float8) PARTITION BY RANGE (at)"
-    )
+    conn.execute("CREATE TABLE metrics (at timestamp NOT NULL, v float8) PARTITION BY RANGE (at)")
     table = partman.Table(
-        name="metrics", partition_by="at", partition_interval="1 hour",
-        partition_count=3, retention_period="2 hours",
+        name="metrics",
+        partition_by="at",
+        partition_interval="1 hour",
+        partition_count=3,
+        retention_period="2 hours",
     )
     manager.add_managed_table(table)
     manager.maintain()
@@ -385,8 +387,11 @@ def test_date_column_with_monthly_partitions_and_integer_tenants(
         "PARTITION BY RANGE (account, day)"
     )
     table = partman.Table(
-        name="ledger", tenant_id_column="account", partition_by="day",
-        partition_interval="monthly", partition_count=2,
+        name="ledger",
+        tenant_id_column="account",
+        partition_by="day",
+        partition_interval="monthly",
+        partition_count=2,
     )
     manager.register_tenants(table, [42, "-7"])
     manager.maintain()
@@ -402,7 +407,10 @@ def test_uuid_tenants(conn: Conn, manager: partman.Manager) -> None:
         "PARTITION BY RANGE (org, at)"
     )
     table = partman.Table(
-        name="docs", tenant_id_column="org", partition_by="at", partition_interval="1 week",
+        name="docs",
+        tenant_id_column="org",
+        partition_by="at",
+        partition_interval="1 week",
         partition_count=1,
     )
     org = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"
@@ -446,7 +454,7 @@ def test_gaps_next_to_existing_odd_partitions_are_filled_without_overlap(
     assert report.ok, str(report)
     covered = days_covered(conn, "convoy", "events", "p1")
     assert covered[0][0] == TODAY and covered[-1][1] == TODAY + 4 * DAY
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))  # contiguous
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))  # contiguous
     assert len(manager.plan()) == 0
 
 
@@ -475,20 +483,51 @@ def test_metadata_migrations_are_versioned_and_idempotent(dsn: str, conn: Conn) 
 
 BAD_TABLES: list[tuple[str, dict[str, Any], type[partman.PartmanError], str]] = [
     ("unknown table", {"name": "nope"}, partman.TableNotFoundError, "does not exist"),
-    ("plain table", {"name": "plain"}, partman.NotPartitionedError, "plain table, not a partitioned"),
+    (
+        "plain table",
+        {"name": "plain"},
+        partman.NotPartitionedError,
+        "plain table, not a partitioned",
+    ),
     ("list partitioned", {"name": "listed"}, partman.NotPartitionedError, "LIST"),
-    ("text time column", {"name": "texty"}, partman.KeyMismatchError, "timestamptz, timestamp or date"),
-    ("wrong tenant column", {"tenant_id_column": "id"}, partman.KeyMismatchError, r"RANGE \(project_id"),
-    ("missing column", {"partition_by": "created"}, partman.KeyMismatchError, "no column 'created'"),
+    (
+        "text time column",
+        {"name": "texty"},
+        partman.KeyMismatchError,
+        "timestamptz, timestamp or date",
+    ),
+    (
+        "wrong tenant column",
+        {"tenant_id_column": "id"},
+        partman.KeyMismatchError,
+        r"RANGE \(project_id",
+    ),
+    (
+        "missing column",
+        {"partition_by": "created"},
+        partman.KeyMismatchError,
+        "no column 'created'",
+    ),
     ("jsonb tenant", {"name": "jsonb_tenant"}, partman.KeyMismatchError, "tenant columns must be"),
-    ("hourly on date", {"name": "dated", "partition_interval": "1 hour"}, partman.KeyMismatchError, "date"),
+    (
+        "hourly on date",
+        {"name": "dated", "partition_interval": "1 hour"},
+        partman.KeyMismatchError,
+        "date",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("what", "change", "error", "message"), BAD_TABLES, ids=[b[0] for b in BAD_TABLES])
+@pytest.mark.parametrize(
+    ("what", "change", "error", "message"), BAD_TABLES, ids=[b[0] for b in BAD_TABLES]
+)
 def test_bad_tables_raise_a_clear_error_and_change_nothing(
-    conn: Conn, manager: partman.Manager, what: str, change: dict[str, Any],
-    error: type[partman.PartmanError], message: str,
+    conn: Conn,
+    manager: partman.Manager,
+    what: str,
+    change: dict[str, Any],
+    error: type[partman.PartmanError],
+    message: str,
 ) -> None:
     create_seed_schema(conn)
     conn.execute("CREATE TABLE convoy.plain (project_id text, created_at timestamptz)")
@@ -550,8 +589,9 @@ def test_bad_tenant_ids_fail_before_any_ddl(conn: Conn, manager: partman.Manager
     for bad in ["abc", 2**40]:
         with pytest.raises(partman.TenantError, match=r"ledger\.account"):
             manager.add_managed_table(
-                partman.Table(name="ledger", tenant_id_column="account", partition_by="day",
-                              tenant_id=bad)
+                partman.Table(
+                    name="ledger", tenant_id_column="account", partition_by="day", tenant_id=bad
+                )
             )
     with pytest.raises(partman.TenantError):
         manager.register_tenants(table, [1, "two"])
@@ -564,8 +604,13 @@ def test_case_sensitive_names_are_quoted_not_folded(conn: Conn, manager: partman
         '"CreatedAt" timestamptz NOT NULL) PARTITION BY RANGE ("ProjectId", "CreatedAt")'
     )
     table = partman.Table(
-        name="Events", schema="Convoy", tenant_id="Acme", tenant_id_column="ProjectId",
-        partition_by="CreatedAt", partition_count=1, retention_period="1 day",
+        name="Events",
+        schema="Convoy",
+        tenant_id="Acme",
+        tenant_id_column="ProjectId",
+        partition_by="CreatedAt",
+        partition_count=1,
+        retention_period="1 day",
     )
     manager.add_managed_table(table)
     assert len(manager.maintain().created) == 2
