@@ -27,7 +27,7 @@ def create_seed_schema(conn: psycopg.Connection[Any], schema: str = "convoy") ->
         )
 
 
-def seed_table(name: str, tenant: str | None = None, **policy: Any) -> partman.Table:
+def seed_table(name: str | None, tenant: str | None = None, **policy: Any) -> partman.Table:
     fields: dict[str, Any] = {
         "name": name,
         "schema": "convoy",
