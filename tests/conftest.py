@@ -21,8 +21,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from pgserver import Server, ServerStartError, server_specs, spec_id, start_server
 from psycopg import sql
+
+from pgserver import Server, ServerStartError, server_specs, spec_id, start_server
 
 DB_FIXTURES = frozenset({"pg_server", "dsn", "conn"})
 

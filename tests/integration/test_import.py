@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 import partman
+
 from seed import NOW, catalog_fingerprint, create_seed_schema, days_covered, partitions, seed_table
 
 DAY = dt.timedelta(days=1)

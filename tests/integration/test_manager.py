@@ -11,6 +11,9 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
+
+import partman
+
 from seed import (
     NOW,
     SEED_TABLES,
@@ -20,8 +23,6 @@ from seed import (
     partitions,
     seed_table,
 )
-
-import partman
 
 DAY = dt.timedelta(days=1)
 TODAY = NOW.replace(hour=0)

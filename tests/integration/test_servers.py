@@ -6,8 +6,9 @@ from typing import Any, LiteralString
 
 import psycopg
 import pytest
-from pgserver import TEST_SETTINGS, Server, expected_major
 from psycopg import conninfo, sql
+
+from pgserver import TEST_SETTINGS, Server, expected_major
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
