@@ -18,7 +18,10 @@ from .columns import TenantValue
 MAX_IDENTIFIER_BYTES = 63
 _HASH_HEX = 8
 _SAFE = re.compile(r"[^a-z0-9]+")
-_HASH_TAIL = re.compile(r"_[0-9a-f]{8}$")
+# What a hashed slug ends in: `_<hash>`, or the bare hash of an id that has no slug at all. A
+# lossless slug must never look like that, or the id "ce47dfba" would name the same partition
+# as the id "日本" (whose slug is just its hash).
+_HASH_TAIL = re.compile(r"(?:^|_)[0-9a-f]{8}$")
 
 
 def short_hash(*parts: str) -> str:
@@ -30,11 +33,12 @@ def tenant_slug(tenant: TenantValue) -> str:
     """A lowercase ASCII slug; ends in `_<hash>` whenever the slug alone would lose information."""
     if isinstance(tenant, uuid.UUID):
         return tenant.hex  # lossless: a uuid's hex digits are the uuid
+    if isinstance(tenant, int):
+        # lossless: the digits, with `m` for minus (keeps -5 and 5 apart without a hash); a
+        # parent's tenants are all of one type, so an int's slug never meets a string's
+        return str(tenant) if tenant >= 0 else f"m{-tenant}"
     text = str(tenant)
     slug = _SAFE.sub("_", text.lower()).strip("_")
-    if isinstance(tenant, int) and tenant < 0:
-        slug = "m" + slug  # keep -5 and 5 apart without a hash
-        return slug
     lossless = slug == text and not _HASH_TAIL.search(slug)
     if lossless:
         return slug
@@ -43,12 +47,14 @@ def tenant_slug(tenant: TenantValue) -> str:
 
 def period_label(lower: dt.datetime | dt.date, *, sub_day: bool) -> str:
     """`p20240131` for day and longer periods, `p20240131_0600` for hours (local wall time)."""
+    # The date is formatted by hand: strftime's %Y does not zero-pad years before 1000 on glibc
+    # ("p9990101" for 0999-01-01).
+    label = f"p{lower.year:04d}{lower.month:02d}{lower.day:02d}"
     if sub_day and isinstance(lower, dt.datetime):
-        label = lower.strftime("p%Y%m%d_%H%M")
+        label += f"_{lower.hour:02d}{lower.minute:02d}"
         if lower.second or lower.microsecond:
-            label += lower.strftime("%S")
-        return label
-    return lower.strftime("p%Y%m%d")
+            label += f"{lower.second:02d}"
+    return label
 
 
 def partition_name(parent: str, tenant: TenantValue | None, label: str) -> str:
@@ -58,7 +64,10 @@ def partition_name(parent: str, tenant: TenantValue | None, label: str) -> str:
     if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
         return name
     tag = short_hash(parent, "" if tenant is None else str(tenant))
-    budget = MAX_IDENTIFIER_BYTES - len(label) - len(tag) - 2
+    budget = MAX_IDENTIFIER_BYTES - len(label.encode()) - len(tag) - 2  # bytes, not characters
+    if budget < 0:  # a label too long to keep whole: cut it too, its hash keeps names apart
+        tag = short_hash(parent, "" if tenant is None else str(tenant), label)
+        return f"{tag}_{_cut(label, MAX_IDENTIFIER_BYTES - len(tag) - 1)}"
     return f"{_cut(head, budget)}_{tag}_{label}"
 
 
