@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def parse_range_bound(text: str, kinds: Sequence[ColumnKind]) -> RangeBound:
 
 
 _Token = tuple[str, bool]  # (text, was quoted)
+_BARE = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
 def _parse_list(text: str, pos: int) -> tuple[list[_Token], int]:
@@ -97,9 +99,12 @@ def _parse_list(text: str, pos: int) -> tuple[list[_Token], int]:
             end = pos
             while end < len(text) and text[end] not in ",)":
                 end += 1
-            word = text[pos:end].strip()
-            if not word:
-                raise BoundSyntaxError(f"empty value in {text!r}")
+            word = text[pos:end]
+            if not _BARE.fullmatch(word):
+                # ruleutils prints only MINVALUE/MAXVALUE and numbers (true/false) bare; anything
+                # else, e.g. E'...' from a session without standard_conforming_strings, would be
+                # read as the wrong value
+                raise BoundSyntaxError(f"unexpected value {word!r} at {pos} in {text!r}")
             tokens.append((word, False))
             pos = end
         if text.startswith(", ", pos):
@@ -134,6 +139,7 @@ def _convert(token: _Token, kind: ColumnKind) -> BoundValue:
             if value.tzinfo is None:
                 return Special.UNREADABLE
             return value.astimezone(dt.UTC)
-    except ValueError:
-        return Special.UNREADABLE  # 'infinity', BC dates, years past 9999
+    except (ValueError, OverflowError):
+        # 'infinity', BC dates, years past 9999 (or pushed past them by a non-UTC offset)
+        return Special.UNREADABLE
     return Special.UNREADABLE
