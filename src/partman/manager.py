@@ -38,6 +38,7 @@ from .errors import (
     TenantError,
 )
 from .executor import RETRYABLE, Executor, Report, parent_lock_sql
+from .inventory import Inventory, inventory
 from .logs import log_event
 from .operations import Plan
 from .validate import check_parent
@@ -122,11 +123,12 @@ class Manager:
 
     # -- registration ------------------------------------------------------------------------
 
-    def add_managed_table(self, table: Table) -> None:
+    def add_managed_table(self, table: Table) -> bool:
         """Validate `table` against the catalog and persist it (and its tenant); idempotent.
 
-        A changed retention or partition count takes effect on the next pass; a changed
-        interval or key is refused (existing partitions would no longer line up).
+        Returns whether anything changed. A changed retention or partition count takes effect
+        on the next pass; a changed interval or key is refused (existing partitions would no
+        longer line up).
         """
         if table.name is None:
             raise ConfigError(
@@ -141,24 +143,25 @@ class Manager:
                 tenant = canonical_tenant(table.tenant_id, tenant_key, table=table.qualified_name)
             self._ensure_metadata(conn)  # only once the input is known to be good
             with conn.transaction():
-                table_id = self._upsert_table(conn, table, update_policy=tenant is None)
+                table_id, changed = self._upsert_table(conn, table, update_policy=tenant is None)
                 if tenant is not None:
                     retention = (
                         FOREVER
                         if table.retention is None
                         else store.retention_text(table.retention)
                     )
-                    store.upsert_tenants(
-                        conn,
-                        self.config.metadata_schema,
-                        table_id,
-                        [
-                            store.TenantRecord(
-                                table_id, str(tenant), retention, table.partition_count
-                            )
-                        ],
+                    record = store.TenantRecord(
+                        table_id, str(tenant), retention, table.partition_count
                     )
-        self._event("table_registered", table=table.qualified_name, tenant=tenant_text(tenant))
+                    meta = self.config.metadata_schema
+                    changed |= store.upsert_tenants(conn, meta, table_id, [record]) > 0
+        self._event(
+            "table_registered" if changed else "table_unchanged",
+            severity=logging.INFO if changed else logging.DEBUG,
+            table=table.qualified_name,
+            tenant=tenant_text(tenant),
+        )
+        return changed
 
     def register_tenants(
         self, table: Table | str, tenants: Iterable[TenantId | Tenant]
@@ -203,7 +206,7 @@ class Manager:
             self._ensure_metadata(conn)
             with conn.transaction():
                 if isinstance(table, Table):
-                    table_id = self._upsert_table(conn, table, update_policy=False)
+                    table_id, _ = self._upsert_table(conn, table, update_policy=False)
                 else:
                     table_id = self._record(conn, table).id
                 store.upsert_tenants(
@@ -332,6 +335,25 @@ class Manager:
                 return Plan(now=self.clock.now())  # a dry run creates nothing, not even metadata
             state, catalog = read_world(conn, self.config.metadata_schema)
         return planner.plan(state, catalog, self.clock.now(), self.config.tz)
+
+    def inventory(self, table: str | None = None, tenant: TenantId | None = None) -> Inventory:
+        """Every partition of the managed tables (owner, bounds, row estimate) and, per table
+        and tenant, how far ahead of now the partitions reach. Filter by "schema.name" and
+        tenant id."""
+        with self._connection() as conn:
+            if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
+                return Inventory([], [])
+            state, catalog = read_world(conn, self.config.metadata_schema)
+        found = inventory(state, catalog, self.clock.now(), self.config.tz)
+        shown = None if tenant is None else str(tenant)
+
+        def keep(t: str, n: str | None) -> bool:
+            return (table is None or t == table) and (shown is None or n == shown)
+
+        return Inventory(
+            [r for r in found.partitions if keep(r.table, r.tenant)],
+            [c for c in found.coverage if keep(c.table, c.tenant)],
+        )
 
     def maintain(self) -> Report:
         """One pass: create what is missing ahead, apply retention. Returns what it did."""
@@ -534,7 +556,7 @@ class Manager:
 
     def _upsert_table(
         self, conn: psycopg.Connection[Any], table: Table, *, update_policy: bool
-    ) -> int:
+    ) -> tuple[int, bool]:
         assert table.name is not None
         return store.upsert_table(
             conn,
@@ -581,7 +603,7 @@ class Manager:
                         )
                     )
                     conn.execute(parent_lock_sql(parent.qualified_name))
-                    table_id = self._upsert_table(conn, table, update_policy=False)
+                    table_id, _ = self._upsert_table(conn, table, update_policy=False)
                     self._add_missing_tenants(conn, table_id, tenants)
                     for p, tenant in partitions:
                         bound = p.bound
@@ -632,8 +654,8 @@ class Manager:
                 [(table_id, str(t)) for t in tenants],
             )
 
-    def _event(self, event: str, **fields: Any) -> None:
-        log_event(self.logger, logging.INFO, event, event.replace("_", " "), **fields)
+    def _event(self, event: str, *, severity: int = logging.INFO, **fields: Any) -> None:
+        log_event(self.logger, severity, event, event.replace("_", " "), **fields)
 
 
 def _iso(value: object) -> str:

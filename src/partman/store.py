@@ -322,55 +322,75 @@ def upsert_table(
     partition_count: int,
     backfill: bool,
     update_policy: bool,
-) -> int:
-    """Insert the table, or update its policy; returns its id. Call inside a transaction."""
+) -> tuple[int, bool]:
+    """Insert the table, or update its policy if it differs: (id, whether anything changed).
+
+    Call inside a transaction. With `update_policy` False an existing row is left as it is.
+    """
     s = sql.Identifier(schema)
-    policy_update = (
-        sql.SQL(
-            "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
-            "backfill = EXCLUDED.backfill, updated_at = now()"
-        )
-        if update_policy
-        else sql.SQL("updated_at = {}.managed_tables.updated_at").format(s)
+    changed = sql.SQL(
+        "(t.retention, t.partition_count, t.backfill) IS DISTINCT FROM "
+        "(EXCLUDED.retention, EXCLUDED.partition_count, EXCLUDED.backfill)"
     )
     row = conn.execute(
         sql.SQL(
-            "INSERT INTO {s}.managed_tables (schema_name, table_name, tenant_column, time_column, "
-            "partition_interval, retention, partition_count, backfill) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (schema_name, table_name) DO UPDATE SET {policy} RETURNING id"
-        ).format(s=s, policy=policy_update),
-        (
-            table_schema,
-            table_name,
-            tenant_column,
-            time_column,
-            str(interval),
-            retention_text(retention),
-            partition_count,
-            backfill,
-        ),
+            """
+WITH up AS (
+    INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
+        partition_interval, retention, partition_count, backfill)
+    VALUES (%(schema)s, %(name)s, %(tenant)s, %(time)s, %(interval)s, %(retention)s,
+        %(count)s, %(backfill)s)
+    ON CONFLICT (schema_name, table_name) DO UPDATE SET retention = EXCLUDED.retention,
+        partition_count = EXCLUDED.partition_count, backfill = EXCLUDED.backfill,
+        updated_at = now()
+    WHERE {update} AND {changed}
+    RETURNING id)
+SELECT id, true FROM up
+UNION ALL
+SELECT id, false FROM {s}.managed_tables
+ WHERE schema_name = %(schema)s AND table_name = %(name)s AND NOT EXISTS (SELECT FROM up)
+"""
+        ).format(s=s, update=sql.Literal(update_policy), changed=changed),
+        {
+            "schema": table_schema,
+            "name": table_name,
+            "tenant": tenant_column,
+            "time": time_column,
+            "interval": str(interval),
+            "retention": retention_text(retention),
+            "count": partition_count,
+            "backfill": backfill,
+        },
     ).fetchone()
     assert row is not None
-    return int(row[0])
+    return int(row[0]), bool(row[1])
 
 
 def upsert_tenants(
     conn: psycopg.Connection[Any], schema: str, table_id: int, tenants: Sequence[TenantRecord]
-) -> None:
+) -> int:
+    """Insert or update tenants; returns how many were new or changed."""
     if not tenants:
-        return
+        return 0
+    s = sql.Identifier(schema)
+    changed = 0
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(
-                "INSERT INTO {}.tenants (table_id, tenant_id, retention, partition_count) "
+                "INSERT INTO {}.tenants AS t (table_id, tenant_id, retention, partition_count) "
                 "VALUES (%s, %s, %s, %s) ON CONFLICT (table_id, tenant_id) DO UPDATE SET "
                 "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
-                "updated_at = now() WHERE ({}.tenants.retention, {}.tenants.partition_count) "
-                "IS DISTINCT FROM (EXCLUDED.retention, EXCLUDED.partition_count)"
-            ).format(sql.Identifier(schema), sql.Identifier(schema), sql.Identifier(schema)),
+                "updated_at = now() WHERE (t.retention, t.partition_count) "
+                "IS DISTINCT FROM (EXCLUDED.retention, EXCLUDED.partition_count) RETURNING 1"
+            ).format(s),
             [(table_id, t.tenant_id, t.retention, t.partition_count) for t in tenants],
+            returning=True,
         )
+        while True:
+            changed += len(cur.fetchall())
+            if not cur.nextset():
+                break
+    return changed
 
 
 def record_partition_sql(

@@ -244,7 +244,9 @@ def test_audit_log_has_a_row_per_operation_and_a_run_row(
     ).fetchall()
     assert sorted(r[2] for r in rows) == sorted(op.partition_name for op in report.created)
     assert {r[3] for r in rows} == {report.run_id}
-    run = conn.execute("SELECT outcome, summary->>'created' FROM partman_meta.runs").fetchone()
+    run = conn.execute(
+        "SELECT outcome, summary->>'partitions_created' FROM partman_meta.runs"
+    ).fetchone()
     assert run == ("ok", "2")
 
 
@@ -632,3 +634,25 @@ def test_sql_of_every_operation_is_composed_safely(conn: Conn, manager: partman.
     assert conn.execute(
         sql.SQL("SELECT to_regclass({})").format(sql.Literal("convoy.events"))
     ).fetchone() == ("convoy.events",)
+
+
+def test_inventory_shows_owners_and_runway_per_tenant(
+    conn: Conn, manager: partman.Manager, clock: partman.SimulatedClock
+) -> None:
+    create_seed_schema(conn)
+    conn.execute(
+        "CREATE TABLE convoy.theirs PARTITION OF convoy.events "
+        "FOR VALUES FROM ('zz', '2020-01-01') TO ('zz', '2020-01-02')"
+    )
+    assert manager.add_managed_table(seed_table("events", "p1", partition_count=2)) is True
+    assert manager.add_managed_table(seed_table("events", "p1", partition_count=2)) is False
+    assert manager.inventory().coverage[0].runway_seconds == 0
+    manager.maintain()
+    found = manager.inventory()
+    assert [c.tenant for c in found.coverage] == ["p1"]
+    # today 12:00 -> covered until the end of day +2
+    assert found.coverage[0].runway_seconds == (2.5 * DAY).total_seconds()
+    owners = {r.partition: r.owner for r in found.partitions}
+    assert owners["convoy.theirs"] == "foreign"
+    assert sum(o == "created" for o in owners.values()) == 3
+    assert len(manager.inventory(tenant="p1").partitions) == 3
