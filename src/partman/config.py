@@ -20,6 +20,28 @@ MAX_IDENTIFIER_BYTES = 63
 FOREVER = "forever"
 
 
+class RetentionAction(enum.Enum):
+    """What retention does with an expired partition (pg_partman: retention_keep_table)."""
+
+    DROP = "drop"
+    DETACH = "detach"
+    """Detach it and keep the table where it is (no longer a partition, never touched again)."""
+    ARCHIVE = "archive"
+    """Detach it and move it to `archive_schema`."""
+
+
+def parse_action(value: object, what: str) -> RetentionAction:
+    if isinstance(value, RetentionAction):
+        return value
+    try:
+        return RetentionAction(str(value).lower())
+    except ValueError:
+        raise ConfigError(
+            f"{what} must be 'drop', 'detach' or 'archive' (partman.RetentionAction), "
+            f"got {value!r}"
+        ) from None
+
+
 class PartitionType(enum.Enum):
     """The partitioning strategy of the parent; go_partman's `TypeRange`."""
 
@@ -124,6 +146,14 @@ class Table:
     """Future partitions kept ahead of the current one (pg_partman's premake)."""
     backfill: bool = False
     """Also create the partitions between the start of the retention window and now."""
+    default_partition: bool = False
+    """Keep a DEFAULT partition, so an insert outside every range lands somewhere. partman
+    moves its rows into new partitions as they are made. It rules out DETACH CONCURRENTLY
+    (PostgreSQL refuses it on a parent with a default), so retention detaches with a brief
+    ACCESS EXCLUSIVE lock, under the same lock budget."""
+    retention_action: RetentionAction | str = RetentionAction.DROP
+    archive_schema: str | None = None
+    """Where retention_action ARCHIVE moves expired partitions."""
     interval: Interval = field(init=False, repr=False, compare=False)
     retention: Retention | None = field(init=False, repr=False, compare=False)
 
@@ -162,6 +192,19 @@ class Table:
                 f"Table.partition_count must be an integer from 0 to 10000 (future partitions "
                 f"kept ahead), got {self.partition_count!r}"
             )
+        action = parse_action(self.retention_action, "Table.retention_action")
+        object.__setattr__(self, "retention_action", action)
+        if self.archive_schema is not None:
+            check_identifier(self.archive_schema, "Table.archive_schema")
+        if action is RetentionAction.ARCHIVE and self.archive_schema is None:
+            raise ConfigError(
+                f"Table {self.name!r}: retention_action 'archive' needs archive_schema, the "
+                "schema expired partitions are moved to"
+            )
+        if self.archive_schema is not None and self.archive_schema == self.schema:
+            raise ConfigError(
+                f"Table {self.name!r}: archive_schema must differ from the table's own schema"
+            )
         object.__setattr__(self, "interval", Interval.parse(self.partition_interval))
         object.__setattr__(self, "retention", parse_retention(self.retention_period))
         if self.backfill and self.retention is None:
@@ -174,6 +217,10 @@ class Table:
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    @property
+    def action(self) -> RetentionAction:
+        return parse_action(self.retention_action, "Table.retention_action")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Tenant:
@@ -183,8 +230,13 @@ class Tenant:
     retention_period: dt.timedelta | str | Interval | None = None
     """None inherits the table's; the string 'forever' keeps this tenant's partitions."""
     partition_count: int | None = None
+    retention_action: RetentionAction | str | None = None
+    """None inherits the table's."""
 
     def __post_init__(self) -> None:
+        if self.retention_action is not None:
+            action = parse_action(self.retention_action, "Tenant.retention_action")
+            object.__setattr__(self, "retention_action", action)
         if isinstance(self.tenant_id, bool) or not isinstance(self.tenant_id, TenantId):
             raise ConfigError(
                 f"Tenant.tenant_id must be a str, int or UUID, not {self.tenant_id!r}"
@@ -200,6 +252,12 @@ class Tenant:
             )
         if self.retention_period != FOREVER:
             parse_retention(self.retention_period)
+
+    @property
+    def action(self) -> RetentionAction | None:
+        if self.retention_action is None:
+            return None
+        return parse_action(self.retention_action, "Tenant.retention_action")
 
     @property
     def keeps_forever(self) -> bool:

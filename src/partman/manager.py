@@ -151,7 +151,7 @@ class Manager:
                         else store.retention_text(table.retention)
                     )
                     record = store.TenantRecord(
-                        table_id, str(tenant), retention, table.partition_count
+                        table_id, str(tenant), retention, table.partition_count, table.action.value
                     )
                     meta = self.config.metadata_schema
                     changed |= store.upsert_tenants(conn, meta, table_id, [record]) > 0
@@ -196,8 +196,9 @@ class Manager:
                     problems.append(str(error))
                     continue
                 retention = FOREVER if t.keeps_forever else store.retention_text(t.retention)
+                action = None if t.action is None else t.action.value
                 canonical[str(value)] = store.TenantRecord(
-                    0, str(value), retention, t.partition_count
+                    0, str(value), retention, t.partition_count, action
                 )
             if problems:
                 raise TenantError(
@@ -213,10 +214,7 @@ class Manager:
                     conn,
                     self.config.metadata_schema,
                     table_id,
-                    [
-                        store.TenantRecord(table_id, r.tenant_id, r.retention, r.partition_count)
-                        for r in canonical.values()
-                    ],
+                    [dataclasses.replace(r, table_id=table_id) for r in canonical.values()],
                 )
         self._event("tenants_registered", table=qualified, count=len(canonical))
         return list(canonical)
@@ -570,6 +568,9 @@ class Manager:
             partition_count=table.partition_count,
             backfill=table.backfill,
             update_policy=update_policy,
+            default_partition=table.default_partition,
+            retention_action=table.action.value,
+            archive_schema=table.archive_schema,
         )
 
     def _partitioned_tables(

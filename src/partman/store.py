@@ -105,6 +105,24 @@ CREATE TABLE {s}.audit_log (
 CREATE INDEX ON {s}.audit_log (at);
 """
         ).format(s=s),
+        sql.SQL(
+            """
+ALTER TABLE {s}.managed_tables
+    ADD COLUMN default_partition boolean NOT NULL DEFAULT false,
+    ADD COLUMN retention_action text NOT NULL DEFAULT 'drop'
+        CHECK (retention_action IN ('drop', 'detach', 'archive')),
+    ADD COLUMN archive_schema text;
+ALTER TABLE {s}.tenants
+    ADD COLUMN retention_action text CHECK (retention_action IN ('drop', 'detach', 'archive'));
+ALTER TABLE {s}.partitions
+    ADD COLUMN state text NOT NULL DEFAULT 'attached'
+        CHECK (state IN ('attached', 'staging', 'detaching', 'detached', 'kept', 'archived')),
+    ADD COLUMN action text;
+COMMENT ON COLUMN {s}.partitions.state IS
+    'attached: in use; staging: being filled from the default partition; detaching/detached: '
+    'retention under way (action says what comes next); kept/archived: retired by retention';
+"""
+        ).format(s=s),
     ]
 
 
@@ -205,6 +223,9 @@ class TableRecord:
     retention: Retention | None
     partition_count: int
     backfill: bool
+    default_partition: bool = False
+    retention_action: str = "drop"
+    archive_schema: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -227,8 +248,13 @@ class TenantRecord:
             return None
         return parse_retention(self.retention)
 
+    retention_action: str | None = None  # None: inherit
+
     def effective_count(self, table: TableRecord) -> int:
         return table.partition_count if self.partition_count is None else self.partition_count
+
+    def effective_action(self, table: TableRecord) -> str:
+        return self.retention_action or table.retention_action
 
 
 @dataclass(frozen=True)
@@ -241,6 +267,12 @@ class OwnedPartition:
     parent_name: str
     tenant_id: str | None
     origin: str
+    state: str = "attached"
+    action: str | None = None  # what retention does once detached: drop/detach/archive
+    lower: str = ""
+    upper: str = ""
+    exists: bool = True  # the table is still there
+    attached: bool = True  # ... and still a partition of its parent
 
 
 @dataclass(frozen=True)
@@ -256,15 +288,22 @@ def state_queries(schema: str) -> list[sql.Composed]:
     return [
         sql.SQL(
             "SELECT id, schema_name, table_name, tenant_column, time_column, partition_interval, "
-            "retention, partition_count, backfill FROM {}.managed_tables ORDER BY id"
+            "retention, partition_count, backfill, default_partition, retention_action, "
+            "archive_schema FROM {}.managed_tables ORDER BY id"
         ).format(s),
         sql.SQL(
-            "SELECT table_id, tenant_id, retention, partition_count FROM {}.tenants "
-            "ORDER BY table_id, tenant_id"
+            "SELECT table_id, tenant_id, retention, partition_count, retention_action "
+            "FROM {}.tenants ORDER BY table_id, tenant_id"
         ).format(s),
         sql.SQL(
-            "SELECT schema_name, partition_name, parent_schema, parent_name, tenant_id, origin "
-            "FROM {}.partitions"
+            """
+SELECT p.schema_name, p.partition_name, p.parent_schema, p.parent_name, p.tenant_id, p.origin,
+       p.state, p.action, p.lower_bound, p.upper_bound, c.oid IS NOT NULL,
+       coalesce(c.relispartition, false)
+  FROM {}.partitions p
+  LEFT JOIN pg_namespace n ON n.nspname = p.schema_name
+  LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.partition_name
+"""
         ).format(s),
     ]
 
@@ -292,12 +331,15 @@ def parse_state(
             retention=parse_retention(r[6]),
             partition_count=r[7],
             backfill=r[8],
+            default_partition=r[9],
+            retention_action=r[10],
+            archive_schema=r[11],
         )
         for r in tables
     )
     by_table: dict[int, list[TenantRecord]] = {}
     for r in tenants:
-        by_table.setdefault(r[0], []).append(TenantRecord(r[0], r[1], r[2], r[3]))
+        by_table.setdefault(r[0], []).append(TenantRecord(r[0], r[1], r[2], r[3], r[4]))
     return State(
         tables=records,
         tenants={k: tuple(v) for k, v in by_table.items()},
@@ -322,6 +364,9 @@ def upsert_table(
     partition_count: int,
     backfill: bool,
     update_policy: bool,
+    default_partition: bool = False,
+    retention_action: str = "drop",
+    archive_schema: str | None = None,
 ) -> tuple[int, bool]:
     """Insert the table, or update its policy if it differs: (id, whether anything changed).
 
@@ -329,19 +374,24 @@ def upsert_table(
     """
     s = sql.Identifier(schema)
     changed = sql.SQL(
-        "(t.retention, t.partition_count, t.backfill) IS DISTINCT FROM "
-        "(EXCLUDED.retention, EXCLUDED.partition_count, EXCLUDED.backfill)"
+        "(t.retention, t.partition_count, t.backfill, t.default_partition, t.retention_action, "
+        "t.archive_schema) IS DISTINCT FROM (EXCLUDED.retention, EXCLUDED.partition_count, "
+        "EXCLUDED.backfill, EXCLUDED.default_partition, EXCLUDED.retention_action, "
+        "EXCLUDED.archive_schema)"
     )
     row = conn.execute(
         sql.SQL(
             """
 WITH up AS (
     INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
-        partition_interval, retention, partition_count, backfill)
+        partition_interval, retention, partition_count, backfill, default_partition,
+        retention_action, archive_schema)
     VALUES (%(schema)s, %(name)s, %(tenant)s, %(time)s, %(interval)s, %(retention)s,
-        %(count)s, %(backfill)s)
+        %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s)
     ON CONFLICT (schema_name, table_name) DO UPDATE SET retention = EXCLUDED.retention,
         partition_count = EXCLUDED.partition_count, backfill = EXCLUDED.backfill,
+        default_partition = EXCLUDED.default_partition,
+        retention_action = EXCLUDED.retention_action, archive_schema = EXCLUDED.archive_schema,
         updated_at = now()
     WHERE {update} AND {changed}
     RETURNING id)
@@ -360,6 +410,9 @@ SELECT id, false FROM {s}.managed_tables
             "retention": retention_text(retention),
             "count": partition_count,
             "backfill": backfill,
+            "default": default_partition,
+            "action": retention_action,
+            "archive": archive_schema,
         },
     ).fetchone()
     assert row is not None
@@ -377,13 +430,19 @@ def upsert_tenants(
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(
-                "INSERT INTO {}.tenants AS t (table_id, tenant_id, retention, partition_count) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (table_id, tenant_id) DO UPDATE SET "
+                "INSERT INTO {}.tenants AS t (table_id, tenant_id, retention, partition_count, "
+                "retention_action) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (table_id, tenant_id) DO UPDATE SET "
                 "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
-                "updated_at = now() WHERE (t.retention, t.partition_count) "
-                "IS DISTINCT FROM (EXCLUDED.retention, EXCLUDED.partition_count) RETURNING 1"
+                "retention_action = EXCLUDED.retention_action, updated_at = now() "
+                "WHERE (t.retention, t.partition_count, t.retention_action) IS DISTINCT FROM "
+                "(EXCLUDED.retention, EXCLUDED.partition_count, EXCLUDED.retention_action) "
+                "RETURNING 1"
             ).format(s),
-            [(table_id, t.tenant_id, t.retention, t.partition_count) for t in tenants],
+            [
+                (table_id, t.tenant_id, t.retention, t.partition_count, t.retention_action)
+                for t in tenants
+            ],
             returning=True,
         )
         while True:
@@ -405,6 +464,7 @@ def record_partition_sql(
     upper: str,
     origin: str,
     previous_comment: str | None = None,
+    state: str = "attached",
 ) -> sql.Composed:
     values = [
         partition_schema,
@@ -416,15 +476,40 @@ def record_partition_sql(
         upper,
         origin,
         previous_comment,
+        state,
     ]
     return sql.SQL(
         "INSERT INTO {}.partitions (schema_name, partition_name, parent_schema, parent_name, "
-        "tenant_id, lower_bound, upper_bound, origin, previous_comment) VALUES ({}) "
+        "tenant_id, lower_bound, upper_bound, origin, previous_comment, state) VALUES ({}) "
         "ON CONFLICT (schema_name, partition_name) DO UPDATE SET parent_schema = "
         "EXCLUDED.parent_schema, parent_name = EXCLUDED.parent_name, tenant_id = "
         "EXCLUDED.tenant_id, lower_bound = EXCLUDED.lower_bound, upper_bound = "
-        "EXCLUDED.upper_bound, recorded_at = now()"
+        "EXCLUDED.upper_bound, state = EXCLUDED.state, action = NULL, recorded_at = now()"
     ).format(sql.Identifier(schema), sql.SQL(", ").join(sql.Literal(v) for v in values))
+
+
+def partition_state_sql(
+    schema: str,
+    partition_schema: str,
+    partition_name: str,
+    state: str,
+    *,
+    action: str | None = None,
+    new_schema: str | None = None,
+) -> sql.Composed:
+    """Move an owned partition along its retention (or staging) states."""
+    return sql.SQL(
+        "UPDATE {} SET state = {}, action = coalesce({}, action), "
+        "schema_name = coalesce({}, schema_name), recorded_at = now() "
+        "WHERE schema_name = {} AND partition_name = {}"
+    ).format(
+        sql.Identifier(schema, "partitions"),
+        sql.Literal(state),
+        sql.Literal(action),
+        sql.Literal(new_schema),
+        sql.Literal(partition_schema),
+        sql.Literal(partition_name),
+    )
 
 
 def forget_partition_sql(schema: str, partition_schema: str, partition_name: str) -> sql.Composed:
