@@ -115,7 +115,7 @@ def range_text(lower: list[str], upper: list[str]) -> str:
             [TEXT, TS],
             RangeBound(
                 ("abc  ", dt.datetime(2024, 1, 1)), ("abc  ", dt.datetime(2024, 1, 2))
-            ),  # char(5) as printed: padded (see the roundtrip test for what that means)
+            ),  # char(5) as printed: padded (catalog.py strips it for bpchar key columns)
         ),
         (
             # quoted MINVALUE is a tenant called MINVALUE, not the unbounded end
