@@ -95,7 +95,7 @@ SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text,
           FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
           LEFT JOIN pg_attribute a ON a.attrelid = pc.oid AND a.attnum = k.attnum
                                   AND k.attnum <> 0),
-       cols.names, cols.typnames, cols.typesql, cols.typmods,
+       cols.names, cols.typnames, cols.typesql, cols.typmods, cols.generated,
        cc.oid::int8, cn.nspname::text, cc.relname::text, pg_get_expr(cc.relpartbound, cc.oid),
        d.description, cc.reltuples::float8, i.inhdetachpending, cc.relkind::text
   FROM ({parents}) AS wanted(s, t)
@@ -106,7 +106,8 @@ SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text,
        SELECT array_agg(a.attname::text ORDER BY a.attnum) AS names,
               array_agg(ty.typname::text ORDER BY a.attnum) AS typnames,
               array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) AS typesql,
-              array_agg(a.atttypmod ORDER BY a.attnum) AS typmods
+              array_agg(a.atttypmod ORDER BY a.attnum) AS typmods,
+              array_agg(a.attgenerated <> '' ORDER BY a.attnum) AS generated
          FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
         WHERE a.attrelid = pc.oid AND a.attnum > 0 AND NOT a.attisdropped) cols ON true
   LEFT JOIN pg_inherits i ON i.inhparent = pc.oid
@@ -125,8 +126,8 @@ def parse_catalog(rows: Sequence[Sequence[Any]]) -> Catalog:
     for row in rows:
         key = (row[1], row[2])
         if key not in parents:
-            parents[key] = (list(row[:10]), [])
-        if row[10] is None:
+            parents[key] = (list(row[:11]), [])
+        if row[11] is None:
             continue
         head = parents[key][0]
         parents[key][1].append(_partition(row, _key_columns(head)))
@@ -134,12 +135,12 @@ def parse_catalog(rows: Sequence[Sequence[Any]]) -> Catalog:
 
 
 def _columns(head: Sequence[Any]) -> dict[str, KeyColumn]:
-    names, typnames, typesql, typmods = head[6], head[7], head[8], head[9]
+    names, typnames, typesql, typmods, generated = head[6], head[7], head[8], head[9], head[10]
     if names is None:
         return {}
     return {
-        n: KeyColumn(n, tn, ts, tm)
-        for n, tn, ts, tm in zip(names, typnames, typesql, typmods, strict=True)
+        n: KeyColumn(n, tn, ts, tm, g)
+        for n, tn, ts, tm, g in zip(names, typnames, typesql, typmods, generated, strict=True)
     }
 
 
@@ -165,24 +166,24 @@ def _parent(head: Sequence[Any], children: list[PartitionInfo]) -> ParentInfo:
 
 
 def _partition(row: Sequence[Any], key: tuple[KeyColumn, ...] | None) -> PartitionInfo:
-    bound_text: str = row[13] or ""
+    bound_text: str = row[14] or ""
     bound: RangeBound | None = None
     if key is not None and row[4] == "r":
         try:
             bound = _unpad(parse_range_bound(bound_text, [c.kind for c in key]), key)
         except BoundSyntaxError:
             bound = None
-    reltuples: float | None = row[15]
+    reltuples: float | None = row[16]
     return PartitionInfo(
-        oid=row[10],
-        schema=row[11],
-        name=row[12],
+        oid=row[11],
+        schema=row[12],
+        name=row[13],
         bound_text=bound_text,
         bound=bound,
-        comment=row[14],
+        comment=row[15],
         estimated_rows=None if reltuples is None or reltuples < 0 else int(reltuples),
-        detach_pending=bool(row[16]),
-        is_partitioned=row[17] == "p",
+        detach_pending=bool(row[17]),
+        is_partitioned=row[18] == "p",
     )
 
 

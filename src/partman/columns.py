@@ -68,6 +68,7 @@ class KeyColumn:
     typname: str  # pg_type.typname, e.g. "varchar"
     type_sql: str  # format_type(), e.g. "character varying(40)", for messages only
     typmod: int  # atttypmod; for varchar(n)/char(n) it is n + 4
+    generated: bool = False  # a generated column: computed, never inserted into
 
     @property
     def kind(self) -> ColumnKind:

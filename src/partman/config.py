@@ -37,8 +37,7 @@ def parse_action(value: object, what: str) -> RetentionAction:
         return RetentionAction(str(value).lower())
     except ValueError:
         raise ConfigError(
-            f"{what} must be 'drop', 'detach' or 'archive' (partman.RetentionAction), "
-            f"got {value!r}"
+            f"{what} must be 'drop', 'detach' or 'archive' (partman.RetentionAction), got {value!r}"
         ) from None
 
 
@@ -87,6 +86,8 @@ class Config:
     """The IANA zone in which periods are aligned (a day starts at local midnight)."""
     batch_size: int = 32
     """Partitions created per transaction: fewer commits, but more locks held until commit."""
+    move_batch_rows: int = 10_000
+    """Rows moved out of a default partition per transaction."""
     pass_lock_wait: dt.timedelta = dt.timedelta(seconds=60)
     """How long a pass waits for another manager's pass on the same database to finish."""
     application_name: str = "partman"
@@ -102,6 +103,8 @@ class Config:
             raise ConfigError(f"Config.max_retries must be >= 0, got {self.max_retries!r}")
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 1000:
             raise ConfigError(f"Config.batch_size must be 1..1000, got {self.batch_size!r}")
+        if not isinstance(self.move_batch_rows, int) or self.move_batch_rows < 1:
+            raise ConfigError(f"Config.move_batch_rows must be >= 1, got {self.move_batch_rows!r}")
         check_identifier(self.metadata_schema, "Config.metadata_schema")
         if self.metadata_schema == "partman":
             raise ConfigError(

@@ -1,14 +1,23 @@
 """Applying a Plan without blocking the application: the only module that sends DDL.
 
-Each transaction is short, runs under `lock_timeout`, takes the parent's advisory lock first
-(two partman processes never work on one parent at once), and carries its own ownership
-records and audit rows, so a crash leaves each operation wholly done or wholly undone. A
-transaction that cannot get its locks in time is retried with jittered backoff and then
-skipped, with the reason reported: partman never queues in front of the application.
+- Before touching a parent, look for transactions that would make a lock request queue
+  (holding a conflicting lock for longer than the lock budget, or idle in transaction) and
+  skip that parent this pass, naming the backend; the rest of the pass goes on.
+- Each transaction is short, runs under `lock_timeout`, takes the parent's advisory lock first
+  (two partman processes never work on one parent at once), and carries its own ownership
+  records and audit rows, so a crash leaves each step wholly done or wholly undone.
+- A transaction that cannot get its locks in time is retried with jittered backoff and then
+  skipped with the reason: partman never queues in front of the application.
+- Rows waiting in a DEFAULT partition are moved into a new partition (DELETE ... RETURNING
+  into INSERT, one statement per batch) before it is attached: never lost, never doubled.
+- Retention detaches with `DETACH PARTITION ... CONCURRENTLY` where PostgreSQL allows it,
+  checks the partition's real newest row before anything irreversible, asks the pre-drop hook,
+  then drops, keeps or archives it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -26,9 +35,37 @@ from .catalog import SESSION_SETTINGS
 from .columns import tenant_text
 from .config import Config
 from .logs import log_event
-from .operations import CreatePartition, DropPartition, Operation, render
+from .operations import (
+    CreateDefaultPartition,
+    CreatePartition,
+    ForgetPartition,
+    Operation,
+    RetirePartition,
+    render,
+)
 
 RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected, pgerrors.QueryCanceled)
+HOOK_DECISIONS = ("drop", "detach", "archive", "skip")
+
+PreDropHook = Callable[[RetirePartition], str | None]
+"""Called before retention retires a partition. Return "drop", "detach", "archive", "skip" or
+None (do what the policy says). It may take its time (a dump, say): no lock is held."""
+
+StepHook = Callable[[str, Operation], None]
+"""Called before each round trip that changes something (progress bars, crash tests)."""
+
+_SUE_CONFLICTS = [
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+]
+_AE_CONFLICTS = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", *_SUE_CONFLICTS]
+
+
+class Skipped(Exception):
+    """An operation left alone on purpose this pass; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +75,14 @@ class OperationResult:
     error: str | None = None
     duration_ms: float = 0.0
     attempts: int = 1
+    detail: str | None = None  # e.g. rows moved from the default partition
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.operation.to_dict(),
             "outcome": self.outcome,
             "error": self.error,
+            "detail": self.detail,
             "duration_ms": round(self.duration_ms, 3),
             "attempts": self.attempts,
         }
@@ -59,19 +98,25 @@ class Report:
     results: list[OperationResult] = field(default_factory=list)
     finished_at: dt.datetime | None = None
     skipped_reason: str | None = None  # the whole pass was skipped
+    default_rows: dict[str, int] = field(default_factory=dict)  # parent -> rows in its default
 
-    def _of(self, kind: str, outcome: str) -> list[Operation]:
+    def _ok(self, *kinds: str) -> list[Operation]:
         return [
-            r.operation for r in self.results if r.operation.kind == kind and r.outcome == outcome
+            r.operation for r in self.results if r.operation.kind in kinds and r.outcome == "ok"
         ]
 
     @property
     def created(self) -> list[Operation]:
-        return self._of("create", "ok")
+        return self._ok("create")
 
     @property
     def dropped(self) -> list[Operation]:
-        return self._of("drop", "ok")
+        return self._ok("drop")
+
+    @property
+    def retired(self) -> list[Operation]:
+        """Dropped, detached or archived by retention."""
+        return self._ok("drop", "detach", "archive")
 
     @property
     def failed(self) -> list[OperationResult]:
@@ -90,9 +135,11 @@ class Report:
             "run_id": self.run_id,
             "partitions_created": len(self.created),
             "partitions_dropped": len(self.dropped),
+            "partitions_retired": len(self.retired),
             "operations_failed": len(self.failed),
             "operations_skipped": len(self.skipped),
             "notices": len(self.plan.notices) if self.plan is not None else 0,
+            "default_rows": sum(self.default_rows.values()),
             "skipped_reason": self.skipped_reason,
         }
 
@@ -103,16 +150,21 @@ class Report:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "results": [r.to_dict() for r in self.results],
             "notices": [n.to_dict() for n in self.plan.notices] if self.plan is not None else [],
+            "default_rows_by_table": self.default_rows,
         }
 
     def __str__(self) -> str:
         s = self.summary()
         text = (
-            f"created {s['partitions_created']}, dropped {s['partitions_dropped']}, "
-            f"failed {s['operations_failed']}, skipped {s['operations_skipped']}"
+            f"created {s['partitions_created']}, retired {s['partitions_retired']} "
+            f"(dropped {s['partitions_dropped']}), failed {s['operations_failed']}, "
+            f"skipped {s['operations_skipped']}"
         )
         for r in self.failed + self.skipped:
             text += f"\n  {r.outcome}: {r.operation.kind} {r.operation.partition_name}: {r.error}"
+        for table, rows in self.default_rows.items():
+            if rows:
+                text += f"\n  {table}: {rows} row(s) in the default partition"
         if self.skipped_reason:
             text += f"\n  pass skipped: {self.skipped_reason}"
         return text
@@ -122,6 +174,10 @@ def parent_lock_sql(parent: str) -> sql.Composed:
     return sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))").format(
         sql.Literal(f"partman:parent:{parent}")
     )
+
+
+def _parent_key(parent: str) -> sql.Composed:
+    return sql.SQL("hashtextextended({}, 0)").format(sql.Literal(f"partman:parent:{parent}"))
 
 
 def _ms(value: dt.timedelta) -> sql.Literal:
@@ -136,17 +192,18 @@ class Executor:
         config: Config,
         logger: logging.Logger,
         *,
+        pre_drop_hook: PreDropHook | None = None,
+        on_step: StepHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self.meta = config.metadata_schema
         self.logger = logger
+        self.pre_drop_hook = pre_drop_hook
+        self.on_step = on_step
         self.sleep = sleep
 
-    def _begin(self) -> sql.Composed:
-        return sql.SQL(
-            "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}"
-        ).format(_ms(self.config.lock_timeout), _ms(self.config.statement_timeout))
+    # -- the pass ----------------------------------------------------------------------------
 
     def apply(
         self, conn: psycopg.Connection[Any], operations: Sequence[Operation], run_id: str
@@ -156,33 +213,109 @@ class Executor:
         for op in operations:
             groups.setdefault(op.parent_qualified, []).append(op)
         for parent, ops in groups.items():
-            results += self._apply_parent(conn, parent, ops, run_id)
+            done = len(results)
+            try:
+                results += self._apply_parent(conn, parent, ops, run_id)
+            except Exception as error:  # one bad table never stops the others
+                _rollback(conn)
+                handled = {id(r.operation) for r in results[done:]}
+                reason = f"unexpected error on {parent}: {_first_line(error)}"
+                rest = [
+                    OperationResult(op, "failed", reason, attempts=0)
+                    for op in ops
+                    if id(op) not in handled
+                ]
+                self._finish(conn, run_id, rest)
+                results += rest
         return results
 
     def _apply_parent(
         self, conn: psycopg.Connection[Any], parent: str, ops: list[Operation], run_id: str
     ) -> list[OperationResult]:
+        blocked = self._blockers(conn, parent, ops)
+        if blocked:
+            skipped = [OperationResult(op, "skipped", blocked, attempts=0) for op in ops]
+            self._finish(conn, run_id, skipped)
+            return skipped
         results: list[OperationResult] = []
-        creates: list[Operation] = [op for op in ops if isinstance(op, CreatePartition)]
-        drops: list[Operation] = [op for op in ops if isinstance(op, DropPartition)]
-        size = self.config.batch_size
-        units: list[list[Operation]] = [creates[i : i + size] for i in range(0, len(creates), size)]
-        units += [[op] for op in drops]
+        units = self._units(ops)
         for position, unit in enumerate(units):
-            outcome = self._run_unit(conn, parent, unit, run_id)
+            if isinstance(unit[0], RetirePartition):
+                decided = self._decide(unit[0])
+                if isinstance(decided, OperationResult):
+                    self._finish(conn, run_id, [decided])
+                    results.append(decided)
+                    continue
+                unit = [decided]
+            outcome = self._run(conn, parent, unit, run_id)
             results += outcome
-            if any(r.outcome == "skipped" and r.error and "lock" in r.error for r in outcome):
+            if any(
+                r.outcome == "skipped" and r.attempts > self.config.max_retries for r in outcome
+            ):
                 reason = (
                     f"not attempted: an earlier operation on {parent} could not get its lock "
                     "within the lock budget; the next pass retries"
                 )
-                for rest in units[position + 1 :]:
-                    results += [OperationResult(op, "skipped", reason, attempts=0) for op in rest]
-                self._audit_outcomes(conn, run_id, [r for r in results if r.attempts == 0])
+                rest = [
+                    OperationResult(op, "skipped", reason, attempts=0)
+                    for later in units[position + 1 :]
+                    for op in later
+                ]
+                self._finish(conn, run_id, rest)
+                results += rest
                 break
         return results
 
-    def _run_unit(
+    def _units(self, ops: list[Operation]) -> list[list[Operation]]:
+        """Transactions, in order: default partition, creates (batched when no rows can be
+        waiting in a default), retention, metadata tidying."""
+        size = self.config.batch_size
+        defaults: list[list[Operation]] = [
+            [op] for op in ops if isinstance(op, CreateDefaultPartition)
+        ]
+        plain: list[Operation] = [
+            op for op in ops if isinstance(op, CreatePartition) and op.move is None
+        ]
+        moving: list[list[Operation]] = [
+            [op] for op in ops if isinstance(op, CreatePartition) and op.move is not None
+        ]
+        retire: list[list[Operation]] = [[op] for op in ops if isinstance(op, RetirePartition)]
+        forget: list[Operation] = [op for op in ops if isinstance(op, ForgetPartition)]
+        batches = [plain[i : i + size] for i in range(0, len(plain), size)]
+        return defaults + moving + batches + retire + ([forget] if forget else [])
+
+    def _decide(self, op: RetirePartition) -> RetirePartition | OperationResult:
+        """Ask the pre-drop hook, once, before any lock is taken."""
+        if self.pre_drop_hook is None:
+            return op
+        try:
+            decision = self.pre_drop_hook(op)
+        except Exception as error:
+            return OperationResult(
+                op, "failed", f"pre-drop hook raised {type(error).__name__}: {error}", attempts=0
+            )
+        if decision is None:
+            return op
+        decision = str(decision).lower()
+        if decision not in HOOK_DECISIONS:
+            return OperationResult(
+                op,
+                "failed",
+                f"pre-drop hook returned {decision!r}; expected one of {', '.join(HOOK_DECISIONS)}",
+                attempts=0,
+            )
+        if decision == "skip":
+            return OperationResult(op, "skipped", "the pre-drop hook said skip", attempts=0)
+        if decision == "archive" and op.archive_schema is None:
+            return OperationResult(
+                op,
+                "failed",
+                "the pre-drop hook chose archive, but the table has no archive_schema",
+                attempts=0,
+            )
+        return dataclasses.replace(op, action=decision)
+
+    def _run(
         self, conn: psycopg.Connection[Any], parent: str, unit: list[Operation], run_id: str
     ) -> list[OperationResult]:
         attempts = 0
@@ -190,15 +323,7 @@ class Executor:
             attempts += 1
             started = time.perf_counter()
             try:
-                if isinstance(unit[0], DropPartition):
-                    changed = self._drop(conn, parent, unit[0], run_id)
-                    if changed:
-                        result = OperationResult(unit[0], "skipped", changed, attempts=attempts)
-                        self._audit_outcomes(conn, run_id, [result])
-                        self._log(result)
-                        return [result]
-                else:
-                    self._create_batch(conn, parent, unit, run_id)
+                detail = self._do(conn, parent, unit, run_id)
             except RETRYABLE as error:
                 _rollback(conn)
                 if attempts <= self.config.max_retries:
@@ -212,31 +337,132 @@ class Executor:
                     "behind partman; the next pass retries"
                 )
                 results = [OperationResult(op, "skipped", reason, attempts=attempts) for op in unit]
-                self._audit_outcomes(conn, run_id, results)
-                for r in results:
-                    self._log(r)
-                return results
+            except Skipped as why:
+                _rollback(conn)
+                results = [OperationResult(unit[0], "skipped", str(why), attempts=attempts)]
             except psycopg.Error as error:
                 _rollback(conn)
                 if len(unit) > 1:  # isolate the one that fails; the others still go in
-                    return [r for op in unit for r in self._run_unit(conn, parent, [op], run_id)]
-                result = OperationResult(
-                    unit[0],
-                    "failed",
-                    _explain(unit[0], error),
-                    attempts=attempts,
-                    duration_ms=(time.perf_counter() - started) * 1000,
-                )
-                self._audit_outcomes(conn, run_id, [result])
-                self._log(result)
-                return [result]
-            elapsed = (time.perf_counter() - started) * 1000
-            results = [
-                OperationResult(op, "ok", None, elapsed / len(unit), attempts) for op in unit
-            ]
-            for r in results:
-                self._log(r)
+                    return [r for op in unit for r in self._run(conn, parent, [op], run_id)]
+                elapsed = (time.perf_counter() - started) * 1000
+                results = [OperationResult(unit[0], "failed", _explain(error), elapsed, attempts)]
+            else:
+                elapsed = (time.perf_counter() - started) * 1000
+                ok = [
+                    OperationResult(op, "ok", None, elapsed / len(unit), attempts, detail)
+                    for op in unit
+                ]
+                for r in ok:
+                    self._log(r)
+                return ok
+            self._finish(conn, run_id, results)
             return results
+
+    def _do(
+        self, conn: psycopg.Connection[Any], parent: str, unit: list[Operation], run_id: str
+    ) -> str | None:
+        first = unit[0]
+        if isinstance(first, RetirePartition):
+            return self._retire(conn, parent, first, run_id)
+        if isinstance(first, CreatePartition) and first.move is not None:
+            return self._create_moving(conn, parent, first, run_id)
+        if isinstance(first, ForgetPartition):
+            self._forget(conn, unit, run_id)
+            return None
+        self._create_batch(conn, parent, unit, run_id)
+        return None
+
+    # -- the lock budget's look-ahead --------------------------------------------------------
+
+    def _blockers(
+        self, conn: psycopg.Connection[Any], parent: str, ops: list[Operation]
+    ) -> str | None:
+        """Who would make our lock request queue? Holders of a conflicting lock whose
+        transaction is older than the lock budget, or idle in transaction."""
+        creates = any(isinstance(op, CreatePartition | CreateDefaultPartition) for op in ops)
+        strong = any(
+            isinstance(op, RetirePartition) and op.stage == "attached" and not op.concurrently
+            for op in ops
+        )
+        modes_parent = _AE_CONFLICTS if strong else _SUE_CONFLICTS
+        schema, name = ops[0].parent_schema, ops[0].parent_name
+        query = sql.SQL(
+            """
+WITH p AS (
+    SELECT c.oid, pt.partdefid FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
+     WHERE n.nspname = {schema} AND c.relname = {name}),
+rel AS (
+    SELECT p.oid, {parent_modes}::text[] AS modes FROM p
+    UNION ALL
+    SELECT p.partdefid, {default_modes}::text[] FROM p WHERE p.partdefid <> 0 AND {creates})
+SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesce(a.state, ''),
+       extract(epoch FROM clock_timestamp() - a.xact_start)::float8, left(a.query, 120)
+  FROM rel
+  JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid AND l.granted
+                 AND l.mode = ANY (rel.modes) AND l.pid <> pg_backend_pid()
+  JOIN pg_class c ON c.oid = rel.oid
+  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE a.state LIKE 'idle in transaction%'
+    OR clock_timestamp() - a.xact_start > {budget}::interval
+ ORDER BY a.xact_start
+ LIMIT 5
+"""
+        ).format(
+            schema=sql.Literal(schema),
+            name=sql.Literal(name),
+            parent_modes=sql.Literal(modes_parent),
+            default_modes=sql.Literal(_AE_CONFLICTS),
+            creates=sql.Literal(creates),
+            budget=_ms(self.config.lock_timeout),
+        )
+        rows = conn.execute(query).fetchall()
+        if not rows:
+            return None
+        who = "; ".join(
+            f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
+            f"{age:.1f}s, holds {mode} on {rel}: {q!r})"
+            for pid, mode, rel, app, state, age, q in rows
+        )
+        return (
+            f"skipped {parent} this pass: a lock request would queue behind {who}, and the "
+            "application's queries would queue behind it; the next pass retries"
+        )
+
+    # -- creating ----------------------------------------------------------------------------
+
+    def _begin(self) -> sql.Composed:
+        return sql.SQL(
+            "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}"
+        ).format(_ms(self.config.lock_timeout), _ms(self.config.statement_timeout))
+
+    def _step(self, name: str, op: Operation) -> None:
+        if self.on_step is not None:
+            self.on_step(name, op)
+
+    def _created_sql(self, op: CreatePartition, state: str = "attached") -> list[sql.Composable]:
+        comment = (
+            store.owner_comment("created")
+            if state == "attached"
+            else f"partman staging for {op.parent_qualified}: rows are moving in from the "
+            "default partition; attached when done"
+        )
+        return [
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(comment)),
+            store.record_partition_sql(
+                self.meta,
+                partition_schema=op.partition_schema,
+                partition_name=op.partition_name,
+                parent_schema=op.parent_schema,
+                parent_name=op.parent_name,
+                tenant_id=tenant_text(op.tenant),
+                lower=_iso(op.lower),
+                upper=_iso(op.upper),
+                origin="created",
+                state=state,
+            ),
+        ]
 
     def _create_batch(
         self, conn: psycopg.Connection[Any], parent: str, unit: list[Operation], run_id: str
@@ -244,69 +470,297 @@ class Executor:
         parts: list[sql.Composable] = [self._begin(), parent_lock_sql(parent)]
         audits: list[store.AuditEntry] = []
         for op in unit:
-            assert isinstance(op, CreatePartition)
+            assert isinstance(op, CreatePartition | CreateDefaultPartition)
             parts += op.statements()
-            parts.append(
-                sql.SQL("COMMENT ON TABLE {} IS {}").format(
-                    op.partition, sql.Literal(store.owner_comment("created"))
+            if isinstance(op, CreatePartition):
+                parts += self._created_sql(op)
+            else:
+                parts.append(
+                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        op.partition, sql.Literal(store.owner_comment("created"))
+                    )
                 )
-            )
-            parts.append(
-                store.record_partition_sql(
-                    self.meta,
-                    partition_schema=op.partition_schema,
-                    partition_name=op.partition_name,
-                    parent_schema=op.parent_schema,
-                    parent_name=op.parent_name,
-                    tenant_id=tenant_text(op.tenant),
-                    lower=op.lower.isoformat(),
-                    upper=op.upper.isoformat(),
-                    origin="created",
-                )
-            )
             audits.append(_audit(op, "ok"))
         parts.append(store.audit_sql(self.meta, run_id, audits))
         parts.append(sql.SQL("COMMIT"))
+        self._step("create", unit[0])
         conn.execute(sql.SQL(";\n").join(parts))
 
-    def _drop(
-        self, conn: psycopg.Connection[Any], parent: str, op: DropPartition, run_id: str
+    def _create_moving(
+        self, conn: psycopg.Connection[Any], parent: str, op: CreatePartition, run_id: str
+    ) -> str:
+        """Create a partition of a parent that has a default partition, moving the default's
+        rows of its range in first. Few rows: all in the transaction that attaches. Many: in
+        batches into the new table while it is still unattached (its `staging` state lets an
+        interrupted pass finish the job), then the rest in the transaction that attaches."""
+        assert op.move is not None
+        batch = self.config.move_batch_rows
+        moved = 0
+        if not op.resume_staging:
+            self._step("count_default", op)
+            cur = conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        self._begin(),
+                        parent_lock_sql(parent),
+                        sql.SQL(
+                            "SELECT count(*) FROM (SELECT FROM {} WHERE {} LIMIT {}) AS x"
+                        ).format(op.move.default, op.range_condition(), sql.Literal(batch + 1)),
+                    ]
+                )
+            )
+            waiting = _last_scalar(cur)
+            if waiting > batch:  # too many for one short transaction: stage
+                self._step("stage", op)
+                conn.execute(
+                    sql.SQL(";\n").join(
+                        [
+                            op.create_statement(),
+                            *self._created_sql(op, "staging"),
+                            sql.SQL("COMMIT"),
+                        ]
+                    )
+                )
+            else:
+                self._step("create_moving", op)
+                return self._attach_moving(conn, op, run_id, create=True)
+        while True:  # staged: move batch by batch, each one atomic
+            self._step("move_batch", op)
+            cur = conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        self._begin(),
+                        parent_lock_sql(parent),
+                        op.move_statement(batch),
+                        sql.SQL("COMMIT"),
+                    ]
+                )
+            )
+            count = _rowcount_before_commit(cur)
+            moved += count
+            if count < batch:
+                break
+        self._step("attach_staged", op)
+        detail = self._attach_moving(conn, op, run_id, create=False)
+        return f"{moved} row(s) moved in batches; {detail}"
+
+    def _attach_moving(
+        self, conn: psycopg.Connection[Any], op: CreatePartition, run_id: str, *, create: bool
+    ) -> str:
+        """Move what is left and attach, the parent locked before its default partition (the
+        order the application's queries lock them in)."""
+        assert op.move is not None
+        parts: list[sql.Composable] = []
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            parts += [self._begin(), parent_lock_sql(op.parent_qualified)]
+        parts += [
+            sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(op.parent),
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(op.move.default),
+        ]
+        if create:
+            parts.append(op.create_statement())
+        parts.append(op.move_statement(None))
+        cur = conn.execute(sql.SQL(";\n").join(parts))
+        moved = _rowcount_before_commit(cur)
+        audit = _audit(op, "ok", detail=f"{moved} row(s) moved from the default partition")
+        conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    op.attach_statement(),
+                    *self._created_sql(op),
+                    store.audit_sql(self.meta, run_id, [audit]),
+                    sql.SQL("COMMIT"),
+                ]
+            )
+        )
+        return f"{moved} row(s) moved from the default partition"
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def _retire(
+        self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition, run_id: str
     ) -> str | None:
-        """Returns why the drop was skipped, or None once done."""
+        detail = None
+        if op.stage == "attached":
+            detail = self._check_expired(conn, parent, op)  # leaves the transaction open
+            if op.concurrently:
+                conn.execute(
+                    sql.SQL(";\n").join([self._state_sql(op, "detaching"), sql.SQL("COMMIT")])
+                )
+                self._detach_concurrently(conn, parent, op, finalize=False)
+            else:
+                self._step("detach", op)
+                conn.execute(
+                    sql.SQL(";\n").join(
+                        [op.detach_statement(), self._state_sql(op, "detached"), sql.SQL("COMMIT")]
+                    )
+                )
+        elif op.stage == "pending":
+            self._detach_concurrently(conn, parent, op, finalize=True)
+        else:
+            self._check_detached(conn, op)
+        self._step("finish", op)
+        conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    self._begin(),
+                    *op.finish_statements(op.action),
+                    *self._retired_sql(op),
+                    store.audit_sql(self.meta, run_id, [_audit(op, "ok", detail=detail)]),
+                    sql.SQL("COMMIT"),
+                ]
+            )
+        )
+        return detail
+
+    def _check_expired(
+        self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition
+    ) -> str:
+        """Inside a new transaction: is it still the partition the plan saw, still partman's,
+        and is its newest row really older than the cutoff, whatever its bounds say?"""
+        self._step("check", op)
         guard = sql.SQL(
             "SELECT c.relname::text, n.nspname::text, pg_get_expr(c.relpartbound, c.oid), "
             "obj_description(c.oid, 'pg_class') FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = {}"
         ).format(sql.Literal(op.oid))
+        time = sql.Identifier(op.time_column)
+        span = sql.SQL(
+            "SELECT min({})::text, max({}), count(*) FILTER (WHERE {} >= {}) FROM {}"
+        ).format(time, time, time, sql.Literal(op.cutoff), op.partition)
         cur = conn.execute(
             sql.SQL(";\n").join([self._begin(), SESSION_SETTINGS, parent_lock_sql(parent), guard])
         )
-        while cur.description is None or len(cur.description) != 4:
-            if not cur.nextset():
-                break
-        row = cur.fetchone()
+        row = _last_row(cur)
         expected = (op.partition_name, op.partition_schema, op.bound_text)
         if row is None or tuple(row[:3]) != expected or not store.is_owner_comment(row[3]):
-            _rollback(conn)
-            return (
-                f"{op.partition_schema}.{op.partition_name} changed since the plan was made "
-                "(renamed, re-bounded, dropped or no longer marked as partman's); left alone"
+            raise Skipped(
+                f"{op.partition_qualified} changed since the plan was made (renamed, "
+                "re-bounded, dropped or no longer marked as partman's); left alone"
             )
+        oldest, newest, inside = _last_row(conn.execute(span)) or (None, None, 0)
+        if inside:
+            raise Skipped(
+                f"{op.partition_qualified} holds {inside} row(s) at or after the retention "
+                f"cutoff {op.cutoff} (newest {newest}); left alone so no row inside the "
+                "retention window is lost"
+            )
+        return f"rows from {oldest} to {newest}" if newest is not None else "empty"
+
+    def _check_detached(self, conn: psycopg.Connection[Any], op: RetirePartition) -> None:
+        self._step("check", op)
+        row = conn.execute(
+            sql.SQL(
+                "SELECT c.relispartition, obj_description(c.oid, 'pg_class') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = {} AND c.relname = {}"
+            ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
+        ).fetchone()
+        if row is None or row[0] or not store.is_owner_comment(row[1]):
+            raise Skipped(
+                f"{op.partition_qualified} is not the detached partition partman left "
+                "(re-attached, renamed or no longer marked as partman's); left alone"
+            )
+
+    def _detach_concurrently(
+        self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition, *, finalize: bool
+    ) -> None:
+        """DETACH ... CONCURRENTLY cannot run in a transaction block, so it runs alone, with
+        the lock budget as session settings and the parent's advisory lock as a session lock.
+        If its wait for older transactions times out, the partition stays detach-pending:
+        retries (and later passes) FINALIZE it."""
+        key = _parent_key(parent)
+        got = conn.execute(sql.SQL("SELECT pg_try_advisory_lock({})").format(key)).fetchone()
+        if not got or not got[0]:
+            raise pgerrors.LockNotAvailable(f"another partman is working on {parent}")
+        try:
+            conn.execute(
+                sql.SQL("SET lock_timeout = {}; SET statement_timeout = {}").format(
+                    _ms(self.config.lock_timeout), _ms(self.config.statement_timeout)
+                )
+            )
+            pending = dataclasses.replace(op, stage="pending")
+            statement = (pending if finalize else op).detach_statement()
+            self._step("detach", op)
+            try:
+                conn.execute(statement)
+            except RETRYABLE:
+                if not finalize and self._is_pending(conn, op):
+                    # the next attempt (or pass) finalizes; say so in the metadata now
+                    conn.execute(self._state_sql(op, "detaching"))
+                raise
+        finally:
+            conn.execute("RESET lock_timeout; RESET statement_timeout")
+            conn.execute(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
+        conn.execute(self._state_sql(op, "detached"))
+
+    def _is_pending(self, conn: psycopg.Connection[Any], op: RetirePartition) -> bool:
+        row = conn.execute(
+            sql.SQL(
+                "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = "
+                "i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = {} AND c.relname = {}"
+            ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _state_sql(self, op: RetirePartition, state: str) -> sql.Composed:
+        return store.partition_state_sql(
+            self.meta, op.partition_schema, op.partition_name, state, action=op.action
+        )
+
+    def _retired_sql(self, op: RetirePartition) -> list[sql.Composable]:
+        if op.action == "drop":
+            return [store.forget_partition_sql(self.meta, op.partition_schema, op.partition_name)]
+        when = dt.datetime.now(dt.UTC).date().isoformat()
+        comment = (
+            f"retired by partman retention from {op.parent_qualified} on {when} "
+            f"({op.action}); no longer managed"
+        )
+        if op.action == "archive":
+            assert op.archive_schema is not None
+            target = sql.Identifier(op.archive_schema, op.partition_name)
+            return [
+                sql.SQL("COMMENT ON TABLE {} IS {}").format(target, sql.Literal(comment)),
+                store.partition_state_sql(
+                    self.meta,
+                    op.partition_schema,
+                    op.partition_name,
+                    "archived",
+                    new_schema=op.archive_schema,
+                ),
+            ]
+        return [
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(comment)),
+            store.partition_state_sql(self.meta, op.partition_schema, op.partition_name, "kept"),
+        ]
+
+    def _forget(self, conn: psycopg.Connection[Any], unit: list[Operation], run_id: str) -> None:
+        self._step("forget", unit[0])
         conn.execute(
             sql.SQL(";\n").join(
                 [
-                    *op.statements(),
-                    store.forget_partition_sql(self.meta, op.partition_schema, op.partition_name),
-                    store.audit_sql(self.meta, run_id, [_audit(op, "ok")]),
+                    self._begin(),
+                    *(
+                        store.forget_partition_sql(
+                            self.meta, op.partition_schema, op.partition_name
+                        )
+                        for op in unit
+                    ),
+                    store.audit_sql(self.meta, run_id, [_audit(op, "ok") for op in unit]),
                     sql.SQL("COMMIT"),
                 ]
             )
         )
-        return None
 
-    def _audit_outcomes(
+    # -- reporting ---------------------------------------------------------------------------
+
+    def _finish(
         self, conn: psycopg.Connection[Any], run_id: str, results: Sequence[OperationResult]
     ) -> None:
+        """Audit and log outcomes that were not committed with their operation."""
+        for r in results:
+            self._log(r)
         if not results:
             return
         entries = [_audit(r.operation, r.outcome, r.error) for r in results]
@@ -325,23 +779,29 @@ class Executor:
             self.logger,
             level,
             f"partition_{op.kind}",
-            f"{op.kind} {op.partition_schema}.{op.partition_name}: {result.outcome}",
-            **{
-                "outcome": result.outcome,
-                "table": op.parent_qualified,
-                "tenant": tenant_text(op.tenant),
-                "partition": f"{op.partition_schema}.{op.partition_name}",
-                "lower": op.lower.isoformat(),
-                "upper": op.upper.isoformat(),
-                "reason": op.reason,
-                "error": result.error,
-                "attempts": result.attempts,
-                "duration_ms": round(result.duration_ms, 3),
-            },
+            f"{op.kind} {op.partition_qualified}: {result.outcome}"
+            + (f" ({result.error})" if result.error else ""),
+            outcome=result.outcome,
+            table=op.parent_qualified,
+            tenant=tenant_text(op.tenant),
+            partition=op.partition_qualified,
+            lower=_iso(op.lower),
+            upper=_iso(op.upper),
+            reason=op.reason,
+            error=result.error,
+            detail=result.detail,
+            attempts=result.attempts,
+            duration_ms=round(result.duration_ms, 3),
         )
 
 
-def _audit(op: Operation, outcome: str, error: str | None = None) -> store.AuditEntry:
+def _iso(value: dt.datetime | dt.date | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def _audit(
+    op: Operation, outcome: str, error: str | None = None, detail: str | None = None
+) -> store.AuditEntry:
     return store.AuditEntry(
         operation=op.kind,
         outcome=outcome,
@@ -349,10 +809,37 @@ def _audit(op: Operation, outcome: str, error: str | None = None) -> store.Audit
         parent_name=op.parent_name,
         tenant_id=tenant_text(op.tenant),
         partition_name=op.partition_name,
-        reason=op.reason,
+        reason=op.reason if detail is None else f"{op.reason}; {detail}",
         statement="; ".join(render(s) for s in op.statements()),
         error=error,
     )
+
+
+def _last_row(cur: psycopg.Cursor[Any]) -> Any:
+    """The first row of the last statement that returned rows, in a multi-statement query."""
+    row = None
+    while True:
+        if cur.description is not None:
+            row = cur.fetchone()
+        if not cur.nextset():
+            return row
+
+
+def _last_scalar(cur: psycopg.Cursor[Any]) -> int:
+    row = _last_row(cur)
+    return int(row[0]) if row else 0
+
+
+def _rowcount_before_commit(cur: psycopg.Cursor[Any]) -> int:
+    """Rows affected by the data-changing statement of a multi-statement query."""
+    counts = []
+    while True:
+        if cur.pgresult is not None and cur.pgresult.command_status:
+            status = cur.pgresult.command_status.decode()
+            if status.startswith(("INSERT", "DELETE")):
+                counts.append(cur.rowcount)
+        if not cur.nextset():
+            return counts[-1] if counts else 0
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -364,7 +851,7 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _explain(op: Operation, error: psycopg.Error) -> str:
+def _explain(error: psycopg.Error) -> str:
     text = _first_line(error)
     if isinstance(error, pgerrors.InvalidObjectDefinition) and "overlap" in text:
         return f"{text}: an existing partition already covers part of this range"

@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from . import planner, store
 from .adoption import ImportReport, classify
-from .catalog import ParentInfo
+from .catalog import Catalog, ParentInfo
 from .clock import Clock, RealClock
 from .columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
 from .config import FOREVER, Config, Table, Tenant, TenantId
@@ -37,12 +37,12 @@ from .errors import (
     PartmanError,
     TenantError,
 )
-from .executor import RETRYABLE, Executor, Report, parent_lock_sql
+from .executor import RETRYABLE, Executor, PreDropHook, Report, StepHook, parent_lock_sql
 from .inventory import Inventory, inventory
 from .logs import log_event
 from .operations import Plan
 from .validate import check_parent
-from .world import read_catalog, read_world
+from .world import default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
 
@@ -61,6 +61,8 @@ class Manager:
         config: Config | None = None,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
+        pre_drop_hook: PreDropHook | None = None,
+        on_step: StepHook | None = None,
     ) -> None:
         self.config = config or Config()
         self.clock: Clock = clock or RealClock()
@@ -83,7 +85,9 @@ class Manager:
                 f"Manager needs a connection string or a psycopg_pool.ConnectionPool, "
                 f"got {type(conninfo).__name__}"
             )
-        self._executor = Executor(self.config, self.logger)
+        self._executor = Executor(
+            self.config, self.logger, pre_drop_hook=pre_drop_hook, on_step=on_step
+        )
         self._meta_ready = False
         self._meta_lock = threading.Lock()
         self._pass_guard = threading.Lock()
@@ -380,6 +384,7 @@ class Manager:
                     )
                 )
                 report.results = self._executor.apply(conn, plan.operations, run_id)
+                report.default_rows = default_rows(conn, _defaults(catalog, report))
                 report.finished_at = self.clock.now()
                 outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
                 conn.execute(store.finish_run_sql(meta, run_id, outcome, report.summary()))
@@ -390,6 +395,17 @@ class Manager:
                 notice.level, logging.INFO
             )
             log_event(self.logger, level, "notice", notice.message, **notice.to_dict())
+        for parent, rows in report.default_rows.items():
+            if rows:
+                log_event(
+                    self.logger,
+                    logging.WARNING,
+                    "default_rows",
+                    f"{parent}: {rows} row(s) in the default partition; they move into their "
+                    "partitions as those are created",
+                    table=parent,
+                    rows=rows,
+                )
         self._event(
             "pass_finished",
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -665,3 +681,17 @@ def _iso(value: object) -> str:
 
 def _named(template: Table, schema: str, name: str) -> Table:
     return dataclasses.replace(template, schema=schema, name=name)
+
+
+def _defaults(catalog: Catalog, report: Report) -> dict[str, tuple[str, str]]:
+    """Default partitions of the managed parents, as they stand after the pass."""
+    found = {
+        parent.qualified_name: (d.schema, d.name)
+        for parent in catalog.values()
+        if (d := parent.default_partition) is not None
+    }
+    for r in report.results:
+        if r.outcome == "ok" and r.operation.kind == "create_default":
+            op = r.operation
+            found[op.parent_qualified] = (op.partition_schema, op.partition_name)
+    return found

@@ -1,8 +1,8 @@
 """Operation types, each with its reason and its SQL, composed with psycopg.sql.
 
 An operation renders only its DDL; the executor wraps it with the lock budget, the ownership
-records and the audit row in one transaction, so a crash leaves it either wholly done or
-wholly undone.
+records and the audit row, so that a crash leaves each step wholly done or wholly undone, and
+the next pass can tell from the catalog and the metadata which step to take next.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from psycopg import sql
 
@@ -23,6 +23,8 @@ LIKE_OPTIONS = sql.SQL(
 )
 """What `LIKE` copies from the parent. Identity is left out (a partition may not have its own);
 foreign keys and row triggers are cloned by ATTACH itself."""
+
+TimeBound = dt.datetime | dt.date
 
 
 def _values(values: Sequence[BoundValue]) -> sql.Composed:
@@ -37,19 +39,26 @@ def render(statement: sql.Composable) -> str:
     return statement.as_string(None)
 
 
+def _iso(value: TimeBound | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 @dataclass(frozen=True)
 class Operation:
     """One change to one partition."""
 
-    kind: ClassVar[str] = "operation"
     parent_schema: str
     parent_name: str
     tenant: TenantValue | None
     partition_schema: str
     partition_name: str
-    lower: dt.datetime | dt.date
-    upper: dt.datetime | dt.date
+    lower: TimeBound | None
+    upper: TimeBound | None
     reason: str
+
+    @property
+    def kind(self) -> str:
+        return "operation"
 
     @property
     def parent(self) -> sql.Identifier:
@@ -63,24 +72,46 @@ class Operation:
     def parent_qualified(self) -> str:
         return f"{self.parent_schema}.{self.parent_name}"
 
+    @property
+    def partition_qualified(self) -> str:
+        return f"{self.partition_schema}.{self.partition_name}"
+
     def statements(self) -> list[sql.Composed]:
-        raise NotImplementedError
+        return []
 
     @property
     def sql(self) -> str:
-        return ";\n".join(render(s) for s in self.statements()) + ";"
+        statements = self.statements()
+        if not statements:
+            return "-- partman metadata only"
+        return ";\n".join(render(s) for s in statements) + ";"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "table": self.parent_qualified,
             "tenant": None if self.tenant is None else str(self.tenant),
-            "partition": f"{self.partition_schema}.{self.partition_name}",
-            "from": self.lower.isoformat(),
-            "to": self.upper.isoformat(),
+            "partition": self.partition_qualified,
+            "from": _iso(self.lower),
+            "to": _iso(self.upper),
             "reason": self.reason,
             "sql": self.sql,
         }
+
+
+@dataclass(frozen=True)
+class MoveRows:
+    """Where rows of a new partition's range may be waiting: the parent's DEFAULT partition."""
+
+    default_schema: str
+    default_name: str
+    columns: tuple[str, ...]  # insertable columns (generated ones are recomputed)
+    tenant_column: str | None
+    time_column: str
+
+    @property
+    def default(self) -> sql.Identifier:
+        return sql.Identifier(self.default_schema, self.default_name)
 
 
 @dataclass(frozen=True)
@@ -89,36 +120,154 @@ class CreatePartition(Operation):
     not conflict with the application's reads and writes (CREATE ... PARTITION OF would take
     ACCESS EXCLUSIVE on the parent)."""
 
-    kind: ClassVar[str] = "create"
     lower_key: tuple[BoundValue, ...] = ()
     upper_key: tuple[BoundValue, ...] = ()
+    move: MoveRows | None = None
+    """Set when the parent has a default partition: its rows of this range move first."""
+    resume_staging: bool = False
+    """The table exists already, unattached, partly filled from the default (a pass was
+    interrupted while moving rows): finish moving and attach it."""
+
+    @property
+    def kind(self) -> str:
+        return "create"
+
+    def create_statement(self) -> sql.Composed:
+        return sql.SQL("CREATE TABLE {} (LIKE {} {})").format(
+            self.partition, self.parent, LIKE_OPTIONS
+        )
+
+    def attach_statement(self) -> sql.Composed:
+        return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
+            self.parent, self.partition, bound_sql(self.lower_key, self.upper_key)
+        )
+
+    def range_condition(self) -> sql.Composed:
+        """Rows of this partition's range, as a WHERE condition on the default partition."""
+        assert self.move is not None and self.lower is not None and self.upper is not None
+        time = sql.Identifier(self.move.time_column)
+        parts = [
+            sql.SQL("{} >= {}").format(time, sql.Literal(self.lower)),
+            sql.SQL("{} < {}").format(time, sql.Literal(self.upper)),
+        ]
+        if self.move.tenant_column is not None:
+            tenant = sql.SQL("{} = {}").format(
+                sql.Identifier(self.move.tenant_column), sql.Literal(self.tenant)
+            )
+            parts.insert(0, tenant)
+        return sql.SQL(" AND ").join(parts)
+
+    def move_statement(self, limit: int | None) -> sql.Composed:
+        """Move rows from the default into the new table in one statement: a row is deleted
+        and inserted by the same command, so it is never lost or seen twice."""
+        assert self.move is not None
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.move.columns)
+        where = self.range_condition()
+        if limit is not None:
+            where = sql.SQL("ctid = ANY(ARRAY(SELECT ctid FROM {} WHERE {} LIMIT {}))").format(
+                self.move.default, where, sql.Literal(limit)
+            )
+        return sql.SQL(
+            "WITH moved AS (DELETE FROM {} WHERE {} RETURNING {}) "
+            "INSERT INTO {} ({}) SELECT {} FROM moved"
+        ).format(self.move.default, where, columns, self.partition, columns, columns)
+
+    def statements(self) -> list[sql.Composed]:
+        out = [] if self.resume_staging else [self.create_statement()]
+        if self.move is not None:
+            out.append(self.move_statement(None))
+        out.append(self.attach_statement())
+        return out
+
+
+@dataclass(frozen=True)
+class CreateDefaultPartition(Operation):
+    """The DEFAULT partition a table asked for (`Table.default_partition`)."""
+
+    @property
+    def kind(self) -> str:
+        return "create_default"
 
     def statements(self) -> list[sql.Composed]:
         return [
             sql.SQL("CREATE TABLE {} (LIKE {} {})").format(
                 self.partition, self.parent, LIKE_OPTIONS
             ),
-            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
-                self.parent, self.partition, bound_sql(self.lower_key, self.upper_key)
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} DEFAULT").format(
+                self.parent, self.partition
             ),
         ]
 
 
 @dataclass(frozen=True)
-class DropPartition(Operation):
-    """DETACH then DROP in one transaction: the parent is locked before the partition, the order
-    the application's queries take them in, so the two never deadlock."""
+class RetirePartition(Operation):
+    """Retention: detach an expired partition, then drop it, keep it, or archive it.
 
-    kind: ClassVar[str] = "drop"
+    `stage` says where a previous pass left it: "attached" (the normal case), "pending" (an
+    interrupted DETACH CONCURRENTLY: FINALIZE it) or "detached" (detached, next step not
+    done). The pre-drop hook may change `action` or skip it, just before it runs.
+    """
+
+    action: str = "drop"  # "drop" | "detach" | "archive"
+    archive_schema: str | None = None
     oid: int = 0
     bound_text: str = ""
     estimated_rows: int | None = None
+    cutoff: TimeBound | None = None
+    time_column: str = ""
+    concurrently: bool = True  # DETACH ... CONCURRENTLY (impossible with a default partition)
+    stage: str = "attached"
+
+    @property
+    def kind(self) -> str:
+        return self.action
+
+    def detach_statement(self) -> sql.Composed:
+        if self.stage == "pending":
+            return sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(
+                self.parent, self.partition
+            )
+        mode = sql.SQL(" CONCURRENTLY") if self.concurrently else sql.SQL("")
+        return sql.SQL("ALTER TABLE {} DETACH PARTITION {}{}").format(
+            self.parent, self.partition, mode
+        )
+
+    def finish_statements(self, action: str) -> list[sql.Composed]:
+        if action == "drop":
+            return [sql.SQL("DROP TABLE {}").format(self.partition)]
+        if action == "archive":
+            assert self.archive_schema is not None
+            target = sql.Identifier(self.archive_schema)
+            return [
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(target),
+                sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(self.partition, target),
+            ]
+        return []
 
     def statements(self) -> list[sql.Composed]:
-        return [
-            sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(self.parent, self.partition),
-            sql.SQL("DROP TABLE {}").format(self.partition),
-        ]
+        first = [] if self.stage == "detached" else [self.detach_statement()]
+        return first + self.finish_statements(self.action)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "stage": self.stage,
+            "archive_schema": self.archive_schema,
+            "estimated_rows": self.estimated_rows,
+        }
+
+
+DropPartition = RetirePartition
+"""The name the seed's vocabulary uses; retention's operation is a RetirePartition."""
+
+
+@dataclass(frozen=True)
+class ForgetPartition(Operation):
+    """An ownership record whose table no longer exists (dropped by hand): tidy the metadata."""
+
+    @property
+    def kind(self) -> str:
+        return "forget"
 
 
 @dataclass(frozen=True)
@@ -143,7 +292,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a pass would do, in order: creates first (runway is urgent), then drops."""
+    """What a pass would do, in order: creates first (runway is urgent), then retention."""
 
     now: dt.datetime
     operations: tuple[Operation, ...] = ()
@@ -161,11 +310,11 @@ class Plan:
 
     @property
     def creates(self) -> list[Operation]:
-        return [op for op in self.operations if op.kind == "create"]
+        return [op for op in self.operations if isinstance(op, CreatePartition)]
 
     @property
     def drops(self) -> list[Operation]:
-        return [op for op in self.operations if op.kind == "drop"]
+        return [op for op in self.operations if isinstance(op, RetirePartition)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -179,12 +328,10 @@ class Plan:
             return "Nothing to do: every managed table is covered and nothing has expired."
         lines = [f"Plan at {self.now.isoformat()}: {len(self.operations)} operation(s)"]
         for op in self.operations:
-            sign = "+" if op.kind == "create" else "-"
+            sign = "+" if op.kind.startswith("create") else "-"
             tenant = "" if op.tenant is None else f" tenant={op.tenant!s}"
-            lines.append(
-                f"  {sign} {op.kind} {op.partition_schema}.{op.partition_name} "
-                f"[{op.lower.isoformat()}, {op.upper.isoformat()}){tenant}: {op.reason}"
-            )
+            span = "" if op.lower is None else f" [{_iso(op.lower)}, {_iso(op.upper)})"
+            lines.append(f"  {sign} {op.kind} {op.partition_qualified}{span}{tenant}: {op.reason}")
         for n in self.notices:
             lines.append(f"  ! {n.level}: {n.table}: {n.message}")
         return "\n".join(lines)

@@ -12,6 +12,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .bounds import BoundValue, Special
 from .catalog import Catalog, ParentInfo, PartitionInfo
@@ -19,8 +20,17 @@ from .columns import ColumnKind, KeyColumn, TenantValue, tenant_from_text, tenan
 from .errors import CatalogError
 from .intervals import Interval, Retention, Unit
 from .naming import partition_name, period_label, short_hash
-from .operations import CreatePartition, DropPartition, Notice, Operation, Plan
-from .store import State, TableRecord, is_owner_comment
+from .operations import (
+    CreateDefaultPartition,
+    CreatePartition,
+    ForgetPartition,
+    MoveRows,
+    Notice,
+    Operation,
+    Plan,
+    RetirePartition,
+)
+from .store import OwnedPartition, State, TableRecord, is_owner_comment
 from .validate import check_parent
 
 UTC = dt.UTC
@@ -98,13 +108,16 @@ def timelines(
     others: list[PartitionInfo] = []
     for p in parent.partitions:
         bound = p.bound
-        if bound is None or bound.is_default or p.is_partitioned or p.detach_pending:
+        if bound is None or bound.is_default:
             others.append(p)
             continue
+        irregular = p.is_partitioned or p.detach_pending  # never adopted or dropped, but it
+        if irregular:  # still covers its range: creating into it would fail
+            others.append(p)
         lo_time = domain.from_value(bound.lower[-1], upper=False)
         hi_time = domain.from_value(bound.upper[-1], upper=True)
-        finite = not isinstance(bound.lower[-1], Special) and not isinstance(
-            bound.upper[-1], Special
+        finite = not irregular and not any(
+            isinstance(v, Special) for v in (bound.lower[-1], bound.upper[-1])
         )
         if tenant_key is None:
             by_tenant.setdefault(None, []).append(Piece(lo_time, hi_time, p, finite))
@@ -117,10 +130,12 @@ def timelines(
                 by_tenant.setdefault(t_lo, []).append(Piece(lo_time, _MAX, p, False))
             if not isinstance(t_hi, Special | dt.date):
                 by_tenant.setdefault(t_hi, []).append(Piece(_MIN, hi_time, p, False))
-            others.append(p)
+            if not irregular:
+                others.append(p)
             continue
         if isinstance(t_lo, dt.date):
-            others.append(p)
+            if not irregular:
+                others.append(p)
             continue
         by_tenant.setdefault(t_lo, []).append(Piece(lo_time, hi_time, p, finite))
     for pieces in by_tenant.values():
@@ -152,19 +167,21 @@ class TenantPolicy:
     tenant: TenantValue | None
     retention: Retention | None
     partition_count: int
+    action: str = "drop"
 
 
 def policies(
     table: TableRecord, state: State, tenant_kind: ColumnKind | None
 ) -> list[TenantPolicy]:
     if table.tenant_column is None:
-        return [TenantPolicy(None, table.retention, table.partition_count)]
+        return [TenantPolicy(None, table.retention, table.partition_count, table.retention_action)]
     assert tenant_kind is not None
     return [
         TenantPolicy(
             tenant_from_text(t.tenant_id, tenant_kind),
             t.effective_retention(table),
             t.effective_count(table),
+            t.effective_action(table),
         )
         for t in state.tenants.get(table.id, ())
     ]
@@ -175,6 +192,13 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
     creates: list[Operation] = []
     drops: list[Operation] = []
     notices: list[Notice] = []
+    taken: dict[str, set[str]] = {}  # names in use per schema, shared by all its tables
+    for info in catalog.values():
+        for p in info.partitions:
+            taken.setdefault(p.schema, set()).add(p.name)
+    for o in state.owned.values():
+        if o.exists:
+            taken.setdefault(o.schema, set()).add(o.name)
     for table in state.tables:
         parent = catalog.get((table.schema, table.name))
         try:
@@ -185,11 +209,19 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
                 time_column=table.time_column,
                 interval=table.interval,
             )
+            assert parent is not None
+            names = taken.setdefault(parent.schema, set())
+            c, d, n = plan_table(table, parent, state, tenant_key, time_key, now, zone, names)
         except CatalogError as error:
             notices.append(Notice("error", table.qualified_name, f"skipped: {error}"))
             continue
-        assert parent is not None
-        c, d, n = plan_table(table, parent, state, tenant_key, time_key, now, zone)
+        except ValueError as error:  # e.g. a stored tenant id the column can no longer hold
+            message = (
+                f"skipped: its registration no longer fits the table ({error}); re-register "
+                "the table's tenants or fix the column"
+            )
+            notices.append(Notice("error", table.qualified_name, message))
+            continue
         creates += c
         drops += d
         notices += n
@@ -210,6 +242,7 @@ class TableContext:
     domain: TimeDomain
     now: dt.datetime  # in aligned space
     taken: set[str]  # partition names in use under this parent (and those planned so far)
+    move: MoveRows | None  # the default partition, when there is one
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -228,14 +261,37 @@ def plan_table(
     time_key: KeyColumn,
     now: dt.datetime,
     zone: zoneinfo.ZoneInfo,
+    taken: set[str] | None = None,
 ) -> tuple[list[Operation], list[Operation], list[Notice]]:
     domain = TimeDomain(time_key.kind, zone)
-    ctx = TableContext(table, parent, domain, domain.now(now), {p.name for p in parent.partitions})
+    default = parent.default_partition
+    move = None
+    if default is not None:
+        move = MoveRows(
+            default.schema,
+            default.name,
+            tuple(c.name for c in parent.columns.values() if not c.generated),
+            None if tenant_key is None else tenant_key.name,
+            time_key.name,
+        )
+    owned = [
+        o
+        for o in state.owned.values()
+        if (o.parent_schema, o.parent_name) == (table.schema, table.name)
+    ]
+    if taken is None:
+        taken = {p.name for p in parent.partitions} | {o.name for o in owned if o.exists}
+    ctx = TableContext(table, parent, domain, domain.now(now), taken, move)
     by_tenant, others = timelines(parent, tenant_key, domain)
     creates: list[Operation] = []
     drops: list[Operation] = []
     notices: list[Notice] = []
-    for policy in policies(table, state, None if tenant_key is None else tenant_key.kind):
+    tenant_kind = None if tenant_key is None else tenant_key.kind
+    policy_of = {p.tenant: p for p in policies(table, state, tenant_kind)}
+    if table.default_partition and default is None:
+        creates.append(_create_default(ctx))
+    creates += resume_staging(ctx, owned, by_tenant, tenant_kind)
+    for policy in policy_of.values():
         pieces = by_tenant.get(policy.tenant, [])
         cutoff = None
         if policy.retention is not None:
@@ -245,17 +301,163 @@ def plan_table(
             d, n = retention(ctx, policy, pieces, cutoff, state)
             drops += d
             notices += n
-    notices += [
-        Notice(
-            "warning",
-            table.qualified_name,
-            "an interrupted DETACH CONCURRENTLY is pending",
-            partition=p.qualified_name,
+    d, n = repairs(ctx, owned, others, policy_of, tenant_kind)
+    drops += d
+    notices += n
+    if table.archive_schema is None and any(op.kind == "archive" for op in drops):
+        message = (
+            "retention_action 'archive' needs an archive_schema on the table; those "
+            "partitions are left alone"
         )
-        for p in others
-        if p.detach_pending
-    ]
+        notices.append(Notice("error", table.qualified_name, message))
+        drops = [op for op in drops if op.kind != "archive"]
     return creates, drops, notices
+
+
+def _create_default(ctx: TableContext) -> CreatePartition | Operation:
+    name = partition_name(ctx.parent.name, None, "default")
+    if name in ctx.taken:
+        name = partition_name(ctx.parent.name, None, f"default_{short_hash(ctx.parent.name)}")
+    ctx.taken.add(name)
+    return CreateDefaultPartition(
+        parent_schema=ctx.parent.schema,
+        parent_name=ctx.parent.name,
+        tenant=None,
+        partition_schema=ctx.parent.schema,
+        partition_name=name,
+        lower=None,
+        upper=None,
+        reason="default_partition is on and the parent has none",
+    )
+
+
+def resume_staging(
+    ctx: TableContext,
+    owned: list[OwnedPartition],
+    by_tenant: dict[TenantValue | None, list[Piece]],
+    tenant_kind: ColumnKind | None,
+) -> list[Operation]:
+    """A pass stopped while moving default rows into a new table: finish it first, with the
+    bounds recorded when it started, before anything else could claim that range."""
+    out: list[Operation] = []
+    for o in owned:
+        if o.state != "staging" or not o.exists or o.attached:
+            continue
+        tenant = (
+            None
+            if o.tenant_id is None or tenant_kind is None
+            else tenant_from_text(o.tenant_id, tenant_kind)
+        )
+        lower = _parse_time(o.lower, ctx.domain.kind)
+        upper = _parse_time(o.upper, ctx.domain.kind)
+        op = CreatePartition(
+            parent_schema=ctx.parent.schema,
+            parent_name=ctx.parent.name,
+            tenant=tenant,
+            partition_schema=o.schema,
+            partition_name=o.name,
+            lower=lower,
+            upper=upper,
+            reason="resume: finish moving rows from the default partition, then attach",
+            lower_key=(lower,) if tenant is None else (tenant, lower),
+            upper_key=(upper,) if tenant is None else (tenant, upper),
+            move=ctx.move,
+            resume_staging=True,
+        )
+        out.append(op)
+        fake = PartitionInfo(0, o.schema, o.name, "", None, None, None, False, False)
+        pieces = by_tenant.setdefault(tenant, [])
+        pieces.append(
+            Piece(
+                ctx.domain.from_value(lower, upper=False),
+                ctx.domain.from_value(upper, upper=True),
+                fake,
+                False,
+            )
+        )
+        pieces.sort(key=lambda piece: (piece.lower, piece.upper))
+    return out
+
+
+def repairs(
+    ctx: TableContext,
+    owned: list[OwnedPartition],
+    others: list[PartitionInfo],
+    policy_of: dict[TenantValue | None, TenantPolicy],
+    tenant_kind: ColumnKind | None,
+) -> tuple[list[Operation], list[Notice]]:
+    """Finish what an interrupted pass left: pending detaches, detached-but-not-dropped
+    partitions, and ownership records of tables that are gone."""
+    ops: list[Operation] = []
+    notices: list[Notice] = []
+    table = ctx.table
+    pending = {(p.schema, p.name): p for p in others if p.detach_pending}
+    for o in owned:
+        tenant = (
+            None
+            if o.tenant_id is None or tenant_kind is None
+            else tenant_from_text(o.tenant_id, tenant_kind)
+        )
+        policy = policy_of.get(tenant)
+        action = o.action or (policy.action if policy else table.retention_action)
+        common: dict[str, Any] = {
+            "parent_schema": ctx.parent.schema,
+            "parent_name": ctx.parent.name,
+            "tenant": tenant,
+            "partition_schema": o.schema,
+            "partition_name": o.name,
+            "lower": _parse_time(o.lower, ctx.domain.kind) if o.lower else None,
+            "upper": _parse_time(o.upper, ctx.domain.kind) if o.upper else None,
+        }
+        if not o.exists:
+            if o.state != "staging":
+                ops.append(ForgetPartition(**common, reason="its table no longer exists"))
+            continue
+        p = pending.pop((o.schema, o.name), None)
+        if p is not None:
+            ops.append(
+                RetirePartition(
+                    **common,
+                    reason="an interrupted DETACH CONCURRENTLY: FINALIZE it, then " + action,
+                    action=action,
+                    archive_schema=table.archive_schema,
+                    oid=p.oid,
+                    bound_text=p.bound_text,
+                    time_column=table.time_column,
+                    stage="pending",
+                )
+            )
+        elif o.state in ("detaching", "detached") and not o.attached:
+            ops.append(
+                RetirePartition(
+                    **common,
+                    reason=f"detached by an interrupted pass; {action} it now",
+                    action=action,
+                    archive_schema=table.archive_schema,
+                    time_column=table.time_column,
+                    stage="detached",
+                )
+            )
+    for p in pending.values():
+        notices.append(
+            Notice(
+                "warning",
+                table.qualified_name,
+                "a DETACH CONCURRENTLY is pending on a partition partman does not own; "
+                "finish it with ALTER TABLE ... DETACH PARTITION ... FINALIZE",
+                partition=p.qualified_name,
+            )
+        )
+    return ops, notices
+
+
+def _parse_time(text: str, kind: ColumnKind) -> dt.datetime | dt.date:
+    if kind is ColumnKind.DATE:
+        return dt.date.fromisoformat(text[:10])
+    value = dt.datetime.fromisoformat(text)
+    if kind is ColumnKind.TIMESTAMPTZ:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.replace(tzinfo=None)
 
 
 def premake(
@@ -280,6 +482,8 @@ def premake(
         else:
             reason = f"premake: {index - current} ahead"
         for gap_lo, gap_hi in gaps(lo, hi, pieces):
+            if cutoff is not None and gap_hi <= cutoff:
+                continue  # retention would drop it on the next pass
             creates.append(
                 _create(ctx, policy.tenant, gap_lo, gap_hi, (gap_lo, gap_hi) == (lo, hi), reason)
             )
@@ -303,6 +507,8 @@ def retention(
             continue
         p = piece.partition
         owned = state.owned.get((p.schema, p.name))
+        if p.detach_pending or p.is_partitioned:
+            continue  # repairs() handles pending detaches; sub-partitioned ones are not ours
         if not piece.regular:
             message = "past retention but spans tenants or is unbounded; left alone"
             notices.append(Notice("info", table, message, tenant_shown, p.qualified_name))
@@ -320,7 +526,7 @@ def retention(
         else:
             upper = domain.to_value(piece.upper)
             drops.append(
-                DropPartition(
+                RetirePartition(
                     parent_schema=ctx.parent.schema,
                     parent_name=ctx.parent.name,
                     tenant=policy.tenant,
@@ -332,9 +538,14 @@ def retention(
                         f"retention {policy.retention}: ends {upper}, at or before the cutoff "
                         f"{domain.to_value(cutoff)}"
                     ),
+                    action=policy.action,
+                    archive_schema=ctx.table.archive_schema,
                     oid=p.oid,
                     bound_text=p.bound_text,
                     estimated_rows=p.estimated_rows,
+                    cutoff=domain.to_value(cutoff),
+                    time_column=ctx.table.time_column,
+                    concurrently=ctx.move is None,
                 )
             )
     return drops, notices
@@ -371,4 +582,5 @@ def _create(
         reason=reason,
         lower_key=lower_key,
         upper_key=upper_key,
+        move=ctx.move,
     )

@@ -379,9 +379,8 @@ def upsert_table(
         "EXCLUDED.backfill, EXCLUDED.default_partition, EXCLUDED.retention_action, "
         "EXCLUDED.archive_schema)"
     )
-    row = conn.execute(
-        sql.SQL(
-            """
+    query = sql.SQL(
+        """
 WITH up AS (
     INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
         partition_interval, retention, partition_count, backfill, default_partition,
@@ -400,23 +399,27 @@ UNION ALL
 SELECT id, false FROM {s}.managed_tables
  WHERE schema_name = %(schema)s AND table_name = %(name)s AND NOT EXISTS (SELECT FROM up)
 """
-        ).format(s=s, update=sql.Literal(update_policy), changed=changed),
-        {
-            "schema": table_schema,
-            "name": table_name,
-            "tenant": tenant_column,
-            "time": time_column,
-            "interval": str(interval),
-            "retention": retention_text(retention),
-            "count": partition_count,
-            "backfill": backfill,
-            "default": default_partition,
-            "action": retention_action,
-            "archive": archive_schema,
-        },
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), bool(row[1])
+    ).format(s=s, update=sql.Literal(update_policy), changed=changed)
+    params = {
+        "schema": table_schema,
+        "name": table_name,
+        "tenant": tenant_column,
+        "time": time_column,
+        "interval": str(interval),
+        "retention": retention_text(retention),
+        "count": partition_count,
+        "backfill": backfill,
+        "default": default_partition,
+        "action": retention_action,
+        "archive": archive_schema,
+    }
+    for _ in range(3):
+        row = conn.execute(query, params).fetchone()
+        if row is not None:
+            return int(row[0]), bool(row[1])
+        # a concurrent registration committed the row after this statement's snapshot was
+        # taken (so neither branch saw it); the next statement's snapshot does
+    raise RuntimeError(f"could not register {table_schema}.{table_name}")
 
 
 def upsert_tenants(

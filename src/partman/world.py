@@ -49,3 +49,19 @@ def _results(conn: psycopg.Connection[Any], query: sql.Composed) -> list[list[An
             out.append(cur.fetchall())
         if not cur.nextset():
             return out
+
+
+def default_rows(
+    conn: psycopg.Connection[Any], defaults: dict[str, tuple[str, str]], cap: int = 1_000_000
+) -> dict[str, int]:
+    """Rows waiting in each default partition (counted up to `cap`), in one round trip."""
+    if not defaults:
+        return {}
+    parts = [
+        sql.SQL("SELECT {}::text, (SELECT count(*) FROM (SELECT FROM {} LIMIT {}) x)").format(
+            sql.Literal(parent), sql.Identifier(*name), sql.Literal(cap)
+        )
+        for parent, name in defaults.items()
+    ]
+    rows = conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall()
+    return {r[0]: int(r[1]) for r in rows}

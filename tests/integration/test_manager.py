@@ -209,7 +209,7 @@ def test_two_managers_started_at_once_end_in_the_same_state_without_error(
     create_seed_schema(conn)
     errors: list[BaseException] = []
     reports: list[partman.Report] = []
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
 
     def run() -> None:
         try:
@@ -308,19 +308,51 @@ def test_a_lock_held_by_the_application_makes_the_pass_skip_within_the_budget(
         max_retries=1,
         retry_backoff=dt.timedelta(milliseconds=10),
     )
+    locked = threading.Event()
+
+    def application() -> None:  # a busy statement, not yet old enough to be looked for
+        with psycopg.connect(dsn) as app:
+            app.execute("LOCK TABLE convoy.events IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            app.execute("SELECT pg_sleep(2)")
+
     with partman.Manager(dsn, clock=clock, config=config) as m:
         m.add_managed_table(seed_table("events", "p1", partition_count=1))
         m.add_managed_table(seed_table("event_deliveries", "p1", partition_count=1))
-        with psycopg.connect(dsn) as app:
-            app.execute("LOCK TABLE convoy.events IN ACCESS EXCLUSIVE MODE")
+        thread = threading.Thread(target=application)
+        thread.start()
+        assert locked.wait(10)
+        started = dt.datetime.now()
+        report = m.maintain()
+        elapsed = dt.datetime.now() - started
+        thread.join()
+        assert elapsed < dt.timedelta(seconds=1.5)
+        assert len(report.skipped) == 2
+        assert "lock not available" in (report.skipped[0].error or "")
+        assert len(report.created) == 2  # the other table went on
+        assert len(m.maintain().created) == 2  # the next pass finishes the job
+
+
+def test_an_idle_transaction_holding_a_lock_is_named_and_its_table_skipped_at_once(
+    dsn: str, conn: Conn, clock: partman.SimulatedClock
+) -> None:
+    create_seed_schema(conn)
+    with partman.Manager(dsn, clock=clock) as m:
+        m.add_managed_table(seed_table("events", "p1", partition_count=1))
+        m.add_managed_table(seed_table("event_deliveries", "p1", partition_count=1))
+        with psycopg.connect(dsn, application_name="billing-job") as app:
+            app.execute("LOCK TABLE convoy.events IN SHARE MODE")
+            pid = app.info.backend_pid
             started = dt.datetime.now()
             report = m.maintain()
             elapsed = dt.datetime.now() - started
             app.rollback()
-        assert elapsed < dt.timedelta(seconds=3)
-        assert len(report.skipped) == 2 and "lock not available" in (report.skipped[0].error or "")
-        assert len(report.created) == 2  # the other table went on
-        assert len(m.maintain().created) == 2  # the next pass finishes the job
+        assert elapsed < dt.timedelta(seconds=1)  # no lock_timeout waited out, no retries
+        assert len(report.skipped) == 2 and len(report.created) == 2
+        error = report.skipped[0].error or ""
+        assert f"pid {pid} (billing-job, idle in transaction" in error
+        assert "ShareLock on events" in error
+        assert len(m.maintain().created) == 2
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from partman.bounds import BoundValue, RangeBound, Special
@@ -557,7 +557,7 @@ def apply(world: World, the_plan: Plan) -> World:
 
 
 def creates_ending_before_cutoff(world: World, the_plan: Plan) -> list[CreatePartition]:
-    """Creates that the same retention would drop on the next pass (see the xfail below)."""
+    """Creates that the same retention would drop on the next pass."""
     out = []
     for table in world.state.tables:
         if (table.schema, table.name) not in world.catalog:
@@ -616,9 +616,6 @@ def uncovered(
 @given(worlds())
 def test_planning_again_after_applying_the_plan_does_nothing(world: World) -> None:
     first = world.plan()
-    # known bug (see the xfail test below): a create that ends at or before the retention
-    # cutoff is dropped by the next pass, and re-created by the one after
-    assume(not creates_ending_before_cutoff(world, first))
     after = apply(world, first)
     second = after.plan()
     known = creates_ending_before_cutoff(after, second)
@@ -952,11 +949,6 @@ def _one_tenant_world(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner.premake creates gap partitions that end at or before the retention cutoff; "
-    "retention drops them on the next pass and premake creates them again, every pass",
-)
 @settings(max_examples=40, deadline=None)
 @given(worlds())
 @example(
@@ -979,24 +971,12 @@ def test_no_create_ends_at_or_before_its_tenants_retention_cutoff(world: World) 
         pytest.param({"is_partitioned": True}, id="sub-partitioned"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner.timelines leaves detach-pending and sub-partitioned children out of the "
-    "tenant's pieces, so premake plans creates overlapping them, which PostgreSQL rejects "
-    "('would overlap partition') on every pass",
-)
 def test_partitions_partman_leaves_alone_still_cover_their_range(extra: dict[str, bool]) -> None:
     day = dt.datetime(2024, 1, 17, tzinfo=UTC)
     world = _one_tenant_world(("busy", day, day + DAY, extra))
     assert list(world.plan().creates) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner: the names a pass avoids are only the parent's own partitions, so table "
-    "'events' (tenant 'acme') and table 'events_acme' (no tenant) in one schema both plan "
-    "public.events_acme_p20240117; the second CREATE fails, on every pass",
-)
 def test_partition_names_are_unique_across_the_tables_of_one_schema() -> None:
     now = dt.datetime(2024, 1, 17, 12, tzinfo=UTC)
     tenanted = TableRecord(
@@ -1022,13 +1002,6 @@ def test_partition_names_are_unique_across_the_tables_of_one_schema() -> None:
     assert len(set(names)) == 2, names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="planner.policies: tenant_from_text raises ValueError for a stored tenant id the "
-    "tenant column can no longer hold (table recreated with a bigint tenant column), which "
-    "aborts the whole plan instead of an error Notice for that table",
-)
 def test_a_tenant_id_the_column_cannot_hold_is_reported_and_other_tables_still_planned() -> None:
     now = dt.datetime(2024, 1, 17, 12, tzinfo=UTC)
     good = TableRecord(
