@@ -7,7 +7,7 @@ its DDL on a lock budget so the application never waits behind it.
 
 from .adoption import Found, ImportReport
 from .clock import Clock, RealClock, SimulatedClock
-from .config import Config, PartitionType, Table, Tenant
+from .config import Config, PartitionType, RetentionAction, Table, Tenant
 from .errors import (
     CatalogError,
     ConfigError,
@@ -25,7 +25,16 @@ from .executor import OperationResult, Report
 from .intervals import Interval, Retention
 from .inventory import Coverage, Inventory, PartitionRow
 from .manager import Manager
-from .operations import CreatePartition, DropPartition, Notice, Operation, Plan
+from .operations import (
+    CreateDefaultPartition,
+    CreatePartition,
+    DropPartition,
+    ForgetPartition,
+    Notice,
+    Operation,
+    Plan,
+    RetirePartition,
+)
 
 __version__ = "0.1.0"
 
@@ -35,8 +44,10 @@ __all__ = [
     "Config",
     "ConfigError",
     "Coverage",
+    "CreateDefaultPartition",
     "CreatePartition",
     "DropPartition",
+    "ForgetPartition",
     "Found",
     "ImportReport",
     "Interval",
@@ -58,6 +69,8 @@ __all__ = [
     "RealClock",
     "Report",
     "Retention",
+    "RetentionAction",
+    "RetirePartition",
     "SimulatedClock",
     "Table",
     "TableNotFoundError",
