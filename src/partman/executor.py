@@ -235,7 +235,15 @@ class Executor:
         blocked = self._blockers(conn, parent, ops)
         if blocked:
             skipped = [OperationResult(op, "skipped", blocked, attempts=0) for op in ops]
-            self._finish(conn, run_id, skipped)
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "table_skipped",
+                blocked,
+                table=parent,
+                operations=len(ops),
+            )
+            self._finish(conn, run_id, skipped, log=False)
             return skipped
         results: list[OperationResult] = []
         units = self._units(ops)
@@ -420,10 +428,16 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         rows = conn.execute(query).fetchall()
         if not rows:
             return None
+        holders: dict[int, list[Any]] = {}
+        for pid, mode, rel, app, state, age, q in rows:
+            if pid in holders:
+                holders[pid][1].append(f"{mode} on {rel}")
+            else:
+                holders[pid] = [(app, state, age, q), [f"{mode} on {rel}"]]
         who = "; ".join(
             f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
-            f"{age:.1f}s, holds {mode} on {rel}: {q!r})"
-            for pid, mode, rel, app, state, age, q in rows
+            f"{age:.1f}s, holds {', '.join(locks)}: {q!r})"
+            for pid, ((app, state, age, q), locks) in holders.items()
         )
         return (
             f"skipped {parent} this pass: a lock request would queue behind {who}, and the "
@@ -756,11 +770,17 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     # -- reporting ---------------------------------------------------------------------------
 
     def _finish(
-        self, conn: psycopg.Connection[Any], run_id: str, results: Sequence[OperationResult]
+        self,
+        conn: psycopg.Connection[Any],
+        run_id: str,
+        results: Sequence[OperationResult],
+        *,
+        log: bool = True,
     ) -> None:
-        """Audit and log outcomes that were not committed with their operation."""
+        """Audit (and log) outcomes that were not committed with their operation."""
         for r in results:
-            self._log(r)
+            if log:
+                self._log(r)
         if not results:
             return
         entries = [_audit(r.operation, r.outcome, r.error) for r in results]
