@@ -684,39 +684,39 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         If its wait for older transactions times out, the partition stays detach-pending:
         retries (and later passes) FINALIZE it."""
         key = _parent_key(parent)
-        got = conn.execute(sql.SQL("SELECT pg_try_advisory_lock({})").format(key)).fetchone()
-        if not got or not got[0]:
-            raise pgerrors.LockNotAvailable(f"another partman is working on {parent}")
-        try:
-            conn.execute(
-                sql.SQL("SET lock_timeout = {}; SET statement_timeout = {}").format(
-                    _ms(self.config.lock_timeout), _ms(self.config.statement_timeout)
-                )
-            )
-            pending = dataclasses.replace(op, stage="pending")
-            statement = (pending if finalize else op).detach_statement()
-            self._step("detach", op)
-            try:
-                conn.execute(statement)
-            except RETRYABLE:
-                if not finalize and self._is_pending(conn, op):
-                    # the next attempt (or pass) finalizes; say so in the metadata now
-                    conn.execute(self._state_sql(op, "detaching"))
-                raise
-        finally:
-            conn.execute("RESET lock_timeout; RESET statement_timeout")
-            conn.execute(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
-        conn.execute(self._state_sql(op, "detached"))
-
-    def _is_pending(self, conn: psycopg.Connection[Any], op: RetirePartition) -> bool:
+        where = sql.SQL(
+            "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}"
+        ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
         row = conn.execute(
             sql.SQL(
-                "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = "
-                "i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = {} AND c.relname = {}"
-            ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
+                "SELECT pg_try_advisory_lock({}), coalesce(({}), false); "
+                "SET lock_timeout = {}; SET statement_timeout = {}"
+            ).format(key, where, _ms(self.config.lock_timeout), _ms(self.config.statement_timeout))
         ).fetchone()
-        return bool(row and row[0])
+        done = False
+        try:
+            if not row or not row[0]:
+                raise pgerrors.LockNotAvailable(f"another partman is working on {parent}")
+            if row[1]:  # pending already (an earlier attempt): finish it
+                finalize = True
+            statement = dataclasses.replace(op, stage="pending" if finalize else op.stage)
+            self._step("detach", op)
+            try:
+                conn.execute(statement.detach_statement())
+            except RETRYABLE:
+                if not finalize:  # maybe left pending: say so in the metadata now
+                    conn.execute(self._state_sql(op, "detaching"))
+                raise
+            done = True
+        finally:
+            tail: list[sql.Composable] = [
+                sql.SQL("RESET lock_timeout; RESET statement_timeout"),
+                sql.SQL("SELECT pg_advisory_unlock({})").format(key),
+            ]
+            if done:
+                tail.append(self._state_sql(op, "detached"))
+            conn.execute(sql.SQL(";\n").join(tail))
 
     def _state_sql(self, op: RetirePartition, state: str) -> sql.Composed:
         return store.partition_state_sql(
