@@ -95,22 +95,30 @@ SELECT p.parent_name, p.tenant_id, count(*), min(p.lower_bound), max(p.upper_bou
     return out
 
 
-def show_plan(console: Console, plan: Plan, title: str, limit: int = 8) -> None:
+def show_plan(console: Console, plan: Plan, title: str) -> None:
+    """The plan grouped by table, tenant and kind: what a person reads before applying."""
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for op in plan:
+        groups.setdefault((op.parent_qualified, str(op.tenant), op.kind), []).append(op)
     table = RichTable(title=title, title_justify="left")
-    for column in ("op", "partition", "tenant", "from", "to", "reason"):
+    for column in ("", "table", "tenant", "partitions", "from", "to", "why (first)"):
         table.add_column(column)
-    for op in list(plan)[:limit]:
+    for (parent, tenant, kind), ops in groups.items():
+        sign = "[green]+ create[/]" if kind.startswith("create") else f"[red]- {kind}[/]"
         table.add_row(
-            "[green]+ create[/]" if op.kind == "create" else "[red]- drop[/]",
-            op.partition_name,
-            str(op.tenant),
-            str(op.lower)[:16],
-            str(op.upper)[:16],
-            op.reason,
+            sign,
+            parent,
+            tenant,
+            str(len(ops)),
+            _day(ops[0].lower),
+            _day(ops[-1].upper),
+            ops[0].reason,
         )
-    if len(plan) > limit:
-        table.add_row("...", f"and {len(plan) - limit} more", "", "", "", "")
     console.print(table)
+
+
+def _day(value: Any) -> str:
+    return "" if value is None else str(value)[:10]
 
 
 def show_coverage(console: Console, conn: psycopg.Connection[Any], title: str) -> None:
@@ -123,7 +131,7 @@ def show_coverage(console: Console, conn: psycopg.Connection[Any], title: str) -
 
 
 def run(dsn: str | None = None, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(width=max(Console().width, 110))
     started = time.perf_counter()
     if dsn is None:
         from .embedded import embedded_server
@@ -165,7 +173,7 @@ def _scenario(dsn: str, console: Console) -> None:
             console.print("[bold]The clock moves 12 days ahead.[/]")
             tick(manager, conn)
             plan = manager.plan()
-            show_plan(console, plan, f"Plan: {len(plan)} operations", limit=12)
+            show_plan(console, plan, f"Plan: {len(plan)} operations")
             report = manager.maintain()
             console.print(f"maintain(): {report}")
             show_coverage(

@@ -68,6 +68,11 @@ class Skipped(Exception):
     """An operation left alone on purpose this pass; the message says why."""
 
 
+class ParentBlocked(Skipped):
+    """Left alone for a reason that holds for every later operation on the parent this pass
+    (its lock budget ran out, or a detach is pending on it)."""
+
+
 @dataclass(frozen=True)
 class OperationResult:
     operation: Operation
@@ -255,14 +260,12 @@ class Executor:
                     results.append(decided)
                     continue
                 unit = [decided]
-            outcome = self._run(conn, parent, unit, run_id)
+            outcome, blocked = self._run(conn, parent, unit, run_id)
             results += outcome
-            if any(
-                r.outcome == "skipped" and r.attempts > self.config.max_retries for r in outcome
-            ):
+            if blocked:
                 reason = (
-                    f"not attempted: an earlier operation on {parent} could not get its lock "
-                    "within the lock budget; the next pass retries"
+                    f"not attempted: an earlier operation on {parent} was stopped ({blocked}); "
+                    "the next pass retries"
                 )
                 rest = [
                     OperationResult(op, "skipped", reason, attempts=0)
@@ -287,7 +290,14 @@ class Executor:
         moving: list[list[Operation]] = [
             [op] for op in ops if isinstance(op, CreatePartition) and op.move is not None
         ]
-        retire: list[list[Operation]] = [[op] for op in ops if isinstance(op, RetirePartition)]
+        # an interrupted detach first: PostgreSQL allows one pending detach per parent
+        retire: list[list[Operation]] = [
+            [op]
+            for op in sorted(
+                (op for op in ops if isinstance(op, RetirePartition)),
+                key=lambda op: op.stage == "attached",
+            )
+        ]
         forget: list[Operation] = [op for op in ops if isinstance(op, ForgetPartition)]
         batches = [plain[i : i + size] for i in range(0, len(plain), size)]
         return defaults + moving + batches + retire + ([forget] if forget else [])
@@ -325,8 +335,11 @@ class Executor:
 
     def _run(
         self, conn: psycopg.Connection[Any], parent: str, unit: list[Operation], run_id: str
-    ) -> list[OperationResult]:
+    ) -> tuple[list[OperationResult], str | None]:
+        """Run one transaction unit with retries; returns its results, and why the rest of
+        the parent should wait for the next pass (or None)."""
         attempts = 0
+        blocked: str | None = None
         while True:
             attempts += 1
             started = time.perf_counter()
@@ -345,13 +358,27 @@ class Executor:
                     "behind partman; the next pass retries"
                 )
                 results = [OperationResult(op, "skipped", reason, attempts=attempts) for op in unit]
+                blocked = "lock budget exhausted"
             except Skipped as why:
                 _rollback(conn)
                 results = [OperationResult(unit[0], "skipped", str(why), attempts=attempts)]
+                if isinstance(why, ParentBlocked):
+                    blocked = str(why)
+            except pgerrors.ObjectNotInPrerequisiteState as error:
+                _rollback(conn)  # "partition ... already pending detach": one at a time
+                reason = f"{_first_line(error)}; it is finalized first, the next pass goes on"
+                results = [OperationResult(unit[0], "skipped", reason, attempts=attempts)]
+                blocked = "a detach is pending on the parent"
             except psycopg.Error as error:
                 _rollback(conn)
                 if len(unit) > 1:  # isolate the one that fails; the others still go in
-                    return [r for op in unit for r in self._run(conn, parent, [op], run_id)]
+                    out: list[OperationResult] = []
+                    for op in unit:
+                        done, blocked = self._run(conn, parent, [op], run_id)
+                        out += done
+                        if blocked:
+                            break
+                    return out, blocked
                 elapsed = (time.perf_counter() - started) * 1000
                 results = [OperationResult(unit[0], "failed", _explain(error), elapsed, attempts)]
             else:
@@ -362,9 +389,9 @@ class Executor:
                 ]
                 for r in ok:
                     self._log(r)
-                return ok
+                return ok, None
             self._finish(conn, run_id, results)
-            return results
+            return results, blocked
 
     def _do(
         self, conn: psycopg.Connection[Any], parent: str, unit: list[Operation], run_id: str

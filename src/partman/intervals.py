@@ -486,6 +486,9 @@ class Retention:
         return f"{count} microseconds"
 
 
+_DAY = dt.timedelta(days=1)
+
+
 def parse_retention(
     value: str | dt.timedelta | Interval | Retention | None,
 ) -> Retention | None:
@@ -498,6 +501,14 @@ def parse_retention(
         return None
     if isinstance(value, Retention):
         return value
+    if (
+        isinstance(value, dt.timedelta)
+        and value > dt.timedelta(0)
+        and value % _DAY == dt.timedelta(0)
+    ):
+        # whole days mean calendar days, as they do for partition intervals: "30 days" keeps
+        # 30 local days in a DST zone, not 720 hours
+        return Retention(Interval(value // _DAY, Unit.DAY))
     if isinstance(value, Interval | dt.timedelta):
         return Retention(value)
     if not isinstance(value, str):

@@ -535,8 +535,8 @@ def retention(
                     lower=domain.to_value(piece.lower),
                     upper=upper,
                     reason=(
-                        f"retention {policy.retention}: ends {upper}, at or before the cutoff "
-                        f"{domain.to_value(cutoff)}"
+                        f"retention {policy.retention}: ends {_show(upper)}, at or before the "
+                        f"cutoff {_show(domain.to_value(cutoff))}"
                     ),
                     action=policy.action,
                     archive_schema=ctx.table.archive_schema,
@@ -584,3 +584,10 @@ def _create(
         upper_key=upper_key,
         move=ctx.move,
     )
+
+
+def _show(value: dt.datetime | dt.date) -> str:
+    """A bound for people: to the second, with its offset."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return value.isoformat()

@@ -512,8 +512,10 @@ def test_parse_retention_other_forms() -> None:
     assert parse_retention(dt.timedelta(minutes=90)) == Retention(dt.timedelta(minutes=90))
     assert str(Retention(dt.timedelta(minutes=90))) == "90 minutes"
     assert str(Retention(dt.timedelta(seconds=5))) == "5 seconds"
-    assert parse_retention(dt.timedelta(days=30)) == Retention(dt.timedelta(days=30))
-    assert str(parse_retention(dt.timedelta(days=30))) == "720 hours"
+    # whole days are calendar days, as for partition intervals (a DST day is 23 or 25 hours)
+    assert parse_retention(dt.timedelta(days=30)) == Retention(Interval(30, Unit.DAY))
+    assert str(parse_retention(dt.timedelta(days=30))) == "30 days"
+    assert str(parse_retention(dt.timedelta(hours=36))) == "36 hours"
     assert parse_retention(Interval(2, Unit.MONTH)) == Retention(Interval(2, Unit.MONTH))
     assert parse_retention(Interval(6, Unit.HOUR)) == Retention(dt.timedelta(hours=6))
     retention = Retention(Interval(1, Unit.DAY))
@@ -559,17 +561,18 @@ def test_cutoff_on_the_local_calendar(now: dt.datetime, text: str, expected: dt.
     assert cutoff == expected.replace(tzinfo=tz)
 
 
-def test_cutoff_hours_and_timedeltas_are_absolute() -> None:
+def test_cutoff_hours_are_absolute_and_whole_days_are_calendar_days() -> None:
     tz = ZoneInfo("Europe/Berlin")
     now = utc(2024, 4, 15, 10)
-    values: list[str | dt.timedelta] = ["720h", dt.timedelta(days=30)]
+    values: list[str | dt.timedelta] = ["720h", dt.timedelta(hours=720, minutes=1)]
     for value in values:
         retention = parse_retention(value)
         assert retention is not None
-        assert retention.cutoff(now, tz) == now - dt.timedelta(days=30)
-    calendar = parse_retention("30 days")
-    assert calendar is not None
-    assert now - calendar.cutoff(now, tz) == dt.timedelta(days=30) - H  # one DST hour shorter
+        assert now - retention.cutoff(now, tz) >= dt.timedelta(days=30)
+    for days in ("30 days", dt.timedelta(days=30)):
+        calendar = parse_retention(days)
+        assert calendar is not None
+        assert now - calendar.cutoff(now, tz) == dt.timedelta(days=30) - H  # one DST hour shorter
     assert Retention(dt.timedelta(minutes=90)).cutoff(now, tz) == utc(2024, 4, 15, 8, 30)
 
 
