@@ -17,7 +17,7 @@ from .columns import TenantValue, tenant_from_text, tenant_text
 from .errors import CatalogError
 from .planner import Piece, TimeDomain, timelines
 from .store import State, is_owner_comment
-from .validate import check_parent
+from .validate import check_record
 
 
 @dataclass(frozen=True)
@@ -76,18 +76,10 @@ def inventory(
     rows: list[PartitionRow] = []
     coverage: list[Coverage] = []
     for table in state.tables:
-        parent = catalog.get((table.schema, table.name))
         try:
-            tenant_key, time_key = check_parent(
-                table.qualified_name,
-                parent,
-                tenant_column=table.tenant_column,
-                time_column=table.time_column,
-                interval=table.interval,
-            )
+            parent, tenant_key, time_key = check_record(table, catalog)
         except CatalogError:
             continue
-        assert parent is not None
         domain = TimeDomain(time_key.kind, zone)
         by_tenant, _ = timelines(parent, tenant_key, domain)
         aligned_now = domain.now(now)

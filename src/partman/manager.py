@@ -41,7 +41,7 @@ from .executor import RETRYABLE, Executor, PreDropHook, Report, StepHook, parent
 from .inventory import Inventory, inventory
 from .logs import log_event
 from .operations import Plan
-from .validate import check_parent
+from .validate import check_parent, check_record
 from .world import default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
@@ -556,16 +556,8 @@ class Manager:
     ) -> KeyColumn | None:
         if record.tenant_column is None:
             return None
-        parent = read_catalog(conn, [(record.schema, record.name)]).get(
-            (record.schema, record.name)
-        )
-        tenant_key, _ = check_parent(
-            record.qualified_name,
-            parent,
-            tenant_column=record.tenant_column,
-            time_column=record.time_column,
-            interval=record.interval,
-        )
+        catalog = read_catalog(conn, [(record.schema, record.name)])
+        _, tenant_key, _ = check_record(record, catalog)
         return tenant_key
 
     def _upsert_table(

@@ -31,7 +31,7 @@ from .operations import (
     RetirePartition,
 )
 from .store import OwnedPartition, State, TableRecord, is_owner_comment
-from .validate import check_parent
+from .validate import check_record
 
 UTC = dt.UTC
 _MIN = dt.datetime.min.replace(tzinfo=UTC)
@@ -200,16 +200,8 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
         if o.exists:
             taken.setdefault(o.schema, set()).add(o.name)
     for table in state.tables:
-        parent = catalog.get((table.schema, table.name))
         try:
-            tenant_key, time_key = check_parent(
-                table.qualified_name,
-                parent,
-                tenant_column=table.tenant_column,
-                time_column=table.time_column,
-                interval=table.interval,
-            )
-            assert parent is not None
+            parent, tenant_key, time_key = check_record(table, catalog)
             names = taken.setdefault(parent.schema, set())
             c, d, n = plan_table(table, parent, state, tenant_key, time_key, now, zone, names)
         except CatalogError as error:

@@ -6,10 +6,11 @@ was altered after registration is reported and skipped, and the others go on).
 
 from __future__ import annotations
 
-from .catalog import ParentInfo
+from .catalog import Catalog, ParentInfo
 from .columns import ColumnKind, KeyColumn
 from .errors import KeyMismatchError, NotPartitionedError, TableNotFoundError
 from .intervals import Interval, Unit
+from .store import TableRecord
 
 _KIND_WORDS = {
     "r": "a plain table",
@@ -93,3 +94,20 @@ def check_parent(
 
 def _key_text(tenant_column: str | None, time_column: str) -> str:
     return time_column if tenant_column is None else f"{tenant_column}, {time_column}"
+
+
+def check_record(
+    table: TableRecord, catalog: Catalog
+) -> tuple[ParentInfo, KeyColumn | None, KeyColumn]:
+    """A registered table against the catalog of a pass: its parent and key columns, or the
+    CatalogError that says what changed since it was registered."""
+    parent = catalog.get((table.schema, table.name))
+    tenant_key, time_key = check_parent(
+        table.qualified_name,
+        parent,
+        tenant_column=table.tenant_column,
+        time_column=table.time_column,
+        interval=table.interval,
+    )
+    assert parent is not None
+    return parent, tenant_key, time_key
