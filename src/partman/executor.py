@@ -44,7 +44,9 @@ from .operations import (
     render,
 )
 
-RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected, pgerrors.QueryCanceled)
+RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected)
+"""Lock waits cut short by lock_timeout (or a deadlock): retried, then skipped. A statement
+cut short by statement_timeout is a failure, reported as such."""
 HOOK_DECISIONS = ("drop", "detach", "archive", "skip")
 
 PreDropHook = Callable[[RetirePartition], str | None]
@@ -909,4 +911,10 @@ def _explain(error: psycopg.Error) -> str:
         )
     if isinstance(error, pgerrors.DuplicateTable):
         return f"{text}: a relation with this name exists; rename it or adopt it"
+    if isinstance(error, pgerrors.QueryCanceled):
+        return (
+            f"{text}: a statement ran longer than Config.statement_timeout (moving many rows "
+            "out of a default partition, or checking a large partition's newest row before "
+            "retention); raise statement_timeout, or add an index on the time column"
+        )
     return text
