@@ -282,13 +282,14 @@ def _boolean(value: object) -> bool:
     return value
 
 
-def _interval(value: object) -> Interval:
+def _interval(value: object) -> str:
     _expect(value, str, 'a string like "1 day", "1 hour", "1 week" or "monthly"')
     assert isinstance(value, str)
     try:
-        return Interval.parse(value)
+        Interval.parse(value)
     except ConfigError as error:
         raise _Invalid(str(error)) from None
+    return value
 
 
 def _retention(value: object) -> str:
@@ -511,7 +512,9 @@ class _Reader:
         handled: Sequence[str] = (),
     ) -> tuple[dict[str, Any], bool]:
         """Each good value converted (keys in `handled` are left to the caller), and whether
-        every key was known and every value good."""
+        every value was good. Unknown keys are reported but do not make the rest unusable:
+        `partman check` still checks such an entry against the database (every problem at
+        once), and any problem at all stops every other command before it runs."""
         out: dict[str, Any] = {}
         ok = True
         for name, raw in entry.items():
@@ -519,7 +522,6 @@ class _Reader:
                 continue
             if name not in known:
                 self.unknown((*path, name), [*known, *handled])
-                ok = False
                 continue
             value = self.expanded((*path, name), raw)
             if value is _BAD:

@@ -232,7 +232,7 @@ def tenant_policies(
 ) -> list[TenantPolicy]:
     """Registered tenants (of one "schema.name" table, or all), with their policies."""
     s = sql.Identifier(meta)
-    where = sql.SQL("")
+    where: sql.Composable = sql.SQL("")
     if table is not None:
         where = sql.SQL("WHERE t.schema_name || '.' || t.table_name = {}").format(
             sql.Literal(table)
@@ -326,9 +326,9 @@ def short_runways(
             continue
         count = counts.get((c.table, c.tenant or ""), table.partition_count)
         period = table.period
-        if count > 0 and c.runway_seconds < period.total_seconds():
-            out.append(Runway(c, period, count))
-        elif count == 0 and c.covered_until is None:
+        if (count > 0 and c.runway_seconds < period.total_seconds()) or (
+            count == 0 and c.covered_until is None
+        ):
             out.append(Runway(c, period, count))
     return out
 
