@@ -1,0 +1,150 @@
+"""Footprint: peak memory of a partman process running one pass over ~30k partitions.
+
+    .venv/bin/python benchmarks/footprint.py [--schemas 10] [--tenants 100]
+
+Builds the steady-state database of steady.py (each schema a copy of the seed's three tables,
+`--tenants` tenants each, 11 daily partitions per tenant: 10 schemas x 3,300 = 33,000
+partitions, all created by partman), then starts a fresh Python process that imports partman,
+makes a Manager and runs one maintain() (nothing to do), and reports that process's resident
+set: before the pass, its high-water mark (getrusage ru_maxrss), and, in a second process, the
+peak of Python allocations during the pass (tracemalloc).
+
+`partman run` (a CLI pass) does not exist yet (`partman --help` lists only `demo`); the child
+is the same thing a `partman run` would be: the interpreter, partman, one Manager, one pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+from typing import Any
+
+TARGET_MB = 200.0
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def child(dsn: str, now: str, trace: bool) -> None:
+    """Runs in the measured process: import, connect, one pass; print what it cost."""
+    import logging
+    import tracemalloc
+
+    import partman
+
+    logger = logging.getLogger("partman.footprint")
+    logger.setLevel(logging.WARNING)
+    clock = partman.SimulatedClock(dt.datetime.fromisoformat(now))
+    with partman.Manager(dsn, clock=clock, logger=logger) as manager:
+        manager.init()  # metadata check and first connection, outside the measured pass
+        before = _rss_bytes()
+        if trace:
+            tracemalloc.start()
+        report = manager.maintain()
+        traced = tracemalloc.get_traced_memory()[1] if trace else 0
+        after = _rss_bytes()
+        partitions = len(report.plan.operations) if report.plan else -1
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        json.dumps(
+            {
+                "before": before,
+                "after": after,
+                "peak": peak,
+                "traced_peak": traced,
+                "operations": partitions,
+                "ok": report.ok,
+            }
+        )
+    )
+
+
+def measure(dsn: str, now: dt.datetime) -> dict[str, Any]:
+    """Two fresh processes: one for RSS, one with tracemalloc (which slows and inflates it)."""
+    out: dict[str, Any] = {}
+    for trace in (False, True):
+        cmd = [sys.executable, __file__, "--child", "--dsn", dsn, "--now", now.isoformat()]
+        if trace:
+            cmd.append("--trace")
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"footprint child failed:\n{proc.stderr[-3000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        if trace:
+            out["traced_peak"] = result["traced_peak"]
+        else:
+            out.update(result)
+    return out
+
+
+def row(partitions: int, m: dict[str, Any]) -> list[str]:
+    mb = 1024 * 1024
+    return [
+        f"{partitions:,}",
+        f"{m['before'] / mb:.0f} MB",
+        f"{m['peak'] / mb:.0f} MB",
+        f"{(m['peak'] - m['before']) / mb:.0f} MB",
+        f"{m['traced_peak'] / mb:.0f} MB",
+        f"{TARGET_MB:.0f} MB",
+        "met" if m["peak"] / mb < TARGET_MB else "missed",
+    ]
+
+
+HEADER = [
+    "partitions",
+    "RSS before pass",
+    "peak RSS (process)",
+    "pass adds",
+    "Python heap peak (tracemalloc)",
+    "target",
+    "",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schemas", type=int, default=10)
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.dsn, args.now, args.trace)
+        return 0
+
+    import benchlib as b
+    import steady
+
+    schemas, tenants = (2, 20) if args.quick else (args.schemas, args.tenants)
+    with b.server("18") as srv:
+        b.progress(srv.describe())
+        world = steady.World(srv, tenants)
+        try:
+            world.grow(schemas)
+            m = measure(world.dsn, world.clock.now())
+        finally:
+            world.close()
+    b.print_table(
+        "5. Footprint: one maintain() pass in a fresh process (nothing to do)",
+        HEADER,
+        [row(world.partitions, m)],
+        [
+            "peak RSS is the whole process (interpreter, psycopg, partman); 'pass adds' is the "
+            "high-water mark minus the RSS just before the pass"
+        ],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
