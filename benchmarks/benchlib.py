@@ -51,6 +51,7 @@ SCHEMA = "convoy"
 TABLES = ("events", "event_deliveries", "delivery_attempts")
 START = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)  # the simulated clock's first "now"
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 META = "partman_meta"
 
 # The seed's multi-tenant table (the go_partman guide's), NOT NULL added to created_at (a

@@ -22,9 +22,13 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Sequence
 from typing import Any
 
 TARGET_MB = 200.0
+TITLE = "5. Footprint: one pass with nothing to do, in a fresh process"
 
 
 def _rss_bytes() -> int:
@@ -66,6 +70,44 @@ def child(dsn: str, now: str, trace: bool) -> None:
     )
 
 
+def measure_cli(dsn: str, schemas: list[str], tables: Sequence[str], tenants: list[str]
+                ) -> dict[str, Any]:  # fmt: skip
+    """`partman apply --yes` in a fresh process, with a partman.toml declaring the same tables
+    and tenants (it registers them again, finds them unchanged, and runs one pass)."""
+    lines = [f"[database]\ndsn = {json.dumps(dsn)}\n"]
+    listed = json.dumps(tenants)
+    for schema in schemas:
+        for table in tables:
+            lines.append(
+                "[[table]]\n"
+                f'name = "{table}"\nschema = "{schema}"\ntenant_id_column = "project_id"\n'
+                'partition_by = "created_at"\npartition_interval = "1 day"\n'
+                f"partition_count = 10\ntenants = {listed}\n"
+            )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "partman.toml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines))
+        cmd = [sys.executable, "-m", "partman", "apply", "--yes", "--config", path]
+        cmd += ["--log-level", "warning"]
+        started = time.perf_counter()
+        with tempfile.TemporaryFile("w+") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            text = out.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"partman apply exited {proc.returncode}:\n{text[-3000:]}")
+    summary = [line for line in text.splitlines() if line.startswith("Applied")]
+    return {
+        "peak": usage.ru_maxrss * 1024,
+        "seconds": seconds,
+        "summary": summary[-1] if summary else text.strip().splitlines()[-1],
+    }
+
+
 def measure(dsn: str, now: dt.datetime) -> dict[str, Any]:
     """Two fresh processes: one for RSS, one with tracemalloc (which slows and inflates it)."""
     out: dict[str, Any] = {}
@@ -84,28 +126,58 @@ def measure(dsn: str, now: dt.datetime) -> dict[str, Any]:
     return out
 
 
-def row(partitions: int, m: dict[str, Any]) -> list[str]:
+def rows(partitions: int, m: dict[str, Any], cli: dict[str, Any]) -> list[list[str]]:
     mb = 1024 * 1024
     return [
-        f"{partitions:,}",
-        f"{m['before'] / mb:.0f} MB",
-        f"{m['peak'] / mb:.0f} MB",
-        f"{(m['peak'] - m['before']) / mb:.0f} MB",
-        f"{m['traced_peak'] / mb:.0f} MB",
-        f"{TARGET_MB:.0f} MB",
-        "met" if m["peak"] / mb < TARGET_MB else "missed",
+        [
+            "Manager.maintain() (library)",
+            f"{partitions:,}",
+            "",
+            f"{m['before'] / mb:.0f} MB",
+            f"{m['peak'] / mb:.0f} MB",
+            f"{(m['peak'] - m['before']) / mb:.0f} MB",
+            f"{m['traced_peak'] / mb:.0f} MB",
+            f"< {TARGET_MB:.0f} MB: " + ("met" if m["peak"] / mb < TARGET_MB else "missed"),
+        ],
+        [
+            "partman apply --yes (CLI)",
+            f"{partitions:,}",
+            f"{cli['seconds']:.2f} s",
+            "",
+            f"{cli['peak'] / mb:.0f} MB",
+            "",
+            "",
+            f"< {TARGET_MB:.0f} MB: " + ("met" if cli["peak"] / mb < TARGET_MB else "missed"),
+        ],
     ]
 
 
 HEADER = [
+    "process",
     "partitions",
+    "wall",
     "RSS before pass",
-    "peak RSS (process)",
+    "peak RSS",
     "pass adds",
     "Python heap peak (tracemalloc)",
     "target",
-    "",
 ]
+NOTES = [
+    "peak RSS is the whole process (interpreter, psycopg, partman): getrusage ru_maxrss; "
+    "'pass adds' is that high-water mark minus the RSS just before the pass",
+    "the CLI process also registers the file's tables and tenants again (found unchanged) and "
+    "plans once for its preview before the pass",
+]
+
+
+def world_rows(world: Any) -> list[list[str]]:
+    import benchlib as b
+
+    m = measure(world.dsn, world.clock.now())
+    cli = measure_cli(world.dsn, world.schemas, b.TABLES, b.tenant_ids(world.tenants))
+    if not cli["summary"].startswith("Applied: created 0, retired 0"):
+        b.progress(f"note: partman apply did something: {cli['summary']}")
+    return rows(world.partitions, m, cli)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,18 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         world = steady.World(srv, tenants)
         try:
             world.grow(schemas)
-            m = measure(world.dsn, world.clock.now())
+            table = world_rows(world)
         finally:
             world.close()
-    b.print_table(
-        "5. Footprint: one maintain() pass in a fresh process (nothing to do)",
-        HEADER,
-        [row(world.partitions, m)],
-        [
-            "peak RSS is the whole process (interpreter, psycopg, partman); 'pass adds' is the "
-            "high-water mark minus the RSS just before the pass"
-        ],
-    )
+    b.print_table(TITLE, HEADER, table, NOTES)
     return 0
 
 

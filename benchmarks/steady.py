@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import datetime as dt
 import io
 import pstats
 import statistics
@@ -48,12 +49,13 @@ class World:
     """A database that grows schema by schema, every partition made by partman."""
 
     def __init__(self, srv: b.Server, tenants: int, name: str = "steady") -> None:
+        # noon today: `partman apply` (real clock) then finds the same partitions due
         self.srv = srv
         self.name = name
         self.tenants = tenants
         self.dsn = b.create_database(srv, name)
         self.pool = b.counting_pool(self.dsn)
-        self.clock = partman.SimulatedClock(b.START)
+        self.clock = partman.SimulatedClock(b.day_start(dt.datetime.now(dt.UTC)) + 12 * b.HOUR)
         self.manager = b.quiet_manager(self.pool, self.clock, batch_size=256)
         self.schemas: list[str] = []
         self.partitions = 0
@@ -196,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                     import footprint
 
                     b.progress("footprint: one pass in a fresh process")
-                    fp = footprint.measure(world.dsn, world.clock.now())
-                    footprint_rows.append(footprint.row(world.partitions, fp))
+                    footprint_rows += footprint.world_rows(world)
             if args.profile:
                 profile_text = profile(world)
         finally:
@@ -229,15 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if footprint_rows:
         import footprint
 
-        b.print_table(
-            "5. Footprint: one maintain() pass in a fresh process (nothing to do)",
-            footprint.HEADER,
-            footprint_rows,
-            [
-                "peak RSS is the whole process (interpreter, psycopg, partman); 'pass adds' is "
-                "the high-water mark minus the RSS just before the pass"
-            ],
-        )
+        b.print_table(footprint.TITLE, footprint.HEADER, footprint_rows, footprint.NOTES)
     if profile_text:
         b.console.print(f"cProfile of one pass at {world.partitions:,} partitions (tottime):")
         b.console.print(profile_text, highlight=False, markup=False)
