@@ -1,0 +1,211 @@
+"""Prometheus metrics: one registry per service instance (tests run several in one process).
+
+Counters and the pass histogram are fed by each pass's `Report`; runway and partition counts
+are read from the database at scrape time (one round trip), so they are right on every
+replica, leader or not, and move with the clock between passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..executor import Report
+from ..inventory import Inventory
+
+PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+
+SERIES = (
+    "partman_runway_seconds",
+    "partman_partitions",
+    "partman_database_up",
+    "partman_default_partition_rows",
+    "partman_last_success_timestamp_seconds",
+    "partman_last_pass_timestamp_seconds",
+    "partman_operations_total",
+    "partman_lock_timeouts_total",
+    "partman_skipped_operations_total",
+    "partman_passes_total",
+    "partman_pass_errors_total",
+    "partman_pass_duration_seconds",
+    "partman_leader",
+    "partman_consecutive_failures",
+)
+"""Every metric family the service exports (histograms add _bucket/_sum/_count)."""
+
+
+def skip_reason(error: str | None) -> str:
+    """Why an operation was skipped, as a label (from the executor's message)."""
+    text = error or ""
+    if "lock not available" in text:
+        return "lock_timeout"
+    if "would queue behind" in text:
+        return "lock_holder"
+    if text.startswith("not attempted"):
+        return "not_attempted"
+    if "pre-drop hook" in text:
+        return "pre_drop_hook"
+    if "row(s) at or after the retention" in text:
+        return "rows_in_window"
+    if "changed since the plan" in text or "is not the detached partition" in text:
+        return "changed"
+    if "detach is pending" in text:
+        return "detach_pending"
+    return "other"
+
+
+class _InventoryCollector(Collector):
+    """Runway per (table, tenant) and partitions per table, read when scraped."""
+
+    def __init__(self, read: Callable[[], Inventory], logger: logging.Logger) -> None:
+        self._read = read
+        self._logger = logger
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "partman_runway_seconds",
+                "Seconds from now to the end of the gap-free run of partitions holding now "
+                "(0 when now has no partition), per managed table and tenant",
+                labels=["table", "tenant"],
+            ),
+            GaugeMetricFamily(
+                "partman_partitions",
+                "Partitions of each managed table (the default partition not counted)",
+                labels=["table"],
+            ),
+            GaugeMetricFamily(
+                "partman_database_up",
+                "1 when the last scrape could read the catalog and partman's metadata",
+            ),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        runway, partitions, up = self._families()
+        try:
+            found = self._read()
+        except Exception as error:  # a scrape must answer even when the database is down
+            self._logger.debug("metrics: inventory unavailable: %s", error)
+            up.add_metric([], 0)
+            return (runway, partitions, up)
+        counts: dict[str, int] = {}
+        for row in found.partitions:
+            counts.setdefault(row.table, 0)
+            if not row.is_default:
+                counts[row.table] += 1
+        for c in found.coverage:
+            counts.setdefault(c.table, 0)
+            runway.add_metric([c.table, c.tenant or ""], c.runway_seconds)
+        for table, n in sorted(counts.items()):
+            partitions.add_metric([table], n)
+        up.add_metric([], 1)
+        return (runway, partitions, up)
+
+
+class Metrics:
+    """The service's metrics; `observe(report, seconds)` after each pass."""
+
+    def __init__(self, inventory: Callable[[], Inventory], logger: logging.Logger) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.default_rows = Gauge(
+            "partman_default_partition_rows",
+            "Rows waiting in each table's default partition after the last pass (they move "
+            "into their partitions as those are created)",
+            ["table"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "partman_last_success_timestamp_seconds",
+            "Unix time of the end of the last pass that ran with no failed operation",
+            registry=r,
+        )
+        self.last_pass = Gauge(
+            "partman_last_pass_timestamp_seconds",
+            "Unix time of the end of the last pass, whatever its outcome",
+            registry=r,
+        )
+        self.operations = Counter(
+            "partman_operations",
+            "Operations applied by passes of this replica, by kind and outcome",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.lock_timeouts = Counter(
+            "partman_lock_timeouts",
+            "Operations skipped because a lock was not had within lock_timeout after retries "
+            '(by table: partman_skipped_operations_total{reason="lock_timeout"})',
+            registry=r,
+        )
+        self.skips = Counter(
+            "partman_skipped_operations",
+            "Operations skipped, by table and reason (lock_timeout, lock_holder, "
+            "not_attempted, pre_drop_hook, rows_in_window, changed, detach_pending, other)",
+            ["table", "reason"],
+            registry=r,
+        )
+        self.passes = Counter(
+            "partman_passes",
+            "Passes run by this replica, by outcome (ok, partial, failed, skipped: another "
+            "pass held the pass lock)",
+            ["outcome"],
+            registry=r,
+        )
+        self.pass_errors = Counter(
+            "partman_pass_errors",
+            "Passes that could not run at all (database unreachable, connection lost, ...)",
+            registry=r,
+        )
+        self.duration = Histogram(
+            "partman_pass_duration_seconds",
+            "Duration of passes run by this replica",
+            buckets=PASS_BUCKETS,
+            registry=r,
+        )
+        self.leader = Gauge(
+            "partman_leader",
+            "1 while this replica holds the leadership lock and runs scheduled passes",
+            registry=r,
+        )
+        self.consecutive_failures = Gauge(
+            "partman_consecutive_failures",
+            "Scheduled passes in a row that could not run (0 once one runs)",
+            registry=r,
+        )
+        for outcome in ("ok", "partial", "failed", "skipped"):
+            self.passes.labels(outcome)
+        r.register(_InventoryCollector(inventory, logger))
+
+    def observe(self, report: Report, seconds: float) -> None:
+        self.duration.observe(seconds)
+        now = time.time()
+        self.last_pass.set(now)
+        if report.skipped_reason is not None:
+            self.passes.labels("skipped").inc()
+            return
+        outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
+        self.passes.labels(outcome).inc()
+        if not report.failed:
+            self.last_success.set(now)
+        for result in report.results:
+            self.operations.labels(result.operation.kind, result.outcome).inc()
+            if result.outcome == "skipped":
+                table = result.operation.parent_qualified
+                reason = skip_reason(result.error)
+                self.skips.labels(table, reason).inc()
+                if reason == "lock_timeout":
+                    self.lock_timeouts.inc()
+        for table, rows in report.default_rows.items():
+            self.default_rows.labels(table).set(rows)
+
+    def families(self) -> Iterator[str]:
+        for metric in self.registry.collect():
+            yield metric.name
