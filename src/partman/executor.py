@@ -439,6 +439,8 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
   FROM rel
   JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid AND l.granted
                  AND l.mode = ANY (rel.modes) AND l.pid <> pg_backend_pid()
+                 AND l.database = (SELECT oid FROM pg_database
+                                    WHERE datname = current_database())
   JOIN pg_class c ON c.oid = rel.oid
   LEFT JOIN pg_stat_activity a ON a.pid = l.pid
  WHERE a.state LIKE 'idle in transaction%'
@@ -484,7 +486,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         if self.on_step is not None:
             self.on_step(name, op)
 
-    def _created_sql(self, op: CreatePartition, state: str = "attached") -> list[sql.Composable]:
+    def _created_sql(self, op: Operation, state: str = "attached") -> list[sql.Composable]:
         comment = (
             store.owner_comment("created")
             if state == "attached"
@@ -515,14 +517,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         for op in unit:
             assert isinstance(op, CreatePartition | CreateDefaultPartition)
             parts += op.statements()
-            if isinstance(op, CreatePartition):
-                parts += self._created_sql(op)
-            else:
-                parts.append(
-                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
-                        op.partition, sql.Literal(store.owner_comment("created"))
-                    )
-                )
+            parts += self._created_sql(op)  # the default partition is partman's too
             audits.append(_audit(op, "ok"))
         parts.append(store.audit_sql(self.meta, run_id, audits))
         parts.append(sql.SQL("COMMIT"))

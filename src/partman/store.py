@@ -566,8 +566,17 @@ def audit_sql(schema: str, run_id: str | None, entries: Sequence[AuditEntry]) ->
 
 
 def start_run_sql(schema: str, run_id: str, manager: str, started_at: dt.datetime) -> sql.Composed:
-    return sql.SQL("INSERT INTO {}.runs (id, manager, started_at) VALUES ({}, {}, {})").format(
-        sql.Identifier(schema), sql.Literal(run_id), sql.Literal(manager), sql.Literal(started_at)
+    """Record a new run, closing the runs a killed pass left open first: under the pass lock,
+    an unfinished run can only belong to a pass that died."""
+    return sql.SQL(
+        "UPDATE {s}.runs SET finished_at = clock_timestamp(), outcome = 'interrupted', "
+        "summary = jsonb_build_object('closed_by', {id}::text) WHERE finished_at IS NULL; "
+        "INSERT INTO {s}.runs (id, manager, started_at) VALUES ({id}, {m}, {at})"
+    ).format(
+        s=sql.Identifier(schema),
+        id=sql.Literal(run_id),
+        m=sql.Literal(manager),
+        at=sql.Literal(started_at),
     )
 
 

@@ -665,11 +665,6 @@ def test_a_repair_pass_killed_at_any_of_its_repair_steps_is_repaired_by_the_pass
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a killed pass's row in partman_meta.runs stays unfinished (finished_at and outcome "
-    "NULL) forever: no later pass closes it",
-)
 def test_the_next_pass_closes_the_run_a_killed_pass_left_open(scenario: Scenario) -> None:
     with scenario.dbs.copy(scenario.template) as dsn:
         killed = run_worker(dsn, "--kill-at", "1")
@@ -685,12 +680,6 @@ def test_the_next_pass_closes_the_run_a_killed_pass_left_open(scenario: Scenario
     assert all(outcome is not None and finished for outcome, finished in runs), runs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="executor._blockers matches pg_locks by relation OID only, not by database: a "
-    "transaction in another database whose relation has the same OID (a copy of the same "
-    "template) makes the pass skip the table",
-)
 def test_a_lock_in_another_database_does_not_make_a_pass_skip_a_table(
     scenario: Scenario,
 ) -> None:

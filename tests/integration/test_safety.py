@@ -281,3 +281,18 @@ def test_detach_concurrently_interrupted_is_finalized_by_the_next_pass(
         assert report.ok and len(report.dropped) == 1, str(report)
         assert len(m.plan()) == 0
     assert len(partitions(conn, "convoy", "events")) == 1  # today's
+
+
+def test_the_default_partition_partman_made_is_recorded_as_its_own(
+    dsn: str, conn: Conn, clock: partman.SimulatedClock
+) -> None:
+    create_seed_schema(conn)
+    with partman.Manager(dsn, clock=clock) as m:
+        m.add_managed_table(seed_table("events", "p1", partition_count=0, default_partition=True))
+        m.maintain()
+        owners = {r.partition: r.owner for r in m.inventory().partitions if r.is_default}
+        assert owners == {"convoy.events_default": "created"}
+        clock.advance(40 * DAY)
+        assert m.maintain().ok
+        assert len(m.plan()) == 0
+    assert ("events_default", "DEFAULT") in partitions(conn, "convoy", "events")
