@@ -377,7 +377,26 @@ TENANT_FIELDS: dict[str, Converter] = {
     "partition_count": _integer,
     "retention_action": _action,
 }
-SECTIONS = ("database", "partman", "table")
+SERVICE_FIELDS: dict[str, Converter] = {
+    "host": _string,
+    "port": _integer,
+    "token": _string,
+    "read_requires_token": _boolean,
+    "expose_token_to_ui": _boolean,
+    "scheduler": _boolean,
+    "leader_election": _boolean,
+    "pass_on_change": _boolean,
+    "first_pass_delay": _duration,
+    "backoff_initial": _duration,
+    "backoff_max": _duration,
+    "db_timeout": _duration,
+    "pool_size": _integer,
+    "instance": _string,
+    "log_level": _string,
+    "access_log": _boolean,
+}
+"""The [service] section: `partman.service.ServiceOptions`, read by `partman run`."""
+SECTIONS = ("database", "partman", "service", "table")
 _HINTS = {
     ("table", "tenant_id"): 'list tenants as tenants = ["a", "b"], or [[table.tenant]] id = "a"',
     ("table", "tenant_ids"): 'list tenants as tenants = ["a", "b"]',
@@ -432,6 +451,8 @@ class Settings:
     tables: tuple[TableSpec, ...] = ()
     problems: tuple[Problem, ...] = ()
     locator: Locator | None = field(default=None, repr=False, compare=False)
+    service: dict[str, Any] = field(default_factory=dict)
+    """The [service] section's values, by ServiceOptions field name."""
 
     def table(self, qualified: str) -> TableSpec | None:
         return next((t for t in self.tables if t.qualified_name == qualified), None)
@@ -608,6 +629,11 @@ def parse(
         except ConfigError as error:
             r.attribute(("partman",), error, partman)
 
+    service: dict[str, Any] = {}
+    raw_service = r.section(data, "service")
+    if raw_service is not None:
+        service, _ = r.fields(("service",), raw_service, SERVICE_FIELDS)
+
     tables: list[TableSpec] = []
     raw_tables = data.get("table", [])
     if isinstance(raw_tables, dict):
@@ -637,6 +663,7 @@ def parse(
         tables=tuple(tables),
         problems=tuple(r.problems),
         locator=r.locator,
+        service=service,
     )
 
 

@@ -665,3 +665,68 @@ def test_the_walkthrough_in_docs_cli_md_is_true(dsn: str, conn: Conn, tmp_path: 
     partitions = ok(run(tmp_path, "partitions", "--table", "convoy.events", env=env)).stdout
     assert "tenant project-globex: 3 partition(s), covered until" in partitions
     assert "All well." in ok(run(tmp_path, "status", env=env)).stdout
+
+
+def test_run_serves_the_api_syncs_the_file_each_pass_and_stops_on_sigterm(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    seed(conn)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = CONFIG.replace(
+        "[partman]\n",
+        '[service]\ntoken = "${PARTMAN_TEST_TOKEN}"\n\n[partman]\nsample_rate = "1s"\n',
+    )
+    write(tmp_path, config)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
+    environ.update({"PARTMAN_DSN": dsn, "PARTMAN_TEST_TOKEN": "s3cret", "NO_COLOR": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "partman", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(base + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline
+            try:
+                covered = days_covered(conn, "convoy", "events", "project-acme")
+                if len(covered) == AHEAD + 1 and get("/readyz"):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert {t["table"] for t in get("/api/tables")} == {
+            f"convoy.{name}" for name in SEED_TABLES
+        }
+        conn.execute("INSERT INTO convoy.projects VALUES ('project-initech')")
+        while len(days_covered(conn, "convoy", "events", "project-initech")) < AHEAD + 1:
+            assert time.monotonic() < deadline, "tenants_query not picked up by the service"
+            time.sleep(0.2)
+        request = urllib.request.Request(base + "/api/apply", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
+            assert b"partman_runway_seconds" in response.read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
