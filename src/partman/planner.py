@@ -512,7 +512,7 @@ def retention(
             )
             message = (
                 f"past retention ({policy.retention}) but not dropped: {why}; adopt it with "
-                "import_existing_partitions or drop it yourself"
+                "import_existing_partitions (`partman import`) or drop it yourself"
             )
             notices.append(Notice("warning", table, message, tenant_shown, p.qualified_name))
         else:
