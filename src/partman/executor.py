@@ -618,6 +618,48 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     def _retire(
         self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition, run_id: str
     ) -> str | None:
+        try:
+            detail = self._detach(conn, parent, op)
+        except pgerrors.DatatypeMismatch:
+            # columns were added to the parent while the detach was pending: PostgreSQL did
+            # not add them to the partition, and FINALIZE can no longer convert its rows. Only
+            # dropping it is still possible (a brief ACCESS EXCLUSIVE, under the budget).
+            _rollback(conn)
+            if op.action != "drop":
+                raise
+            self._step("drop_pending", op)
+            detail = "dropped while detach-pending (FINALIZE impossible after a new column)"
+            conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        self._begin(),
+                        parent_lock_sql(parent),
+                        sql.SQL("DROP TABLE {}").format(op.partition),
+                        *self._retired_sql(op),
+                        store.audit_sql(self.meta, run_id, [_audit(op, "ok", detail=detail)]),
+                        sql.SQL("COMMIT"),
+                    ]
+                )
+            )
+            return detail
+        self._step("finish", op)
+        conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    self._begin(),
+                    *op.finish_statements(op.action),
+                    *self._retired_sql(op),
+                    store.audit_sql(self.meta, run_id, [_audit(op, "ok", detail=detail)]),
+                    sql.SQL("COMMIT"),
+                ]
+            )
+        )
+        return detail
+
+    def _detach(
+        self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition
+    ) -> str | None:
+        """Bring the partition to "detached", from wherever a previous pass left it."""
         detail = None
         if op.stage == "attached":
             detail = self._check_expired(conn, parent, op)  # leaves the transaction open
@@ -637,18 +679,6 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             self._detach_concurrently(conn, parent, op, finalize=True)
         else:
             self._check_detached(conn, op)
-        self._step("finish", op)
-        conn.execute(
-            sql.SQL(";\n").join(
-                [
-                    self._begin(),
-                    *op.finish_statements(op.action),
-                    *self._retired_sql(op),
-                    store.audit_sql(self.meta, run_id, [_audit(op, "ok", detail=detail)]),
-                    sql.SQL("COMMIT"),
-                ]
-            )
-        )
         return detail
 
     def _check_expired(
@@ -906,6 +936,12 @@ def _explain(error: psycopg.Error) -> str:
         )
     if isinstance(error, pgerrors.DuplicateTable):
         return f"{text}: a relation with this name exists; rename it or adopt it"
+    if isinstance(error, pgerrors.DatatypeMismatch) and "row type" in text:
+        return (
+            f"{text}: a column was added to the parent while this partition's detach was "
+            "pending, and PostgreSQL cannot FINALIZE it any more; drop the partition (or drop "
+            "the new column from the parent), then the next pass goes on"
+        )
     if isinstance(error, pgerrors.QueryCanceled):
         return (
             f"{text}: a statement ran longer than Config.statement_timeout (moving many rows "

@@ -28,6 +28,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -75,6 +76,9 @@ def on_step(step: str, op: partman.Operation) -> None:
             timer.start()
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class CountingConnection(psycopg.Connection[Any]):
     """Counts (and in roundtrip mode may die before) every query the pass sends."""
 
@@ -85,7 +89,8 @@ class CountingConnection(psycopg.Connection[Any]):
             _counts["roundtrip"] += 1
             n = _counts["roundtrip"]
             text = query if isinstance(query, str) else query.as_string(self)
-            _emit({"event": "roundtrip", "n": n, "sql": " ".join(text.split())[:160]})
+            text = _UUID.sub("<uuid>", " ".join(text.split()))  # run ids differ run to run
+            _emit({"event": "roundtrip", "n": n, "sql": text[:160]})
             if _args.kill_mode == "roundtrip" and n == _args.kill_at:
                 _die()
         return super().execute(query, *args, **kwargs)

@@ -296,3 +296,41 @@ def test_the_default_partition_partman_made_is_recorded_as_its_own(
         assert m.maintain().ok
         assert len(m.plan()) == 0
     assert ("events_default", "DEFAULT") in partitions(conn, "convoy", "events")
+
+
+def test_a_pending_detach_that_cannot_be_finalized_after_a_new_column_is_dropped(
+    dsn: str, conn: Conn, clock: partman.SimulatedClock
+) -> None:
+    """PostgreSQL does not add a parent's new column to a detach-pending partition, and may
+    then refuse to FINALIZE it ("could not convert row type", seen in test_concurrency's
+    migrations); retention still drops it."""
+    create_seed_schema(conn)
+    config = partman.Config(lock_timeout=dt.timedelta(milliseconds=200), max_retries=0)
+    with partman.Manager(dsn, clock=clock, config=config) as m:
+        m.add_managed_table(seed_table("events", "p1", partition_count=0, retention_period="1 day"))
+        m.maintain()
+        conn.execute("ALTER TABLE convoy.events ADD COLUMN tmp int")  # a column dropped once:
+        conn.execute("ALTER TABLE convoy.events DROP COLUMN tmp")  # the rows need converting
+        clock.advance(3 * DAY)
+        ready, release = threading.Event(), threading.Event()
+
+        def reader() -> None:
+            with psycopg.connect(dsn) as app:
+                app.execute("SELECT count(*) FROM convoy.events")
+                ready.set()
+                release.wait(20)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        assert ready.wait(10)
+        m.maintain()  # leaves the expired partition detach-pending
+        release.set()
+        thread.join()
+        conn.execute("ALTER TABLE convoy.events ADD COLUMN note text")
+        report = m.maintain()
+        assert report.ok, str(report)
+        retired = [r for r in report.results if r.operation.kind == "drop"]
+        assert [r.outcome for r in retired] == ["ok"]  # finalized, or (when PostgreSQL can no
+        # longer convert its rows) dropped while detach-pending: either way, gone
+        assert len(m.plan()) == 0
+    assert len(partitions(conn, "convoy", "events")) == 1
