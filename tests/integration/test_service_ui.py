@@ -211,9 +211,9 @@ def test_ui_adds_a_tenant_and_shows_errors(dsn: str, conn: Conn, page: Page) -> 
         form.locator('input[aria-label="retention"]').fill("")
         form.locator('input[aria-label="tenant id"]').fill("nobody-yet")
         form.locator("button").click()
-        expect(form.locator(".result")).to_contain_text("added nobody-yet")
+        expect(form.locator(".result")).to_contain_text("added nobody-yet", timeout=30_000)
         row = page.locator('svg[data-table="convoy.events"] g.tenant-row[data-tenant="nobody-yet"]')
-        expect(row).to_have_count(1)
+        expect(row).to_have_count(1, timeout=30_000)
         expect(row.locator('rect[data-state="planned"]')).to_have_count(11)
 
         # a wrong token: the change is refused and the page says so
