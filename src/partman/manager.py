@@ -563,23 +563,9 @@ class Manager:
     def _upsert_table(
         self, conn: psycopg.Connection[Any], table: Table, *, update_policy: bool
     ) -> tuple[int, bool]:
-        assert table.name is not None
-        return store.upsert_table(
-            conn,
-            self.config.metadata_schema,
-            table_schema=table.schema,
-            table_name=table.name,
-            tenant_column=table.tenant_id_column,
-            time_column=table.partition_by,
-            interval=table.interval,
-            retention=table.retention,
-            partition_count=table.partition_count,
-            backfill=table.backfill,
-            update_policy=update_policy,
-            default_partition=table.default_partition,
-            retention_action=table.action.value,
-            archive_schema=table.archive_schema,
-        )
+        record = store.TableRecord.from_table(table)
+        meta = self.config.metadata_schema
+        return store.upsert_table(conn, meta, record, update_policy=update_policy)
 
     def _partitioned_tables(
         self, conn: psycopg.Connection[Any], schema: str

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .config import Table
 from .errors import MetadataError
 from .intervals import Interval, Retention, parse_retention
 
@@ -231,6 +232,25 @@ class TableRecord:
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    @classmethod
+    def from_table(cls, table: Table, table_id: int = 0) -> TableRecord:
+        """The record a Table (with a name) is stored as."""
+        assert table.name is not None
+        return cls(
+            id=table_id,
+            schema=table.schema,
+            name=table.name,
+            tenant_column=table.tenant_id_column,
+            time_column=table.partition_by,
+            interval=table.interval,
+            retention=table.retention,
+            partition_count=table.partition_count,
+            backfill=table.backfill,
+            default_partition=table.default_partition,
+            retention_action=table.action.value,
+            archive_schema=table.archive_schema,
+        )
+
 
 @dataclass(frozen=True)
 class TenantRecord:
@@ -352,21 +372,7 @@ def retention_text(retention: Retention | None) -> str | None:
 
 
 def upsert_table(
-    conn: psycopg.Connection[Any],
-    schema: str,
-    *,
-    table_schema: str,
-    table_name: str,
-    tenant_column: str | None,
-    time_column: str,
-    interval: Interval,
-    retention: Retention | None,
-    partition_count: int,
-    backfill: bool,
-    update_policy: bool,
-    default_partition: bool = False,
-    retention_action: str = "drop",
-    archive_schema: str | None = None,
+    conn: psycopg.Connection[Any], schema: str, record: TableRecord, *, update_policy: bool
 ) -> tuple[int, bool]:
     """Insert the table, or update its policy if it differs: (id, whether anything changed).
 
@@ -401,17 +407,17 @@ SELECT id, false FROM {s}.managed_tables
 """
     ).format(s=s, update=sql.Literal(update_policy), changed=changed)
     params = {
-        "schema": table_schema,
-        "name": table_name,
-        "tenant": tenant_column,
-        "time": time_column,
-        "interval": str(interval),
-        "retention": retention_text(retention),
-        "count": partition_count,
-        "backfill": backfill,
-        "default": default_partition,
-        "action": retention_action,
-        "archive": archive_schema,
+        "schema": record.schema,
+        "name": record.name,
+        "tenant": record.tenant_column,
+        "time": record.time_column,
+        "interval": str(record.interval),
+        "retention": retention_text(record.retention),
+        "count": record.partition_count,
+        "backfill": record.backfill,
+        "default": record.default_partition,
+        "action": record.retention_action,
+        "archive": record.archive_schema,
     }
     for _ in range(3):
         row = conn.execute(query, params).fetchone()
@@ -419,7 +425,7 @@ SELECT id, false FROM {s}.managed_tables
             return int(row[0]), bool(row[1])
         # a concurrent registration committed the row after this statement's snapshot was
         # taken (so neither branch saw it); the next statement's snapshot does
-    raise RuntimeError(f"could not register {table_schema}.{table_name}")
+    raise RuntimeError(f"could not register {record.qualified_name}")
 
 
 def upsert_tenants(

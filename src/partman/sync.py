@@ -184,21 +184,7 @@ def _table_diff(old: store.TableRecord, new: store.TableRecord) -> list[str]:
 
 
 def desired_record(table: Table, table_id: int) -> store.TableRecord:
-    assert table.name is not None
-    return store.TableRecord(
-        id=table_id,
-        schema=table.schema,
-        name=table.name,
-        tenant_column=table.tenant_id_column,
-        time_column=table.partition_by,
-        interval=table.interval,
-        retention=table.retention,
-        partition_count=table.partition_count,
-        backfill=table.backfill,
-        default_partition=table.default_partition,
-        retention_action=table.action.value,
-        archive_schema=table.archive_schema,
-    )
+    return store.TableRecord.from_table(table, table_id)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ def check_parent(
     """Return the (tenant, time) key columns, or raise a CatalogError naming the fix."""
     if parent is None:
         raise TableNotFoundError(
-            f"table {qualified} does not exist; create it as a partitioned table first "
-            f"(CREATE TABLE ... PARTITION BY RANGE ({_key_text(tenant_column, time_column)}))"
+            f"table {qualified} does not exist; create it first as a table partitioned "
+            f"BY RANGE ({_key_text(tenant_column, time_column)})"
         )
     expected = _key_text(tenant_column, time_column)
     if parent.relkind != "p":
