@@ -270,6 +270,18 @@ def template(
     )
 
 
+def template_schema(schema: str) -> partman.Table:
+    """An import template: every table of `schema`, every tenant found, the seed's policy."""
+    return partman.Table(
+        name=None,
+        schema=schema,
+        tenant_id_column="project_id",
+        partition_by="created_at",
+        partition_interval="1 day",
+        partition_count=10,
+    )
+
+
 def register_tenants(manager: partman.Manager, tenants: Sequence[str], **policy: Any) -> None:
     """Register the tenants on each of the seed's three tables (`policy`: see template())."""
     for name in TABLES:
