@@ -1,140 +1,49 @@
-"""partman's metadata: a schema of its own, created and upgraded by versioned migrations.
+# Generated from src/partman/store_async.py by tools/async_to_sync.py: do not edit.
+# Edit the async source, then run `python tools/async_to_sync.py`.
+"""partman's metadata store, the part that needs a connection: migrations and registrations.
 
-It holds what the catalog cannot: which tables and tenants are managed and with which policy,
-which partitions partman created or adopted (the only ones it will ever drop), and an audit
-row for every operation applied. Reads for a pass are composed here and sent by `world.py` in
-the same round trip as the catalog query.
+The metadata's shape, records and SQL are pure and live in `store_sql.py` (re-exported here, so
+`store.TableRecord` and friends read as before); this module is the source of truth for both
+faces: `store.py` is generated from it by tools/async_to_sync.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from .config import Table
 from .errors import MetadataError
-from .intervals import Interval, Retention, parse_retention
-
-SCHEMA_MARKER = "partman metadata (https://pypi.org/project/partman); do not edit by hand"
-OWNER_COMMENT = "managed by partman ({origin}); dropped only by its retention policy"
-FOREVER = "forever"
-
-
-def owner_comment(origin: str) -> str:
-    return OWNER_COMMENT.format(origin=origin)
-
-
-def is_owner_comment(comment: str | None) -> bool:
-    return comment is not None and comment.startswith("managed by partman (")
-
-
-def _migrations(s: sql.Identifier) -> list[sql.Composed]:
-    """Append only: a released migration is never edited, a change is a new entry."""
-    return [
-        sql.SQL(
-            """
-CREATE TABLE {s}.managed_tables (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    schema_name text NOT NULL,
-    table_name text NOT NULL,
-    tenant_column text,
-    time_column text NOT NULL,
-    partition_type text NOT NULL DEFAULT 'range',
-    partition_interval text NOT NULL,
-    retention text,
-    partition_count integer NOT NULL,
-    backfill boolean NOT NULL DEFAULT false,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (schema_name, table_name)
-);
-COMMENT ON COLUMN {s}.managed_tables.retention IS 'NULL keeps partitions forever';
-CREATE TABLE {s}.tenants (
-    table_id bigint NOT NULL REFERENCES {s}.managed_tables (id) ON DELETE CASCADE,
-    tenant_id text NOT NULL,
-    retention text,
-    partition_count integer,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (table_id, tenant_id)
-);
-COMMENT ON COLUMN {s}.tenants.retention IS 'NULL inherits the table''s; ''forever'' keeps all';
-CREATE TABLE {s}.partitions (
-    schema_name text NOT NULL,
-    partition_name text NOT NULL,
-    parent_schema text NOT NULL,
-    parent_name text NOT NULL,
-    tenant_id text,
-    lower_bound text NOT NULL,
-    upper_bound text NOT NULL,
-    origin text NOT NULL CHECK (origin IN ('created', 'adopted')),
-    previous_comment text,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (schema_name, partition_name)
-);
-CREATE INDEX ON {s}.partitions (parent_schema, parent_name);
-CREATE TABLE {s}.runs (
-    id uuid PRIMARY KEY,
-    manager text NOT NULL,
-    started_at timestamptz NOT NULL,
-    finished_at timestamptz,
-    outcome text,
-    summary jsonb
-);
-CREATE INDEX ON {s}.runs (started_at);
-CREATE TABLE {s}.audit_log (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    run_id uuid,
-    operation text NOT NULL,
-    parent_schema text,
-    parent_name text,
-    tenant_id text,
-    partition_name text,
-    outcome text NOT NULL CHECK (outcome IN ('ok', 'failed', 'skipped')),
-    reason text,
-    statement text,
-    error text,
-    duration_ms double precision
-);
-CREATE INDEX ON {s}.audit_log (at);
-"""
-        ).format(s=s),
-        sql.SQL(
-            """
-ALTER TABLE {s}.managed_tables
-    ADD COLUMN default_partition boolean NOT NULL DEFAULT false,
-    ADD COLUMN retention_action text NOT NULL DEFAULT 'drop'
-        CHECK (retention_action IN ('drop', 'detach', 'archive')),
-    ADD COLUMN archive_schema text;
-ALTER TABLE {s}.tenants
-    ADD COLUMN retention_action text CHECK (retention_action IN ('drop', 'detach', 'archive'));
-ALTER TABLE {s}.partitions
-    ADD COLUMN state text NOT NULL DEFAULT 'attached'
-        CHECK (state IN ('attached', 'staging', 'detaching', 'detached', 'kept', 'archived')),
-    ADD COLUMN action text;
-COMMENT ON COLUMN {s}.partitions.state IS
-    'attached: in use; staging: being filled from the default partition; detaching/detached: '
-    'retention under way (action says what comes next); kept/archived: retired by retention';
-"""
-        ).format(s=s),
-    ]
-
-
-def _latest(s: sql.Identifier) -> int:
-    return len(_migrations(s))
+from .store_sql import FOREVER as FOREVER
+from .store_sql import OWNER_COMMENT as OWNER_COMMENT
+from .store_sql import SCHEMA_MARKER as SCHEMA_MARKER
+from .store_sql import AuditEntry as AuditEntry
+from .store_sql import OwnedPartition as OwnedPartition
+from .store_sql import State as State
+from .store_sql import TableRecord as TableRecord
+from .store_sql import TenantRecord as TenantRecord
+from .store_sql import audit_sql as audit_sql
+from .store_sql import finish_run_sql as finish_run_sql
+from .store_sql import forget_partition_sql as forget_partition_sql
+from .store_sql import is_owner_comment as is_owner_comment
+from .store_sql import latest_version as latest_version
+from .store_sql import managed_parents as managed_parents
+from .store_sql import migrations as migrations
+from .store_sql import owner_comment as owner_comment
+from .store_sql import parse_state as parse_state
+from .store_sql import partition_state_sql as partition_state_sql
+from .store_sql import record_partition_sql as record_partition_sql
+from .store_sql import retention_text as retention_text
+from .store_sql import start_run_sql as start_run_sql
+from .store_sql import state_queries as state_queries
 
 
 def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
     """Create or upgrade the metadata schema; returns its version. Safe to call concurrently."""
     s = sql.Identifier(schema)
-    migrations = _migrations(s)
+    steps = migrations(s)
     with conn.transaction():
         conn.execute("SET LOCAL lock_timeout = '30s'")
         conn.execute(
@@ -142,12 +51,12 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
             (schema,),
         )
         current = _current_version(conn, schema)
-        if current > len(migrations):
+        if current > len(steps):
             raise MetadataError(
                 f"metadata schema {schema!r} is at version {current}, newer than this partman "
-                f"knows ({len(migrations)}); upgrade partman"
+                f"knows ({len(steps)}); upgrade partman"
             )
-        if current == len(migrations):
+        if current == len(steps):
             return current
         if current == 0:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
@@ -160,26 +69,27 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
                     "applied_at timestamptz NOT NULL DEFAULT now())"
                 ).format(s)
             )
-        for version in range(current + 1, len(migrations) + 1):
-            conn.execute(migrations[version - 1])
+        for version in range(current + 1, len(steps) + 1):
+            conn.execute(steps[version - 1])
             conn.execute(
                 sql.SQL("INSERT INTO {}.schema_version (version) VALUES ({})").format(
                     s, sql.Literal(version)
                 )
             )
-    return len(migrations)
+    return len(steps)
 
 
 def exists(conn: psycopg.Connection[Any], schema: str) -> bool:
     """Whether partman's metadata tables are there (without creating anything)."""
-    row = conn.execute(
+    cur = conn.execute(
         "SELECT to_regclass(quote_ident(%s) || '.managed_tables') IS NOT NULL", (schema,)
-    ).fetchone()
+    )
+    row = cur.fetchone()
     return bool(row and row[0])
 
 
 def _current_version(conn: psycopg.Connection[Any], schema: str) -> int:
-    row = conn.execute(
+    cur = conn.execute(
         """
 SELECT n.oid IS NOT NULL,
        obj_description(n.oid, 'pg_namespace'),
@@ -190,17 +100,19 @@ SELECT n.oid IS NOT NULL,
   FROM (SELECT %(s)s::text AS name) w LEFT JOIN pg_namespace n ON n.nspname = w.name
 """,
         {"s": schema},
-    ).fetchone()
+    )
+    row = cur.fetchone()
     assert row is not None
     exists, comment, has_version, relations, functions = row
     if not exists:
         return 0
     if comment == SCHEMA_MARKER and has_version:
-        version = conn.execute(
+        cur = conn.execute(
             sql.SQL("SELECT coalesce(max(version), 0) FROM {}.schema_version").format(
                 sql.Identifier(schema)
             )
-        ).fetchone()
+        )
+        version = cur.fetchone()
         return int(version[0]) if version else 0
     if relations or functions:
         shown = ", ".join((relations or [])[:5]) or f"{functions} functions"
@@ -209,166 +121,6 @@ SELECT n.oid IS NOT NULL,
             "choose another Config(metadata_schema=...) (the default is 'partman_meta')"
         )
     return 0  # an empty schema someone made for us: take it
-
-
-@dataclass(frozen=True)
-class TableRecord:
-    """A managed table as stored: the table-wide (default) policy."""
-
-    id: int
-    schema: str
-    name: str
-    tenant_column: str | None
-    time_column: str
-    interval: Interval
-    retention: Retention | None
-    partition_count: int
-    backfill: bool
-    default_partition: bool = False
-    retention_action: str = "drop"
-    archive_schema: str | None = None
-
-    @property
-    def qualified_name(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    @classmethod
-    def from_table(cls, table: Table, table_id: int = 0) -> TableRecord:
-        """The record a Table (with a name) is stored as."""
-        assert table.name is not None
-        return cls(
-            id=table_id,
-            schema=table.schema,
-            name=table.name,
-            tenant_column=table.tenant_id_column,
-            time_column=table.partition_by,
-            interval=table.interval,
-            retention=table.retention,
-            partition_count=table.partition_count,
-            backfill=table.backfill,
-            default_partition=table.default_partition,
-            retention_action=table.action.value,
-            archive_schema=table.archive_schema,
-        )
-
-
-@dataclass(frozen=True)
-class TenantRecord:
-    """A tenant of a managed table; None policy fields inherit the table's."""
-
-    table_id: int
-    tenant_id: str
-    retention: str | None  # None: inherit; 'forever'; or an interval text
-    partition_count: int | None
-
-    def effective_retention(self, table: TableRecord) -> Retention | None:
-        if self.retention is None:
-            return table.retention
-        if self.retention == FOREVER:
-            return None
-        return parse_retention(self.retention)
-
-    retention_action: str | None = None  # None: inherit
-
-    def effective_count(self, table: TableRecord) -> int:
-        return table.partition_count if self.partition_count is None else self.partition_count
-
-    def effective_action(self, table: TableRecord) -> str:
-        return self.retention_action or table.retention_action
-
-
-@dataclass(frozen=True)
-class OwnedPartition:
-    """A partition partman created or adopted: the first witness of ownership."""
-
-    schema: str
-    name: str
-    parent_schema: str
-    parent_name: str
-    tenant_id: str | None
-    origin: str
-    state: str = "attached"
-    action: str | None = None  # what retention does once detached: drop/detach/archive
-    lower: str = ""
-    upper: str = ""
-    exists: bool = True  # the table is still there
-    attached: bool = True  # ... and still a partition of its parent
-
-
-@dataclass(frozen=True)
-class State:
-    tables: tuple[TableRecord, ...]
-    tenants: dict[int, tuple[TenantRecord, ...]]
-    owned: dict[tuple[str, str], OwnedPartition]
-
-
-def state_queries(schema: str) -> list[sql.Composed]:
-    """Three SELECTs (tables, tenants, owned partitions), to run inside the pass's snapshot."""
-    s = sql.Identifier(schema)
-    return [
-        sql.SQL(
-            "SELECT id, schema_name, table_name, tenant_column, time_column, partition_interval, "
-            "retention, partition_count, backfill, default_partition, retention_action, "
-            "archive_schema FROM {}.managed_tables ORDER BY id"
-        ).format(s),
-        sql.SQL(
-            "SELECT table_id, tenant_id, retention, partition_count, retention_action "
-            "FROM {}.tenants ORDER BY table_id, tenant_id"
-        ).format(s),
-        sql.SQL(
-            """
-SELECT p.schema_name, p.partition_name, p.parent_schema, p.parent_name, p.tenant_id, p.origin,
-       p.state, p.action, p.lower_bound, p.upper_bound, c.oid IS NOT NULL,
-       coalesce(c.relispartition, false)
-  FROM {}.partitions p
-  LEFT JOIN pg_namespace n ON n.nspname = p.schema_name
-  LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.partition_name
-"""
-        ).format(s),
-    ]
-
-
-def managed_parents(schema: str) -> sql.Composed:
-    """The catalog query's row source during a pass: every managed table."""
-    return sql.SQL("SELECT schema_name, table_name FROM {}.managed_tables").format(
-        sql.Identifier(schema)
-    )
-
-
-def parse_state(
-    tables: Sequence[Sequence[Any]],
-    tenants: Sequence[Sequence[Any]],
-    owned: Sequence[Sequence[Any]],
-) -> State:
-    records = tuple(
-        TableRecord(
-            id=r[0],
-            schema=r[1],
-            name=r[2],
-            tenant_column=r[3],
-            time_column=r[4],
-            interval=Interval.parse(r[5]),
-            retention=parse_retention(r[6]),
-            partition_count=r[7],
-            backfill=r[8],
-            default_partition=r[9],
-            retention_action=r[10],
-            archive_schema=r[11],
-        )
-        for r in tables
-    )
-    by_table: dict[int, list[TenantRecord]] = {}
-    for r in tenants:
-        by_table.setdefault(r[0], []).append(TenantRecord(r[0], r[1], r[2], r[3], r[4]))
-    return State(
-        tables=records,
-        tenants={k: tuple(v) for k, v in by_table.items()},
-        owned={(r[0], r[1]): OwnedPartition(*r) for r in owned},
-    )
-
-
-def retention_text(retention: Retention | None) -> str | None:
-    return None if retention is None else str(retention)
 
 
 def upsert_table(
@@ -420,7 +172,8 @@ SELECT id, false FROM {s}.managed_tables
         "archive": record.archive_schema,
     }
     for _ in range(3):
-        row = conn.execute(query, params).fetchone()
+        cur = conn.execute(query, params)
+        row = cur.fetchone()
         if row is not None:
             return int(row[0]), bool(row[1])
         # a concurrent registration committed the row after this statement's snapshot was
@@ -459,140 +212,3 @@ def upsert_tenants(
             if not cur.nextset():
                 break
     return changed
-
-
-def record_partition_sql(
-    schema: str,
-    *,
-    partition_schema: str,
-    partition_name: str,
-    parent_schema: str,
-    parent_name: str,
-    tenant_id: str | None,
-    lower: str,
-    upper: str,
-    origin: str,
-    previous_comment: str | None = None,
-    state: str = "attached",
-) -> sql.Composed:
-    values = [
-        partition_schema,
-        partition_name,
-        parent_schema,
-        parent_name,
-        tenant_id,
-        lower,
-        upper,
-        origin,
-        previous_comment,
-        state,
-    ]
-    return sql.SQL(
-        "INSERT INTO {}.partitions (schema_name, partition_name, parent_schema, parent_name, "
-        "tenant_id, lower_bound, upper_bound, origin, previous_comment, state) VALUES ({}) "
-        "ON CONFLICT (schema_name, partition_name) DO UPDATE SET parent_schema = "
-        "EXCLUDED.parent_schema, parent_name = EXCLUDED.parent_name, tenant_id = "
-        "EXCLUDED.tenant_id, lower_bound = EXCLUDED.lower_bound, upper_bound = "
-        "EXCLUDED.upper_bound, state = EXCLUDED.state, action = NULL, recorded_at = now()"
-    ).format(sql.Identifier(schema), sql.SQL(", ").join(sql.Literal(v) for v in values))
-
-
-def partition_state_sql(
-    schema: str,
-    partition_schema: str,
-    partition_name: str,
-    state: str,
-    *,
-    action: str | None = None,
-    new_schema: str | None = None,
-) -> sql.Composed:
-    """Move an owned partition along its retention (or staging) states."""
-    return sql.SQL(
-        "UPDATE {} SET state = {}, action = coalesce({}, action), "
-        "schema_name = coalesce({}, schema_name), recorded_at = now() "
-        "WHERE schema_name = {} AND partition_name = {}"
-    ).format(
-        sql.Identifier(schema, "partitions"),
-        sql.Literal(state),
-        sql.Literal(action),
-        sql.Literal(new_schema),
-        sql.Literal(partition_schema),
-        sql.Literal(partition_name),
-    )
-
-
-def forget_partition_sql(schema: str, partition_schema: str, partition_name: str) -> sql.Composed:
-    return sql.SQL(
-        "DELETE FROM {}.partitions WHERE schema_name = {} AND partition_name = {}"
-    ).format(sql.Identifier(schema), sql.Literal(partition_schema), sql.Literal(partition_name))
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    operation: str
-    outcome: str
-    parent_schema: str | None = None
-    parent_name: str | None = None
-    tenant_id: str | None = None
-    partition_name: str | None = None
-    reason: str | None = None
-    statement: str | None = None
-    error: str | None = None
-    duration_ms: float | None = None
-
-
-def audit_sql(schema: str, run_id: str | None, entries: Sequence[AuditEntry]) -> sql.Composed:
-    rows = [
-        sql.SQL("({})").format(
-            sql.SQL(", ").join(
-                [sql.SQL("{}::uuid").format(sql.Literal(run_id))]
-                + [
-                    sql.Literal(v)
-                    for v in (
-                        e.operation,
-                        e.parent_schema,
-                        e.parent_name,
-                        e.tenant_id,
-                        e.partition_name,
-                        e.outcome,
-                        e.reason,
-                        e.statement,
-                        e.error,
-                        e.duration_ms,
-                    )
-                ]
-            )
-        )
-        for e in entries
-    ]
-    return sql.SQL(
-        "INSERT INTO {}.audit_log (run_id, operation, parent_schema, parent_name, tenant_id, "
-        "partition_name, outcome, reason, statement, error, duration_ms) VALUES {}"
-    ).format(sql.Identifier(schema), sql.SQL(", ").join(rows))
-
-
-def start_run_sql(schema: str, run_id: str, manager: str, started_at: dt.datetime) -> sql.Composed:
-    """Record a new run, closing the runs a killed pass left open first: under the pass lock,
-    an unfinished run can only belong to a pass that died."""
-    return sql.SQL(
-        "UPDATE {s}.runs SET finished_at = clock_timestamp(), outcome = 'interrupted', "
-        "summary = jsonb_build_object('closed_by', {id}::text) WHERE finished_at IS NULL; "
-        "INSERT INTO {s}.runs (id, manager, started_at) VALUES ({id}, {m}, {at})"
-    ).format(
-        s=sql.Identifier(schema),
-        id=sql.Literal(run_id),
-        m=sql.Literal(manager),
-        at=sql.Literal(started_at),
-    )
-
-
-def finish_run_sql(schema: str, run_id: str, outcome: str, summary: dict[str, Any]) -> sql.Composed:
-    return sql.SQL(
-        "UPDATE {}.runs SET finished_at = clock_timestamp(), outcome = {}, summary = {}::jsonb "
-        "WHERE id = {}"
-    ).format(
-        sql.Identifier(schema),
-        sql.Literal(outcome),
-        sql.Literal(json.dumps(summary, default=str)),
-        sql.Literal(run_id),
-    )

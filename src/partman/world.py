@@ -1,7 +1,10 @@
+# Generated from src/partman/world_async.py by tools/async_to_sync.py: do not edit.
+# Edit the async source, then run `python tools/async_to_sync.py`.
 """The read side of a pass: metadata state and catalog snapshot in one round trip.
 
 Both come from one REPEATABLE READ snapshot, so the planner never sees a partition the metadata
-does not know about yet (or the reverse) because of a commit in between.
+does not know about yet (or the reverse) because of a commit in between. Source of truth for
+both faces: `world.py` is generated from this file by tools/async_to_sync.py.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
         catalog_query(parents_from_values(names)),
         sql.SQL("COMMIT"),
     ]
-    return parse_catalog(_results(conn, sql.SQL(";\n").join(statements))[0])
+    return parse_catalog((_results(conn, sql.SQL(";\n").join(statements)))[0])
 
 
 def _results(conn: psycopg.Connection[Any], query: sql.Composed) -> list[list[Any]]:
@@ -63,5 +66,6 @@ def default_rows(
         )
         for parent, name in defaults.items()
     ]
-    rows = conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall()
+    cur = conn.execute(sql.SQL(" UNION ALL ").join(parts))
+    rows = cur.fetchall()
     return {r[0]: int(r[1]) for r in rows}

@@ -1,0 +1,69 @@
+"""The read side of a pass: metadata state and catalog snapshot in one round trip.
+
+Both come from one REPEATABLE READ snapshot, so the planner never sees a partition the metadata
+does not know about yet (or the reverse) because of a commit in between. Source of truth for
+both faces: `world.py` is generated from this file by tools/async_to_sync.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .catalog import SESSION_SETTINGS, Catalog, catalog_query, parents_from_values, parse_catalog
+from .store import State, managed_parents, parse_state, state_queries
+
+
+async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tuple[State, Catalog]:
+    """Everything a pass needs to plan: one round trip, constant whatever the tenant count."""
+    statements: list[sql.Composable] = [
+        sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+        SESSION_SETTINGS,
+        *state_queries(meta_schema),
+        catalog_query(managed_parents(meta_schema)),
+        sql.SQL("COMMIT"),
+    ]
+    results = await _results(conn, sql.SQL(";\n").join(statements))
+    tables, tenants, owned, catalog = results
+    return parse_state(tables, tenants, owned), parse_catalog(catalog)
+
+
+async def read_catalog(conn: psycopg.AsyncConnection[Any], names: list[tuple[str, str]]) -> Catalog:
+    """The catalog for tables named explicitly (registration and import)."""
+    statements = [
+        sql.SQL("BEGIN READ ONLY"),
+        SESSION_SETTINGS,
+        catalog_query(parents_from_values(names)),
+        sql.SQL("COMMIT"),
+    ]
+    return parse_catalog((await _results(conn, sql.SQL(";\n").join(statements)))[0])
+
+
+async def _results(conn: psycopg.AsyncConnection[Any], query: sql.Composed) -> list[list[Any]]:
+    """The rows of every statement that returns rows, in order."""
+    cur = await conn.execute(query)
+    out: list[list[Any]] = []
+    while True:
+        if cur.description is not None:
+            out.append(await cur.fetchall())
+        if not cur.nextset():
+            return out
+
+
+async def default_rows(
+    conn: psycopg.AsyncConnection[Any], defaults: dict[str, tuple[str, str]], cap: int = 1_000_000
+) -> dict[str, int]:
+    """Rows waiting in each default partition (counted up to `cap`), in one round trip."""
+    if not defaults:
+        return {}
+    parts = [
+        sql.SQL("SELECT {}::text, (SELECT count(*) FROM (SELECT FROM {} LIMIT {}) x)").format(
+            sql.Literal(parent), sql.Identifier(*name), sql.Literal(cap)
+        )
+        for parent, name in defaults.items()
+    ]
+    cur = await conn.execute(sql.SQL(" UNION ALL ").join(parts))
+    rows = await cur.fetchall()
+    return {r[0]: int(r[1]) for r in rows}
