@@ -493,14 +493,15 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
 
 
 class _Reader:
-    def __init__(self, file: str, text: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, file: str, locator: Locator | None, environ: Mapping[str, str]) -> None:
         self.file = file
-        self.locator = Locator(text)
+        self.locator = locator  # None: a mapping given as such (no text, so no lines)
         self.environ = environ
         self.problems: list[Problem] = []
 
     def add(self, path: Path_, message: str) -> None:
-        self.problems.append(Problem(self.file, self.locator.line(path), key_text(path), message))
+        line = None if self.locator is None else self.locator.line(path)
+        self.problems.append(Problem(self.file, line, key_text(path), message))
 
     def unknown(self, path: Path_, known: Sequence[str]) -> None:
         name = str(path[-1])
@@ -600,7 +601,24 @@ def parse(
         line = int(m.group(1)) if m else None
         message = message[: m.start()].strip() if m else message
         return Settings(file=file, dsn=dsn, problems=(Problem(file, line, "", message),))
-    r = _Reader(file, text, env)
+    return _read(data, _Reader(file, Locator(text), env), dsn)
+
+
+def from_mapping(
+    data: Mapping[str, object],
+    *,
+    file: str,
+    environ: Mapping[str, str] | None = None,
+    dsn: str | None = None,
+) -> Settings:
+    """Read a mapping with partman.toml's sections and keys, already parsed (a framework's own
+    settings, such as Django's PARTMAN block), with the same checks and messages as `parse`.
+    `file` names where it came from in messages; there are no lines to give."""
+    env = os.environ if environ is None else environ
+    return _read(data, _Reader(file, None, env), dsn)
+
+
+def _read(data: Mapping[str, object], r: _Reader, dsn: str | None) -> Settings:
     for name in data:
         if name not in SECTIONS:
             r.unknown((name,), list(SECTIONS))
@@ -657,7 +675,7 @@ def parse(
         seen[spec.qualified_name] = spec.path
         tables.append(spec)
     return Settings(
-        file=file,
+        file=r.file,
         config=config,
         dsn=dsn,
         tables=tuple(tables),

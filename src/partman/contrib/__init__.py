@@ -1,0 +1,1 @@
+"""Integrations of partman with frameworks; each submodule needs its framework installed."""
