@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "partman"
 
-MODULES = ["store", "world"]
+MODULES = ["store", "world", "executor"]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 
 NAMES = {
@@ -46,6 +46,7 @@ NAMES = {
     "AsyncIterator": "Iterator",
     "AsyncManager": "Manager",
     "AsyncPreDropHook": "PreDropHook",
+    "AsyncSleep": "Sleep",
     "AsyncStepHook": "StepHook",
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
@@ -60,7 +61,7 @@ DOTTED = {
     "asyncio.sleep": "time.sleep",
 }
 
-_MARKER = re.compile(r"^(?P<indent>[ ]*)if True:  # ASYNC\n$")
+_MARKER = re.compile(r"^(?P<indent>[ ]*)if True:  # ASYNC\b.*\n$")
 
 
 def _branches(lines: list[str]) -> list[str]:
@@ -74,21 +75,26 @@ def _branches(lines: list[str]) -> list[str]:
             i += 1
             continue
         indent = m.group("indent")
-        i += 1
-        while i < len(lines) and _inside(lines[i], indent):  # the async branch: dropped
-            i += 1
+        i = _block_end(lines, i + 1, indent)  # the async branch: dropped
         if i < len(lines) and lines[i] == f"{indent}else:\n":
-            i += 1
-            while i < len(lines) and _inside(lines[i], indent):
-                line = lines[i]
-                out.append(line[4:] if line.strip() else line)
-                i += 1
+            end = _block_end(lines, i + 1, indent)
+            out += [line[4:] if line.strip() else line for line in lines[i + 1 : end]]
+            i = end
     return out
 
 
-def _inside(line: str, indent: str) -> bool:
-    """Whether a line belongs to a block opened at `indent` (blank lines do)."""
-    return not line.strip() or (line.startswith(indent + " ") and len(line) > len(indent))
+def _block_end(lines: list[str], i: int, indent: str) -> int:
+    """Where the block opened at `indent` whose body starts at line `i` ends (blank lines
+    between its statements belong to it; blank lines after it do not)."""
+    end = i
+    while i < len(lines):
+        line = lines[i]
+        if line.strip():
+            if not line.startswith(indent + " "):
+                break
+            end = i + 1
+        i += 1
+    return end
 
 
 def _tokens(source: str) -> str:

@@ -1,3 +1,5 @@
+# Generated from src/partman/executor_async.py by tools/async_to_sync.py: do not edit.
+# Edit the async source, then run `python tools/async_to_sync.py`.
 """Applying a Plan without blocking the application: the only module that sends DDL.
 
 - Before touching a parent, look for transactions that would make a lock request queue
@@ -13,6 +15,9 @@
 - Retention detaches with `DETACH PARTITION ... CONCURRENTLY` where PostgreSQL allows it,
   checks the partition's real newest row before anything irreversible, asks the pre-drop hook,
   then drops, keeps or archives it.
+
+Source of truth for both faces: `executor.py` (`Executor`) is generated from this file
+(`AsyncExecutor`) by tools/async_to_sync.py. Outcome types and pure SQL are in `executor_sql.py`.
 """
 
 from __future__ import annotations
@@ -22,18 +27,37 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from . import store
+from . import store_sql as store
 from .catalog import SESSION_SETTINGS
 from .columns import tenant_text
 from .config import Config
+from .executor_sql import (
+    AE_CONFLICTS,
+    HOOK_DECISIONS,
+    SUE_CONFLICTS,
+    Sleep,
+    audit_entry,
+    explain,
+    first_line,
+    iso,
+    ms,
+    parent_key,
+)
+from .executor_sql import RETRYABLE as RETRYABLE
+from .executor_sql import OperationResult as OperationResult
+from .executor_sql import ParentBlocked as ParentBlocked
+from .executor_sql import PreDropHook as PreDropHook
+from .executor_sql import Report as Report
+from .executor_sql import Skipped as Skipped
+from .executor_sql import StepHook as StepHook
+from .executor_sql import parent_lock_sql as parent_lock_sql
 from .logs import log_event
 from .operations import (
     CreateDefaultPartition,
@@ -41,154 +65,7 @@ from .operations import (
     ForgetPartition,
     Operation,
     RetirePartition,
-    render,
 )
-
-RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected)
-"""Lock waits cut short by lock_timeout (or a deadlock): retried, then skipped. A statement
-cut short by statement_timeout is a failure, reported as such."""
-HOOK_DECISIONS = ("drop", "detach", "archive", "skip")
-
-PreDropHook = Callable[[RetirePartition], str | None]
-"""Called before retention retires a partition. Return "drop", "detach", "archive", "skip" or
-None (do what the policy says). It may take its time (a dump, say): no lock is held."""
-
-StepHook = Callable[[str, Operation], None]
-"""Called before each round trip that changes something (progress bars, crash tests)."""
-
-_SUE_CONFLICTS = [
-    "ShareUpdateExclusiveLock",
-    "ShareLock",
-    "ShareRowExclusiveLock",
-    "ExclusiveLock",
-    "AccessExclusiveLock",
-]
-_AE_CONFLICTS = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", *_SUE_CONFLICTS]
-
-
-class Skipped(Exception):
-    """An operation left alone on purpose this pass; the message says why."""
-
-
-class ParentBlocked(Skipped):
-    """Left alone for a reason that holds for every later operation on the parent this pass
-    (its lock budget ran out, or a detach is pending on it)."""
-
-
-@dataclass(frozen=True)
-class OperationResult:
-    operation: Operation
-    outcome: str  # "ok" | "failed" | "skipped"
-    error: str | None = None
-    duration_ms: float = 0.0
-    attempts: int = 1
-    detail: str | None = None  # e.g. rows moved from the default partition
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.operation.to_dict(),
-            "outcome": self.outcome,
-            "error": self.error,
-            "detail": self.detail,
-            "duration_ms": round(self.duration_ms, 3),
-            "attempts": self.attempts,
-        }
-
-
-@dataclass
-class Report:
-    """What a pass did: every operation's outcome, and what it left alone and why."""
-
-    run_id: str
-    started_at: dt.datetime
-    plan: Any  # the Plan applied
-    results: list[OperationResult] = field(default_factory=list)
-    finished_at: dt.datetime | None = None
-    skipped_reason: str | None = None  # the whole pass was skipped
-    default_rows: dict[str, int] = field(default_factory=dict)  # parent -> rows in its default
-
-    def _ok(self, *kinds: str) -> list[Operation]:
-        return [
-            r.operation for r in self.results if r.operation.kind in kinds and r.outcome == "ok"
-        ]
-
-    @property
-    def created(self) -> list[Operation]:
-        return self._ok("create")
-
-    @property
-    def dropped(self) -> list[Operation]:
-        return self._ok("drop")
-
-    @property
-    def retired(self) -> list[Operation]:
-        """Dropped, detached or archived by retention."""
-        return self._ok("drop", "detach", "archive")
-
-    @property
-    def failed(self) -> list[OperationResult]:
-        return [r for r in self.results if r.outcome == "failed"]
-
-    @property
-    def skipped(self) -> list[OperationResult]:
-        return [r for r in self.results if r.outcome == "skipped"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.skipped and self.skipped_reason is None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "partitions_created": len(self.created),
-            "partitions_dropped": len(self.dropped),
-            "partitions_retired": len(self.retired),
-            "operations_failed": len(self.failed),
-            "operations_skipped": len(self.skipped),
-            "notices": len(self.plan.notices) if self.plan is not None else 0,
-            "default_rows": sum(self.default_rows.values()),
-            "skipped_reason": self.skipped_reason,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.summary(),
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "results": [r.to_dict() for r in self.results],
-            "notices": [n.to_dict() for n in self.plan.notices] if self.plan is not None else [],
-            "default_rows_by_table": self.default_rows,
-        }
-
-    def __str__(self) -> str:
-        s = self.summary()
-        text = (
-            f"created {s['partitions_created']}, retired {s['partitions_retired']} "
-            f"(dropped {s['partitions_dropped']}), failed {s['operations_failed']}, "
-            f"skipped {s['operations_skipped']}"
-        )
-        for r in self.failed + self.skipped:
-            text += f"\n  {r.outcome}: {r.operation.kind} {r.operation.partition_name}: {r.error}"
-        for table, rows in self.default_rows.items():
-            if rows:
-                text += f"\n  {table}: {rows} row(s) in the default partition"
-        if self.skipped_reason:
-            text += f"\n  pass skipped: {self.skipped_reason}"
-        return text
-
-
-def parent_lock_sql(parent: str) -> sql.Composed:
-    return sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))").format(
-        sql.Literal(f"partman:parent:{parent}")
-    )
-
-
-def _parent_key(parent: str) -> sql.Composed:
-    return sql.SQL("hashtextextended({}, 0)").format(sql.Literal(f"partman:parent:{parent}"))
-
-
-def _ms(value: dt.timedelta) -> sql.Literal:
-    return sql.Literal(f"{max(1, int(value.total_seconds() * 1000))}ms")
 
 
 class Executor:
@@ -201,7 +78,7 @@ class Executor:
         *,
         pre_drop_hook: PreDropHook | None = None,
         on_step: StepHook | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self.config = config
         self.meta = config.metadata_schema
@@ -226,7 +103,7 @@ class Executor:
             except Exception as error:  # one bad table never stops the others
                 _rollback(conn)
                 handled = {id(r.operation) for r in results[done:]}
-                reason = f"unexpected error on {parent}: {_first_line(error)}"
+                reason = f"unexpected error on {parent}: {first_line(error)}"
                 rest = [
                     OperationResult(op, "failed", reason, attempts=0)
                     for op in ops
@@ -356,7 +233,7 @@ class Executor:
                 reason = (
                     f"lock not available on {parent} within lock_timeout "
                     f"{self.config.lock_timeout.total_seconds() * 1000:.0f}ms after {attempts} "
-                    f"attempts ({_first_line(error)}); skipped so the application never waits "
+                    f"attempts ({first_line(error)}); skipped so the application never waits "
                     "behind partman; the next pass retries"
                 )
                 results = [OperationResult(op, "skipped", reason, attempts=attempts) for op in unit]
@@ -368,7 +245,7 @@ class Executor:
                     blocked = str(why)
             except pgerrors.ObjectNotInPrerequisiteState as error:
                 _rollback(conn)  # "partition ... already pending detach": one at a time
-                reason = f"{_first_line(error)}; it is finalized first, the next pass goes on"
+                reason = f"{first_line(error)}; it is finalized first, the next pass goes on"
                 results = [OperationResult(unit[0], "skipped", reason, attempts=attempts)]
                 blocked = "a detach is pending on the parent"
             except psycopg.Error as error:
@@ -382,7 +259,7 @@ class Executor:
                             break
                     return out, blocked
                 elapsed = (time.perf_counter() - started) * 1000
-                results = [OperationResult(unit[0], "failed", _explain(error), elapsed, attempts)]
+                results = [OperationResult(unit[0], "failed", explain(error), elapsed, attempts)]
             else:
                 elapsed = (time.perf_counter() - started) * 1000
                 ok = [
@@ -421,7 +298,7 @@ class Executor:
             isinstance(op, RetirePartition) and op.stage == "attached" and not op.concurrently
             for op in ops
         )
-        modes_parent = _AE_CONFLICTS if strong else _SUE_CONFLICTS
+        modes_parent = AE_CONFLICTS if strong else SUE_CONFLICTS
         schema, name = ops[0].parent_schema, ops[0].parent_name
         query = sql.SQL(
             """
@@ -452,11 +329,12 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             schema=sql.Literal(schema),
             name=sql.Literal(name),
             parent_modes=sql.Literal(modes_parent),
-            default_modes=sql.Literal(_AE_CONFLICTS),
+            default_modes=sql.Literal(AE_CONFLICTS),
             creates=sql.Literal(creates),
-            budget=_ms(self.config.lock_timeout),
+            budget=ms(self.config.lock_timeout),
         )
-        rows = conn.execute(query).fetchall()
+        cur = conn.execute(query)
+        rows = cur.fetchall()
         if not rows:
             return None
         holders: dict[int, list[Any]] = {}
@@ -480,7 +358,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     def _begin(self) -> sql.Composed:
         return sql.SQL(
             "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}"
-        ).format(_ms(self.config.lock_timeout), _ms(self.config.statement_timeout))
+        ).format(ms(self.config.lock_timeout), ms(self.config.statement_timeout))
 
     def _step(self, name: str, op: Operation) -> None:
         if self.on_step is not None:
@@ -502,8 +380,8 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                 parent_schema=op.parent_schema,
                 parent_name=op.parent_name,
                 tenant_id=tenant_text(op.tenant),
-                lower=_iso(op.lower),
-                upper=_iso(op.upper),
+                lower=iso(op.lower),
+                upper=iso(op.upper),
                 origin="created",
                 state=state,
             ),
@@ -518,7 +396,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             assert isinstance(op, CreatePartition | CreateDefaultPartition)
             parts += op.statements()
             parts += self._created_sql(op)  # the default partition is partman's too
-            audits.append(_audit(op, "ok"))
+            audits.append(audit_entry(op, "ok"))
         parts.append(store.audit_sql(self.meta, run_id, audits))
         parts.append(sql.SQL("COMMIT"))
         self._step("create", unit[0])
@@ -600,7 +478,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         parts.append(op.move_statement(None))
         cur = conn.execute(sql.SQL(";\n").join(parts))
         moved = _rowcount_before_commit(cur)
-        audit = _audit(op, "ok", detail=f"{moved} row(s) moved from the default partition")
+        audit = audit_entry(op, "ok", detail=f"{moved} row(s) moved from the default partition")
         conn.execute(
             sql.SQL(";\n").join(
                 [
@@ -636,7 +514,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                         parent_lock_sql(parent),
                         sql.SQL("DROP TABLE {}").format(op.partition),
                         *self._retired_sql(op),
-                        store.audit_sql(self.meta, run_id, [_audit(op, "ok", detail=detail)]),
+                        store.audit_sql(self.meta, run_id, [audit_entry(op, "ok", detail=detail)]),
                         sql.SQL("COMMIT"),
                     ]
                 )
@@ -649,7 +527,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                     self._begin(),
                     *op.finish_statements(op.action),
                     *self._retired_sql(op),
-                    store.audit_sql(self.meta, run_id, [_audit(op, "ok", detail=detail)]),
+                    store.audit_sql(self.meta, run_id, [audit_entry(op, "ok", detail=detail)]),
                     sql.SQL("COMMIT"),
                 ]
             )
@@ -715,15 +593,18 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             )
         return f"rows from {oldest} to {newest}" if newest is not None else "empty"
 
-    def _check_detached(self, conn: psycopg.Connection[Any], op: RetirePartition) -> None:
+    def _check_detached(
+        self, conn: psycopg.Connection[Any], op: RetirePartition
+    ) -> None:
         self._step("check", op)
-        row = conn.execute(
+        cur = conn.execute(
             sql.SQL(
                 "SELECT c.relispartition, obj_description(c.oid, 'pg_class') FROM pg_class c "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "WHERE n.nspname = {} AND c.relname = {}"
             ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
-        ).fetchone()
+        )
+        row = cur.fetchone()
         if row is None or row[0] or not store.is_owner_comment(row[1]):
             raise Skipped(
                 f"{op.partition_qualified} is not the detached partition partman left "
@@ -731,23 +612,29 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             )
 
     def _detach_concurrently(
-        self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition, *, finalize: bool
+        self,
+        conn: psycopg.Connection[Any],
+        parent: str,
+        op: RetirePartition,
+        *,
+        finalize: bool,
     ) -> None:
         """DETACH ... CONCURRENTLY cannot run in a transaction block, so it runs alone, with
         the lock budget as session settings and the parent's advisory lock as a session lock.
         If its wait for older transactions times out, the partition stays detach-pending:
         retries (and later passes) FINALIZE it."""
-        key = _parent_key(parent)
+        key = parent_key(parent)
         where = sql.SQL(
             "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}"
         ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
-        row = conn.execute(
+        cur = conn.execute(
             sql.SQL(
                 "SELECT pg_try_advisory_lock({}), coalesce(({}), false); "
                 "SET lock_timeout = {}; SET statement_timeout = {}"
-            ).format(key, where, _ms(self.config.lock_timeout), _ms(self.config.statement_timeout))
-        ).fetchone()
+            ).format(key, where, ms(self.config.lock_timeout), ms(self.config.statement_timeout))
+        )
+        row = cur.fetchone()
         done = False
         try:
             if not row or not row[0]:
@@ -803,7 +690,9 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             store.partition_state_sql(self.meta, op.partition_schema, op.partition_name, "kept"),
         ]
 
-    def _forget(self, conn: psycopg.Connection[Any], unit: list[Operation], run_id: str) -> None:
+    def _forget(
+        self, conn: psycopg.Connection[Any], unit: list[Operation], run_id: str
+    ) -> None:
         self._step("forget", unit[0])
         conn.execute(
             sql.SQL(";\n").join(
@@ -815,7 +704,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                         )
                         for op in unit
                     ),
-                    store.audit_sql(self.meta, run_id, [_audit(op, "ok") for op in unit]),
+                    store.audit_sql(self.meta, run_id, [audit_entry(op, "ok") for op in unit]),
                     sql.SQL("COMMIT"),
                 ]
             )
@@ -837,7 +726,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                 self._log(r)
         if not results:
             return
-        entries = [_audit(r.operation, r.outcome, r.error) for r in results]
+        entries = [audit_entry(r.operation, r.outcome, r.error) for r in results]
         try:
             conn.execute(store.audit_sql(self.meta, run_id, entries))
         except psycopg.Error as error:  # the audit must never turn a skip into a crash
@@ -859,34 +748,14 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             table=op.parent_qualified,
             tenant=tenant_text(op.tenant),
             partition=op.partition_qualified,
-            lower=_iso(op.lower),
-            upper=_iso(op.upper),
+            lower=iso(op.lower),
+            upper=iso(op.upper),
             reason=op.reason,
             error=result.error,
             detail=result.detail,
             attempts=result.attempts,
             duration_ms=round(result.duration_ms, 3),
         )
-
-
-def _iso(value: dt.datetime | dt.date | None) -> str:
-    return "" if value is None else value.isoformat()
-
-
-def _audit(
-    op: Operation, outcome: str, error: str | None = None, detail: str | None = None
-) -> store.AuditEntry:
-    return store.AuditEntry(
-        operation=op.kind,
-        outcome=outcome,
-        parent_schema=op.parent_schema,
-        parent_name=op.parent_name,
-        tenant_id=tenant_text(op.tenant),
-        partition_name=op.partition_name,
-        reason=op.reason if detail is None else f"{op.reason}; {detail}",
-        statement="; ".join(render(s) for s in op.statements()),
-        error=error,
-    )
 
 
 def _last_row(cur: psycopg.Cursor[Any]) -> Any:
@@ -921,31 +790,3 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         conn.execute("ROLLBACK")
 
 
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def _explain(error: psycopg.Error) -> str:
-    text = _first_line(error)
-    if isinstance(error, pgerrors.InvalidObjectDefinition) and "overlap" in text:
-        return f"{text}: an existing partition already covers part of this range"
-    if isinstance(error, pgerrors.CheckViolation) and "default partition" in text:
-        return (
-            f"{text}: the default partition holds rows of this range; they must be moved into "
-            "the new partition first"
-        )
-    if isinstance(error, pgerrors.DuplicateTable):
-        return f"{text}: a relation with this name exists; rename it or adopt it"
-    if isinstance(error, pgerrors.DatatypeMismatch) and "row type" in text:
-        return (
-            f"{text}: a column was added to the parent while this partition's detach was "
-            "pending, and PostgreSQL cannot FINALIZE it any more; drop the partition (or drop "
-            "the new column from the parent), then the next pass goes on"
-        )
-    if isinstance(error, pgerrors.QueryCanceled):
-        return (
-            f"{text}: a statement ran longer than Config.statement_timeout (moving many rows "
-            "out of a default partition, or checking a large partition's newest row before "
-            "retention); raise statement_timeout, or add an index on the time column"
-        )
-    return text

@@ -1,0 +1,228 @@
+"""The executor's pure half: the outcome types of a pass, the SQL it sends around its DDL, and
+the wording of what it did or could not do. `executor_async.py` (and the sync `executor.py`
+generated from it) does the I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+
+from . import store_sql as store
+from .columns import tenant_text
+from .operations import Operation, RetirePartition, render
+
+RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected)
+"""Lock waits cut short by lock_timeout (or a deadlock): retried, then skipped. A statement
+cut short by statement_timeout is a failure, reported as such."""
+HOOK_DECISIONS = ("drop", "detach", "archive", "skip")
+
+
+PreDropHook = Callable[[RetirePartition], str | None]
+"""Called before retention retires a partition. Return "drop", "detach", "archive", "skip" or
+None (do what the policy says). It may take its time (a dump, say): no lock is held."""
+
+
+StepHook = Callable[[str, Operation], None]
+"""Called before each round trip that changes something (progress bars, crash tests)."""
+
+Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
+
+AsyncPreDropHook = Callable[[RetirePartition], str | Awaitable[str | None] | None]
+"""`PreDropHook` for `AsyncManager`: a plain function or a coroutine function."""
+
+AsyncStepHook = Callable[[str, Operation], Awaitable[None] | None]
+"""`StepHook` for `AsyncManager`: a plain function or a coroutine function."""
+
+
+SUE_CONFLICTS = [
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+]
+AE_CONFLICTS = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", *SUE_CONFLICTS]
+
+
+class Skipped(Exception):
+    """An operation left alone on purpose this pass; the message says why."""
+
+
+class ParentBlocked(Skipped):
+    """Left alone for a reason that holds for every later operation on the parent this pass
+    (its lock budget ran out, or a detach is pending on it)."""
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    operation: Operation
+    outcome: str  # "ok" | "failed" | "skipped"
+    error: str | None = None
+    duration_ms: float = 0.0
+    attempts: int = 1
+    detail: str | None = None  # e.g. rows moved from the default partition
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.operation.to_dict(),
+            "outcome": self.outcome,
+            "error": self.error,
+            "detail": self.detail,
+            "duration_ms": round(self.duration_ms, 3),
+            "attempts": self.attempts,
+        }
+
+
+@dataclass
+class Report:
+    """What a pass did: every operation's outcome, and what it left alone and why."""
+
+    run_id: str
+    started_at: dt.datetime
+    plan: Any  # the Plan applied
+    results: list[OperationResult] = field(default_factory=list)
+    finished_at: dt.datetime | None = None
+    skipped_reason: str | None = None  # the whole pass was skipped
+    default_rows: dict[str, int] = field(default_factory=dict)  # parent -> rows in its default
+
+    def _ok(self, *kinds: str) -> list[Operation]:
+        return [
+            r.operation for r in self.results if r.operation.kind in kinds and r.outcome == "ok"
+        ]
+
+    @property
+    def created(self) -> list[Operation]:
+        return self._ok("create")
+
+    @property
+    def dropped(self) -> list[Operation]:
+        return self._ok("drop")
+
+    @property
+    def retired(self) -> list[Operation]:
+        """Dropped, detached or archived by retention."""
+        return self._ok("drop", "detach", "archive")
+
+    @property
+    def failed(self) -> list[OperationResult]:
+        return [r for r in self.results if r.outcome == "failed"]
+
+    @property
+    def skipped(self) -> list[OperationResult]:
+        return [r for r in self.results if r.outcome == "skipped"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped and self.skipped_reason is None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "partitions_created": len(self.created),
+            "partitions_dropped": len(self.dropped),
+            "partitions_retired": len(self.retired),
+            "operations_failed": len(self.failed),
+            "operations_skipped": len(self.skipped),
+            "notices": len(self.plan.notices) if self.plan is not None else 0,
+            "default_rows": sum(self.default_rows.values()),
+            "skipped_reason": self.skipped_reason,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "results": [r.to_dict() for r in self.results],
+            "notices": [n.to_dict() for n in self.plan.notices] if self.plan is not None else [],
+            "default_rows_by_table": self.default_rows,
+        }
+
+    def __str__(self) -> str:
+        s = self.summary()
+        text = (
+            f"created {s['partitions_created']}, retired {s['partitions_retired']} "
+            f"(dropped {s['partitions_dropped']}), failed {s['operations_failed']}, "
+            f"skipped {s['operations_skipped']}"
+        )
+        for r in self.failed + self.skipped:
+            text += f"\n  {r.outcome}: {r.operation.kind} {r.operation.partition_name}: {r.error}"
+        for table, rows in self.default_rows.items():
+            if rows:
+                text += f"\n  {table}: {rows} row(s) in the default partition"
+        if self.skipped_reason:
+            text += f"\n  pass skipped: {self.skipped_reason}"
+        return text
+
+
+def parent_lock_sql(parent: str) -> sql.Composed:
+    return sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))").format(
+        sql.Literal(f"partman:parent:{parent}")
+    )
+
+
+def parent_key(parent: str) -> sql.Composed:
+    return sql.SQL("hashtextextended({}, 0)").format(sql.Literal(f"partman:parent:{parent}"))
+
+
+def ms(value: dt.timedelta) -> sql.Literal:
+    return sql.Literal(f"{max(1, int(value.total_seconds() * 1000))}ms")
+
+
+def iso(value: dt.datetime | dt.date | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def audit_entry(
+    op: Operation, outcome: str, error: str | None = None, detail: str | None = None
+) -> store.AuditEntry:
+    return store.AuditEntry(
+        operation=op.kind,
+        outcome=outcome,
+        parent_schema=op.parent_schema,
+        parent_name=op.parent_name,
+        tenant_id=tenant_text(op.tenant),
+        partition_name=op.partition_name,
+        reason=op.reason if detail is None else f"{op.reason}; {detail}",
+        statement="; ".join(render(s) for s in op.statements()),
+        error=error,
+    )
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def explain(error: psycopg.Error) -> str:
+    text = first_line(error)
+    if isinstance(error, pgerrors.InvalidObjectDefinition) and "overlap" in text:
+        return f"{text}: an existing partition already covers part of this range"
+    if isinstance(error, pgerrors.CheckViolation) and "default partition" in text:
+        return (
+            f"{text}: the default partition holds rows of this range; they must be moved into "
+            "the new partition first"
+        )
+    if isinstance(error, pgerrors.DuplicateTable):
+        return f"{text}: a relation with this name exists; rename it or adopt it"
+    if isinstance(error, pgerrors.DatatypeMismatch) and "row type" in text:
+        return (
+            f"{text}: a column was added to the parent while this partition's detach was "
+            "pending, and PostgreSQL cannot FINALIZE it any more; drop the partition (or drop "
+            "the new column from the parent), then the next pass goes on"
+        )
+    if isinstance(error, pgerrors.QueryCanceled):
+        return (
+            f"{text}: a statement ran longer than Config.statement_timeout (moving many rows "
+            "out of a default partition, or checking a large partition's newest row before "
+            "retention); raise statement_timeout, or add an index on the time column"
+        )
+    return text
+
