@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "partman"
 
-MODULES = ["store", "world", "executor"]
+MODULES = ["store", "world", "executor", "manager"]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 
 NAMES = {

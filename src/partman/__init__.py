@@ -21,10 +21,11 @@ from .errors import (
     TableNotFoundError,
     TenantError,
 )
-from .executor import OperationResult, Report
+from .executor_sql import OperationResult, Report
 from .intervals import Interval, Retention
 from .inventory import Coverage, Inventory, PartitionRow
 from .manager import Manager
+from .manager_async import AsyncManager
 from .operations import (
     CreateDefaultPartition,
     CreatePartition,
@@ -39,6 +40,7 @@ from .operations import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncManager",
     "CatalogError",
     "Clock",
     "Config",

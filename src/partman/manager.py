@@ -1,9 +1,15 @@
-"""Manager: the seed's API (go_partman's), on top of planner, executor and store.
+# Generated from src/partman/manager_async.py by tools/async_to_sync.py: do not edit.
+# Edit the async source, then run `python tools/async_to_sync.py`.
+"""Manager and AsyncManager: the seed's API (go_partman's), on top of planner, executor and store.
 
 Reads go through `world.py` (one round trip per pass), decisions through `planner.py` (pure),
 DDL through `executor.py` (lock budget). A pass holds a session advisory lock for its whole
 length, so two managers started at once take turns: the second one plans against what the
 first one did, and finds nothing left to do.
+
+Written once: this file is `AsyncManager` (asyncio, `psycopg_pool.AsyncConnectionPool`, a
+background task); `manager.py` (`Manager`: threads, `ConnectionPool`) is generated from it by
+tools/async_to_sync.py. The planner, the SQL and the policies are shared, not copied.
 """
 
 from __future__ import annotations
@@ -37,7 +43,14 @@ from .errors import (
     PartmanError,
     TenantError,
 )
-from .executor import RETRYABLE, Executor, PreDropHook, Report, StepHook, parent_lock_sql
+from .executor import Executor
+from .executor_sql import (
+    RETRYABLE,
+    PreDropHook,
+    Report,
+    StepHook,
+    parent_lock_sql,
+)
 from .inventory import Inventory, inventory
 from .logs import log_event
 from .operations import Plan
@@ -50,8 +63,11 @@ _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' 
 class Manager:
     """Keeps partitioned tables covered ahead and trimmed behind; see the README for a tour.
 
-    `conninfo` is a libpq connection string/URI or a `psycopg_pool.ConnectionPool` (borrowed,
-    never closed by the manager).
+    `conninfo` is a libpq connection string/URI or a pool (`psycopg_pool.ConnectionPool` for
+    `Manager`, `AsyncConnectionPool` for `AsyncManager`), borrowed and never closed by the
+    manager. `AsyncManager` has the same methods as coroutines (`start()` excepted: it starts
+    a task on the running loop and returns at once); use it as `async with AsyncManager(...)`.
+    Its hooks may be plain functions or coroutine functions.
     """
 
     def __init__(
@@ -68,12 +84,13 @@ class Manager:
         self.clock: Clock = clock or RealClock()
         self.logger = logger or logging.getLogger("partman")
         if isinstance(conninfo, str):
+            opened = True
             self._pool: ConnectionPool[Any] = ConnectionPool(
                 conninfo,
                 min_size=1,
                 max_size=4,
                 kwargs={"autocommit": True, "application_name": self.config.application_name},
-                open=True,
+                open=opened,
                 name="partman",
             )
             self._owns_pool = True
@@ -81,8 +98,9 @@ class Manager:
             self._pool = conninfo
             self._owns_pool = False
         else:
+            pool = ConnectionPool.__name__
             raise ConfigError(
-                f"Manager needs a connection string or a psycopg_pool.ConnectionPool, "
+                f"{type(self).__name__} needs a connection string or a psycopg_pool.{pool}, "
                 f"got {type(conninfo).__name__}"
             )
         self._executor = Executor(
@@ -91,26 +109,33 @@ class Manager:
         self._meta_ready = False
         self._meta_lock = threading.Lock()
         self._pass_guard = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.last_report: Report | None = None
 
     # -- connections -------------------------------------------------------------------------
 
+    def open(self) -> None:
+        """Open the pool the manager made from a connection string (idempotent). `Manager`
+        opens it at once; `AsyncManager` on first use or in `async with`."""
+        if self._owns_pool and self._pool.closed:
+            self._pool.open()
+
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        self.open()
         with self._pool.connection() as conn:
             previous = conn.autocommit
             if not previous:
                 conn.rollback()
-                conn.autocommit = True
+                conn.set_autocommit(True)
             try:
                 yield conn
             finally:
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
                 if not previous:
-                    conn.autocommit = False
+                    conn.set_autocommit(False)
 
     def _ensure_metadata(self, conn: psycopg.Connection[Any]) -> None:
         with self._meta_lock:
@@ -147,7 +172,9 @@ class Manager:
                 tenant = canonical_tenant(table.tenant_id, tenant_key, table=table.qualified_name)
             self._ensure_metadata(conn)  # only once the input is known to be good
             with conn.transaction():
-                table_id, changed = self._upsert_table(conn, table, update_policy=tenant is None)
+                table_id, changed = self._upsert_table(
+                    conn, table, update_policy=tenant is None
+                )
                 if tenant is not None:
                     retention = (
                         FOREVER
@@ -213,7 +240,7 @@ class Manager:
                 if isinstance(table, Table):
                     table_id, _ = self._upsert_table(conn, table, update_policy=False)
                 else:
-                    table_id = self._record(conn, table).id
+                    table_id = (self._record(conn, table)).id
                 store.upsert_tenants(
                     conn,
                     self.config.metadata_schema,
@@ -223,7 +250,9 @@ class Manager:
         self._event("tenants_registered", table=qualified, count=len(canonical))
         return list(canonical)
 
-    def remove_managed_table(self, table: Table | str, tenant_id: TenantId | None = None) -> bool:
+    def remove_managed_table(
+        self, table: Table | str, tenant_id: TenantId | None = None
+    ) -> bool:
         """Stop managing a table, or one tenant of it. Never drops data by itself.
 
         Partitions partman made stay in place and stay recorded as partman's, so registering
@@ -255,7 +284,7 @@ class Manager:
                     ),
                     (record.id, str(value)),
                 )
-            removed = cur.rowcount > 0
+            removed = bool(cur.rowcount > 0)
         self._event(
             "table_removed", table=qualified, tenant=tenant_text(tenant_id), removed=removed
         )
@@ -288,7 +317,9 @@ class Manager:
             for schema, name in names:
                 table = _named(template, schema, name)
                 try:
-                    tenant_key, time_key = self._check(conn, table, catalog.get((schema, name)))
+                    tenant_key, time_key = self._check(
+                        conn, table, catalog.get((schema, name))
+                    )
                     only = (
                         canonical_tenant(template.tenant_id, tenant_key, table=table.qualified_name)
                         if template.tenant_id is not None and tenant_key is not None
@@ -338,7 +369,9 @@ class Manager:
             state, catalog = read_world(conn, self.config.metadata_schema)
         return planner.plan(state, catalog, self.clock.now(), self.config.tz)
 
-    def inventory(self, table: str | None = None, tenant: TenantId | None = None) -> Inventory:
+    def inventory(
+        self, table: str | None = None, tenant: TenantId | None = None
+    ) -> Inventory:
         """Every partition of the managed tables (owner, bounds, row estimate) and, per table
         and tenant, how far ahead of now the partitions reach. Filter by "schema.name" and
         tenant id."""
@@ -445,11 +478,14 @@ class Manager:
     # -- background maintenance --------------------------------------------------------------
 
     def start(self) -> Manager:
-        """Run `maintain()` now and then every `config.sample_rate` in a daemon thread."""
+        """Run `maintain()` now and then every `config.sample_rate` in the background: a
+        daemon thread for `Manager`, a task on the running loop for `AsyncManager`."""
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="partman-maintenance", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="partman-maintenance", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -464,18 +500,21 @@ class Manager:
             self._stop.wait(self.config.sample_rate.total_seconds())
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Stop background maintenance, letting a pass under way finish."""
+        """Stop background maintenance, letting a pass under way finish (for up to `timeout`
+        seconds; after that `AsyncManager` cancels it, which rolls its transaction back)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
 
     def close(self) -> None:
+        """Stop background maintenance and close the pool if the manager made it."""
         self.stop()
         if self._owns_pool:
             self._pool.close()
 
     def __enter__(self) -> Manager:
+        self.open()
         return self
 
     def __exit__(
@@ -497,7 +536,7 @@ class Manager:
         """Validate against the catalog and against the table's registration, if any."""
         assert table.name is not None
         if parent is None:
-            parent = read_catalog(conn, [(table.schema, table.name)]).get(
+            parent = (read_catalog(conn, [(table.schema, table.name)])).get(
                 (table.schema, table.name)
             )
         keys = check_parent(
@@ -544,11 +583,14 @@ class Manager:
             f"table {qualified} is not managed by partman; register it with add_managed_table()"
         )
 
-    def _load_tables(self, conn: psycopg.Connection[Any]) -> tuple[store.TableRecord, ...]:
+    def _load_tables(
+        self, conn: psycopg.Connection[Any]
+    ) -> tuple[store.TableRecord, ...]:
         if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
             return ()  # nothing registered yet, and validation must not create anything
         queries = store.state_queries(self.config.metadata_schema)
-        rows = conn.execute(queries[0]).fetchall()
+        cur = conn.execute(queries[0])
+        rows = cur.fetchall()
         return store.parse_state(rows, [], []).tables
 
     def _tenant_key(
@@ -570,12 +612,13 @@ class Manager:
     def _partitioned_tables(
         self, conn: psycopg.Connection[Any], schema: str
     ) -> list[tuple[str, str]]:
-        rows = conn.execute(
+        cur = conn.execute(
             "SELECT n.nspname::text, c.relname::text FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relkind = 'p' AND NOT c.relispartition ORDER BY 2",
             (schema,),
-        ).fetchall()
+        )
+        rows = cur.fetchall()
         return [(r[0], r[1]) for r in rows]
 
     def _adopt(
