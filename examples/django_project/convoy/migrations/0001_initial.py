@@ -7,9 +7,8 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list[tuple[str, str]] = []
 
-    operations = [
+    operations = [  # noqa: RUF012 (a Django migration, as makemigrations writes it)
         migrations.RunSQL(
             sql=[
                 "CREATE SCHEMA convoy",

@@ -23,6 +23,7 @@ from partman.sync import Change
 from .survey import Runway, Survey
 
 Draw = Callable[[Console], None]
+WIDTH = 400  # lines are never cut: output goes to logs and cron mail more than to terminals
 
 
 def capture(draw: Draw, *, color: bool) -> str:
@@ -33,7 +34,7 @@ def capture(draw: Draw, *, color: bool) -> str:
         no_color=not color,
         highlight=False,
         soft_wrap=True,
-        width=partman_cli._WIDE,
+        width=WIDTH,
     )
     draw(console)
     return buffer.getvalue()
@@ -56,17 +57,19 @@ def plan_json(changes: list[Change], plan: Plan) -> dict[str, Any]:
 # -- apply -----------------------------------------------------------------------------------
 
 
-def apply_text(changes: list[Change], report: Report, order: list[str]) -> Draw:
-    """What was registered and what the pass did, by table and tenant; then the summary."""
+def apply_text(changes: list[Change], report: Report, order: list[str], *, detail: bool) -> Draw:
+    """What was registered and what the pass did, by table and tenant (unless `detail` is
+    off: --verbosity 0, for cron mail), then the summary with every failure and skip."""
 
     def draw(console: Console) -> None:
-        done = [r.operation for r in report.results if r.outcome == "ok"]
+        done = [r.operation for r in report.results if r.outcome == "ok"] if detail else []
+        changes_shown = changes if detail else []
         tables = list(dict.fromkeys([*order, *(op.parent_qualified for op in done)]))
-        for c in changes:
+        for c in changes_shown:
             if c.table is None:
                 console.print(partman_cli._change_line(c, ""))
         for table in tables:
-            mine = [c for c in changes if c.table == table]
+            mine = [c for c in changes_shown if c.table == table]
             ops = [op for op in done if op.parent_qualified == table]
             if not (mine or ops):
                 continue

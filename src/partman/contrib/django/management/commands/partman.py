@@ -10,6 +10,7 @@ operation, a tenant short of runway), 2 nothing was run (the block or the databa
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
@@ -27,6 +28,18 @@ from ... import conf, database, render
 from ...survey import survey
 
 OK, PROBLEMS, NOT_RUN = 0, 1, 2
+# Django's own options, accepted after the action too (`manage.py partman apply --settings=...
+# --skip-checks`), as every other command accepts them anywhere. SUPPRESS: given or absent,
+# never a subparser default overwriting what was given before the action.
+_DJANGO_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("-v", "--verbosity"), {"type": int, "choices": [0, 1, 2, 3]}),
+    (("--settings",), {}),
+    (("--pythonpath",), {}),
+    (("--traceback",), {"action": "store_true"}),
+    (("--no-color",), {"action": "store_true"}),
+    (("--force-color",), {"action": "store_true"}),
+    (("--skip-checks",), {"action": "store_true"}),
+]
 
 
 class Command(BaseCommand):
@@ -58,6 +71,11 @@ class Command(BaseCommand):
             help="Per table and tenant: partitions, runway, rows in the default partition.",
         )
         status.add_argument("--json", action="store_true", help="Print one JSON document.")
+        for action in (plan, apply, status):
+            for flags, kwargs in _DJANGO_OPTIONS:
+                action.add_argument(
+                    *flags, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs
+                )
 
     def handle(self, *args: Any, **options: Any) -> None:
         block = conf.load()
@@ -78,10 +96,10 @@ class Command(BaseCommand):
         )
         try:
             getattr(self, f"_{action}")(block, dsn, options)
-        except (database.DatabaseUnavailableError, psycopg.OperationalError) as error:
-            raise CommandError(str(error).strip(), returncode=NOT_RUN) from None
-        except CommandError:
-            raise
+        except database.DatabaseUnavailableError as error:
+            raise CommandError(str(error), returncode=NOT_RUN) from None
+        except psycopg.Error as error:  # e.g. a permission partman's role lacks
+            raise CommandError(f"database: {str(error).strip()}", returncode=NOT_RUN) from None
         except PartmanError as error:
             raise CommandError(str(error), returncode=NOT_RUN) from None
 
@@ -119,7 +137,8 @@ class Command(BaseCommand):
             self._json(render.apply_json(changes, report))
         else:
             order = [t.qualified_name for t in block.settings.tables]
-            self._draw(render.apply_text(changes, report, order))
+            detail = options.get("verbosity", 1) > 0
+            self._draw(render.apply_text(changes, report, order, detail=detail))
         if not report.ok:
             raise CommandError(
                 f"{len(report.failed)} operation(s) failed, {len(report.skipped)} skipped "
