@@ -37,9 +37,7 @@ def test_a_mapping_reads_as_the_same_toml_text_does() -> None:
     assert from_mapping.config == from_text.config
     assert from_mapping.config.lock_timeout == dt.timedelta(milliseconds=500)
     assert [t.table for t in from_mapping.tables] == [t.table for t in from_text.tables]
-    assert [t.tenants_query for t in from_mapping.tables] == [
-        "SELECT uid FROM convoy.projects"
-    ]
+    assert [t.tenants_query for t in from_mapping.tables] == ["SELECT uid FROM convoy.projects"]
     spec = from_mapping.tables[0]
     assert [(str(t.tenant_id), t.own_policy) for t in spec.tenants] == [
         ("project-acme", False),
