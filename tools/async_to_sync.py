@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "partman"
 
-MODULES = ["store", "world", "executor", "manager"]
+MODULES = ["store", "world", "executor", "manager", "sync"]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 
 NAMES = {
