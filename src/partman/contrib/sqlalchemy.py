@@ -304,7 +304,9 @@ def _declaring_class() -> str | None:
     """
     frame = sys._getframe(2)
     qualname = frame.f_locals.get("__qualname__")
-    return qualname if isinstance(qualname, str) and "__module__" in frame.f_locals else None
+    if not isinstance(qualname, str) or "__module__" not in frame.f_locals:
+        return None
+    return qualname.rpartition("<locals>.")[2]  # a class made in a function: its own name
 
 
 def _named(
