@@ -1,0 +1,117 @@
+"""partman inside an asyncio service (FastAPI, Starlette, aiohttp, plain asyncio).
+
+The service's `partman.toml` is the whole integration: `maintenance()` reads it, registers what
+it declares (tables, policies, tenants, each table's `tenants_query`) and then, for as long as
+the service runs, re-reads the tenants and runs a maintenance pass every `sample_rate`, as a
+task on the service's own event loop, over an `AsyncManager`. Nothing blocks the loop: every
+round trip is awaited. It is what `partman run` does, minus the web UI, inside your process.
+
+    app = FastAPI(lifespan=partman.contrib.asgi.lifespan("partman.toml"))
+
+A broken file or table fails the service's start-up (a `SettingsError` naming file, line and
+key), the way a bad migration would; a pass that fails later is logged and retried next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .. import settings as settings_module
+from ..errors import ConfigError
+from ..executor_sql import AsyncPreDropHook
+from ..logs import log_event
+from ..manager_async import AsyncManager
+from ..settings import Settings, SettingsError
+from ..sync_async import Change, resolve, sync
+
+
+@contextlib.asynccontextmanager
+async def maintenance(
+    config_file: str | Path = "partman.toml",
+    *,
+    dsn: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    logger: logging.Logger | None = None,
+    pre_drop_hook: AsyncPreDropHook | None = None,
+) -> AsyncIterator[AsyncManager]:
+    """Keep the file's tables maintained while the block runs; yields the `AsyncManager`
+    (for `plan()`, `inventory()`, `last_report`...). `dsn` wins over the file's [database]."""
+    found = settings_module.load(Path(config_file), environ=environ, dsn=dsn)
+    if not found.dsn:
+        raise ConfigError(
+            f"{found.file}: no database to connect to; set [database] dsn (e.g. "
+            '"${DATABASE_URL}") or pass dsn='
+        )
+    log = logger or logging.getLogger("partman")
+    async with AsyncManager(
+        found.dsn, config=found.config, logger=log, pre_drop_hook=pre_drop_hook
+    ) as manager:
+        await apply_settings(manager, found)  # a broken file or table fails start-up
+        await manager.maintain()
+        stop = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            _loop(manager, found, stop, log), name="partman-maintenance"
+        )
+        try:
+            yield manager
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 30)
+            except TimeoutError:  # a pass that will not finish: cancel rolls it back
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def lifespan(
+    config_file: str | Path = "partman.toml", **options: Any
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """An ASGI lifespan (FastAPI/Starlette `lifespan=`) running `maintenance()`; the manager is
+    at `app.state.partman`. `options` are `maintenance()`'s keyword arguments."""
+
+    @contextlib.asynccontextmanager
+    async def run(app: Any) -> AsyncIterator[None]:
+        async with maintenance(config_file, **options) as manager:
+            state = getattr(app, "state", None)
+            if state is not None:
+                state.partman = manager
+            yield
+
+    return run
+
+
+async def apply_settings(manager: AsyncManager, found: Settings) -> list[Change]:
+    """Register what the settings declare (as `partman apply` does before its pass); raises
+    `SettingsError` with every problem found (nothing is written then)."""
+    assert found.dsn is not None
+    async with await psycopg.AsyncConnection.connect(
+        found.dsn, autocommit=True, application_name=found.config.application_name
+    ) as conn:
+        resolution = await resolve(conn, found, manager.clock.now())
+    if resolution.problems:
+        raise SettingsError(resolution.problems)
+    return await sync(manager, resolution)
+
+
+async def _loop(
+    manager: AsyncManager, found: Settings, stop: asyncio.Event, log: logging.Logger
+) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), found.config.sample_rate.total_seconds())
+        if stop.is_set():
+            return
+        try:
+            await apply_settings(manager, found)  # new tenants (tenants_query) join here
+            await manager.maintain()
+        except Exception as error:  # a bad pass must not end maintenance; the next one retries
+            log_event(log, logging.ERROR, "pass_failed", f"maintenance pass failed: {error}")
