@@ -24,6 +24,7 @@ class RetentionAction(enum.Enum):
     """What retention does with an expired partition (pg_partman: retention_keep_table)."""
 
     DROP = "drop"
+    """Detach it, then drop the table (the default)."""
     DETACH = "detach"
     """Detach it and keep the table where it is (no longer a partition, never touched again)."""
     ARCHIVE = "archive"
@@ -77,9 +78,14 @@ class Config:
     """The longest any DDL statement waits for a lock (and so the longest it can hold up the
     application's queries queued behind it) before it gives up and retries later."""
     statement_timeout: dt.timedelta = dt.timedelta(seconds=60)
+    """The longest any statement that changes something may run (moving rows out of a default
+    partition, checking a partition's newest row before retention, a detach); a statement cut
+    short by it is a failure, not retried."""
     max_retries: int = 3
     """Retries of a DDL transaction that hit the lock budget, with jittered exponential backoff."""
     retry_backoff: dt.timedelta = dt.timedelta(milliseconds=200)
+    """Base of the wait between retries: the n-th retry waits `retry_backoff * 2**(n - 1)`,
+    times a random factor between 0.5 and 1.5."""
     metadata_schema: str = "partman_meta"
     """Where partman keeps its metadata. Not `partman`: pg_partman and go_partman use that."""
     timezone: str = "UTC"
@@ -91,6 +97,8 @@ class Config:
     pass_lock_wait: dt.timedelta = dt.timedelta(seconds=60)
     """How long a pass waits for another manager's pass on the same database to finish."""
     application_name: str = "partman"
+    """The `application_name` of the connections a Manager opens from a connection string (a
+    pool you pass keeps its own), and the manager recorded for each run."""
 
     def __post_init__(self) -> None:
         _positive(self.sample_rate, "Config.sample_rate")
@@ -137,14 +145,26 @@ class Table:
     """
 
     name: str | None
+    """The partitioned parent (quoted: case is kept). None only in an import template: every
+    partitioned table of `schema`."""
     schema: str = "public"
+    """The parent's schema."""
     tenant_id: TenantId | None = None
+    """Register this tenant too; the Table's `retention_period`, `partition_count` and
+    `retention_action` become its own policy. None in an import template: every tenant found."""
     tenant_id_column: str | None = None
+    """The tenant column, first in the key `RANGE (tenant, time)` (text-like, integer or uuid).
+    None: the table is keyed by its time column alone."""
     partition_by: str
+    """The time column of the key: timestamptz, timestamp or date."""
     partition_type: PartitionType = PartitionType.RANGE
+    """RANGE, the only strategy partman manages."""
     retention_period: dt.timedelta | str | Interval | None = None
-    """Partitions whose upper bound is older than now minus this are dropped. None: forever."""
+    """Partitions whose upper bound is at or before now minus this are retired (see
+    `retention_action`). None: kept forever."""
     partition_interval: dt.timedelta | str | Interval = "1 day"
+    """The length of one partition: whole hours, days, weeks or months ("6 hours", "1 day",
+    "1 week", "monthly", a timedelta), aligned on the calendar of `Config.timezone`."""
     partition_count: int = 10
     """Future partitions kept ahead of the current one (pg_partman's premake)."""
     backfill: bool = False
@@ -155,6 +175,7 @@ class Table:
     (PostgreSQL refuses it on a parent with a default), so retention detaches with a brief
     ACCESS EXCLUSIVE lock, under the same lock budget."""
     retention_action: RetentionAction | str = RetentionAction.DROP
+    """What retention does with an expired partition: "drop", "detach" or "archive"."""
     archive_schema: str | None = None
     """Where retention_action ARCHIVE moves expired partitions."""
     interval: Interval = field(init=False, repr=False, compare=False)
@@ -230,9 +251,11 @@ class Tenant:
     """A tenant of a multi-tenant table; a None policy field inherits the table's."""
 
     tenant_id: TenantId
+    """A value of the tenant column: a str, int or UUID (data, never spliced into SQL)."""
     retention_period: dt.timedelta | str | Interval | None = None
     """None inherits the table's; the string 'forever' keeps this tenant's partitions."""
     partition_count: int | None = None
+    """None inherits the table's."""
     retention_action: RetentionAction | str | None = None
     """None inherits the table's."""
 

@@ -22,13 +22,23 @@ from .validate import check_record
 
 @dataclass(frozen=True)
 class PartitionRow:
+    """One partition of a managed table, as the catalog shows it."""
+
     table: str
+    """The managed table, "schema.name"."""
     tenant: str | None
+    """The tenant it belongs to; None for a single-tenant table, the default partition or a
+    partition spanning tenants."""
     partition: str
+    """The partition, "schema.name"."""
     lower: str
+    """Start of its range (ISO 8601, "unbounded", or "" for the default partition)."""
     upper: str
+    """End of its range, exclusive."""
     owner: str  # "created" | "adopted" | "foreign"
+    """Who made it: "created" or "adopted" by partman (it may retire them), else "foreign"."""
     estimated_rows: int | None
+    """The catalog's row estimate; None until the table is analyzed."""
     is_default: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,10 +59,16 @@ class Coverage:
     """One managed (table, tenant): how many partitions, and how far ahead they reach."""
 
     table: str
+    """The managed table, "schema.name"."""
     tenant: str | None
+    """The tenant; None for a single-tenant table."""
     partitions: int
+    """Its partitions."""
     covered_until: str | None  # end of the gap-free run of partitions that contains now
+    """End of the gap-free run of partitions that contains now (ISO 8601); None when now has
+    no partition."""
     runway_seconds: float  # 0 when now itself has no partition
+    """Seconds from now to `covered_until`; 0 when now has no partition."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,8 +82,12 @@ class Coverage:
 
 @dataclass(frozen=True)
 class Inventory:
+    """What `Manager.inventory()` returns: what exists now, and how far ahead it reaches."""
+
     partitions: list[PartitionRow]
+    """Every partition of the managed tables, default partitions included."""
     coverage: list[Coverage]
+    """One entry per managed table (single-tenant) or per registered tenant."""
 
 
 def inventory(

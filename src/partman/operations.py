@@ -48,16 +48,24 @@ class Operation:
     """One change to one partition."""
 
     parent_schema: str
+    """The partitioned parent's schema."""
     parent_name: str
+    """The partitioned parent."""
     tenant: TenantValue | None
+    """The tenant, as a value of the tenant column; None for a single-tenant table or the
+    default partition."""
     partition_schema: str
     partition_name: str
     lower: TimeBound | None
+    """Start of the partition's range on the time column (inclusive); None for the default."""
     upper: TimeBound | None
+    """End of the partition's range (exclusive); None for the default."""
     reason: str
+    """Why the planner chose it, for people ("premake: 3 ahead", "retention 30 days: ...")."""
 
     @property
     def kind(self) -> str:
+        """One of "create", "create_default", "drop", "detach", "archive", "forget"."""
         return "operation"
 
     @property
@@ -77,10 +85,13 @@ class Operation:
         return f"{self.partition_schema}.{self.partition_name}"
 
     def statements(self) -> list[sql.Composed]:
+        """Its DDL, composed with psycopg.sql (the executor adds the lock budget, ownership
+        records and audit row around it)."""
         return []
 
     @property
     def sql(self) -> str:
+        """Its DDL as text, for people and plans."""
         statements = self.statements()
         if not statements:
             return "-- partman metadata only"
@@ -209,14 +220,23 @@ class RetirePartition(Operation):
     """
 
     action: str = "drop"  # "drop" | "detach" | "archive"
+    """What happens after the detach: "drop", "detach" (keep the table) or "archive"."""
     archive_schema: str | None = None
+    """Where "archive" moves the table."""
     oid: int = 0
+    """The partition's oid when the plan was made (checked again before the detach)."""
     bound_text: str = ""
+    """The partition's bound as the catalog shows it."""
     estimated_rows: int | None = None
+    """The catalog's row estimate (None until the table is analyzed)."""
     cutoff: TimeBound | None = None
+    """now - retention: no row at or after it may be in the partition when it is detached."""
     time_column: str = ""
+    """The time column, read to check the partition's newest row."""
     concurrently: bool = True  # DETACH ... CONCURRENTLY (impossible with a default partition)
+    """Detach with CONCURRENTLY (False when the parent has a default partition)."""
     stage: str = "attached"
+    """Where a previous pass left it: "attached", "pending" or "detached"."""
 
     @property
     def kind(self) -> str:
@@ -275,7 +295,9 @@ class Notice:
     """Something a person should know that is not an operation: left alone, and why."""
 
     level: str  # "info" | "warning" | "error"
+    """One of "info", "warning", "error"."""
     table: str
+    """The managed table, "schema.name"."""
     message: str
     tenant: str | None = None
     partition: str | None = None
@@ -295,9 +317,13 @@ class Plan:
     """What a pass would do, in order: creates first (runway is urgent), then retention."""
 
     now: dt.datetime
+    """The instant the plan was made for."""
     operations: tuple[Operation, ...] = ()
+    """Creates first, then retention; a Plan also iterates over them and has a len()."""
     notices: tuple[Notice, ...] = ()
+    """What a person should know and that is not an operation (left alone, and why)."""
     tables: tuple[str, ...] = field(default=())
+    """The managed tables the plan looked at."""
 
     def __len__(self) -> int:
         return len(self.operations)
@@ -310,10 +336,12 @@ class Plan:
 
     @property
     def creates(self) -> list[Operation]:
+        """The CreatePartition operations."""
         return [op for op in self.operations if isinstance(op, CreatePartition)]
 
     @property
     def drops(self) -> list[Operation]:
+        """The RetirePartition operations (drop, detach or archive)."""
         return [op for op in self.operations if isinstance(op, RetirePartition)]
 
     def to_dict(self) -> dict[str, Any]:
