@@ -205,12 +205,15 @@ def test_downgrade_stops_managing_and_keeps_every_partition_and_row(dsn: str, co
         assert "Applied: created 0, retired 0" in out
 
 
-def test_autogenerate_writes_manage_table_for_the_declared_tables(
+def test_autogenerate_writes_manage_table_and_never_proposes_dropping_partitions(
     dsn: str, conn: Conn, tmp_path: Path
 ) -> None:
-    """At 0001 the tables exist but nobody manages them: autogenerate writes what 0002 says."""
+    """At 0001 the tables exist but nobody manages them: autogenerate writes what 0002 says.
+    Here env.py compares every schema (no include_name), partman's metadata included."""
     project = copy_of_example(tmp_path)
     (project / "versions" / "0002_manage_convoy_tables.py").unlink()
+    env = project / "env.py"
+    env.write_text(env.read_text().replace("include_name=include_name,", ""))
     alembic(dsn, "upgrade", "head", project=project)
 
     alembic(dsn, "revision", "--autogenerate", "-m", "manage", "--rev-id", "0002", project=project)
@@ -226,6 +229,9 @@ def test_autogenerate_writes_manage_table_for_the_declared_tables(
     assert "drop_table" not in text and "create_table" not in text
     alembic(dsn, "upgrade", "head", project=project)
     assert managed(conn) == {f"convoy.{t}": SEED_POLICY for t in SEED_TABLES}
+    maintain(dsn)
+    assert partition_count(conn) == 99
+    # neither the 99 partitions nor partman_meta's tables and indexes are proposed for drops
     assert "No new upgrade operations detected" in alembic(dsn, "check", project=project)
 
 
@@ -267,6 +273,16 @@ def test_a_migration_failing_after_the_operation_leaves_no_table_and_no_registra
     assert version(conn) == "0002"
     assert catalog_fingerprint(conn) == before  # no convoy.audit_events
     assert managed(conn) == {f"convoy.{t}": SEED_POLICY for t in SEED_TABLES}  # 30 days, still
+
+    # the same migration without its failing step commits the table and both registrations
+    fixed = copy_of_example(tmp_path / "fixed", CREATE_AND_FAIL.replace('op.execute("SELECT', "#"))
+    alembic(dsn, "upgrade", "head", project=fixed)
+    assert managed(conn) == {
+        **{f"convoy.{t}": SEED_POLICY for t in SEED_TABLES},
+        "convoy.events": ("project_id", "created_at", "1 day", PREMAKE, "90 days"),
+        "convoy.audit_events": ("project_id", "created_at", "1 day", 3, "1 week"),
+    }
+    assert tenants(conn, "audit_events") == {"project-acme"}
 
 
 def test_a_first_migration_that_fails_leaves_not_even_partmans_metadata(

@@ -73,14 +73,20 @@ def compare_partitioned_tables(
         for p in parent.partitions
     }
     upgrade_ops.ops = [
-        op
-        for op in upgrade_ops.ops
-        if not (
-            isinstance(op, ops.DropTableOp)
-            and ((op.schema or default_schema, op.table_name) in hidden or op.schema == meta)
-        )
+        op for op in upgrade_ops.ops if not _about(op, hidden, meta, default_schema)
     ]
     return PriorityDispatchResult.CONTINUE
+
+
+def _about(
+    op: ops.MigrateOperation, hidden: set[tuple[str, str]], meta: str, default_schema: str
+) -> bool:
+    """Whether `op` drops (a table, or an index of one) what no model declares: a partition of
+    a partitioned parent, or a table of partman's metadata."""
+    if not isinstance(op, ops.DropTableOp | ops.ModifyTableOps):
+        return False
+    schema = op.schema or default_schema
+    return schema == meta or (schema, op.table_name) in hidden
 
 
 def _manage_op(
