@@ -44,7 +44,7 @@ from .world_async import read_catalog
 
 async def read_state(conn: psycopg.AsyncConnection[Any], meta: str) -> store.State | None:
     """partman's metadata as it is now (None when there is none yet); SELECTs only."""
-    if not store.exists(conn, meta):
+    if not await store.exists(conn, meta):
         return None
     async with conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
