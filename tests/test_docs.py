@@ -90,3 +90,20 @@ def test_every_file_key_is_in_the_configuration_page() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     for key in [*TABLE_FIELDS, *TENANT_FIELDS, *SERVICE_FIELDS]:
         assert re.search(rf"\b{key}\b", text), key
+
+
+def test_config_files_in_the_pages_are_valid() -> None:
+    """Every whole partman.toml shown (not the one-section fragments) reads without a problem."""
+    from partman import settings
+
+    pages = [DOCS / "configuration.md", *sorted((DOCS / "migrating").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        for block in re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            if not block.lstrip().startswith(("[database]", "[partman]", "[[table]]")):
+                continue
+            environ = {"DATABASE_URL": "postgresql://app@db/app", "PARTMAN_TOKEN": "s3cret"}
+            found = settings.parse(block, file=page.name, environ=environ)
+            assert not found.problems, "\n".join(str(p) for p in found.problems)
+            checked += 1
+    assert checked >= 4
