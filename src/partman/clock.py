@@ -14,6 +14,8 @@ class Clock(Protocol):
 
 
 class RealClock:
+    """The wall clock, in UTC: what every manager uses unless told otherwise."""
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 

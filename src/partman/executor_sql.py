@@ -16,7 +16,7 @@ from psycopg import sql
 
 from . import store_sql as store
 from .columns import tenant_text
-from .operations import Operation, RetirePartition, render
+from .operations import Operation, Plan, RetirePartition, render
 
 RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected)
 """Lock waits cut short by lock_timeout (or a deadlock): retried, then skipped. A statement
@@ -63,12 +63,19 @@ class ParentBlocked(Skipped):
 
 @dataclass(frozen=True)
 class OperationResult:
+    """One operation of a pass and how it ended."""
+
     operation: Operation
-    outcome: str  # "ok" | "failed" | "skipped"
+    outcome: str
+    """"ok", "failed" (the error says why; nothing of it was committed) or "skipped" (left
+    alone on purpose this pass: a lock that would queue, a newer row, the pre-drop hook)."""
     error: str | None = None
+    """Why it failed or was skipped, with the fix where there is one."""
     duration_ms: float = 0.0
     attempts: int = 1
-    detail: str | None = None  # e.g. rows moved from the default partition
+    """Transactions tried: more than 1 when the lock budget ran out and it was retried."""
+    detail: str | None = None
+    """What else is worth knowing, e.g. rows moved in from the default partition."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,12 +93,16 @@ class Report:
     """What a pass did: every operation's outcome, and what it left alone and why."""
 
     run_id: str
+    """Also the id of the pass's row in partman_meta.runs and of its audit rows."""
     started_at: dt.datetime
-    plan: Any  # the Plan applied
+    plan: Plan | None
+    """The plan the pass applied (None when the whole pass was skipped)."""
     results: list[OperationResult] = field(default_factory=list)
     finished_at: dt.datetime | None = None
-    skipped_reason: str | None = None  # the whole pass was skipped
-    default_rows: dict[str, int] = field(default_factory=dict)  # parent -> rows in its default
+    skipped_reason: str | None = None
+    """Set when the whole pass was skipped (another pass held the pass lock)."""
+    default_rows: dict[str, int] = field(default_factory=dict)
+    """Rows waiting in each parent's default partition after the pass ("schema.name" -> rows)."""
 
     def _ok(self, *kinds: str) -> list[Operation]:
         return [
@@ -100,10 +111,13 @@ class Report:
 
     @property
     def created(self) -> list[Operation]:
+        """Range partitions created (a default partition created on request is not counted;
+        it is in `results` as "create_default")."""
         return self._ok("create")
 
     @property
     def dropped(self) -> list[Operation]:
+        """Partitions dropped by retention."""
         return self._ok("drop")
 
     @property
@@ -113,14 +127,17 @@ class Report:
 
     @property
     def failed(self) -> list[OperationResult]:
+        """Operations that failed; nothing of them was committed."""
         return [r for r in self.results if r.outcome == "failed"]
 
     @property
     def skipped(self) -> list[OperationResult]:
+        """Operations left alone this pass; the next pass tries again."""
         return [r for r in self.results if r.outcome == "skipped"]
 
     @property
     def ok(self) -> bool:
+        """Everything planned was done: nothing failed or skipped, and the pass ran."""
         return not self.failed and not self.skipped and self.skipped_reason is None
 
     def summary(self) -> dict[str, Any]:

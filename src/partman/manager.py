@@ -61,7 +61,7 @@ _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' 
 
 
 class Manager:
-    """Keeps partitioned tables covered ahead and trimmed behind; see the README for a tour.
+    """Keeps partitioned tables covered ahead and trimmed behind (the tutorial walks through it).
 
     `conninfo` is a libpq connection string/URI or a pool (`psycopg_pool.ConnectionPool` for
     `Manager`, `AsyncConnectionPool` for `AsyncManager`), borrowed and never closed by the
