@@ -39,6 +39,16 @@ from ..config import RetentionAction, Table, Tenant, TenantId
 from ..errors import ConfigError, PartmanError
 from ..intervals import Interval, Unit
 
+__all__ = [
+    "DeclaredTable",
+    "PartitionPolicy",
+    "declare",
+    "declared_tables",
+    "partitioned",
+    "partman_tables",
+    "policy_of",
+]
+
 _PREPARER = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
 
 
@@ -265,23 +275,26 @@ def _check_columns(table: SATable, policy: PartitionPolicy) -> None:
 def _check_unique_keys(table: SATable, policy: PartitionPolicy) -> None:
     """PostgreSQL refuses a primary key or unique constraint on a partitioned table that does
     not include every key column; say so now rather than at CREATE TABLE."""
-    keys: list[tuple[str, list[str]]] = []
+    keys: list[tuple[str, str, list[str]]] = []
     if table.primary_key.columns:
-        keys.append(("primary key", [c.name for c in table.primary_key.columns]))
+        names = [c.name for c in table.primary_key.columns]
+        keys.append(("primary key", "PrimaryKeyConstraint({})", names))
     for constraint in table.constraints:
         if isinstance(constraint, UniqueConstraint):
-            keys.append(("unique constraint", [c.name for c in constraint.columns]))
+            names = [c.name for c in constraint.columns]
+            keys.append(("unique constraint", "UniqueConstraint({})", names))
     for index in table.indexes:
         if isinstance(index, Index) and index.unique:
-            keys.append(("unique index", [c.name for c in index.columns]))
-    for what, names in keys:
+            names = [c.name for c in index.columns]
+            keys.append(("unique index", "Index(..., {}, unique=True)", names))
+    for what, fix, names in keys:
         missing = [c for c in policy.key_columns if c not in names]
         if missing:
+            columns = ", ".join(repr(n) for n in [*names, *missing])
             raise ConfigError(
                 f"its {what} ({', '.join(names)}) lacks the partition key column(s) "
                 f"{', '.join(missing)}; PostgreSQL requires every key column in each primary "
-                f"key and unique constraint of a partitioned table, e.g. "
-                f"PrimaryKeyConstraint({', '.join(repr(n) for n in [*names, *missing])})"
+                f"key and unique constraint of a partitioned table, e.g. {fix.format(columns)}"
             )
 
 
