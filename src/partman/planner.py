@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from .bounds import BoundValue, Special
 from .catalog import Catalog, ParentInfo, PartitionInfo
@@ -84,9 +84,9 @@ class TimeDomain:
         return aligned.astimezone(self.align_tz)
 
 
-@dataclass(frozen=True)
-class Piece:
-    """A partition's share of one tenant's timeline, in aligned space."""
+class Piece(NamedTuple):
+    """A partition's share of one tenant's timeline, in aligned space (a named tuple: a pass
+    makes one per partition)."""
 
     lower: dt.datetime
     upper: dt.datetime
@@ -106,6 +106,7 @@ def timelines(
     """Group a parent's partitions by tenant; the rest (default, spanning, unreadable) apart."""
     by_tenant: dict[TenantValue | None, list[Piece]] = {}
     others: list[PartitionInfo] = []
+    from_value = domain.from_value
     for p in parent.partitions:
         bound = p.bound
         if bound is None or bound.is_default:
@@ -114,11 +115,17 @@ def timelines(
         irregular = p.is_partitioned or p.detach_pending  # never adopted or dropped, but it
         if irregular:  # still covers its range: creating into it would fail
             others.append(p)
-        lo_time = domain.from_value(bound.lower[-1], upper=False)
-        hi_time = domain.from_value(bound.upper[-1], upper=True)
-        finite = not irregular and not any(
-            isinstance(v, Special) for v in (bound.lower[-1], bound.upper[-1])
-        )
+        lo_value, hi_value = bound.lower[-1], bound.upper[-1]
+        # an instant already in UTC is its own aligned time (the common case, kept cheap)
+        if type(lo_value) is dt.datetime and lo_value.tzinfo is UTC:
+            lo_time = lo_value
+        else:
+            lo_time = from_value(lo_value, upper=False)
+        if type(hi_value) is dt.datetime and hi_value.tzinfo is UTC:
+            hi_time = hi_value
+        else:
+            hi_time = from_value(hi_value, upper=True)
+        finite = not (irregular or isinstance(lo_value, Special) or isinstance(hi_value, Special))
         if tenant_key is None:
             by_tenant.setdefault(None, []).append(Piece(lo_time, hi_time, p, finite))
             continue
@@ -137,20 +144,31 @@ def timelines(
             if not irregular:
                 others.append(p)
             continue
-        by_tenant.setdefault(t_lo, []).append(Piece(lo_time, hi_time, p, finite))
+        pieces = by_tenant.get(t_lo)
+        if pieces is None:
+            pieces = by_tenant[t_lo] = []
+        pieces.append(Piece(lo_time, hi_time, p, finite))
     for pieces in by_tenant.values():
-        pieces.sort(key=lambda piece: (piece.lower, piece.upper))
+        pieces.sort(key=_order)
     return by_tenant, others
 
 
+def _order(piece: Piece) -> tuple[dt.datetime, dt.datetime]:
+    return (piece.lower, piece.upper)
+
+
 def gaps(
-    lower: dt.datetime, upper: dt.datetime, pieces: Iterable[Piece]
+    lower: dt.datetime, upper: dt.datetime, pieces: Sequence[Piece], start: int = 0
 ) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The parts of [lower, upper) no piece covers (pieces sorted by lower bound)."""
+    """The parts of [lower, upper) no piece covers (pieces sorted by lower bound; those before
+    `start` are known to end at or before `lower`)."""
     result: list[tuple[dt.datetime, dt.datetime]] = []
     cursor = lower
-    for piece in pieces:
-        if piece.upper <= cursor or piece.lower >= upper:
+    for i in range(start, len(pieces)):
+        piece = pieces[i]
+        if piece.lower >= upper:
+            break  # sorted by lower bound: no later piece reaches into [lower, upper) either
+        if piece.upper <= cursor:
             continue
         if piece.lower > cursor:
             result.append((cursor, piece.lower))
@@ -195,10 +213,16 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
     taken: dict[str, set[str]] = {}  # names in use per schema, shared by all its tables
     for info in catalog.values():
         for p in info.partitions:
-            taken.setdefault(p.schema, set()).add(p.name)
+            names = taken.get(p.schema)
+            if names is None:
+                names = taken[p.schema] = set()
+            names.add(p.name)
     for o in state.owned.values():
         if o.exists:
-            taken.setdefault(o.schema, set()).add(o.name)
+            names = taken.get(o.schema)
+            if names is None:
+                names = taken[o.schema] = set()
+            names.add(o.name)
     for table in state.tables:
         try:
             parent, tenant_key, time_key = check_record(table, catalog)
@@ -235,6 +259,9 @@ class TableContext:
     now: dt.datetime  # in aligned space
     taken: set[str]  # partition names in use under this parent (and those planned so far)
     move: MoveRows | None  # the default partition, when there is one
+    # Every tenant of the table asks for the same periods: each is computed once per table.
+    _bounds: dict[int, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
+    _indexes: dict[dt.datetime, int] = field(default_factory=dict)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -243,6 +270,20 @@ class TableContext:
     @property
     def interval(self) -> Interval:
         return self.table.interval
+
+    def index(self, instant: dt.datetime) -> int:
+        """The number of the period holding `instant` (`Interval.index`, memoized)."""
+        found = self._indexes.get(instant)
+        if found is None:
+            found = self._indexes[instant] = self.interval.index(instant, self.tz)
+        return found
+
+    def bounds(self, index: int) -> tuple[dt.datetime, dt.datetime]:
+        """FROM and TO of period `index` (`Interval.bounds`, memoized)."""
+        found = self._bounds.get(index)
+        if found is None:
+            found = self._bounds[index] = self.interval.bounds(index, self.tz)
+        return found
 
 
 def plan_table(
@@ -266,11 +307,7 @@ def plan_table(
             None if tenant_key is None else tenant_key.name,
             time_key.name,
         )
-    owned = [
-        o
-        for o in state.owned.values()
-        if (o.parent_schema, o.parent_name) == (table.schema, table.name)
-    ]
+    owned = state.owned_by_parent.get((table.schema, table.name), [])
     if taken is None:
         taken = {p.name for p in parent.partitions} | {o.name for o in owned if o.exists}
     ctx = TableContext(table, parent, domain, domain.now(now), taken, move)
@@ -332,9 +369,8 @@ def resume_staging(
     """A pass stopped while moving default rows into a new table: finish it first, with the
     bounds recorded when it started, before anything else could claim that range."""
     out: list[Operation] = []
-    for o in owned:
-        if o.state != "staging" or not o.exists or o.attached:
-            continue
+    staging = [o for o in owned if o.state == "staging" and o.exists and not o.attached]
+    for o in sorted(staging, key=_key):
         tenant = (
             None
             if o.tenant_id is None or tenant_kind is None
@@ -367,7 +403,7 @@ def resume_staging(
                 False,
             )
         )
-        pieces.sort(key=lambda piece: (piece.lower, piece.upper))
+        pieces.sort(key=_order)
     return out
 
 
@@ -384,7 +420,14 @@ def repairs(
     notices: list[Notice] = []
     table = ctx.table
     pending = {(p.schema, p.name): p for p in others if p.detach_pending}
-    for o in owned:
+    unfinished = [
+        o
+        for o in owned
+        if not o.exists
+        or (not o.attached and o.state in _RETIRING)
+        or (pending and (o.schema, o.name) in pending)
+    ]  # usually none: every other record is a partition in use, nothing to finish
+    for o in sorted(unfinished, key=_key):
         tenant = (
             None
             if o.tenant_id is None or tenant_kind is None
@@ -419,7 +462,7 @@ def repairs(
                     stage="pending",
                 )
             )
-        elif o.state in ("detaching", "detached") and not o.attached:
+        elif o.state in _RETIRING and not o.attached:
             ops.append(
                 RetirePartition(
                     **common,
@@ -443,6 +486,13 @@ def repairs(
     return ops, notices
 
 
+_RETIRING = ("detaching", "detached")
+
+
+def _key(o: OwnedPartition) -> tuple[str, str]:
+    return (o.schema, o.name)
+
+
 def _parse_time(text: str, kind: ColumnKind) -> dt.datetime | dt.date:
     if kind is ColumnKind.DATE:
         return dt.date.fromisoformat(text[:10])
@@ -457,23 +507,27 @@ def premake(
 ) -> list[Operation]:
     """The current period through `partition_count` ahead (from the retention window's start
     with backfill), less what existing partitions already cover, whatever their bounds."""
-    interval, tz = ctx.interval, ctx.tz
-    current = interval.index(ctx.now, tz)
+    current = ctx.index(ctx.now)
     first = current
     if ctx.table.backfill and cutoff is not None:
-        first = min(first, interval.index(cutoff, tz))
+        first = min(first, ctx.index(cutoff))
     creates: list[Operation] = []
+    skip = 0  # pieces that end before the period under way, so before every later one
     for index in range(first, current + policy.partition_count + 1):
-        lo, hi = interval.bounds(index, tz)
+        lo, hi = ctx.bounds(index)
         if cutoff is not None and hi <= cutoff:
             continue  # backfill never creates what retention would drop at once
+        while skip < len(pieces) and pieces[skip].upper <= lo:
+            skip += 1
+        if skip < len(pieces) and pieces[skip].lower <= lo and pieces[skip].upper >= hi:
+            continue  # one partition covers the whole period: the steady state, kept cheap
         if index == current:
             reason = "current period"
         elif index < current:
             reason = "backfill"
         else:
             reason = f"premake: {index - current} ahead"
-        for gap_lo, gap_hi in gaps(lo, hi, pieces):
+        for gap_lo, gap_hi in gaps(lo, hi, pieces, skip):
             if cutoff is not None and gap_hi <= cutoff:
                 continue  # retention would drop it on the next pass
             creates.append(

@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from . import store
-from .catalog import SESSION_SETTINGS, Catalog, catalog_query, parents_from_values, parse_catalog
+from .catalog import SESSION_SETTINGS, Catalog, catalog_queries, parents_from_values, parse_catalog
 from .columns import KeyColumn, canonical_tenant
 from .config import FOREVER, Table, Tenant, TenantId
 from .errors import ConfigError, PartmanError, TenantError
@@ -141,8 +141,10 @@ def read_parents(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
     """
     with conn.transaction(force_rollback=True):
         conn.execute(SESSION_SETTINGS)
-        rows = conn.execute(catalog_query(parents_from_values(names))).fetchall()
-    return parse_catalog(rows)
+        heads, rows = (
+            conn.execute(q).fetchall() for q in catalog_queries(parents_from_values(names))
+        )
+    return parse_catalog(heads, rows)
 
 
 def read_registered(conn: psycopg.Connection[Any], metadata_schema: str) -> store.State:

@@ -14,22 +14,36 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .catalog import SESSION_SETTINGS, Catalog, catalog_query, parents_from_values, parse_catalog
+from .catalog import (
+    PARTITION_COLUMNS,
+    SESSION_SETTINGS,
+    Catalog,
+    catalog_queries,
+    parents_from_values,
+    parse_catalog,
+)
 from .store import State, managed_parents, parse_state, state_queries
+from .store_sql import owned_rows
 
 
 def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, Catalog]:
-    """Everything a pass needs to plan: one round trip, constant whatever the tenant count."""
+    """Everything a pass needs to plan: one round trip, constant whatever the tenant count.
+
+    The ownership records come joined to the partitions they are about (see `catalog_queries`).
+    """
+    tables_query, tenants_query, _ = state_queries(meta_schema)
     statements: list[sql.Composable] = [
         sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
         SESSION_SETTINGS,
-        *state_queries(meta_schema),
-        catalog_query(managed_parents(meta_schema)),
+        tables_query,
+        tenants_query,
+        *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema)),
         sql.SQL("COMMIT"),
     ]
-    results = _results(conn, sql.SQL(";\n").join(statements))
-    tables, tenants, owned, catalog = results
-    return parse_state(tables, tenants, owned), parse_catalog(catalog)
+    tables, tenants, heads, rows = _results(conn, sql.SQL(";\n").join(statements))
+    catalog = parse_catalog(heads, rows, full=True)
+    owned = (r[PARTITION_COLUMNS:] for r in rows if r[PARTITION_COLUMNS] is not None)
+    return parse_state(tables, tenants, owned), catalog
 
 
 def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) -> Catalog:
@@ -37,10 +51,11 @@ def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
     statements = [
         sql.SQL("BEGIN READ ONLY"),
         SESSION_SETTINGS,
-        catalog_query(parents_from_values(names)),
+        *catalog_queries(parents_from_values(names)),
         sql.SQL("COMMIT"),
     ]
-    return parse_catalog((_results(conn, sql.SQL(";\n").join(statements)))[0])
+    heads, rows = _results(conn, sql.SQL(";\n").join(statements))
+    return parse_catalog(heads, rows)
 
 
 def _results(conn: psycopg.Connection[Any], query: sql.Composed) -> list[list[Any]]:

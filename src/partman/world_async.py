@@ -12,22 +12,36 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .catalog import SESSION_SETTINGS, Catalog, catalog_query, parents_from_values, parse_catalog
+from .catalog import (
+    PARTITION_COLUMNS,
+    SESSION_SETTINGS,
+    Catalog,
+    catalog_queries,
+    parents_from_values,
+    parse_catalog,
+)
 from .store import State, managed_parents, parse_state, state_queries
+from .store_sql import owned_rows
 
 
 async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tuple[State, Catalog]:
-    """Everything a pass needs to plan: one round trip, constant whatever the tenant count."""
+    """Everything a pass needs to plan: one round trip, constant whatever the tenant count.
+
+    The ownership records come joined to the partitions they are about (see `catalog_queries`).
+    """
+    tables_query, tenants_query, _ = state_queries(meta_schema)
     statements: list[sql.Composable] = [
         sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
         SESSION_SETTINGS,
-        *state_queries(meta_schema),
-        catalog_query(managed_parents(meta_schema)),
+        tables_query,
+        tenants_query,
+        *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema)),
         sql.SQL("COMMIT"),
     ]
-    results = await _results(conn, sql.SQL(";\n").join(statements))
-    tables, tenants, owned, catalog = results
-    return parse_state(tables, tenants, owned), parse_catalog(catalog)
+    tables, tenants, heads, rows = await _results(conn, sql.SQL(";\n").join(statements))
+    catalog = parse_catalog(heads, rows, full=True)
+    owned = (r[PARTITION_COLUMNS:] for r in rows if r[PARTITION_COLUMNS] is not None)
+    return parse_state(tables, tenants, owned), catalog
 
 
 async def read_catalog(conn: psycopg.AsyncConnection[Any], names: list[tuple[str, str]]) -> Catalog:
@@ -35,10 +49,11 @@ async def read_catalog(conn: psycopg.AsyncConnection[Any], names: list[tuple[str
     statements = [
         sql.SQL("BEGIN READ ONLY"),
         SESSION_SETTINGS,
-        catalog_query(parents_from_values(names)),
+        *catalog_queries(parents_from_values(names)),
         sql.SQL("COMMIT"),
     ]
-    return parse_catalog((await _results(conn, sql.SQL(";\n").join(statements)))[0])
+    heads, rows = await _results(conn, sql.SQL(";\n").join(statements))
+    return parse_catalog(heads, rows)
 
 
 async def _results(conn: psycopg.AsyncConnection[Any], query: sql.Composed) -> list[list[Any]]:
