@@ -27,6 +27,7 @@ from rich.text import Text
 
 from . import settings as settings_module
 from . import status as status_module
+from . import store
 from . import sync as sync_module
 from .clock import RealClock
 from .config import FOREVER, Tenant
@@ -582,6 +583,11 @@ def apply(
             raise typer.Exit(PROBLEMS)
     progress = _Progress(len(preview)) if sys.stdout.isatty() and not as_json else None
     hook = progress.step if progress is not None else None
+    # The pass reads the catalog and the metadata afresh and plans again: let the preview's
+    # go first, so that a big database is not held twice while the pass runs.
+    del preview
+    resolution.state = store.State(tables=(), tenants={}, owned={})
+    resolution.catalog = {}
     with _manager(found, on_step=hook) as manager:
         sync_module.sync(manager, resolution)
         if progress is not None:
