@@ -131,14 +131,28 @@ class AsyncExecutor:
             return skipped
         results: list[OperationResult] = []
         units = self._units(ops)
-        for position, unit in enumerate(units):
+        decided_ids: set[int] = set()  # the pre-drop hook is asked once per operation
+        while units:
+            unit = units.pop(0)
             if isinstance(unit[0], RetirePartition):
-                decided = await self._decide(unit[0])
-                if isinstance(decided, OperationResult):
-                    await self._finish(conn, run_id, [decided])
-                    results.append(decided)
+                decided: list[RetirePartition] = []
+                for op in unit:
+                    assert isinstance(op, RetirePartition)
+                    choice = op if id(op) in decided_ids else await self._decide(op)
+                    if isinstance(choice, OperationResult):
+                        await self._finish(conn, run_id, [choice])
+                        results.append(choice)
+                    else:
+                        decided_ids.add(id(choice))
+                        decided.append(choice)
+                if not decided:
                     continue
-                unit = [decided]
+                if len(decided) > 1:
+                    done, leftover = await self._retire_many(conn, parent, decided, run_id)
+                    results += done
+                    units[:0] = [[op] for op in leftover]  # one at a time, with retries
+                    continue
+                unit = list(decided)
             outcome, blocked = await self._run(conn, parent, unit, run_id)
             results += outcome
             if blocked:
@@ -148,7 +162,7 @@ class AsyncExecutor:
                 )
                 rest = [
                     OperationResult(op, "skipped", reason, attempts=0)
-                    for later in units[position + 1 :]
+                    for later in units
                     for op in later
                 ]
                 await self._finish(conn, run_id, rest)
@@ -169,14 +183,22 @@ class AsyncExecutor:
         moving: list[list[Operation]] = [
             [op] for op in ops if isinstance(op, CreatePartition) and op.move is not None
         ]
-        # an interrupted detach first: PostgreSQL allows one pending detach per parent
-        retire: list[list[Operation]] = [
-            [op]
-            for op in sorted(
-                (op for op in ops if isinstance(op, RetirePartition)),
-                key=lambda op: op.stage == "attached",
-            )
+        # an interrupted detach first: PostgreSQL allows one pending detach per parent; then
+        # the expired partitions that can be detached CONCURRENTLY, in batches (the same
+        # steps, each taken for the whole batch at once), then any others one by one
+        retiring = [op for op in ops if isinstance(op, RetirePartition)]
+        resumed: list[Operation] = [op for op in retiring if op.stage != "attached"]
+        together: list[Operation] = [
+            op for op in retiring if op.stage == "attached" and op.concurrently
         ]
+        alone: list[Operation] = [
+            op for op in retiring if op.stage == "attached" and not op.concurrently
+        ]
+        retire = (
+            [[op] for op in resumed]
+            + [together[i : i + size] for i in range(0, len(together), size)]
+            + [[op] for op in alone]
+        )
         forget: list[Operation] = [op for op in ops if isinstance(op, ForgetPartition)]
         batches = [plain[i : i + size] for i in range(0, len(plain), size)]
         return defaults + moving + batches + retire + ([forget] if forget else [])
@@ -542,6 +564,179 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         )
         return detail
 
+    async def _retire_many(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        parent: str,
+        ops: list[RetirePartition],
+        run_id: str,
+    ) -> tuple[list[OperationResult], list[RetirePartition]]:
+        """Retire several expired partitions of one parent with `_retire`'s steps, each step
+        taken for the whole batch in one round trip: check them all (guard and newest row),
+        mark them "detaching", DETACH ... CONCURRENTLY each (that statement runs alone), then
+        mark them "detached" and drop, keep or archive them all in one transaction.
+
+        Every step leaves the same states a one-by-one retirement would, so a crash anywhere
+        is repaired the same way. Anything unexpected (a partition renamed meanwhile, a lock
+        not granted in time) stops the batch where it is: what is not done is returned, and
+        goes through `_retire` one by one, with its retries."""
+        started = time.perf_counter()
+        for op in ops:  # each operation passes each step (progress bars count them)
+            await self._step("check", op)
+        try:
+            checked = await self._check_many(conn, parent, ops)
+        except psycopg.Error:
+            await _rollback(conn)
+            return [], ops
+        skipped = [r for r in checked if isinstance(r, OperationResult)]
+        details = {id(op): d for op, d in zip(ops, checked, strict=True) if isinstance(d, str)}
+        good = [op for op in ops if id(op) in details]
+        if not good:
+            await _rollback(conn)
+            await self._finish(conn, run_id, skipped)
+            return skipped, []
+        key = parent_key(parent)
+        pending = sql.SQL(
+            "SELECT pg_try_advisory_lock({}), EXISTS (SELECT FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhparent "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = {} AND c.relname = {} AND i.inhdetachpending)"
+        ).format(key, sql.Literal(good[0].parent_schema), sql.Literal(good[0].parent_name))
+        try:  # still in the check's transaction, under the parent's lock: mark, then commit
+            cur = await conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        *(self._state_sql(op, "detaching") for op in good),
+                        sql.SQL("COMMIT"),
+                        pending,
+                        sql.SQL("SET lock_timeout = {}; SET statement_timeout = {}").format(
+                            ms(self.config.lock_timeout), ms(self.config.statement_timeout)
+                        ),
+                    ]
+                )
+            )
+            row = await _last_row(cur)
+        except psycopg.Error:
+            await _rollback(conn)
+            await self._reset_session(conn, key, locked=False)
+            await self._finish(conn, run_id, skipped)
+            return skipped, good
+        await self._finish(conn, run_id, skipped)
+        if not row or not row[0] or row[1]:  # another partman, or a detach pending: one by one
+            await self._reset_session(conn, key, locked=bool(row and row[0]))
+            return skipped, good
+        detached: list[RetirePartition] = []
+        for op in good:
+            await self._step("detach", op)
+            try:
+                await conn.execute(op.detach_statement())
+            except psycopg.Error:  # maybe left pending: one by one FINALIZEs it, with retries
+                await _rollback(conn)
+                break
+            detached.append(op)
+        rest = good[len(detached) :]
+        tail: list[sql.Composable] = [
+            sql.SQL("RESET lock_timeout; RESET statement_timeout"),
+            sql.SQL("SELECT pg_advisory_unlock({})").format(key),
+            *(self._state_sql(op, "detached") for op in detached),
+            sql.SQL("COMMIT"),
+        ]
+        if not detached:
+            await conn.execute(sql.SQL(";\n").join(tail))
+            return skipped, rest
+        finish: list[sql.Composable] = [self._begin()]
+        for op in detached:
+            finish += [*op.finish_statements(op.action), *self._retired_sql(op)]
+        audits = [audit_entry(op, "ok", detail=details[id(op)]) for op in detached]
+        finish += [store.audit_sql(self.meta, run_id, audits), sql.SQL("COMMIT")]
+        for op in detached:
+            await self._step("finish", op)
+        try:
+            await conn.execute(sql.SQL(";\n").join(tail + finish))
+        except psycopg.Error:  # "detached" is committed: one by one finishes them
+            await _rollback(conn)
+            again = [dataclasses.replace(op, stage="detached") for op in detached]
+            return skipped, again + rest
+        elapsed = (time.perf_counter() - started) * 1000 / len(ops)
+        done = [
+            OperationResult(op, "ok", None, elapsed, 1, details[id(op)]) for op in detached
+        ]
+        for r in done:
+            self._log(r)
+        return skipped + done, rest
+
+    async def _check_many(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[RetirePartition]
+    ) -> list[OperationResult | str]:
+        """`_check_expired` for a batch, in one round trip; leaves the transaction open (under
+        the parent's lock). Per operation: a skip (changed since the plan, or a row inside the
+        window) or the detail of what it holds. Raises if a partition's name no longer
+        resolves (the batch then goes one by one, which says which)."""
+        oids = sql.SQL(", ").join(
+            sql.SQL("({}, {}::oid)").format(sql.Literal(i), sql.Literal(op.oid))
+            for i, op in enumerate(ops)
+        )
+        guard = sql.SQL(
+            "SELECT c.relname::text, n.nspname::text, pg_get_expr(c.relpartbound, c.oid), "
+            "obj_description(c.oid, 'pg_class') FROM (VALUES {}) AS o (i, oid) "
+            "LEFT JOIN pg_class c ON c.oid = o.oid "
+            "LEFT JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY o.i"
+        ).format(oids)
+        spans = sql.SQL(" UNION ALL ").join(
+            sql.SQL(
+                "(SELECT {}, min({})::text, max({})::text, count(*) FILTER (WHERE {} >= {}) "
+                "FROM {})"
+            ).format(
+                sql.Literal(i),
+                sql.Identifier(op.time_column),
+                sql.Identifier(op.time_column),
+                sql.Identifier(op.time_column),
+                sql.Literal(op.cutoff),
+                op.partition,
+            )
+            for i, op in enumerate(ops)
+        )
+        cur = await conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    self._begin(),
+                    SESSION_SETTINGS,
+                    parent_lock_sql(parent),
+                    guard,
+                    sql.SQL("{} ORDER BY 1").format(spans),
+                ]
+            )
+        )
+        found = await _row_sets(cur)
+        guards, span_rows = found[-2], found[-1]
+        out: list[OperationResult | str] = []
+        for op, g, (_, oldest, newest, inside) in zip(ops, guards, span_rows, strict=True):
+            expected = (op.partition_name, op.partition_schema, op.bound_text)
+            if tuple(g[:3]) != expected or not store.is_owner_comment(g[3]):
+                why = (
+                    f"{op.partition_qualified} changed since the plan was made (renamed, "
+                    "re-bounded, dropped or no longer marked as partman's); left alone"
+                )
+                out.append(OperationResult(op, "skipped", why))
+            elif inside:
+                why = (
+                    f"{op.partition_qualified} holds {inside} row(s) at or after the retention "
+                    f"cutoff {op.cutoff} (newest {newest}); left alone so no row inside the "
+                    "retention window is lost"
+                )
+                out.append(OperationResult(op, "skipped", why))
+            else:
+                out.append(f"rows from {oldest} to {newest}" if newest is not None else "empty")
+        return out
+
+    async def _reset_session(
+        self, conn: psycopg.AsyncConnection[Any], key: sql.Composable, *, locked: bool
+    ) -> None:
+        parts: list[sql.Composable] = [sql.SQL("RESET lock_timeout; RESET statement_timeout")]
+        if locked:
+            parts.append(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
+        await conn.execute(sql.SQL(";\n").join(parts))
+
     async def _detach(
         self, conn: psycopg.AsyncConnection[Any], parent: str, op: RetirePartition
     ) -> str | None:
@@ -774,6 +969,16 @@ async def _last_row(cur: psycopg.AsyncCursor[Any]) -> Any:
             row = await cur.fetchone()
         if not cur.nextset():
             return row
+
+
+async def _row_sets(cur: psycopg.AsyncCursor[Any]) -> list[list[Any]]:
+    """The rows of every statement that returned rows, in a multi-statement query."""
+    out: list[list[Any]] = []
+    while True:
+        if cur.description is not None:
+            out.append(await cur.fetchall())
+        if not cur.nextset():
+            return out
 
 
 async def _last_scalar(cur: psycopg.AsyncCursor[Any]) -> int:

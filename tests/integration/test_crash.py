@@ -533,7 +533,9 @@ def test_a_pass_killed_between_any_two_round_trips_is_repaired_by_the_next_one(
         for i, e in enumerate(events)
         if e["event"] == "roundtrip" and (i == 0 or events[i - 1]["event"] != "step")
     ]
-    assert len(points) >= 20
+    # batched retention takes each step for several partitions in one round trip (a kill
+    # after each one's DETACH ... CONCURRENTLY is the kill before the next one's step)
+    assert len(points) >= 15
     failures = kill_at_each(scenario, "roundtrip", points)
     assert not failures, f"{len(failures)} of {len(points)} kill points:\n" + "\n".join(failures)
 
