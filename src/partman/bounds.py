@@ -53,23 +53,13 @@ DEFAULT_BOUND = RangeBound((), (), is_default=True)
 
 def parse_range_bound(text: str, kinds: Sequence[ColumnKind]) -> RangeBound:
     """Read a RANGE partition's bound expression into typed values of the key columns."""
-    match = _RANGE.fullmatch(text)
-    if match is not None:  # the shape ruleutils prints; anything else takes the careful path
-        lower_tokens = _tokens(match.group(1))
-        upper_tokens = _tokens(match.group(2))
-    else:
+    lists = _fast_lists(text)
+    if lists is None:  # not the shape ruleutils prints: the careful path says what is wrong
         text = text.strip()
         if text == "DEFAULT":
             return DEFAULT_BOUND
-        prefix = "FOR VALUES FROM "
-        if not text.startswith(prefix):
-            raise BoundSyntaxError(f"not a range bound: {text!r}")
-        lower_tokens, pos = _parse_list(text, len(prefix))
-        if not text.startswith(" TO ", pos):
-            raise BoundSyntaxError(f"expected TO in {text!r}")
-        upper_tokens, pos = _parse_list(text, pos + 4)
-        if pos != len(text):
-            raise BoundSyntaxError(f"unexpected text after bound: {text[pos:]!r}")
+        lists = _careful_lists(text)
+    lower_tokens, upper_tokens = lists
     if len(lower_tokens) != len(kinds) or len(upper_tokens) != len(kinds):
         raise BoundSyntaxError(f"bound has {len(lower_tokens)} values, key has {len(kinds)}")
     return RangeBound(
@@ -81,20 +71,43 @@ def parse_range_bound(text: str, kinds: Sequence[ColumnKind]) -> RangeBound:
 _Token = tuple[str, bool]  # (text, was quoted)
 _BARE = re.compile(r"[A-Za-z0-9_.+-]+")
 
-# The fast path: exactly what `_parse_list` accepts, as one regular expression (a quoted
-# literal with '' for a quote, or a bare word), for the shape ruleutils prints.
+# The fast path: exactly what `_careful_lists` accepts, as one regular expression (each value
+# a quoted literal with '' for a quote, or a bare word), for the shape ruleutils prints.
 _TOKEN = r"'(?:[^']|'')*'|[A-Za-z0-9_.+-]+"
 _LIST = rf"\(((?:{_TOKEN})(?:, (?:{_TOKEN}))*)\)"
 _RANGE = re.compile(rf"FOR VALUES FROM {_LIST} TO {_LIST}")
-_TOKENS = re.compile(rf"({_TOKEN})(?:, |$)")
+_TOKENS = re.compile(rf"({_TOKEN})(?:, |\Z)")
+
+
+def _fast_lists(text: str) -> tuple[list[_Token], list[_Token]] | None:
+    """The lower and upper values of a bound in the usual shape; None for anything else."""
+    match = _RANGE.fullmatch(text)
+    if match is None:
+        return None
+    return _tokens(match.group(1)), _tokens(match.group(2))
 
 
 def _tokens(items: str) -> list[_Token]:
-    """The tokens of a list `_RANGE` matched, without its parentheses."""
+    """The values of a list `_RANGE` matched, without its parentheses."""
     return [
         (word[1:-1].replace("''", "'"), True) if word[0] == "'" else (word, False)
         for word in _TOKENS.findall(items)
     ]
+
+
+def _careful_lists(text: str) -> tuple[list[_Token], list[_Token]]:
+    """The lower and upper values of a bound, read a character at a time; BoundSyntaxError
+    saying where, if it is not a range bound."""
+    prefix = "FOR VALUES FROM "
+    if not text.startswith(prefix):
+        raise BoundSyntaxError(f"not a range bound: {text!r}")
+    lower_tokens, pos = _parse_list(text, len(prefix))
+    if not text.startswith(" TO ", pos):
+        raise BoundSyntaxError(f"expected TO in {text!r}")
+    upper_tokens, pos = _parse_list(text, pos + 4)
+    if pos != len(text):
+        raise BoundSyntaxError(f"unexpected text after bound: {text[pos:]!r}")
+    return lower_tokens, upper_tokens
 
 
 def _parse_list(text: str, pos: int) -> tuple[list[_Token], int]:

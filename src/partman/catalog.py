@@ -181,69 +181,98 @@ SELECT k.*, o.*,
 def parse_catalog(
     heads: Sequence[Sequence[Any]], rows: Iterable[Sequence[Any]], *, full: bool = False
 ) -> Catalog:
-    """Turn the two statements' rows into ParentInfo objects, bounds parsed exactly.
+    """Turn the two statements' rows into ParentInfo objects, bounds parsed exactly."""
+    reader = CatalogReader(heads, full=full)
+    reader.feed(rows)
+    return reader.catalog()
 
-    `full`: these are all the parents a pass manages, so parsed bounds no partition has any
-    more can be forgotten (see `BoundCache`).
+
+class CatalogReader:
+    """Reads the partition rows as they come, in chunks: a big catalog is never held twice
+    (as rows and as objects) at once.
+
+    `full`: the parents are all those a pass manages, so parsed bounds no partition has any
+    more are forgotten afterwards (see `BoundCache`). With the ownership join, `owned` collects
+    the records' columns (`OwnedPartition`'s order), the partition's own name strings standing
+    in for the record's equal ones.
     """
-    infos: dict[int, _Head] = {}
-    used: dict[_Parser, dict[str, _Entry]] | None = {} if full else None
-    for row in heads:
-        infos[row[0]] = _Head(row, used)
-    schemas: dict[str, str] = {}  # one string per schema and per comment text, not per row
-    comments: dict[str | None, str | None] = {}
-    new = tuple.__new__  # PartitionInfo(...) without the keyword-capable __new__: ~3x faster
-    for r in rows:
-        info = infos.get(r[0])
-        if info is None:
-            continue  # an ownership record of no partition of a wanted parent
-        text: str = r[4] or ""
-        bound = None
-        parser = info.parser
-        if parser is not None:
-            entry = parser.entries.get(text)
-            if entry is None:
-                entry = (text, parser.parse(text))
-                if not full:
-                    parser.entries[text] = entry
-            if info.used is not None:
-                info.used[entry[0]] = entry
-            text, bound = entry
-        schema, comment = r[2], r[5]
-        info.children.append(
-            new(
-                PartitionInfo,
-                (
-                    r[1],
-                    schemas.setdefault(schema, schema),
-                    r[3],
-                    text,
-                    bound,
-                    comments.setdefault(comment, comment),
-                    r[6],
-                    r[7],
-                    r[8],
-                ),
+
+    def __init__(self, heads: Sequence[Sequence[Any]], *, full: bool = False) -> None:
+        self._used: dict[_Parser, dict[str, _Entry]] | None = {} if full else None
+        self._parents = {row[0]: _Head(row, self._used) for row in heads}
+        self._schemas: dict[str, str] = {}  # one string per schema and per comment, not per row
+        self._comments: dict[str | None, str | None] = {}
+        self._values: dict[int, dict[Any, Any]] = {}  # see _Parser.parse
+        self.owned: list[tuple[Any, ...]] = []
+
+    def feed(self, rows: Iterable[Sequence[Any]]) -> None:
+        parents = self._parents
+        schemas, comments, values = self._schemas, self._comments, self._values
+        owned = self.owned
+        new = tuple.__new__  # PartitionInfo(...) without the keyword-capable __new__: ~3x faster
+        for r in rows:
+            if len(r) > PARTITION_COLUMNS and r[PARTITION_COLUMNS] is not None:
+                if r[1] is None:  # a record of no partition of these parents
+                    owned.append(tuple(r[PARTITION_COLUMNS:]))
+                else:
+                    owned.append((r[2], r[3], *r[PARTITION_COLUMNS + 2 :]))
+            info = parents.get(r[0])
+            if info is None:
+                continue
+            text: str = r[4] or ""
+            bound = None
+            parser = info.parser
+            if parser is not None:
+                used = info.used
+                entry = parser.entries.get(text)
+                if entry is None:
+                    entry = None if used is None else used.get(text)  # another parent's
+                    if entry is None:
+                        entry = (text, parser.parse(text, values))
+                        if used is None:
+                            parser.entries[text] = entry
+                if used is not None:
+                    used[entry[0]] = entry
+                text, bound = entry
+            schema, comment = r[2], r[5]
+            info.children.append(
+                new(
+                    PartitionInfo,
+                    (
+                        r[1],
+                        schemas.setdefault(schema, schema),
+                        r[3],
+                        text,
+                        bound,
+                        comments.setdefault(comment, comment),
+                        r[6],
+                        r[7],
+                        r[8],
+                    ),
+                )
             )
-        )
-    for parser, entries in (used or {}).items():
-        parser.entries = entries  # swapped whole: a concurrent reader sees the old or the new
-    catalog: Catalog = {}
-    for info in infos.values():
-        head = info.head
-        info.children.sort(key=_name)
-        parent = ParentInfo(
-            oid=head[0],
-            schema=head[1],
-            name=head[2],
-            relkind=head[3],
-            strategy=head[4],
-            key=info.key,
-            columns=_columns(head),
-            partitions=tuple(info.children),
-        )
-        catalog[(parent.schema, parent.name)] = parent
-    return catalog
+
+    def catalog(self) -> Catalog:
+        """The parents, their partitions by name; once every row has been fed."""
+        for parser, entries in (self._used or {}).items():
+            parser.entries = entries  # swapped whole: a concurrent read sees the old or the new
+        self._used = None
+        catalog: Catalog = {}
+        for info in self._parents.values():
+            head = info.head
+            info.children.sort(key=_name)
+            parent = ParentInfo(
+                oid=head[0],
+                schema=head[1],
+                name=head[2],
+                relkind=head[3],
+                strategy=head[4],
+                key=info.key,
+                columns=_columns(head),
+                partitions=tuple(info.children),
+            )
+            catalog[(parent.schema, parent.name)] = parent
+        return catalog
 
 
 def _name(p: PartitionInfo) -> str:
@@ -298,14 +327,24 @@ class _Parser:
         self.padded = tuple(t == "bpchar" for t in typnames)
         self.entries: dict[str, _Entry] = {}
 
-    def parse(self, text: str) -> RangeBound | None:
+    def parse(self, text: str, shared: dict[int, dict[Any, Any]]) -> RangeBound | None:
+        """The bound, its values shared with the other bounds `shared` has seen: the tenant of
+        a partition, and the instant where one period ends and the next begins, are one object
+        each rather than one per partition."""
         try:
             bound = parse_range_bound(text, self.kinds)
         except BoundSyntaxError:
             return None
-        if any(self.padded) and not bound.is_default:
-            bound = RangeBound(self._unpad(bound.lower), self._unpad(bound.upper))
-        return bound
+        if bound.is_default:
+            return bound
+        lower, upper = bound.lower, bound.upper
+        if any(self.padded):
+            lower, upper = self._unpad(lower), self._unpad(upper)
+        # one dict per key position: values of different columns never stand for each other
+        lower = tuple(shared.setdefault(i, {}).setdefault(v, v) for i, v in enumerate(lower))
+        upper = tuple(shared.setdefault(i, {}).setdefault(v, v) for i, v in enumerate(upper))
+        ends = shared.setdefault(-1, {})
+        return RangeBound(ends.setdefault(lower, lower), ends.setdefault(upper, upper))
 
     def _unpad(self, values: tuple[BoundValue, ...]) -> tuple[BoundValue, ...]:
         """char(n) values print blank-padded; the tenant id they hold has no trailing blanks."""

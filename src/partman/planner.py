@@ -9,10 +9,13 @@ of those partman may drop because it created or adopted them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
+import uuid
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .bounds import BoundValue, Special
 from .catalog import Catalog, ParentInfo, PartitionInfo
@@ -107,6 +110,7 @@ def timelines(
     by_tenant: dict[TenantValue | None, list[Piece]] = {}
     others: list[PartitionInfo] = []
     from_value = domain.from_value
+    new = tuple.__new__  # Piece(...) without the keyword-capable __new__: ~3x faster
     for p in parent.partitions:
         bound = p.bound
         if bound is None or bound.is_default:
@@ -115,46 +119,53 @@ def timelines(
         irregular = p.is_partitioned or p.detach_pending  # never adopted or dropped, but it
         if irregular:  # still covers its range: creating into it would fail
             others.append(p)
-        lo_value, hi_value = bound.lower[-1], bound.upper[-1]
-        # an instant already in UTC is its own aligned time (the common case, kept cheap)
+        lower, upper, _ = bound
+        lo_value, hi_value = lower[-1], upper[-1]
+        # An instant already in UTC is its own aligned time, and finite: the common case, kept
+        # cheap (a pass looks at every partition).
         if type(lo_value) is dt.datetime and lo_value.tzinfo is UTC:
-            lo_time = lo_value
+            lo_time, lo_finite = lo_value, True
         else:
             lo_time = from_value(lo_value, upper=False)
+            lo_finite = not isinstance(lo_value, Special)
         if type(hi_value) is dt.datetime and hi_value.tzinfo is UTC:
-            hi_time = hi_value
+            hi_time, hi_finite = hi_value, True
         else:
             hi_time = from_value(hi_value, upper=True)
-        finite = not (irregular or isinstance(lo_value, Special) or isinstance(hi_value, Special))
+            hi_finite = not isinstance(hi_value, Special)
+        finite = lo_finite and hi_finite and not irregular
         if tenant_key is None:
-            by_tenant.setdefault(None, []).append(Piece(lo_time, hi_time, p, finite))
+            by_tenant.setdefault(None, []).append(new(Piece, (lo_time, hi_time, p, finite)))
             continue
-        t_lo, t_hi = bound.lower[0], bound.upper[0]
-        if isinstance(t_lo, Special) or isinstance(t_hi, Special) or t_lo != t_hi:
-            # Spans tenants: it covers the end tenants partly; the ones between depend on the
-            # column's collation, which only the server knows. Creating into it fails loudly.
-            if not isinstance(t_lo, Special | dt.date):
-                by_tenant.setdefault(t_lo, []).append(Piece(lo_time, _MAX, p, False))
-            if not isinstance(t_hi, Special | dt.date):
-                by_tenant.setdefault(t_hi, []).append(Piece(_MIN, hi_time, p, False))
-            if not irregular:
-                others.append(p)
-            continue
-        if isinstance(t_lo, dt.date):
-            if not irregular:
-                others.append(p)
-            continue
-        pieces = by_tenant.get(t_lo)
+        t_lo, t_hi = lower[0], upper[0]
+        if t_lo is not t_hi or type(t_lo) not in _TENANT_TYPES:  # else: one tenant, surely
+            if isinstance(t_lo, Special) or isinstance(t_hi, Special) or t_lo != t_hi:
+                # Spans tenants: it covers the end tenants partly; the ones between depend on
+                # the column's collation, which only the server knows. Creating into it fails
+                # loudly.
+                if not isinstance(t_lo, Special | dt.date):
+                    by_tenant.setdefault(t_lo, []).append(new(Piece, (lo_time, _MAX, p, False)))
+                if not isinstance(t_hi, Special | dt.date):
+                    by_tenant.setdefault(t_hi, []).append(new(Piece, (_MIN, hi_time, p, False)))
+                if not irregular:
+                    others.append(p)
+                continue
+            if isinstance(t_lo, dt.date):
+                if not irregular:
+                    others.append(p)
+                continue
+        tenant = cast(TenantValue, t_lo)  # neither a special value nor a date, as seen above
+        pieces = by_tenant.get(tenant)
         if pieces is None:
-            pieces = by_tenant[t_lo] = []
-        pieces.append(Piece(lo_time, hi_time, p, finite))
+            pieces = by_tenant[tenant] = []
+        pieces.append(new(Piece, (lo_time, hi_time, p, finite)))
     for pieces in by_tenant.values():
         pieces.sort(key=_order)
     return by_tenant, others
 
 
-def _order(piece: Piece) -> tuple[dt.datetime, dt.datetime]:
-    return (piece.lower, piece.upper)
+_TENANT_TYPES = (str, int, uuid.UUID)
+_order = operator.itemgetter(0, 1)  # a piece's (lower, upper)
 
 
 def gaps(
@@ -210,23 +221,11 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
     creates: list[Operation] = []
     drops: list[Operation] = []
     notices: list[Notice] = []
-    taken: dict[str, set[str]] = {}  # names in use per schema, shared by all its tables
-    for info in catalog.values():
-        for p in info.partitions:
-            names = taken.get(p.schema)
-            if names is None:
-                names = taken[p.schema] = set()
-            names.add(p.name)
-    for o in state.owned.values():
-        if o.exists:
-            names = taken.get(o.schema)
-            if names is None:
-                names = taken[o.schema] = set()
-            names.add(o.name)
+    in_use = NamesInUse(catalog, state)  # shared by all the tables of a schema
     for table in state.tables:
         try:
             parent, tenant_key, time_key = check_record(table, catalog)
-            names = taken.setdefault(parent.schema, set())
+            names = functools.partial(in_use.of, parent.schema)
             c, d, n = plan_table(table, parent, state, tenant_key, time_key, now, zone, names)
         except CatalogError as error:
             notices.append(Notice("error", table.qualified_name, f"skipped: {error}"))
@@ -249,6 +248,29 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
     )
 
 
+class NamesInUse:
+    """The partition names in use in each schema, the catalog's and partman's records', worked
+    out when first asked: a pass that creates nothing never needs them."""
+
+    def __init__(self, catalog: Catalog, state: State) -> None:
+        self._catalog = catalog
+        self._state = state
+        self._by_schema: dict[str, set[str]] | None = None
+
+    def of(self, schema: str) -> set[str]:
+        """The names in use in `schema`: the set itself, for names planned to be added."""
+        if self._by_schema is None:
+            by_schema: dict[str, set[str]] = {}
+            for info in self._catalog.values():
+                for p in info.partitions:
+                    by_schema.setdefault(p.schema, set()).add(p.name)
+            for o in self._state.owned.values():
+                if o.exists:
+                    by_schema.setdefault(o.schema, set()).add(o.name)
+            self._by_schema = by_schema
+        return self._by_schema.setdefault(schema, set())
+
+
 @dataclass(frozen=True)
 class TableContext:
     """What every tenant of one table shares during planning."""
@@ -257,11 +279,18 @@ class TableContext:
     parent: ParentInfo
     domain: TimeDomain
     now: dt.datetime  # in aligned space
-    taken: set[str]  # partition names in use under this parent (and those planned so far)
+    names: Callable[[], set[str]]  # the names in use where this parent's partitions go
     move: MoveRows | None  # the default partition, when there is one
     # Every tenant of the table asks for the same periods: each is computed once per table.
-    _bounds: dict[int, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
+    _periods: dict[tuple[int, int], list[tuple[int, dt.datetime, dt.datetime]]] = field(
+        default_factory=dict
+    )
     _indexes: dict[dt.datetime, int] = field(default_factory=dict)
+
+    @functools.cached_property
+    def taken(self) -> set[str]:
+        """Partition names in use under this parent (and those planned so far)."""
+        return self.names()
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -278,11 +307,13 @@ class TableContext:
             found = self._indexes[instant] = self.interval.index(instant, self.tz)
         return found
 
-    def bounds(self, index: int) -> tuple[dt.datetime, dt.datetime]:
-        """FROM and TO of period `index` (`Interval.bounds`, memoized)."""
-        found = self._bounds.get(index)
+    def periods(self, first: int, last: int) -> list[tuple[int, dt.datetime, dt.datetime]]:
+        """(index, FROM, TO) of periods `first` through `last` (`Interval.bounds`, memoized)."""
+        found = self._periods.get((first, last))
         if found is None:
-            found = self._bounds[index] = self.interval.bounds(index, self.tz)
+            tz = self.tz
+            found = [(k, *self.interval.bounds(k, tz)) for k in range(first, last + 1)]
+            self._periods[(first, last)] = found
         return found
 
 
@@ -294,7 +325,7 @@ def plan_table(
     time_key: KeyColumn,
     now: dt.datetime,
     zone: zoneinfo.ZoneInfo,
-    taken: set[str] | None = None,
+    taken: Callable[[], set[str]] | None = None,
 ) -> tuple[list[Operation], list[Operation], list[Notice]]:
     domain = TimeDomain(time_key.kind, zone)
     default = parent.default_partition
@@ -309,7 +340,10 @@ def plan_table(
         )
     owned = state.owned_by_parent.get((table.schema, table.name), [])
     if taken is None:
-        taken = {p.name for p in parent.partitions} | {o.name for o in owned if o.exists}
+
+        def taken() -> set[str]:
+            return {p.name for p in parent.partitions} | {o.name for o in owned if o.exists}
+
     ctx = TableContext(table, parent, domain, domain.now(now), taken, move)
     by_tenant, others = timelines(parent, tenant_key, domain)
     creates: list[Operation] = []
@@ -512,14 +546,14 @@ def premake(
     if ctx.table.backfill and cutoff is not None:
         first = min(first, ctx.index(cutoff))
     creates: list[Operation] = []
+    count = len(pieces)
     skip = 0  # pieces that end before the period under way, so before every later one
-    for index in range(first, current + policy.partition_count + 1):
-        lo, hi = ctx.bounds(index)
+    for index, lo, hi in ctx.periods(first, current + policy.partition_count):
         if cutoff is not None and hi <= cutoff:
             continue  # backfill never creates what retention would drop at once
-        while skip < len(pieces) and pieces[skip].upper <= lo:
+        while skip < count and pieces[skip].upper <= lo:
             skip += 1
-        if skip < len(pieces) and pieces[skip].lower <= lo and pieces[skip].upper >= hi:
+        if skip < count and pieces[skip].lower <= lo and pieces[skip].upper >= hi:
             continue  # one partition covers the whole period: the steady state, kept cheap
         if index == current:
             reason = "current period"

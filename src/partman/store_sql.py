@@ -301,7 +301,8 @@ def parse_state(
     by_table: dict[int, list[TenantRecord]] = {}
     for r in tenants:
         by_table.setdefault(r[0], []).append(TenantRecord(r[0], r[1], r[2], r[3], r[4]))
-    # Parent names, tenants, origins and states repeat on many rows: keep one string of each.
+    # Parent names, tenants, origins, states and bounds (one period's end is the next one's
+    # start) repeat on many rows: keep one string of each.
     shared: dict[Any, Any] = {}
     one = shared.setdefault
     new = tuple.__new__  # OwnedPartition(...) without the keyword-capable __new__: ~3x faster
@@ -310,7 +311,8 @@ def parse_state(
         owned_by_key[(r[0], r[1])] = new(
             OwnedPartition,
             (r[0], r[1], one(r[2], r[2]), one(r[3], r[3]), one(r[4], r[4]),
-             one(r[5], r[5]), one(r[6], r[6]), r[7], r[8], r[9], r[10], r[11]),
+             one(r[5], r[5]), one(r[6], r[6]), r[7], one(r[8], r[8]), one(r[9], r[9]),
+             r[10], r[11]),
         )  # fmt: skip
     return State(
         tables=records,

@@ -15,9 +15,9 @@ import psycopg
 from psycopg import sql
 
 from .catalog import (
-    PARTITION_COLUMNS,
     SESSION_SETTINGS,
     Catalog,
+    CatalogReader,
     catalog_queries,
     parents_from_values,
     parse_catalog,
@@ -40,10 +40,22 @@ def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, 
         *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema)),
         sql.SQL("COMMIT"),
     ]
-    tables, tenants, heads, rows = _results(conn, sql.SQL(";\n").join(statements))
-    catalog = parse_catalog(heads, rows, full=True)
-    owned = (r[PARTITION_COLUMNS:] for r in rows if r[PARTITION_COLUMNS] is not None)
-    return parse_state(tables, tenants, owned), catalog
+    cur = conn.execute(sql.SQL(";\n").join(statements))
+    tables = _next_rows(cur)
+    tenants = _next_rows(cur)
+    reader = CatalogReader(_next_rows(cur), full=True)
+    _skip_to_rows(cur)
+    while True:
+        rows = cur.fetchmany(CHUNK)
+        if not rows:
+            break
+        reader.feed(rows)
+    catalog = reader.catalog()
+    return parse_state(tables, tenants, reader.owned), catalog
+
+
+CHUNK = 2000
+"""Partition rows turned into objects at a time (see `catalog.CatalogReader`)."""
 
 
 def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) -> Catalog:
@@ -56,6 +68,21 @@ def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
     ]
     heads, rows = _results(conn, sql.SQL(";\n").join(statements))
     return parse_catalog(heads, rows)
+
+
+def _skip_to_rows(cur: psycopg.Cursor[Any]) -> None:
+    """Move to the next statement's result that has rows (this one, if it has)."""
+    while cur.description is None:
+        if not cur.nextset():
+            raise psycopg.ProgrammingError("a statement that returns rows is missing")
+
+
+def _next_rows(cur: psycopg.Cursor[Any]) -> list[Any]:
+    """All rows of the next statement that returns rows; the cursor moves past it."""
+    _skip_to_rows(cur)
+    rows = cur.fetchall()
+    cur.nextset()
+    return rows
 
 
 def _results(conn: psycopg.Connection[Any], query: sql.Composed) -> list[list[Any]]:

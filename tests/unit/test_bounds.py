@@ -18,6 +18,8 @@ from partman.bounds import (
     BoundSyntaxError,
     RangeBound,
     Special,
+    _careful_lists,
+    _fast_lists,
     parse_range_bound,
 )
 from partman.columns import ColumnKind
@@ -336,3 +338,34 @@ def test_every_truncation_of_a_bound_raises_bound_syntax_error(
     )
     with pytest.raises(BoundSyntaxError):
         parse_range_bound(text[: len(text) - 1 - cut], [TEXT, TSTZ])
+
+
+def _careful_or_error(text: str) -> object:
+    try:
+        return _careful_lists(text)
+    except BoundSyntaxError:
+        return BoundSyntaxError
+
+
+bound_pieces = st.sampled_from(
+    ["FOR VALUES FROM ", " TO ", "(", ")", ", ", ",", "'", "''", "MINVALUE", "x", "1", " "]
+)
+
+
+@FAST
+@given(
+    st.one_of(
+        st.lists(st.one_of(bound_pieces, tenant_texts.map(pg_literal)), max_size=12).map("".join),
+        st.builds(
+            lambda lo, hi: range_text(lo, hi),
+            st.lists(st.one_of(tenant_texts.map(pg_literal), st.sampled_from(["MAXVALUE", "7"]))),
+            st.lists(st.one_of(tenant_texts.map(pg_literal), st.sampled_from(["MINVALUE", "-1"]))),
+        ),
+    )
+)
+def test_the_fast_path_reads_exactly_what_the_careful_one_does(text: str) -> None:
+    """The regular expression is a shortcut, never a second grammar: whatever it accepts, the
+    character-at-a-time parser reads the same way."""
+    fast = _fast_lists(text)
+    if fast is not None:
+        assert _careful_or_error(text) == fast

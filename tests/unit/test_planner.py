@@ -28,7 +28,7 @@ from partman.columns import ColumnKind, KeyColumn, TenantValue, tenant_text
 from partman.intervals import Interval, parse_retention
 from partman.naming import partition_name, period_label
 from partman.operations import CreatePartition, DropPartition, Plan
-from partman.planner import plan
+from partman.planner import Piece, gaps, plan
 from partman.store import (
     FOREVER,
     OwnedPartition,
@@ -1031,3 +1031,47 @@ def test_a_tenant_id_the_column_cannot_hold_is_reported_and_other_tables_still_p
         raise AssertionError(f"plan() raised instead of reporting: {error}") from error
     assert [n.table for n in the_plan.notices if n.level == "error"] == ["public.orders"]
     assert [op.parent_name for op in the_plan.creates] == ["events"]
+
+
+def _gaps_the_plain_way(
+    lower: dt.datetime, upper: dt.datetime, pieces: Sequence[Piece]
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Every piece looked at, for every period: what `gaps` must agree with."""
+    result = []
+    cursor = lower
+    for piece in pieces:
+        if piece.upper <= cursor or piece.lower >= upper:
+            continue
+        if piece.lower > cursor:
+            result.append((cursor, piece.lower))
+        cursor = max(cursor, piece.upper)
+    if cursor < upper:
+        result.append((cursor, upper))
+    return result
+
+
+spans = st.tuples(st.integers(-30, 300), st.integers(1, 120))  # (start, length), in hours
+
+
+@PROPERTY
+@given(st.lists(spans, max_size=25), st.integers(1, 48), st.integers(-48, 48))
+def test_period_by_period_shortcuts_find_the_gaps_every_piece_would(
+    raw: list[tuple[int, int]], period: int, first: int
+) -> None:
+    """premake skips the pieces that ended before the period under way, and stops looking at
+    one that covers the whole period: the gaps are those a look at every piece finds."""
+    base = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    fake = PartitionInfo(0, "s", "p", "", None, None, None, False, False)
+    pieces = sorted(
+        (Piece(base + a * HOUR, base + (a + n) * HOUR, fake, True) for a, n in raw),
+        key=lambda p: (p.lower, p.upper),
+    )
+    skip = 0
+    for k in range(first, first + 300 // period + 2):
+        lo, hi = base + k * period * HOUR, base + (k + 1) * period * HOUR
+        while skip < len(pieces) and pieces[skip].upper <= lo:
+            skip += 1
+        expected = _gaps_the_plain_way(lo, hi, pieces)
+        if skip < len(pieces) and pieces[skip].lower <= lo and pieces[skip].upper >= hi:
+            assert expected == []
+        assert gaps(lo, hi, pieces, skip) == expected
