@@ -16,9 +16,10 @@ At each size: the wall time of maintain() (median of --runs passes after one war
 its round trips (every client/server exchange on the Manager's connections, counted in
 Connection.wait()), and one bare catalog query over the same partitions for comparison
 (pg_inherits + pg_class + pg_namespace + pg_get_expr(relpartbound), every row fetched).
-Where the pass's time goes is shown alongside: partman's own catalog query (the same rows with
-the parent's columns and comments), `read_world()` (metadata and catalog in one round trip,
-parsed), and `planner.plan()`.
+Where the pass's time goes is shown alongside: partman's own catalog query (a row per parent with
+its columns, a row per partition with its comment and row estimate and, joined to it, partman's
+ownership record), `read_world()` (metadata and catalog in one round trip, parsed), and
+`planner.plan()`.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from psycopg import sql
 
 import partman
 from partman import planner
-from partman.catalog import SESSION_SETTINGS, catalog_query
+from partman.catalog import SESSION_SETTINGS, catalog_queries
 from partman.store import managed_parents
+from partman.store_sql import owned_rows
 from partman.world import read_world
 
 TARGET = 3.0
@@ -131,7 +133,7 @@ def measure(world: World, runs: int) -> dict[str, Any]:
             [
                 sql.SQL("BEGIN READ ONLY"),
                 SESSION_SETTINGS,
-                catalog_query(managed_parents(b.META)),
+                *catalog_queries(managed_parents(b.META), owned_rows(b.META)),
                 sql.SQL("COMMIT"),
             ]
         )
