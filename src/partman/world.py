@@ -19,6 +19,7 @@ from .catalog import (
     Catalog,
     CatalogReader,
     catalog_queries,
+    gc_paused,
     parents_from_values,
     parse_catalog,
 )
@@ -41,17 +42,18 @@ def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, 
         sql.SQL("COMMIT"),
     ]
     cur = conn.execute(sql.SQL(";\n").join(statements))
-    tables = _next_rows(cur)
-    tenants = _next_rows(cur)
-    reader = CatalogReader(_next_rows(cur), full=True)
-    _skip_to_rows(cur)
-    while True:
-        rows = cur.fetchmany(CHUNK)
-        if not rows:
-            break
-        reader.feed(rows)
-    catalog = reader.catalog()
-    return parse_state(tables, tenants, reader.owned), catalog
+    with gc_paused():
+        tables = _next_rows(cur)
+        tenants = _next_rows(cur)
+        reader = CatalogReader(_next_rows(cur), full=True)
+        _skip_to_rows(cur)
+        while True:
+            rows = cur.fetchmany(CHUNK)
+            if not rows:
+                break
+            reader.feed(rows)
+        catalog = reader.catalog()
+        return parse_state(tables, tenants, reader.owned), catalog
 
 
 CHUNK = 2000
@@ -67,7 +69,8 @@ def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
         sql.SQL("COMMIT"),
     ]
     heads, rows = _results(conn, sql.SQL(";\n").join(statements))
-    return parse_catalog(heads, rows)
+    with gc_paused():
+        return parse_catalog(heads, rows)
 
 
 def _skip_to_rows(cur: psycopg.Cursor[Any]) -> None:

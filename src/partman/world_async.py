@@ -17,6 +17,7 @@ from .catalog import (
     Catalog,
     CatalogReader,
     catalog_queries,
+    gc_paused,
     parents_from_values,
     parse_catalog,
 )
@@ -39,17 +40,18 @@ async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tu
         sql.SQL("COMMIT"),
     ]
     cur = await conn.execute(sql.SQL(";\n").join(statements))
-    tables = await _next_rows(cur)
-    tenants = await _next_rows(cur)
-    reader = CatalogReader(await _next_rows(cur), full=True)
-    _skip_to_rows(cur)
-    while True:
-        rows = await cur.fetchmany(CHUNK)
-        if not rows:
-            break
-        reader.feed(rows)
-    catalog = reader.catalog()
-    return parse_state(tables, tenants, reader.owned), catalog
+    with gc_paused():
+        tables = await _next_rows(cur)
+        tenants = await _next_rows(cur)
+        reader = CatalogReader(await _next_rows(cur), full=True)
+        _skip_to_rows(cur)
+        while True:
+            rows = await cur.fetchmany(CHUNK)
+            if not rows:
+                break
+            reader.feed(rows)
+        catalog = reader.catalog()
+        return parse_state(tables, tenants, reader.owned), catalog
 
 
 CHUNK = 2000
@@ -65,7 +67,8 @@ async def read_catalog(conn: psycopg.AsyncConnection[Any], names: list[tuple[str
         sql.SQL("COMMIT"),
     ]
     heads, rows = await _results(conn, sql.SQL(";\n").join(statements))
-    return parse_catalog(heads, rows)
+    with gc_paused():
+        return parse_catalog(heads, rows)
 
 
 def _skip_to_rows(cur: psycopg.AsyncCursor[Any]) -> None:
