@@ -43,7 +43,7 @@ import partman
 from partman import planner
 from partman.catalog import SESSION_SETTINGS, catalog_queries
 from partman.store import managed_parents
-from partman.store_sql import owned_rows
+from partman.store_sql import OWNED_RECORD, owned_rows
 from partman.world import read_world
 
 TARGET = 3.0
@@ -133,7 +133,7 @@ def measure(world: World, runs: int) -> dict[str, Any]:
             [
                 sql.SQL("BEGIN READ ONLY"),
                 SESSION_SETTINGS,
-                *catalog_queries(managed_parents(b.META), owned_rows(b.META)),
+                *catalog_queries(managed_parents(b.META), owned_rows(b.META), OWNED_RECORD),
                 sql.SQL("COMMIT"),
             ]
         )

@@ -95,23 +95,24 @@ def parents_from_values(names: Iterable[tuple[str, str]]) -> sql.Composable:
     return sql.SQL("SELECT * FROM (VALUES {}) AS v(s, t)").format(sql.SQL(", ").join(rows))
 
 
-PARTITION_COLUMNS = 10
+PARTITION_COLUMNS = 9
 """Columns of the partition statement's rows before the ownership record's (see below)."""
 
 
 def catalog_queries(
-    parents: sql.Composable, owned: sql.Composable | None = None
+    parents: sql.Composable, owned: sql.Composable | None = None, record: Sequence[str] = ()
 ) -> list[sql.Composed]:
     """Two statements: a row per wanted parent that exists, and a row per partition of them.
 
     Partition rows (in no particular order; `parse_catalog` sorts): parent oid, oid, schema,
     name, bound text, comment, estimated rows (NULL: never analyzed), detach pending, itself
-    partitioned, attached (relispartition): `PARTITION_COLUMNS` columns.
+    partitioned: `PARTITION_COLUMNS` columns.
 
-    `owned`, a row source whose first two columns are `schema_name` and `partition_name`
-    (partman's ownership records), is joined on the partition's name: its columns follow, then
-    whether such a table exists and whether it is attached to some parent. Records of no
-    partition of a wanted parent get a row of their own, with NULL partition columns.
+    `owned`, partman's ownership records (a row source with the columns `schema_name`,
+    `partition_name` and `record`), is joined on the partition's name. Then come: whether the
+    partition has a record, the record's `record` columns, whether a table of that name
+    exists and whether it is attached to some parent. A record of no partition of a wanted
+    parent gets a row of its own: NULL partition columns but its schema and name.
     """
     wanted = sql.SQL(
         "SELECT pc.oid FROM ({parents}) AS wanted(s, t) "
@@ -160,9 +161,12 @@ SELECT i.inhparent::int8 AS parent, c.oid::int8 AS oid, n.nspname::text AS schem
     # OFFSET 0 keeps the partition rows a subquery of their own, so that bounds are printed
     # before the join (else the join would carry relpartbound's much longer node trees), and
     # the table of a record that matches no partition is looked up for that record alone.
+    columns = sql.SQL("").join(sql.SQL(", o.{}").format(sql.Identifier(c)) for c in record)
     joined = sql.SQL(
         """
-SELECT k.*, o.*,
+SELECT k.parent, k.oid, coalesce(k.schema, o.schema_name), coalesce(k.name, o.partition_name),
+       k.bound, k.comment, k.estimated_rows, k.detach_pending, k.nested,
+       o.schema_name IS NOT NULL{columns},
        CASE WHEN k.oid IS NOT NULL THEN true
             ELSE EXISTS (SELECT FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
                           WHERE n.nspname = o.schema_name AND c.relname = o.partition_name)
@@ -176,7 +180,7 @@ SELECT k.*, o.*,
   FROM ({children} OFFSET 0) AS k
   FULL JOIN ({owned}) AS o ON o.schema_name = k.schema AND o.partition_name = k.name
 """
-    ).format(children=children, owned=owned)
+    ).format(children=children, owned=owned, columns=columns)
     return [heads, joined]
 
 
@@ -195,8 +199,7 @@ class CatalogReader:
 
     `full`: the parents are all those a pass manages, so parsed bounds no partition has any
     more are forgotten afterwards (see `BoundCache`). With the ownership join, `owned` collects
-    the records' columns (`OwnedPartition`'s order), the partition's own name strings standing
-    in for the record's equal ones.
+    each record as (schema, name, *record columns, exists, attached).
     """
 
     def __init__(self, heads: Sequence[Sequence[Any]], *, full: bool = False) -> None:
@@ -213,11 +216,8 @@ class CatalogReader:
         owned = self.owned
         new = tuple.__new__  # PartitionInfo(...) without the keyword-capable __new__: ~3x faster
         for r in rows:
-            if len(r) > PARTITION_COLUMNS and r[PARTITION_COLUMNS] is not None:
-                if r[1] is None:  # a record of no partition of these parents
-                    owned.append(tuple(r[PARTITION_COLUMNS:]))
-                else:
-                    owned.append((r[2], r[3], *r[PARTITION_COLUMNS + 2 :]))
+            if len(r) > PARTITION_COLUMNS and r[PARTITION_COLUMNS]:
+                owned.append((r[2], r[3], *r[PARTITION_COLUMNS + 1 :]))
             info = parents.get(r[0])
             if info is None:
                 continue

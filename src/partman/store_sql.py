@@ -237,12 +237,25 @@ class State:
         return out
 
 
+OWNED_RECORD = (
+    "parent_schema",
+    "parent_name",
+    "tenant_id",
+    "origin",
+    "state",
+    "action",
+    "lower_bound",
+    "upper_bound",
+)
+"""The columns of an ownership record after its (schema_name, partition_name), in
+`OwnedPartition`'s order (which adds whether the table exists and is attached)."""
+
+
 def owned_rows(schema: str) -> sql.Composed:
-    """partman's ownership records, in `OwnedPartition`'s order up to `lower`/`upper`."""
-    return sql.SQL(
-        "SELECT schema_name, partition_name, parent_schema, parent_name, tenant_id, origin, "
-        "state, action, lower_bound, upper_bound FROM {}.partitions"
-    ).format(sql.Identifier(schema))
+    """partman's ownership records: schema_name, partition_name, then `OWNED_RECORD`."""
+    return sql.SQL("SELECT schema_name, partition_name, {} FROM {}.partitions").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in OWNED_RECORD), sql.Identifier(schema)
+    )
 
 
 def state_queries(schema: str) -> list[sql.Composed]:

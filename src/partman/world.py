@@ -24,7 +24,7 @@ from .catalog import (
     parse_catalog,
 )
 from .store import State, managed_parents, parse_state, state_queries
-from .store_sql import owned_rows
+from .store_sql import OWNED_RECORD, owned_rows
 
 
 def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, Catalog]:
@@ -38,7 +38,7 @@ def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, 
         SESSION_SETTINGS,
         tables_query,
         tenants_query,
-        *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema)),
+        *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema), OWNED_RECORD),
         sql.SQL("COMMIT"),
     ]
     cur = conn.execute(sql.SQL(";\n").join(statements))

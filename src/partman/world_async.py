@@ -22,7 +22,7 @@ from .catalog import (
     parse_catalog,
 )
 from .store import State, managed_parents, parse_state, state_queries
-from .store_sql import owned_rows
+from .store_sql import OWNED_RECORD, owned_rows
 
 
 async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tuple[State, Catalog]:
@@ -36,7 +36,7 @@ async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tu
         SESSION_SETTINGS,
         tables_query,
         tenants_query,
-        *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema)),
+        *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema), OWNED_RECORD),
         sql.SQL("COMMIT"),
     ]
     cur = await conn.execute(sql.SQL(";\n").join(statements))
