@@ -97,6 +97,14 @@ class Config:
     pass_lock_wait: dt.timedelta = dt.timedelta(seconds=60)
     """How long a pass waits for another manager's pass on the same database to finish."""
     application_name: str = "partman"
+    detach_concurrently: bool = True
+    """Retention detaches with `DETACH PARTITION ... CONCURRENTLY` (SHARE UPDATE EXCLUSIVE on
+    the parent: the application never waits for it). False: a batch of expired partitions is
+    detached and dropped in one short transaction under ACCESS EXCLUSIVE on the parent, as
+    pg_partman does: several times faster, but the application's queries on that table wait
+    for it (for at most `lock_timeout` while it waits for its lock, plus the transaction).
+    For quiet tables. Parents with a default partition always work this way (PostgreSQL
+    refuses CONCURRENTLY there)."""
     """The `application_name` of the connections a Manager opens from a connection string (a
     pool you pass keeps its own), and the manager recorded for each run."""
 
@@ -105,6 +113,11 @@ class Config:
         _positive(self.lock_timeout, "Config.lock_timeout")
         _positive(self.statement_timeout, "Config.statement_timeout")
         _positive(self.pass_lock_wait, "Config.pass_lock_wait")
+        if not isinstance(self.detach_concurrently, bool):
+            raise ConfigError(
+                "Config.detach_concurrently must be true or false, got "
+                f"{self.detach_concurrently!r}"
+            )
         if not isinstance(self.retry_backoff, dt.timedelta) or self.retry_backoff < dt.timedelta():
             raise ConfigError(f"Config.retry_backoff must be >= 0, got {self.retry_backoff!r}")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:

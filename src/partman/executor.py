@@ -116,6 +116,13 @@ class Executor:
     def _apply_parent(
         self, conn: psycopg.Connection[Any], parent: str, ops: list[Operation], run_id: str
     ) -> list[OperationResult]:
+        if not self.config.detach_concurrently:  # quiet tables: pg_partman's way, in batches
+            ops = [
+                dataclasses.replace(op, concurrently=False)
+                if isinstance(op, RetirePartition) and op.stage == "attached"
+                else op
+                for op in ops
+            ]
         blocked = self._blockers(conn, parent, ops)
         if blocked:
             skipped = [OperationResult(op, "skipped", blocked, attempts=0) for op in ops]
@@ -148,7 +155,8 @@ class Executor:
                 if not decided:
                     continue
                 if len(decided) > 1:
-                    done, leftover = self._retire_many(conn, parent, decided, run_id)
+                    many = self._retire_many if decided[0].concurrently else self._retire_locked
+                    done, leftover = many(conn, parent, decided, run_id)
                     results += done
                     units[:0] = [[op] for op in leftover]  # one at a time, with retries
                     continue
@@ -184,8 +192,8 @@ class Executor:
             [op] for op in ops if isinstance(op, CreatePartition) and op.move is not None
         ]
         # an interrupted detach first: PostgreSQL allows one pending detach per parent; then
-        # the expired partitions that can be detached CONCURRENTLY, in batches (the same
-        # steps, each taken for the whole batch at once), then any others one by one
+        # the expired partitions, in batches (the same steps, each taken for the whole batch
+        # at once): those detached CONCURRENTLY, then the others
         retiring = [op for op in ops if isinstance(op, RetirePartition)]
         resumed: list[Operation] = [op for op in retiring if op.stage != "attached"]
         together: list[Operation] = [
@@ -197,7 +205,7 @@ class Executor:
         retire = (
             [[op] for op in resumed]
             + [together[i : i + size] for i in range(0, len(together), size)]
-            + [[op] for op in alone]
+            + [alone[i : i + size] for i in range(0, len(alone), size)]
         )
         forget: list[Operation] = [op for op in ops if isinstance(op, ForgetPartition)]
         batches = [plain[i : i + size] for i in range(0, len(plain), size)]
@@ -656,6 +664,54 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         for r in done:
             self._log(r)
         return skipped + done, rest
+
+    def _retire_locked(
+        self,
+        conn: psycopg.Connection[Any],
+        parent: str,
+        ops: list[RetirePartition],
+        run_id: str,
+    ) -> tuple[list[OperationResult], list[RetirePartition]]:
+        """Retire several expired partitions that are not detached CONCURRENTLY (the parent
+        has a default partition, or `Config.detach_concurrently` is off): check them, then
+        detach and drop, keep or archive them all in the same short transaction, under the
+        lock budget. Atomic: a crash leaves all of them as they were. If the lock is not
+        granted in time, they go one by one, with retries."""
+        started = time.perf_counter()
+        for op in ops:
+            self._step("check", op)
+        try:
+            checked = self._check_many(conn, parent, ops)
+        except psycopg.Error:
+            _rollback(conn)
+            return [], ops
+        skipped = [r for r in checked if isinstance(r, OperationResult)]
+        details = {id(op): d for op, d in zip(ops, checked, strict=True) if isinstance(d, str)}
+        good = [op for op in ops if id(op) in details]
+        parts: list[sql.Composable] = []
+        for op in good:
+            parts += [op.detach_statement(), *op.finish_statements(op.action)]
+            parts += self._retired_sql(op)
+        audits = [audit_entry(op, "ok", detail=details[id(op)]) for op in good]
+        for op in good:
+            self._step("detach", op)
+            self._step("finish", op)
+        try:
+            if good:
+                parts += [store.audit_sql(self.meta, run_id, audits), sql.SQL("COMMIT")]
+                conn.execute(sql.SQL(";\n").join(parts))
+            else:
+                _rollback(conn)
+        except psycopg.Error:
+            _rollback(conn)
+            self._finish(conn, run_id, skipped)
+            return skipped, good
+        self._finish(conn, run_id, skipped)
+        elapsed = (time.perf_counter() - started) * 1000 / len(ops)
+        done = [OperationResult(op, "ok", None, elapsed, 1, details[id(op)]) for op in good]
+        for r in done:
+            self._log(r)
+        return skipped + done, []
 
     def _check_many(
         self, conn: psycopg.Connection[Any], parent: str, ops: list[RetirePartition]

@@ -150,3 +150,40 @@ def test_a_detach_cut_short_in_a_batch_is_finalized_and_the_rest_done_next_pass(
         assert report.ok and len(report.dropped) == 4, str(report)
         assert len(m.plan()) == 0
     assert len(partitions(conn, "convoy", "events")) == 2
+
+
+def test_with_detach_concurrently_off_a_batch_is_one_short_locked_transaction(
+    dsn: str, conn: Conn
+) -> None:
+    create_seed_schema(conn)
+    clock = partman.SimulatedClock(NOW)
+    config = partman.Config(detach_concurrently=False)
+    with partman.Manager(dsn, clock=clock, config=config) as m:
+        ops = _expired(m, clock, 5)
+        assert len(ops) == 4
+        steps: list[str] = []
+        m._executor.on_step = lambda name, op: steps.append(name)
+        report = m.maintain()
+    assert report.ok and len(report.dropped) == 4, str(report)
+    assert steps == ["create"] + ["check"] * 4 + ["detach", "finish"] * 4
+    assert len(partitions(conn, "convoy", "events")) == 2
+    assert conn.execute("SELECT count(*) FROM partman_meta.partitions").fetchone() == (2,)
+
+
+def test_with_detach_concurrently_off_an_open_reader_skips_the_parent_instead_of_queueing(
+    dsn: str, conn: Conn
+) -> None:
+    create_seed_schema(conn)
+    clock = partman.SimulatedClock(NOW)
+    config = partman.Config(detach_concurrently=False)
+    with partman.Manager(dsn, clock=clock, config=config) as m:
+        _expired(m, clock, 4)
+        with psycopg.connect(dsn) as app:  # a transaction left open after reading the table
+            app.execute("SELECT count(*) FROM convoy.events")
+            pid = app.info.backend_pid
+            report = m.maintain()
+            app.rollback()
+        retire = [r for r in report.results if r.operation.kind == "drop"]
+        assert [r.outcome for r in retire] == ["skipped"] * 3
+        assert f"pid {pid}" in (retire[0].error or "")
+        assert len(m.maintain().dropped) == 3  # once the reader is gone
