@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import operator
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -237,22 +238,23 @@ class CatalogReader:
                     used[entry[0]] = entry
                 text, bound = entry
             schema, comment = r[2], r[5]
-            info.children.append(
-                new(
-                    PartitionInfo,
-                    (
-                        r[1],
-                        schemas.setdefault(schema, schema),
-                        r[3],
-                        text,
-                        bound,
-                        comments.setdefault(comment, comment),
-                        r[6],
-                        r[7],
-                        r[8],
-                    ),
-                )
+            partition = new(
+                PartitionInfo,
+                (
+                    r[1],
+                    schemas.setdefault(schema, schema),
+                    r[3],
+                    text,
+                    bound,
+                    comments.setdefault(comment, comment),
+                    r[6],
+                    r[7],
+                    r[8],
+                ),
             )
+            info.children.append(partition)
+            if bound is not None and bound.is_default:
+                info.default = partition
 
     def catalog(self) -> Catalog:
         """The parents, their partitions by name; once every row has been fed."""
@@ -273,18 +275,18 @@ class CatalogReader:
                 columns=_columns(head),
                 partitions=tuple(info.children),
             )
+            vars(parent)["default_partition"] = info.default  # known: no need to look for it
             catalog[(parent.schema, parent.name)] = parent
         return catalog
 
 
-def _name(p: PartitionInfo) -> str:
-    return p.name
+_name = operator.itemgetter(2)  # a PartitionInfo's name
 
 
 class _Head:
     """A parent's row while its partitions are read."""
 
-    __slots__ = ("children", "head", "key", "parser", "used")
+    __slots__ = ("children", "default", "head", "key", "parser", "used")
 
     def __init__(self, head: Sequence[Any], used: dict[_Parser, dict[str, _Entry]] | None) -> None:
         self.head = head
@@ -296,6 +298,7 @@ class _Head:
             if used is not None:
                 self.used = used.setdefault(self.parser, {})
         self.children: list[PartitionInfo] = []
+        self.default: PartitionInfo | None = None
 
 
 def _columns(head: Sequence[Any]) -> dict[str, KeyColumn]:

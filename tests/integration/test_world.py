@@ -98,6 +98,9 @@ def test_the_pass_reads_what_separate_reads_see(odd_world: Conn) -> None:
     for parent in catalog.values():
         names = [p.name for p in parent.partitions]
         assert names == sorted(names)
+        default = next((p for p in parent.partitions if p.is_default), None)
+        assert parent.default_partition == default
+    assert catalog[("convoy", "event_deliveries")].default_partition is not None
     owned = state.owned
     assert not owned[("convoy", "events_p1_p20260311")].exists
     assert not owned[("convoy", "events_p2_p20260311")].attached
