@@ -162,9 +162,9 @@ class PgPartman:
 
 
 class Partman:
-    def __init__(self, dsn: str, names: list[str]) -> None:
+    def __init__(self, dsn: str, names: list[str], **config: Any) -> None:
         self.dsn, self.names = dsn, names
-        self.manager = b.quiet_manager(dsn, partman.RealClock())
+        self.manager = b.quiet_manager(dsn, partman.RealClock(), **config)
         self.manager.init()
 
     def table(self, name: str, **policy: Any) -> partman.Table:
@@ -212,15 +212,20 @@ def main(argv: list[str] | None = None) -> int:
         b.progress(srv.describe())
         pgp_dsn = b.create_database(srv, "with_pg_partman")
         pm_dsn = b.create_database(srv, "with_partman")
+        locked_dsn = b.create_database(srv, "with_partman_locked")
         make_parents(pgp_dsn, names)
         make_parents(pm_dsn, names)
+        make_parents(locked_dsn, names)
         pgp = PgPartman(pgp_dsn, names)
         pm = Partman(pm_dsn, names)
+        # the same partman with Config.detach_concurrently = False: retention takes ACCESS
+        # EXCLUSIVE, as pg_partman's does; it follows pm untimed until retention
+        locked = Partman(locked_dsn, names, detach_concurrently=False)
         try:
             now = dt.datetime.now(dt.UTC)
             start = b.day_start(now) - 10 * b.DAY
 
-            def phase(label: str, pgp_fn: Any, pm_fn: Any, note: str = "") -> None:
+            def phase(label: str, pgp_fn: Any, pm_fn: Any, note: str = "") -> float:
                 b.progress(f"{label}: pg_partman")
                 before_pgp = count(pgp_dsn)
                 t_pgp, _ = b.timed(pgp_fn)
@@ -247,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{label}: partman / pg_partman = {t_pm / t_pgp:.2f}x; target < 1x: "
                     + b.verdict(t_pm < t_pgp)
                 )
+                return t_pgp
 
             b.progress(f"pg_partman {pgp.version} ({package}); create_parent("
                        f"{pgp.create_parent_args[:200]}...)")  # fmt: skip
@@ -263,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                 pm_register_and_premake,
             )
             rows[-1][-1] = f"partman: add_managed_table {b.secs(reg_seconds[0])} of it"
+            locked.register()
+            locked.maintain()
             # pg_partman premakes only for parents that hold rows unless this is on
             pgp.configure(infinite_time_partitions=True)
             # one untimed run each before the steady state: pg_partman's first run tops its
@@ -270,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             warm = count(pgp_dsn)[0], count(pm_dsn)[0]
             pgp.maintain()
             pm.maintain()
+            locked.maintain()
             warm = count(pgp_dsn)[0] - warm[0], count(pm_dsn)[0] - warm[1]
 
             b.progress("2. steady state")
@@ -297,12 +306,42 @@ def main(argv: list[str] | None = None) -> int:
             pgp.configure(premake=15)
             pm.register(partition_count=15)
             phase("3. premake 10 -> 15", pgp.maintain, pm.maintain)
+            locked.register(partition_count=15)
+            locked.maintain()
 
             pgp.configure(retention="5 days", retention_keep_table=False)
             pm.register(partition_count=15, retention_period="5 days")
-            phase("4. retention 10 -> 5 days", pgp.maintain, pm.maintain)
+            t_pgp = phase(
+                "4. retention 10 -> 5 days",
+                pgp.maintain,
+                pm.maintain,
+                "partman: DETACH CONCURRENTLY (never blocks)",
+            )
+            b.progress("4. retention: partman, detach_concurrently = false")
+            locked.register(partition_count=15, retention_period="5 days")
+            before = count(locked_dsn)[0]
+            t_locked, _ = b.timed(locked.maintain)
+            after = count(locked_dsn)[0]
+            label = "4b. retention, detach_concurrently = false"
+            rows.append(
+                [
+                    label,
+                    b.secs(t_pgp),
+                    "(same run)",
+                    b.secs(t_locked),
+                    f"{after - before:+,}",
+                    f"- / {after:,}",
+                    b.ratio(t_locked, t_pgp),
+                    "both: ACCESS EXCLUSIVE on the parent, briefly",
+                ]
+            )
+            verdicts.append(
+                f"{label}: partman / pg_partman = {t_locked / t_pgp:.2f}x; target < 1x: "
+                + b.verdict(t_locked < t_pgp)
+            )
         finally:
             pm.close()
+            locked.close()
     b.print_table(
         f"4. pg_partman {pgp.version} (Debian {package}) vs partman, PostgreSQL {srv.version}, "
         f"{parents} single-key daily parents",
