@@ -581,15 +581,10 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         not granted in time) stops the batch where it is: what is not done is returned, and
         goes through `_retire` one by one, with its retries."""
         started = time.perf_counter()
-        for op in ops:  # each operation passes each step (progress bars count them)
-            self._step("check", op)
-        try:
-            checked = self._check_many(conn, parent, ops)
-        except psycopg.Error:
-            _rollback(conn)
+        checked = self._check_many(conn, parent, ops)
+        if checked is None:
             return [], ops
-        skipped = [r for r in checked if isinstance(r, OperationResult)]
-        details = {id(op): d for op, d in zip(ops, checked, strict=True) if isinstance(d, str)}
+        skipped, details = checked
         good = [op for op in ops if id(op) in details]
         if not good:
             _rollback(conn)
@@ -678,15 +673,10 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         lock budget. Atomic: a crash leaves all of them as they were. If the lock is not
         granted in time, they go one by one, with retries."""
         started = time.perf_counter()
-        for op in ops:
-            self._step("check", op)
-        try:
-            checked = self._check_many(conn, parent, ops)
-        except psycopg.Error:
-            _rollback(conn)
+        checked = self._check_many(conn, parent, ops)
+        if checked is None:
             return [], ops
-        skipped = [r for r in checked if isinstance(r, OperationResult)]
-        details = {id(op): d for op, d in zip(ops, checked, strict=True) if isinstance(d, str)}
+        skipped, details = checked
         good = [op for op in ops if id(op) in details]
         # DROP TABLE of an attached partition detaches it as it goes (one statement for all of
         # them: much cheaper than a DETACH each, which rebuilds the parent's descriptor)
@@ -721,11 +711,25 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
 
     def _check_many(
         self, conn: psycopg.Connection[Any], parent: str, ops: list[RetirePartition]
-    ) -> list[OperationResult | str]:
+    ) -> tuple[list[OperationResult], dict[int, str]] | None:
         """`_check_expired` for a batch, in one round trip; leaves the transaction open (under
-        the parent's lock). Per operation: a skip (changed since the plan, or a row inside the
-        window) or the detail of what it holds. Raises if a partition's name no longer
-        resolves (the batch then goes one by one, which says which)."""
+        the parent's lock). Returns the skips (changed since the plan, or a row inside the
+        window) and, by id, the detail of what each other one holds; None (nothing held) if a
+        partition's name no longer resolves: the batch then goes one by one, which says which."""
+        for op in ops:  # each operation passes each step (progress bars count them)
+            self._step("check", op)
+        try:
+            found = self._check_rows(conn, parent, ops)
+        except psycopg.Error:
+            _rollback(conn)
+            return None
+        skipped = [r for r in found if isinstance(r, OperationResult)]
+        details = {id(op): d for op, d in zip(ops, found, strict=True) if isinstance(d, str)}
+        return skipped, details
+
+    def _check_rows(
+        self, conn: psycopg.Connection[Any], parent: str, ops: list[RetirePartition]
+    ) -> list[OperationResult | str]:
         oids = sql.SQL(", ").join(
             sql.SQL("({}, {}::oid)").format(sql.Literal(i), sql.Literal(op.oid))
             for i, op in enumerate(ops)
