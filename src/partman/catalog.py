@@ -18,7 +18,7 @@ import functools
 import gc
 import operator
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -199,26 +199,32 @@ class CatalogReader:
     (as rows and as objects) at once.
 
     `full`: the parents are all those a pass manages, so parsed bounds no partition has any
-    more are forgotten afterwards (see `BoundCache`). With the ownership join, `owned` collects
-    each record as (schema, name, *record columns, exists, attached).
+    more are forgotten afterwards (see `BoundCache`). With the ownership join, `records` is
+    given each record as (schema, name, *record columns, exists, attached).
     """
 
-    def __init__(self, heads: Sequence[Sequence[Any]], *, full: bool = False) -> None:
+    def __init__(
+        self,
+        heads: Sequence[Sequence[Any]],
+        *,
+        full: bool = False,
+        records: Callable[[tuple[Any, ...]], object] | None = None,
+    ) -> None:
         self._used: dict[_Parser, dict[str, _Entry]] | None = {} if full else None
         self._parents = {row[0]: _Head(row, self._used) for row in heads}
         self._schemas: dict[str, str] = {}  # one string per schema and per comment, not per row
         self._comments: dict[str | None, str | None] = {}
         self._values: dict[int, dict[Any, Any]] = {}  # see _Parser.parse
-        self.owned: list[tuple[Any, ...]] = []
+        self._records = records
 
     def feed(self, rows: Iterable[Sequence[Any]]) -> None:
         parents = self._parents
         schemas, comments, values = self._schemas, self._comments, self._values
-        owned = self.owned
+        records = self._records
         new = tuple.__new__  # PartitionInfo(...) without the keyword-capable __new__: ~3x faster
         for r in rows:
-            if len(r) > PARTITION_COLUMNS and r[PARTITION_COLUMNS]:
-                owned.append((r[2], r[3], *r[PARTITION_COLUMNS + 1 :]))
+            if records is not None and r[PARTITION_COLUMNS]:
+                records((r[2], r[3], *r[PARTITION_COLUMNS + 1 :]))
             info = parents.get(r[0])
             if info is None:
                 continue

@@ -292,8 +292,9 @@ def managed_parents(schema: str) -> sql.Composed:
 def parse_state(
     tables: Sequence[Sequence[Any]],
     tenants: Sequence[Sequence[Any]],
-    owned: Iterable[Sequence[Any]],
+    owned: Iterable[Sequence[Any]] | OwnedRecords,
 ) -> State:
+    """The metadata's rows as records; `owned` may be records already gathered as they came."""
     records = tuple(
         TableRecord(
             id=r[0],
@@ -314,24 +315,38 @@ def parse_state(
     by_table: dict[int, list[TenantRecord]] = {}
     for r in tenants:
         by_table.setdefault(r[0], []).append(TenantRecord(r[0], r[1], r[2], r[3], r[4]))
-    # Parent names, tenants, origins, states and bounds (one period's end is the next one's
-    # start) repeat on many rows: keep one string of each.
-    shared: dict[Any, Any] = {}
-    one = shared.setdefault
-    new = tuple.__new__  # OwnedPartition(...) without the keyword-capable __new__: ~3x faster
-    owned_by_key: dict[tuple[str, str], OwnedPartition] = {}
-    for r in owned:
-        owned_by_key[(r[0], r[1])] = new(
+    if not isinstance(owned, OwnedRecords):
+        rows, owned = owned, OwnedRecords()
+        for r in rows:
+            owned.add(r)
+    return State(
+        tables=records,
+        tenants={k: tuple(v) for k, v in by_table.items()},
+        owned=owned.by_key,
+    )
+
+
+class OwnedRecords:
+    """Ownership records gathered one row at a time (in `OwnedPartition`'s order), so that a
+    big catalog's are never held both as rows and as records."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, str], OwnedPartition] = {}
+        # Parent names, tenants, origins, states and bounds (one period's end is the next
+        # one's start) repeat on many rows: keep one string of each.
+        self._shared: dict[Any, Any] = {}
+
+    def add(self, r: Sequence[Any]) -> None:
+        one = self._shared.setdefault
+        self.by_key[(r[0], r[1])] = _new(
             OwnedPartition,
             (r[0], r[1], one(r[2], r[2]), one(r[3], r[3]), one(r[4], r[4]),
              one(r[5], r[5]), one(r[6], r[6]), r[7], one(r[8], r[8]), one(r[9], r[9]),
              r[10], r[11]),
         )  # fmt: skip
-    return State(
-        tables=records,
-        tenants={k: tuple(v) for k, v in by_table.items()},
-        owned=owned_by_key,
-    )
+
+
+_new = tuple.__new__  # OwnedPartition(...) without the keyword-capable __new__: ~3x faster
 
 
 def retention_text(retention: Retention | None) -> str | None:

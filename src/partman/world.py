@@ -21,10 +21,9 @@ from .catalog import (
     catalog_queries,
     gc_paused,
     parents_from_values,
-    parse_catalog,
 )
 from .store import State, managed_parents, parse_state, state_queries
-from .store_sql import OWNED_RECORD, owned_rows
+from .store_sql import OWNED_RECORD, OwnedRecords, owned_rows
 
 
 def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, Catalog]:
@@ -45,19 +44,10 @@ def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, 
     with gc_paused():
         tables = _next_rows(cur)
         tenants = _next_rows(cur)
-        reader = CatalogReader(_next_rows(cur), full=True)
-        _skip_to_rows(cur)
-        while True:
-            rows = cur.fetchmany(CHUNK)
-            if not rows:
-                break
-            reader.feed(rows)
-        catalog = reader.catalog()
-        return parse_state(tables, tenants, reader.owned), catalog
-
-
-CHUNK = 2000
-"""Partition rows turned into objects at a time (see `catalog.CatalogReader`)."""
+        owned = OwnedRecords()
+        reader = CatalogReader(_next_rows(cur), full=True, records=owned.add)
+        _feed(cur, reader)
+        return parse_state(tables, tenants, owned), reader.catalog()
 
 
 def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) -> Catalog:
@@ -68,9 +58,25 @@ def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
         *catalog_queries(parents_from_values(names)),
         sql.SQL("COMMIT"),
     ]
-    heads, rows = _results(conn, sql.SQL(";\n").join(statements))
+    cur = conn.execute(sql.SQL(";\n").join(statements))
     with gc_paused():
-        return parse_catalog(heads, rows)
+        reader = CatalogReader(_next_rows(cur))
+        _feed(cur, reader)
+        return reader.catalog()
+
+
+CHUNK = 2000
+"""Partition rows turned into objects at a time (see `catalog.CatalogReader`)."""
+
+
+def _feed(cur: psycopg.Cursor[Any], reader: CatalogReader) -> None:
+    """The next statement's rows (the partitions'), to the reader a chunk at a time."""
+    _skip_to_rows(cur)
+    while True:
+        rows = cur.fetchmany(CHUNK)
+        if not rows:
+            return
+        reader.feed(rows)
 
 
 def _skip_to_rows(cur: psycopg.Cursor[Any]) -> None:
@@ -86,17 +92,6 @@ def _next_rows(cur: psycopg.Cursor[Any]) -> list[Any]:
     rows = cur.fetchall()
     cur.nextset()
     return rows
-
-
-def _results(conn: psycopg.Connection[Any], query: sql.Composed) -> list[list[Any]]:
-    """The rows of every statement that returns rows, in order."""
-    cur = conn.execute(query)
-    out: list[list[Any]] = []
-    while True:
-        if cur.description is not None:
-            out.append(cur.fetchall())
-        if not cur.nextset():
-            return out
 
 
 def default_rows(

@@ -19,10 +19,9 @@ from .catalog import (
     catalog_queries,
     gc_paused,
     parents_from_values,
-    parse_catalog,
 )
 from .store import State, managed_parents, parse_state, state_queries
-from .store_sql import OWNED_RECORD, owned_rows
+from .store_sql import OWNED_RECORD, OwnedRecords, owned_rows
 
 
 async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tuple[State, Catalog]:
@@ -43,19 +42,10 @@ async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tu
     with gc_paused():
         tables = await _next_rows(cur)
         tenants = await _next_rows(cur)
-        reader = CatalogReader(await _next_rows(cur), full=True)
-        _skip_to_rows(cur)
-        while True:
-            rows = await cur.fetchmany(CHUNK)
-            if not rows:
-                break
-            reader.feed(rows)
-        catalog = reader.catalog()
-        return parse_state(tables, tenants, reader.owned), catalog
-
-
-CHUNK = 2000
-"""Partition rows turned into objects at a time (see `catalog.CatalogReader`)."""
+        owned = OwnedRecords()
+        reader = CatalogReader(await _next_rows(cur), full=True, records=owned.add)
+        await _feed(cur, reader)
+        return parse_state(tables, tenants, owned), reader.catalog()
 
 
 async def read_catalog(conn: psycopg.AsyncConnection[Any], names: list[tuple[str, str]]) -> Catalog:
@@ -66,9 +56,25 @@ async def read_catalog(conn: psycopg.AsyncConnection[Any], names: list[tuple[str
         *catalog_queries(parents_from_values(names)),
         sql.SQL("COMMIT"),
     ]
-    heads, rows = await _results(conn, sql.SQL(";\n").join(statements))
+    cur = await conn.execute(sql.SQL(";\n").join(statements))
     with gc_paused():
-        return parse_catalog(heads, rows)
+        reader = CatalogReader(await _next_rows(cur))
+        await _feed(cur, reader)
+        return reader.catalog()
+
+
+CHUNK = 2000
+"""Partition rows turned into objects at a time (see `catalog.CatalogReader`)."""
+
+
+async def _feed(cur: psycopg.AsyncCursor[Any], reader: CatalogReader) -> None:
+    """The next statement's rows (the partitions'), to the reader a chunk at a time."""
+    _skip_to_rows(cur)
+    while True:
+        rows = await cur.fetchmany(CHUNK)
+        if not rows:
+            return
+        reader.feed(rows)
 
 
 def _skip_to_rows(cur: psycopg.AsyncCursor[Any]) -> None:
@@ -84,17 +90,6 @@ async def _next_rows(cur: psycopg.AsyncCursor[Any]) -> list[Any]:
     rows = await cur.fetchall()
     cur.nextset()
     return rows
-
-
-async def _results(conn: psycopg.AsyncConnection[Any], query: sql.Composed) -> list[list[Any]]:
-    """The rows of every statement that returns rows, in order."""
-    cur = await conn.execute(query)
-    out: list[list[Any]] = []
-    while True:
-        if cur.description is not None:
-            out.append(await cur.fetchall())
-        if not cur.nextset():
-            return out
 
 
 async def default_rows(
