@@ -107,7 +107,7 @@ def catalog_queries(
 
     Partition rows (in no particular order; `parse_catalog` sorts): parent oid, oid, schema,
     name, bound text, comment, estimated rows (NULL: never analyzed), detach pending, itself
-    partitioned: `PARTITION_COLUMNS` columns.
+    partitioned: `PARTITION_COLUMNS` columns (then whether attached, which the join uses).
 
     `owned`, partman's ownership records (a row source with the columns `schema_name`,
     `partition_name` and `record`), is joined on the partition's name. Then come: whether the
