@@ -415,6 +415,8 @@ class AsyncManager:
                 state, catalog = await read_world(conn, self.config.metadata_schema)
                 plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
                 report.plan = plan
+                defaults = _defaults(catalog)
+                del state, catalog  # a big pass lets them go before the executor runs
                 meta = self.config.metadata_schema
                 await conn.execute(
                     store.start_run_sql(
@@ -422,7 +424,7 @@ class AsyncManager:
                     )
                 )
                 report.results = await self._executor.apply(conn, plan.operations, run_id)
-                report.default_rows = await default_rows(conn, _defaults(catalog, report))
+                report.default_rows = await default_rows(conn, _created_defaults(defaults, report))
                 report.finished_at = self.clock.now()
                 outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
                 await conn.execute(store.finish_run_sql(meta, run_id, outcome, report.summary()))
@@ -733,13 +735,20 @@ def _named(template: Table, schema: str, name: str) -> Table:
     return dataclasses.replace(template, schema=schema, name=name)
 
 
-def _defaults(catalog: Catalog, report: Report) -> dict[str, tuple[str, str]]:
-    """Default partitions of the managed parents, as they stand after the pass."""
-    found = {
+def _defaults(catalog: Catalog) -> dict[str, tuple[str, str]]:
+    """Default partitions of the managed parents, as they stand before the pass."""
+    return {
         parent.qualified_name: (d.schema, d.name)
         for parent in catalog.values()
         if (d := parent.default_partition) is not None
     }
+
+
+def _created_defaults(
+    before: dict[str, tuple[str, str]], report: Report
+) -> dict[str, tuple[str, str]]:
+    """Default partitions of the managed parents, as they stand after the pass."""
+    found = dict(before)
     for r in report.results:
         if r.outcome == "ok" and r.operation.kind == "create_default":
             op = r.operation
