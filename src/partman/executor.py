@@ -44,6 +44,7 @@ from .executor_sql import (
     SUE_CONFLICTS,
     Sleep,
     audit_entry,
+    check_verdict,
     explain,
     first_line,
     iso,
@@ -769,22 +770,9 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         guards, span_rows = found[-2], found[-1]
         out: list[OperationResult | str] = []
         for op, g, (_, oldest, newest, inside) in zip(ops, guards, span_rows, strict=True):
-            expected = (op.partition_name, op.partition_schema, op.bound_text)
-            if tuple(g[:3]) != expected or not store.is_owner_comment(g[3]):
-                why = (
-                    f"{op.partition_qualified} changed since the plan was made (renamed, "
-                    "re-bounded, dropped or no longer marked as partman's); left alone"
-                )
-                out.append(OperationResult(op, "skipped", why))
-            elif inside:
-                why = (
-                    f"{op.partition_qualified} holds {inside} row(s) at or after the retention "
-                    f"cutoff {op.cutoff} (newest {newest}); left alone so no row inside the "
-                    "retention window is lost"
-                )
-                out.append(OperationResult(op, "skipped", why))
-            else:
-                out.append(f"rows from {oldest} to {newest}" if newest is not None else "empty")
+            verdict = check_verdict(op, g, oldest, newest, inside)
+            skip = isinstance(verdict, Skipped)
+            out.append(OperationResult(op, "skipped", str(verdict)) if skip else str(verdict))
         return out
 
     def _reset_session(
@@ -839,20 +827,14 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             sql.SQL(";\n").join([self._begin(), SESSION_SETTINGS, parent_lock_sql(parent), guard])
         )
         row = _last_row(cur)
-        expected = (op.partition_name, op.partition_schema, op.bound_text)
-        if row is None or tuple(row[:3]) != expected or not store.is_owner_comment(row[3]):
-            raise Skipped(
-                f"{op.partition_qualified} changed since the plan was made (renamed, "
-                "re-bounded, dropped or no longer marked as partman's); left alone"
-            )
+        verdict = check_verdict(op, row, None, None, 0)  # the span reads it only if it is ours
+        if isinstance(verdict, Skipped):
+            raise verdict
         oldest, newest, inside = _last_row(conn.execute(span)) or (None, None, 0)
-        if inside:
-            raise Skipped(
-                f"{op.partition_qualified} holds {inside} row(s) at or after the retention "
-                f"cutoff {op.cutoff} (newest {newest}); left alone so no row inside the "
-                "retention window is lost"
-            )
-        return f"rows from {oldest} to {newest}" if newest is not None else "empty"
+        verdict = check_verdict(op, row, oldest, newest, inside)
+        if isinstance(verdict, Skipped):
+            raise verdict
+        return verdict
 
     def _check_detached(
         self, conn: psycopg.Connection[Any], op: RetirePartition

@@ -180,6 +180,27 @@ class Report:
         return text
 
 
+def check_verdict(
+    op: RetirePartition, guard: Any, oldest: Any, newest: Any, inside: int
+) -> Skipped | str:
+    """What the check before anything irreversible found: a `Skipped` saying why the partition
+    is left alone (not the one the plan saw, or rows inside the retention window), else what
+    it holds. `guard` is its (name, schema, bound, comment) row from the catalog, or None."""
+    expected = (op.partition_name, op.partition_schema, op.bound_text)
+    if guard is None or tuple(guard[:3]) != expected or not store.is_owner_comment(guard[3]):
+        return Skipped(
+            f"{op.partition_qualified} changed since the plan was made (renamed, "
+            "re-bounded, dropped or no longer marked as partman's); left alone"
+        )
+    if inside:
+        return Skipped(
+            f"{op.partition_qualified} holds {inside} row(s) at or after the retention "
+            f"cutoff {op.cutoff} (newest {newest}); left alone so no row inside the "
+            "retention window is lost"
+        )
+    return f"rows from {oldest} to {newest}" if newest is not None else "empty"
+
+
 def parent_lock_sql(parent: str) -> sql.Composed:
     return sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))").format(
         sql.Literal(f"partman:parent:{parent}")
