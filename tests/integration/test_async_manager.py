@@ -12,7 +12,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 import partman
-from partman.operations import RetirePartition
+from partman.model.operations import RetirePartition
 
 from seed import NOW, catalog_fingerprint, create_seed_schema, days_covered, seed_table
 

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from partman.bounds import BoundValue, RangeBound, Special
-from partman.intervals import Interval
-from partman.planner import plan
-from partman.store import State, TableRecord, TenantRecord
-from partman.world import read_catalog
+from partman.decide.planner import plan
+from partman.engine.world import read_catalog
+from partman.model.bounds import BoundValue, RangeBound, Special
+from partman.model.intervals import Interval
+from partman.model.snapshot import State, TableRecord, TenantRecord
 
 Conn = psycopg.Connection[Any]
 UTC = dt.UTC

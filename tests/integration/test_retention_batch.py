@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 
 import partman
-from partman.executor import Executor
-from partman.operations import Operation, RetirePartition
+from partman.engine.executor import Executor
+from partman.model.operations import Operation, RetirePartition
 
 from seed import NOW, create_seed_schema, partitions, seed_table
 

@@ -231,7 +231,7 @@ def test_retention_never_drops_a_partition_holding_rows_newer_than_the_cutoff(
         import dataclasses
 
         risky = dataclasses.replace(op, cutoff=NOW)
-        from partman.executor import Executor
+        from partman.engine.executor import Executor
 
         ex = Executor(m.config, m.logger)
         with psycopg.connect(dsn, autocommit=True) as c:

@@ -16,11 +16,12 @@ import psycopg
 import pytest
 
 import partman
-from partman import planner
-from partman.catalog import BOUNDS, Catalog
-from partman.inventory import inventory
-from partman.store import State, parse_state, state_queries
-from partman.world import read_catalog, read_world
+from partman.db.catalog import BOUNDS
+from partman.decide import planner
+from partman.decide.coverage import inventory
+from partman.engine.store import parse_state, state_queries
+from partman.engine.world import read_catalog, read_world
+from partman.model.snapshot import Catalog, State
 
 from seed import NOW, create_seed_schema, seed_table
 

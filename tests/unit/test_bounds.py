@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from partman.bounds import (
+from partman.model.bounds import (
     DEFAULT_BOUND,
     BoundSyntaxError,
     RangeBound,
@@ -22,7 +22,7 @@ from partman.bounds import (
     _fast_lists,
     parse_range_bound,
 )
-from partman.columns import ColumnKind
+from partman.model.columns import ColumnKind
 
 TEXT, INT, UUID = ColumnKind.TEXT, ColumnKind.INTEGER, ColumnKind.UUID
 TSTZ, TS, DATE = ColumnKind.TIMESTAMPTZ, ColumnKind.TIMESTAMP, ColumnKind.DATE

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from partman.catalog import gc_paused
+from partman.db.catalog import gc_paused
 
 
 @pytest.fixture(autouse=True)

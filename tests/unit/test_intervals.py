@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from partman.errors import IntervalError
-from partman.intervals import Interval, Retention, Unit, parse_retention
+from partman.model.intervals import Interval, Retention, Unit, parse_retention
 
 UTC = dt.UTC
 H = dt.timedelta(hours=1)

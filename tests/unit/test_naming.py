@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from partman.columns import TenantValue
-from partman.naming import (
+from partman.model.columns import TenantValue
+from partman.model.naming import (
     MAX_IDENTIFIER_BYTES,
     partition_name,
     period_label,

@@ -22,16 +22,18 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from partman.bounds import BoundValue, RangeBound, Special
-from partman.catalog import Catalog, ParentInfo, PartitionInfo
-from partman.columns import ColumnKind, KeyColumn, TenantValue, tenant_text
-from partman.intervals import Interval, parse_retention
-from partman.naming import partition_name, period_label
-from partman.operations import CreatePartition, DropPartition, Plan
-from partman.planner import Piece, gaps, plan
-from partman.store import (
+from partman.decide.planner import Piece, gaps, plan
+from partman.model.bounds import BoundValue, RangeBound, Special
+from partman.model.columns import ColumnKind, KeyColumn, TenantValue, tenant_text
+from partman.model.intervals import Interval, parse_retention
+from partman.model.naming import partition_name, period_label
+from partman.model.operations import CreatePartition, DropPartition, Plan
+from partman.model.snapshot import (
     FOREVER,
+    Catalog,
     OwnedPartition,
+    ParentInfo,
+    PartitionInfo,
     State,
     TableRecord,
     TenantRecord,

@@ -25,12 +25,12 @@ from typing import Any
 import psycopg
 
 from .. import settings as settings_module
+from ..engine.manager_async import AsyncManager
+from ..engine.sync_async import Change, resolve, sync
 from ..errors import ConfigError
-from ..executor_sql import AsyncPreDropHook
 from ..logs import log_event
-from ..manager_async import AsyncManager
+from ..model.report import AsyncPreDropHook
 from ..settings import Settings, SettingsError
-from ..sync_async import Change, resolve, sync
 
 
 @contextlib.asynccontextmanager

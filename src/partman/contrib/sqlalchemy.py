@@ -35,9 +35,9 @@ from sqlalchemy import Column, Index, MetaData, UniqueConstraint
 from sqlalchemy import Table as SATable
 from sqlalchemy.dialects import postgresql
 
-from ..config import RetentionAction, Table, Tenant, TenantId
 from ..errors import ConfigError, PartmanError
-from ..intervals import Interval, Unit
+from ..model.config import RetentionAction, Table, Tenant, TenantId
+from ..model.intervals import Interval, Unit
 
 __all__ = [
     "DeclaredTable",

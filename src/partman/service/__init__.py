@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 
-from ..clock import Clock
-from ..config import Config
-from ..executor import PreDropHook, StepHook
+from ..demo.service import run_demo_server
+from ..engine.executor import PreDropHook, StepHook
+from ..model.clock import Clock
+from ..model.config import Config
+from ..model.service_options import ServiceOptions
 from .core import OnReady, Prepare, ServerThread, Service
-from .demo import run_demo_server
 from .metrics import SERIES
-from .options import ServiceOptions
 from .scheduler import LEADER_LOCK_CLASS, leader_lock_key
 
 

@@ -29,8 +29,8 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
-from .. import __version__, store
-from ..config import FOREVER, Tenant
+from .. import __version__
+from ..decide.coverage import Coverage
 from ..errors import (
     CatalogError,
     ConfigError,
@@ -40,7 +40,8 @@ from ..errors import (
     PartmanError,
     TableNotFoundError,
 )
-from ..inventory import Coverage
+from ..model import snapshot
+from ..model.config import FOREVER, Tenant
 from . import queries
 from .scheduler import first_line
 
@@ -534,11 +535,11 @@ def create_app(service: "Service") -> FastAPI:
 
 
 def _retention_text(retention: Any) -> str:
-    return FOREVER if retention is None else str(store.retention_text(retention))
+    return FOREVER if retention is None else str(snapshot.retention_text(retention))
 
 
 def _table_out(
-    record: store.TableRecord,
+    record: snapshot.TableRecord,
     counts: dict[int, int],
     defaults: dict[str, int],
     coverage: list[Coverage],
@@ -568,7 +569,7 @@ def _table_out(
 
 
 def _tenant_out(
-    record: store.TableRecord, tenant: store.TenantRecord, coverage: Coverage | None
+    record: snapshot.TableRecord, tenant: snapshot.TenantRecord, coverage: Coverage | None
 ) -> TenantOut:
     return TenantOut(
         table=record.qualified_name,

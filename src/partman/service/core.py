@@ -20,15 +20,15 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import __version__
-from ..clock import Clock
-from ..config import Config
+from ..decide.coverage import Inventory
+from ..engine.executor import PreDropHook, Report, StepHook
+from ..engine.manager import Manager
 from ..errors import PartmanError
-from ..executor import PreDropHook, Report, StepHook
-from ..inventory import Inventory
 from ..logs import log_event
-from ..manager import Manager
+from ..model.clock import Clock
+from ..model.config import Config
+from ..model.service_options import ServiceOptions
 from .metrics import Metrics
-from .options import ServiceOptions
 from .scheduler import Scheduler, first_line, wake_channel
 
 Prepare = Callable[[Manager], None]

@@ -13,21 +13,23 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .. import store
-from ..columns import canonical_tenant
+from ..db import metadata
+from ..decide.validate import check_parent
+from ..engine import store
+from ..engine.world import default_rows, read_catalog
 from ..errors import NotRegisteredError, TenantError
-from ..validate import check_parent
-from ..world import default_rows, read_catalog
+from ..model import snapshot
+from ..model.columns import canonical_tenant
 
 
-def tables(conn: psycopg.Connection[Any], schema: str) -> list[store.TableRecord]:
+def tables(conn: psycopg.Connection[Any], schema: str) -> list[snapshot.TableRecord]:
     if not store.exists(conn, schema):
         return []
-    rows = conn.execute(store.state_queries(schema)[0]).fetchall()
-    return list(store.parse_state(rows, [], []).tables)
+    rows = conn.execute(metadata.state_queries(schema)[0]).fetchall()
+    return list(metadata.parse_state(rows, [], []).tables)
 
 
-def table(conn: psycopg.Connection[Any], schema: str, qualified: str) -> store.TableRecord:
+def table(conn: psycopg.Connection[Any], schema: str, qualified: str) -> snapshot.TableRecord:
     for record in tables(conn, schema):
         if record.qualified_name == qualified:
             return record
@@ -36,7 +38,9 @@ def table(conn: psycopg.Connection[Any], schema: str, qualified: str) -> store.T
     )
 
 
-def tenants(conn: psycopg.Connection[Any], schema: str, table_id: int) -> list[store.TenantRecord]:
+def tenants(
+    conn: psycopg.Connection[Any], schema: str, table_id: int
+) -> list[snapshot.TenantRecord]:
     rows = conn.execute(
         sql.SQL(
             "SELECT table_id, tenant_id, retention, partition_count, retention_action "
@@ -44,7 +48,7 @@ def tenants(conn: psycopg.Connection[Any], schema: str, table_id: int) -> list[s
         ).format(sql.Identifier(schema)),
         (table_id,),
     ).fetchall()
-    return [store.TenantRecord(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    return [snapshot.TenantRecord(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def tenant_counts(conn: psycopg.Connection[Any], schema: str) -> dict[int, int]:
@@ -58,7 +62,7 @@ def tenant_counts(conn: psycopg.Connection[Any], schema: str) -> dict[int, int]:
     return {int(r[0]): int(r[1]) for r in rows}
 
 
-def canonical(conn: psycopg.Connection[Any], record: store.TableRecord, value: object) -> str:
+def canonical(conn: psycopg.Connection[Any], record: snapshot.TableRecord, value: object) -> str:
     """A tenant id as partman stores it for this table (TenantError if the column cannot hold
     it; CatalogError if the table no longer has its registered shape)."""
     if record.tenant_column is None:
@@ -79,7 +83,7 @@ def canonical(conn: psycopg.Connection[Any], record: store.TableRecord, value: o
 
 
 def default_partition_rows(
-    conn: psycopg.Connection[Any], records: list[store.TableRecord]
+    conn: psycopg.Connection[Any], records: list[snapshot.TableRecord]
 ) -> dict[str, int]:
     """Exact rows (capped at a million) in each managed table's default partition."""
     if not records:

@@ -26,10 +26,11 @@ from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Table as SATable
 
-from ... import store
-from ...config import FOREVER, RetentionAction, Tenant
-from ...intervals import Interval, parse_retention
-from ...registration import DEFAULT_METADATA_SCHEMA, read_parents, read_registered
+from partman.model import snapshot
+
+from ...engine.registration import DEFAULT_METADATA_SCHEMA, read_parents, read_registered
+from ...model.config import FOREVER, RetentionAction, Tenant
+from ...model.intervals import Interval, parse_retention
 from ..sqlalchemy import PartitionPolicy, policy_of
 from .ops import ManageTableOp, UnmanageTableOp
 
@@ -72,9 +73,7 @@ def compare_partitioned_tables(
         for parent in read_parents(dbapi, parents).values()
         for p in parent.partitions
     }
-    upgrade_ops.ops = [
-        op for op in upgrade_ops.ops if not _about(op, hidden, meta, default_schema)
-    ]
+    upgrade_ops.ops = [op for op in upgrade_ops.ops if not _about(op, hidden, meta, default_schema)]
     return PriorityDispatchResult.CONTINUE
 
 
@@ -93,13 +92,13 @@ def _manage_op(
     sa_table: SATable,
     policy: PartitionPolicy,
     meta: str,
-    old: store.TableRecord | None,
-    tenants: tuple[store.TenantRecord, ...],
+    old: snapshot.TableRecord | None,
+    tenants: tuple[snapshot.TenantRecord, ...],
 ) -> ManageTableOp | None:
     """The op that makes the registration what the model declares, or None if it is."""
     if old is None:
         return ManageTableOp(sa_table.name, policy, schema=sa_table.schema, metadata_schema=meta)
-    desired = store.TableRecord.from_table(policy.table(old.name, old.schema), old.id)
+    desired = snapshot.TableRecord.from_table(policy.table(old.name, old.schema), old.id)
     registered = {t.tenant_id: t for t in tenants}
     missing_tenants = [
         t
@@ -114,12 +113,12 @@ def _manage_op(
     )
 
 
-def _fields(r: store.TableRecord) -> tuple[Any, ...]:
+def _fields(r: snapshot.TableRecord) -> tuple[Any, ...]:
     return (
         r.tenant_column,
         r.time_column,
         str(r.interval),
-        store.retention_text(r.retention),
+        snapshot.retention_text(r.retention),
         r.partition_count,
         r.backfill,
         r.default_partition,
@@ -128,13 +127,13 @@ def _fields(r: store.TableRecord) -> tuple[Any, ...]:
     )
 
 
-def _tenant_record(t: Tenant) -> store.TenantRecord:
-    retention = FOREVER if t.keeps_forever else store.retention_text(t.retention)
+def _tenant_record(t: Tenant) -> snapshot.TenantRecord:
+    retention = FOREVER if t.keeps_forever else snapshot.retention_text(t.retention)
     action = None if t.action is None else t.action.value
-    return store.TenantRecord(0, str(t.tenant_id), retention, t.partition_count, action)
+    return snapshot.TenantRecord(0, str(t.tenant_id), retention, t.partition_count, action)
 
 
-def _tenant_fields(r: store.TenantRecord | None) -> tuple[Any, ...] | None:
+def _tenant_fields(r: snapshot.TenantRecord | None) -> tuple[Any, ...] | None:
     return None if r is None else (r.retention, r.partition_count, r.retention_action)
 
 
@@ -142,14 +141,16 @@ def _declared(tenant_id: str, policy: PartitionPolicy) -> bool:
     return any(str(t.tenant_id) == tenant_id for t in policy.tenant_list)
 
 
-def _policy_of_record(r: store.TableRecord, tenants: list[store.TenantRecord]) -> PartitionPolicy:
+def _policy_of_record(
+    r: snapshot.TableRecord, tenants: list[snapshot.TenantRecord]
+) -> PartitionPolicy:
     """The policy a table is registered with, as a declaration (for a downgrade)."""
     return PartitionPolicy(
         by=r.time_column,
         tenant=r.tenant_column,
         interval=str(r.interval),
         premake=r.partition_count,
-        retention=store.retention_text(r.retention),
+        retention=snapshot.retention_text(r.retention),
         retention_action=r.retention_action,
         archive_schema=r.archive_schema,
         default_partition=r.default_partition,
@@ -231,7 +232,7 @@ def _tenants_arg(autogen_context: AutogenContext, p: PartitionPolicy) -> _Code |
         tenant_id = t.tenant_id if isinstance(t.tenant_id, str | int) else str(t.tenant_id)
         fields = [f"tenant_id={tenant_id!r}"]
         if t.retention_period is not None:
-            shown = FOREVER if t.keeps_forever else store.retention_text(t.retention)
+            shown = FOREVER if t.keeps_forever else snapshot.retention_text(t.retention)
             fields.append(f"retention_period={shown!r}")
         if t.partition_count is not None:
             fields.append(f"partition_count={t.partition_count!r}")

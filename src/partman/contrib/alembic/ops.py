@@ -3,7 +3,7 @@ partman as a step of an Alembic migration.
 
 Why in the migration: the migration that creates (or changes) a partitioned parent is the one
 that knows it must be managed, and it runs in one transaction. The registration runs on that
-transaction's connection (`op.get_bind()`) through `partman.registration`, so it commits with
+transaction's connection (`op.get_bind()`) through `partman.engine.registration`, so it commits with
 the migration, or rolls back with it when a later step fails: never a registered table that
 does not exist, never a table that exists but nobody keeps partitioned.
 """
@@ -19,10 +19,10 @@ from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import Table as SATable
 from sqlalchemy.schema import SchemaItem
 
-from ...config import RetentionAction, Tenant, TenantId
+from ...engine.registration import DEFAULT_METADATA_SCHEMA, register, unregister
 from ...errors import PartmanError
-from ...intervals import Interval
-from ...registration import DEFAULT_METADATA_SCHEMA, register, unregister
+from ...model.config import RetentionAction, Tenant, TenantId
+from ...model.intervals import Interval
 from ..sqlalchemy import PartitionPolicy
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from django.core import checks
 
-from partman.clock import RealClock
+from partman.model.clock import RealClock
 
 from . import conf, database
 from .survey import survey

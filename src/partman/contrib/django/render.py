@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.text import Text
 
 from partman import Operation, Plan, Report
-from partman import cli as partman_cli
-from partman.status import Run, human_duration
-from partman.sync import Change
+from partman.cli import commands as partman_cli
+from partman.db.reads import Run, human_duration
+from partman.engine.sync import Change
 
 from .survey import Runway, Survey
 

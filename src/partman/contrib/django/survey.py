@@ -2,8 +2,8 @@
 
 One read-only look at the database, shared by the system check (partman.W001) and
 `manage.py partman status`: the PARTMAN block resolved against the database by
-`partman.sync.resolve` (the same code `partman check` and `partman apply` use), coverage
-computed by `partman.inventory` on the metadata *as the block will leave it*, so a table or
+`partman.engine.sync.resolve` (the same code `partman check` and `partman apply` use), coverage
+computed by `partman.decide.coverage` on the metadata *as the block will leave it*, so a table or
 tenant declared but never applied yet counts as uncovered rather than being missed. Rows
 waiting in default partitions are counted too (they mean inserts fell outside every range).
 
@@ -20,12 +20,12 @@ from typing import Any
 
 import psycopg
 
-from partman import store
-from partman.inventory import inventory
+from partman.db.reads import human_duration
+from partman.decide.coverage import inventory
+from partman.engine.sync import Resolution, resolve
+from partman.engine.world import default_rows
+from partman.model import snapshot
 from partman.settings import Problem, Settings
-from partman.status import human_duration
-from partman.sync import Resolution, resolve
-from partman.world import default_rows
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Runway:
 class TableSurvey:
     """A managed table: its policy, its tenants' runways, its default partition's rows."""
 
-    record: store.TableRecord
+    record: snapshot.TableRecord
     registered: bool
     runways: list[Runway]
     default_partition: str | None

@@ -1,11 +1,12 @@
 """`manage.py partman plan | apply | status [--json]`: the PARTMAN block, applied.
 
 The same steps as the `partman` command line with a partman.toml: the block is resolved
-against the database (`partman.sync.resolve`: read-only, every problem found at once), `plan`
-shows what `apply` would change, `apply` registers the block in partman's metadata
-(`partman.sync.sync`) then runs one maintenance pass, `status` shows each table's and tenant's
-runway. Exit codes follow the command line's: 0 ok, 1 problems found (a failed or skipped
-operation, a tenant short of runway), 2 nothing was run (the block or the database is wrong).
+against the database (`partman.engine.sync.resolve`: read-only, every problem found at
+once), `plan` shows what `apply` would change, `apply` registers the block in partman's
+metadata (`partman.engine.sync.sync`) then runs one maintenance pass, `status` shows each
+table's and tenant's runway. Exit codes follow the command line's: 0 ok, 1 problems found (a
+failed or skipped operation, a tenant short of runway), 2 nothing was run (the block or the
+database is wrong).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from partman import Manager, PartmanError
-from partman import status as status_module
-from partman import sync as sync_module
-from partman.clock import RealClock
+from partman.db import reads as status_module
+from partman.engine import sync as sync_module
+from partman.model.clock import RealClock
 from partman.settings import Problem
 
 from ... import conf, database, render

@@ -1,0 +1,145 @@
+"""Which existing partitions partman can adopt, judged by catalog bounds, never by names. Pure.
+
+go_partman's import fails on the first partition whose name does not end in a date; pg_partman
+asks you to rename everything. Here a partition is adopted when its bounds are exactly one
+period of the table's interval for one tenant, whatever it is called; anything else is reported
+and left alone (never dropped, since partman will not own it).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.columns import KeyColumn, TenantValue, tenant_text
+from ..model.intervals import Interval
+from ..model.snapshot import ParentInfo, PartitionInfo, State, is_owner_comment
+from .planner import TimeDomain, timelines
+
+
+@dataclass(frozen=True)
+class Found:
+    """One partition met during an import, and what became of it."""
+
+    table: str
+    partition: str
+    tenant: str | None
+    bound: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "partition": self.partition,
+            "tenant": self.tenant,
+            "bound": self.bound,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ImportReport:
+    """go_partman's import, made explicit: what was taken, what was already ours, what was not."""
+
+    imported: list[Found] = field(default_factory=list)
+    already_owned: list[Found] = field(default_factory=list)
+    misaligned: list[Found] = field(default_factory=list)
+    foreign: list[Found] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    tenants: dict[str, list[str]] = field(default_factory=dict)
+    skipped_tables: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "imported": [f.to_dict() for f in self.imported],
+            "already_owned": [f.to_dict() for f in self.already_owned],
+            "misaligned": [f.to_dict() for f in self.misaligned],
+            "foreign": [f.to_dict() for f in self.foreign],
+            "tables": self.tables,
+            "tenants": self.tenants,
+            "skipped_tables": self.skipped_tables,
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"imported {len(self.imported)}, already owned {len(self.already_owned)}, "
+            f"misaligned {len(self.misaligned)} (left alone), foreign {len(self.foreign)} "
+            f"(left alone); tables: {', '.join(self.tables) or 'none'}"
+        ]
+        lines += [f"  skipped table {t}: {why}" for t, why in self.skipped_tables.items()]
+        lines += [f"  misaligned {f.partition} {f.bound}: {f.reason}" for f in self.misaligned]
+        lines += [f"  foreign {f.partition} {f.bound}: {f.reason}" for f in self.foreign]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """The decision for one parent; `adopt` lists the partitions to mark as partman's."""
+
+    adopt: list[tuple[PartitionInfo, TenantValue | None]]
+    tenants: list[TenantValue]
+    found: ImportReport
+
+
+def classify(
+    parent: ParentInfo,
+    state: State,
+    *,
+    tenant_key: KeyColumn | None,
+    time_key: KeyColumn,
+    interval: Interval,
+    zone: zoneinfo.ZoneInfo,
+    only_tenant: TenantValue | None,
+) -> Adoption:
+    domain = TimeDomain(time_key.kind, zone)
+    by_tenant, others = timelines(parent, tenant_key, domain)
+    report = ImportReport()
+    adopt: list[tuple[PartitionInfo, TenantValue | None]] = []
+    tenants: list[TenantValue] = []
+    table = parent.qualified_name
+    for tenant, pieces in by_tenant.items():
+        if only_tenant is not None and tenant != only_tenant:
+            continue
+        regular = [piece for piece in pieces if piece.regular]
+        if tenant is not None and regular:
+            tenants.append(tenant)
+        for piece in regular:
+            p = piece.partition
+            found = Found(table, p.qualified_name, tenant_text(tenant), p.bound_text)
+            if (p.schema, p.name) in state.owned and is_owner_comment(p.comment):
+                report.already_owned.append(found)
+            elif interval.is_aligned(piece.lower, piece.upper, domain.align_tz) is None:
+                report.misaligned.append(
+                    Found(
+                        found.table,
+                        found.partition,
+                        found.tenant,
+                        found.bound,
+                        f"not exactly one {interval} period; left alone, never dropped",
+                    )
+                )
+            else:
+                report.imported.append(found)
+                adopt.append((p, tenant))
+    seen = {p.oid for p in others}
+    for pieces in by_tenant.values():
+        for piece in pieces:
+            if not piece.regular and piece.partition.oid not in seen:
+                seen.add(piece.partition.oid)
+                others.append(piece.partition)
+    for p in others:
+        report.foreign.append(Found(table, p.qualified_name, None, p.bound_text, _why_foreign(p)))
+    return Adoption(adopt, tenants, report)
+
+
+def _why_foreign(p: PartitionInfo) -> str:
+    if p.is_default:
+        return "the default partition"
+    if p.is_partitioned:
+        return "itself partitioned (sub-partitions are not managed)"
+    if p.detach_pending:
+        return "a DETACH CONCURRENTLY is pending on it"
+    if p.bound is None:
+        return "a bound shape partman does not read"
+    return "spans several tenants or is unbounded"

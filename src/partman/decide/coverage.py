@@ -1,0 +1,188 @@
+"""What exists now, per managed table and tenant: partitions, owners, and runway. Pure.
+
+Runway is how far ahead of now the tenant's partitions reach without a gap: the number an
+on-call person wants first ("inserts for tomorrow will find a partition"), and the one the
+metrics export.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CatalogError
+from ..model.columns import TenantValue, tenant_from_text, tenant_text
+from ..model.snapshot import Catalog, State, is_owner_comment
+from .planner import Piece, TimeDomain, timelines
+from .validate import check_record
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    """One partition of a managed table, as the catalog shows it."""
+
+    table: str
+    """The managed table, "schema.name"."""
+    tenant: str | None
+    """The tenant it belongs to; None for a single-tenant table, the default partition or a
+    partition spanning tenants."""
+    partition: str
+    """The partition, "schema.name"."""
+    lower: str
+    """Start of its range (ISO 8601, "unbounded", or "" for the default partition)."""
+    upper: str
+    """End of its range, exclusive."""
+    owner: str  # "created" | "adopted" | "foreign"
+    """Who made it: "created" or "adopted" by partman (it may retire them), else "foreign"."""
+    estimated_rows: int | None
+    """The catalog's row estimate; None until the table is analyzed."""
+    is_default: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "tenant": self.tenant,
+            "partition": self.partition,
+            "from": self.lower,
+            "to": self.upper,
+            "owner": self.owner,
+            "estimated_rows": self.estimated_rows,
+            "is_default": self.is_default,
+        }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One managed (table, tenant): how many partitions, and how far ahead they reach."""
+
+    table: str
+    """The managed table, "schema.name"."""
+    tenant: str | None
+    """The tenant; None for a single-tenant table."""
+    partitions: int
+    """Its partitions."""
+    covered_until: str | None  # end of the gap-free run of partitions that contains now
+    """End of the gap-free run of partitions that contains now (ISO 8601); None when now has
+    no partition."""
+    runway_seconds: float  # 0 when now itself has no partition
+    """Seconds from now to `covered_until`; 0 when now has no partition."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "tenant": self.tenant,
+            "partitions": self.partitions,
+            "covered_until": self.covered_until,
+            "runway_seconds": self.runway_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What `Manager.inventory()` returns: what exists now, and how far ahead it reaches."""
+
+    partitions: list[PartitionRow]
+    """Every partition of the managed tables, default partitions included."""
+    coverage: list[Coverage]
+    """One entry per managed table (single-tenant) or per registered tenant."""
+
+
+def inventory(
+    state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneInfo
+) -> Inventory:
+    rows: list[PartitionRow] = []
+    coverage: list[Coverage] = []
+    for table in state.tables:
+        try:
+            parent, tenant_key, time_key = check_record(table, catalog)
+        except CatalogError:
+            continue
+        domain = TimeDomain(time_key.kind, zone)
+        by_tenant, _ = timelines(parent, tenant_key, domain)
+        aligned_now = domain.now(now)
+        for p in parent.partitions:
+            if p.is_default:
+                rows.append(
+                    PartitionRow(
+                        table.qualified_name,
+                        None,
+                        p.qualified_name,
+                        "",
+                        "",
+                        _owner(state, p),
+                        p.estimated_rows,
+                        is_default=True,
+                    )
+                )
+        seen: set[int] = set()
+        for tenant, pieces in by_tenant.items():
+            for piece in pieces:
+                if piece.partition.oid in seen:
+                    continue
+                seen.add(piece.partition.oid)
+                rows.append(_row(table.qualified_name, tenant_text(tenant), piece, domain, state))
+        managed: list[TenantValue | None]
+        if tenant_key is None:
+            managed = [None]
+        else:
+            managed = [
+                tenant_from_text(t.tenant_id, tenant_key.kind)
+                for t in state.tenants.get(table.id, ())
+            ]
+        for tenant in managed:
+            pieces = by_tenant.get(tenant, [])
+            until = _covered_until(pieces, aligned_now)
+            coverage.append(
+                Coverage(
+                    table=table.qualified_name,
+                    tenant=tenant_text(tenant),
+                    partitions=len(pieces),
+                    covered_until=None if until is None else _show(domain, until),
+                    runway_seconds=0.0 if until is None else (until - aligned_now).total_seconds(),
+                )
+            )
+    return Inventory(rows, coverage)
+
+
+def _covered_until(pieces: list[Piece], now: dt.datetime) -> dt.datetime | None:
+    """End of the gap-free run of pieces containing now (pieces sorted by lower bound)."""
+    end: dt.datetime | None = None
+    for piece in pieces:
+        if end is None:
+            if piece.lower <= now < piece.upper:
+                end = piece.upper
+        elif piece.lower <= end:
+            end = max(end, piece.upper)
+        else:
+            break
+    return end
+
+
+def _owner(state: State, p: Any) -> str:
+    owned = state.owned.get((p.schema, p.name))
+    if owned is None or not is_owner_comment(p.comment):
+        return "foreign"
+    return owned.origin
+
+
+def _show(domain: TimeDomain, value: dt.datetime) -> str:
+    if value in (dt.datetime.min.replace(tzinfo=dt.UTC), dt.datetime.max.replace(tzinfo=dt.UTC)):
+        return "unbounded"
+    return domain.to_value(value).isoformat()
+
+
+def _row(
+    table: str, tenant: str | None, piece: Piece, domain: TimeDomain, state: State
+) -> PartitionRow:
+    p = piece.partition
+    return PartitionRow(
+        table=table,
+        tenant=tenant if piece.regular else None,
+        partition=p.qualified_name,
+        lower=_show(domain, piece.lower),
+        upper=_show(domain, piece.upper),
+        owner=_owner(state, p),
+        estimated_rows=p.estimated_rows,
+    )

@@ -1,0 +1,1054 @@
+"""Applying a Plan without blocking the application: the only module that sends DDL.
+
+- Before touching a parent, look for transactions that would make a lock request queue
+  (holding a conflicting lock for longer than the lock budget, or idle in transaction) and
+  skip that parent this pass, naming the backend; the rest of the pass goes on.
+- Each transaction is short, runs under `lock_timeout`, takes the parent's advisory lock first
+  (two partman processes never work on one parent at once), and carries its own ownership
+  records and audit rows, so a crash leaves each step wholly done or wholly undone.
+- A transaction that cannot get its locks in time is retried with jittered backoff and then
+  skipped with the reason: partman never queues in front of the application.
+- Rows waiting in a DEFAULT partition are moved into a new partition (DELETE ... RETURNING
+  into INSERT, one statement per batch) before it is attached: never lost, never doubled.
+- Retention detaches with `DETACH PARTITION ... CONCURRENTLY` where PostgreSQL allows it,
+  checks the partition's real newest row before anything irreversible, asks the pre-drop hook,
+  then drops, keeps or archives it.
+
+Source of truth for both faces: `executor.py` (`Executor`) is generated from this file
+(`AsyncExecutor`) by tools/async_to_sync.py. Outcome types and pure SQL are in `executor_sql.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import inspect
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+
+from ..db import metadata
+from ..db.catalog import SESSION_SETTINGS
+from ..logs import log_event
+from ..model import snapshot
+from ..model.columns import tenant_text
+from ..model.config import Config
+from ..model.operations import (
+    CreateDefaultPartition,
+    CreatePartition,
+    ForgetPartition,
+    Operation,
+    RetirePartition,
+)
+from ..model.report import (
+    AE_CONFLICTS,
+    HOOK_DECISIONS,
+    SUE_CONFLICTS,
+    AsyncSleep,
+    audit_entry,
+    check_verdict,
+    explain,
+    first_line,
+    iso,
+    ms,
+    parent_key,
+)
+from ..model.report import RETRYABLE as RETRYABLE
+from ..model.report import AsyncPreDropHook as AsyncPreDropHook
+from ..model.report import AsyncStepHook as AsyncStepHook
+from ..model.report import OperationResult as OperationResult
+from ..model.report import ParentBlocked as ParentBlocked
+from ..model.report import Report as Report
+from ..model.report import Skipped as Skipped
+from ..model.report import parent_lock_sql as parent_lock_sql
+
+
+class AsyncExecutor:
+    """Applies operations over one autocommit connection; see the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        logger: logging.Logger,
+        *,
+        pre_drop_hook: AsyncPreDropHook | None = None,
+        on_step: AsyncStepHook | None = None,
+        sleep: AsyncSleep = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.meta = config.metadata_schema
+        self.logger = logger
+        self.pre_drop_hook = pre_drop_hook
+        self.on_step = on_step
+        self.sleep = sleep
+
+    # -- the pass ----------------------------------------------------------------------------
+
+    async def apply(
+        self, conn: psycopg.AsyncConnection[Any], operations: Sequence[Operation], run_id: str
+    ) -> list[OperationResult]:
+        results: list[OperationResult] = []
+        groups: dict[str, list[Operation]] = {}
+        for op in operations:
+            groups.setdefault(op.parent_qualified, []).append(op)
+        for parent, ops in groups.items():
+            done = len(results)
+            try:
+                results += await self._apply_parent(conn, parent, ops, run_id)
+            except Exception as error:  # one bad table never stops the others
+                await _rollback(conn)
+                handled = {id(r.operation) for r in results[done:]}
+                reason = f"unexpected error on {parent}: {first_line(error)}"
+                rest = [
+                    OperationResult(op, "failed", reason, attempts=0)
+                    for op in ops
+                    if id(op) not in handled
+                ]
+                await self._finish(conn, run_id, rest)
+                results += rest
+        return results
+
+    async def _apply_parent(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[Operation], run_id: str
+    ) -> list[OperationResult]:
+        if not self.config.detach_concurrently:  # quiet tables: pg_partman's way, in batches
+            ops = [
+                dataclasses.replace(op, concurrently=False)
+                if isinstance(op, RetirePartition) and op.stage == "attached"
+                else op
+                for op in ops
+            ]
+        blocked = await self._blockers(conn, parent, ops)
+        if blocked:
+            skipped = [OperationResult(op, "skipped", blocked, attempts=0) for op in ops]
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "table_skipped",
+                blocked,
+                table=parent,
+                operations=len(ops),
+            )
+            await self._finish(conn, run_id, skipped, log=False)
+            return skipped
+        results: list[OperationResult] = []
+        units = self._units(ops)
+        decided_ids: set[int] = set()  # the pre-drop hook is asked once per operation
+        while units:
+            unit = units.pop(0)
+            if isinstance(unit[0], RetirePartition):
+                decided: list[RetirePartition] = []
+                for op in unit:
+                    assert isinstance(op, RetirePartition)
+                    choice = op if id(op) in decided_ids else await self._decide(op)
+                    if isinstance(choice, OperationResult):
+                        await self._finish(conn, run_id, [choice])
+                        results.append(choice)
+                    else:
+                        decided_ids.add(id(choice))
+                        decided.append(choice)
+                if not decided:
+                    continue
+                if len(decided) > 1:
+                    many = self._retire_many if decided[0].concurrently else self._retire_locked
+                    done, leftover = await many(conn, parent, decided, run_id)
+                    results += done
+                    units[:0] = [[op] for op in leftover]  # one at a time, with retries
+                    continue
+                unit = list(decided)
+            outcome, blocked = await self._run(conn, parent, unit, run_id)
+            results += outcome
+            if blocked:
+                reason = (
+                    f"not attempted: an earlier operation on {parent} was stopped ({blocked}); "
+                    "the next pass retries"
+                )
+                rest = [
+                    OperationResult(op, "skipped", reason, attempts=0)
+                    for later in units
+                    for op in later
+                ]
+                await self._finish(conn, run_id, rest)
+                results += rest
+                break
+        return results
+
+    def _units(self, ops: list[Operation]) -> list[list[Operation]]:
+        """Transactions, in order: default partition, creates (batched when no rows can be
+        waiting in a default), retention, metadata tidying."""
+        size = self.config.batch_size
+        defaults: list[list[Operation]] = [
+            [op] for op in ops if isinstance(op, CreateDefaultPartition)
+        ]
+        plain: list[Operation] = [
+            op for op in ops if isinstance(op, CreatePartition) and op.move is None
+        ]
+        moving: list[list[Operation]] = [
+            [op] for op in ops if isinstance(op, CreatePartition) and op.move is not None
+        ]
+        # an interrupted detach first: PostgreSQL allows one pending detach per parent; then
+        # the expired partitions, in batches (the same steps, each taken for the whole batch
+        # at once): those detached CONCURRENTLY, then the others
+        retiring = [op for op in ops if isinstance(op, RetirePartition)]
+        resumed: list[Operation] = [op for op in retiring if op.stage != "attached"]
+        together: list[Operation] = [
+            op for op in retiring if op.stage == "attached" and op.concurrently
+        ]
+        alone: list[Operation] = [
+            op for op in retiring if op.stage == "attached" and not op.concurrently
+        ]
+        retire = (
+            [[op] for op in resumed]
+            + [together[i : i + size] for i in range(0, len(together), size)]
+            + [alone[i : i + size] for i in range(0, len(alone), size)]
+        )
+        forget: list[Operation] = [op for op in ops if isinstance(op, ForgetPartition)]
+        batches = [plain[i : i + size] for i in range(0, len(plain), size)]
+        return defaults + moving + batches + retire + ([forget] if forget else [])
+
+    async def _decide(self, op: RetirePartition) -> RetirePartition | OperationResult:
+        """Ask the pre-drop hook, once, before any lock is taken."""
+        if self.pre_drop_hook is None:
+            return op
+        try:
+            decision = self.pre_drop_hook(op)
+            if True:  # ASYNC
+                if inspect.isawaitable(decision):
+                    decision = await decision
+        except Exception as error:
+            return OperationResult(
+                op, "failed", f"pre-drop hook raised {type(error).__name__}: {error}", attempts=0
+            )
+        if decision is None:
+            return op
+        decision = str(decision).lower()
+        if decision not in HOOK_DECISIONS:
+            return OperationResult(
+                op,
+                "failed",
+                f"pre-drop hook returned {decision!r}; expected one of {', '.join(HOOK_DECISIONS)}",
+                attempts=0,
+            )
+        if decision == "skip":
+            return OperationResult(op, "skipped", "the pre-drop hook said skip", attempts=0)
+        if decision == "archive" and op.archive_schema is None:
+            return OperationResult(
+                op,
+                "failed",
+                "the pre-drop hook chose archive, but the table has no archive_schema",
+                attempts=0,
+            )
+        return dataclasses.replace(op, action=decision)
+
+    async def _run(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, unit: list[Operation], run_id: str
+    ) -> tuple[list[OperationResult], str | None]:
+        """Run one transaction unit with retries; returns its results, and why the rest of
+        the parent should wait for the next pass (or None)."""
+        attempts = 0
+        blocked: str | None = None
+        while True:
+            attempts += 1
+            started = time.perf_counter()
+            try:
+                detail = await self._do(conn, parent, unit, run_id)
+            except RETRYABLE as error:
+                await _rollback(conn)
+                if attempts <= self.config.max_retries:
+                    delay = self.config.retry_backoff.total_seconds() * 2 ** (attempts - 1)
+                    await self.sleep(delay * (0.5 + random.random()))
+                    continue
+                reason = (
+                    f"lock not available on {parent} within lock_timeout "
+                    f"{self.config.lock_timeout.total_seconds() * 1000:.0f}ms after {attempts} "
+                    f"attempts ({first_line(error)}); skipped so the application never waits "
+                    "behind partman; the next pass retries"
+                )
+                results = [OperationResult(op, "skipped", reason, attempts=attempts) for op in unit]
+                blocked = "lock budget exhausted"
+            except Skipped as why:
+                await _rollback(conn)
+                results = [OperationResult(unit[0], "skipped", str(why), attempts=attempts)]
+                if isinstance(why, ParentBlocked):
+                    blocked = str(why)
+            except pgerrors.ObjectNotInPrerequisiteState as error:
+                await _rollback(conn)  # "partition ... already pending detach": one at a time
+                reason = f"{first_line(error)}; it is finalized first, the next pass goes on"
+                results = [OperationResult(unit[0], "skipped", reason, attempts=attempts)]
+                blocked = "a detach is pending on the parent"
+            except psycopg.Error as error:
+                await _rollback(conn)
+                if len(unit) > 1:  # isolate the one that fails; the others still go in
+                    out: list[OperationResult] = []
+                    for op in unit:
+                        done, blocked = await self._run(conn, parent, [op], run_id)
+                        out += done
+                        if blocked:
+                            break
+                    return out, blocked
+                elapsed = (time.perf_counter() - started) * 1000
+                results = [OperationResult(unit[0], "failed", explain(error), elapsed, attempts)]
+            else:
+                elapsed = (time.perf_counter() - started) * 1000
+                ok = [
+                    OperationResult(op, "ok", None, elapsed / len(unit), attempts, detail)
+                    for op in unit
+                ]
+                for r in ok:
+                    self._log(r)
+                return ok, None
+            await self._finish(conn, run_id, results)
+            return results, blocked
+
+    async def _do(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, unit: list[Operation], run_id: str
+    ) -> str | None:
+        first = unit[0]
+        if isinstance(first, RetirePartition):
+            return await self._retire(conn, parent, first, run_id)
+        if isinstance(first, CreatePartition) and first.move is not None:
+            return await self._create_moving(conn, parent, first, run_id)
+        if isinstance(first, ForgetPartition):
+            await self._forget(conn, unit, run_id)
+            return None
+        await self._create_batch(conn, parent, unit, run_id)
+        return None
+
+    # -- the lock budget's look-ahead --------------------------------------------------------
+
+    async def _blockers(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[Operation]
+    ) -> str | None:
+        """Who would make our lock request queue? Holders of a conflicting lock whose
+        transaction is older than the lock budget, or idle in transaction."""
+        creates = any(isinstance(op, CreatePartition | CreateDefaultPartition) for op in ops)
+        strong = any(
+            isinstance(op, RetirePartition) and op.stage == "attached" and not op.concurrently
+            for op in ops
+        )
+        modes_parent = AE_CONFLICTS if strong else SUE_CONFLICTS
+        schema, name = ops[0].parent_schema, ops[0].parent_name
+        query = sql.SQL(
+            """
+WITH p AS (
+    SELECT c.oid, pt.partdefid FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
+     WHERE n.nspname = {schema} AND c.relname = {name}),
+rel AS (
+    SELECT p.oid, {parent_modes}::text[] AS modes FROM p
+    UNION ALL
+    SELECT p.partdefid, {default_modes}::text[] FROM p WHERE p.partdefid <> 0 AND {creates})
+SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesce(a.state, ''),
+       extract(epoch FROM clock_timestamp() - a.xact_start)::float8, left(a.query, 120)
+  FROM rel
+  JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid AND l.granted
+                 AND l.mode = ANY (rel.modes) AND l.pid <> pg_backend_pid()
+                 AND l.database = (SELECT oid FROM pg_database
+                                    WHERE datname = current_database())
+  JOIN pg_class c ON c.oid = rel.oid
+  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE a.state LIKE 'idle in transaction%'
+    OR clock_timestamp() - a.xact_start > {budget}::interval
+ ORDER BY a.xact_start
+ LIMIT 5
+"""
+        ).format(
+            schema=sql.Literal(schema),
+            name=sql.Literal(name),
+            parent_modes=sql.Literal(modes_parent),
+            default_modes=sql.Literal(AE_CONFLICTS),
+            creates=sql.Literal(creates),
+            budget=ms(self.config.lock_timeout),
+        )
+        cur = await conn.execute(query)
+        rows = await cur.fetchall()
+        if not rows:
+            return None
+        holders: dict[int, list[Any]] = {}
+        for pid, mode, rel, app, state, age, q in rows:
+            if pid in holders:
+                holders[pid][1].append(f"{mode} on {rel}")
+            else:
+                holders[pid] = [(app, state, age, q), [f"{mode} on {rel}"]]
+        who = "; ".join(
+            f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
+            f"{age:.1f}s, holds {', '.join(locks)}: {q!r})"
+            for pid, ((app, state, age, q), locks) in holders.items()
+        )
+        return (
+            f"skipped {parent} this pass: a lock request would queue behind {who}, and the "
+            "application's queries would queue behind it; the next pass retries"
+        )
+
+    # -- creating ----------------------------------------------------------------------------
+
+    def _begin(self) -> sql.Composed:
+        return sql.SQL(
+            "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}"
+        ).format(ms(self.config.lock_timeout), ms(self.config.statement_timeout))
+
+    async def _step(self, name: str, op: Operation) -> None:
+        if self.on_step is not None:
+            if True:  # ASYNC
+                done = self.on_step(name, op)
+                if inspect.isawaitable(done):
+                    await done
+            else:
+                self.on_step(name, op)
+
+    def _created_sql(self, op: Operation, state: str = "attached") -> list[sql.Composable]:
+        comment = (
+            snapshot.owner_comment("created")
+            if state == "attached"
+            else f"partman staging for {op.parent_qualified}: rows are moving in from the "
+            "default partition; attached when done"
+        )
+        return [
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(comment)),
+            metadata.record_partition_sql(
+                self.meta,
+                partition_schema=op.partition_schema,
+                partition_name=op.partition_name,
+                parent_schema=op.parent_schema,
+                parent_name=op.parent_name,
+                tenant_id=tenant_text(op.tenant),
+                lower=iso(op.lower),
+                upper=iso(op.upper),
+                origin="created",
+                state=state,
+            ),
+        ]
+
+    async def _create_batch(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, unit: list[Operation], run_id: str
+    ) -> None:
+        parts: list[sql.Composable] = [self._begin(), parent_lock_sql(parent)]
+        audits: list[metadata.AuditEntry] = []
+        for op in unit:
+            assert isinstance(op, CreatePartition | CreateDefaultPartition)
+            parts += op.statements()
+            parts += self._created_sql(op)  # the default partition is partman's too
+            audits.append(audit_entry(op, "ok"))
+        parts.append(metadata.audit_sql(self.meta, run_id, audits))
+        parts.append(sql.SQL("COMMIT"))
+        await self._step("create", unit[0])
+        await conn.execute(sql.SQL(";\n").join(parts))
+
+    async def _create_moving(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, op: CreatePartition, run_id: str
+    ) -> str:
+        """Create a partition of a parent that has a default partition, moving the default's
+        rows of its range in first. Few rows: all in the transaction that attaches. Many: in
+        batches into the new table while it is still unattached (its `staging` state lets an
+        interrupted pass finish the job), then the rest in the transaction that attaches."""
+        assert op.move is not None
+        batch = self.config.move_batch_rows
+        moved = 0
+        if not op.resume_staging:
+            await self._step("count_default", op)
+            cur = await conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        self._begin(),
+                        parent_lock_sql(parent),
+                        sql.SQL(
+                            "SELECT count(*) FROM (SELECT FROM {} WHERE {} LIMIT {}) AS x"
+                        ).format(op.move.default, op.range_condition(), sql.Literal(batch + 1)),
+                    ]
+                )
+            )
+            waiting = await _last_scalar(cur)
+            if waiting > batch:  # too many for one short transaction: stage
+                await self._step("stage", op)
+                await conn.execute(
+                    sql.SQL(";\n").join(
+                        [
+                            op.create_statement(),
+                            *self._created_sql(op, "staging"),
+                            sql.SQL("COMMIT"),
+                        ]
+                    )
+                )
+            else:
+                await self._step("create_moving", op)
+                return await self._attach_moving(conn, op, run_id, create=True)
+        while True:  # staged: move batch by batch, each one atomic
+            await self._step("move_batch", op)
+            cur = await conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        self._begin(),
+                        parent_lock_sql(parent),
+                        op.move_statement(batch),
+                        sql.SQL("COMMIT"),
+                    ]
+                )
+            )
+            count = _rowcount_before_commit(cur)
+            moved += count
+            if count < batch:
+                break
+        await self._step("attach_staged", op)
+        detail = await self._attach_moving(conn, op, run_id, create=False)
+        return f"{moved} row(s) moved in batches; {detail}"
+
+    async def _attach_moving(
+        self, conn: psycopg.AsyncConnection[Any], op: CreatePartition, run_id: str, *, create: bool
+    ) -> str:
+        """Move what is left and attach, the parent locked before its default partition (the
+        order the application's queries lock them in)."""
+        assert op.move is not None
+        parts: list[sql.Composable] = []
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            parts += [self._begin(), parent_lock_sql(op.parent_qualified)]
+        parts += [
+            sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(op.parent),
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(op.move.default),
+        ]
+        if create:
+            parts.append(op.create_statement())
+        parts.append(op.move_statement(None))
+        cur = await conn.execute(sql.SQL(";\n").join(parts))
+        moved = _rowcount_before_commit(cur)
+        audit = audit_entry(op, "ok", detail=f"{moved} row(s) moved from the default partition")
+        await conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    op.attach_statement(),
+                    *self._created_sql(op),
+                    metadata.audit_sql(self.meta, run_id, [audit]),
+                    sql.SQL("COMMIT"),
+                ]
+            )
+        )
+        return f"{moved} row(s) moved from the default partition"
+
+    # -- retention ---------------------------------------------------------------------------
+
+    async def _retire(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, op: RetirePartition, run_id: str
+    ) -> str | None:
+        try:
+            detail = await self._detach(conn, parent, op)
+        except pgerrors.DatatypeMismatch:
+            # columns were added to the parent while the detach was pending: PostgreSQL did
+            # not add them to the partition, and FINALIZE can no longer convert its rows. Only
+            # dropping it is still possible (a brief ACCESS EXCLUSIVE, under the budget).
+            await _rollback(conn)
+            if op.action != "drop":
+                raise
+            await self._step("drop_pending", op)
+            detail = "dropped while detach-pending (FINALIZE impossible after a new column)"
+            await conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        self._begin(),
+                        parent_lock_sql(parent),
+                        sql.SQL("DROP TABLE {}").format(op.partition),
+                        *self._retired_sql(op),
+                        metadata.audit_sql(
+                            self.meta, run_id, [audit_entry(op, "ok", detail=detail)]
+                        ),
+                        sql.SQL("COMMIT"),
+                    ]
+                )
+            )
+            return detail
+        await self._step("finish", op)
+        await conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    self._begin(),
+                    *op.finish_statements(op.action),
+                    *self._retired_sql(op),
+                    metadata.audit_sql(self.meta, run_id, [audit_entry(op, "ok", detail=detail)]),
+                    sql.SQL("COMMIT"),
+                ]
+            )
+        )
+        return detail
+
+    async def _retire_many(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        parent: str,
+        ops: list[RetirePartition],
+        run_id: str,
+    ) -> tuple[list[OperationResult], list[RetirePartition]]:
+        """Retire several expired partitions of one parent with `_retire`'s steps, each step
+        taken for the whole batch in one round trip: check them all (guard and newest row),
+        mark them "detaching", DETACH ... CONCURRENTLY each (that statement runs alone), then
+        mark them "detached" and drop, keep or archive them all in one transaction.
+
+        Every step leaves the same states a one-by-one retirement would, so a crash anywhere
+        is repaired the same way. Anything unexpected (a partition renamed meanwhile, a lock
+        not granted in time) stops the batch where it is: what is not done is returned, and
+        goes through `_retire` one by one, with its retries."""
+        started = time.perf_counter()
+        checked = await self._check_many(conn, parent, ops)
+        if checked is None:
+            return [], ops
+        skipped, details = checked
+        good = [op for op in ops if id(op) in details]
+        if not good:
+            await _rollback(conn)
+            await self._finish(conn, run_id, skipped)
+            return skipped, []
+        key = parent_key(parent)
+        pending = sql.SQL(
+            "SELECT pg_try_advisory_lock({}), EXISTS (SELECT FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhparent "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = {} AND c.relname = {} AND i.inhdetachpending)"
+        ).format(key, sql.Literal(good[0].parent_schema), sql.Literal(good[0].parent_name))
+        try:  # still in the check's transaction, under the parent's lock: mark, then commit
+            cur = await conn.execute(
+                sql.SQL(";\n").join(
+                    [
+                        *(self._state_sql(op, "detaching") for op in good),
+                        sql.SQL("COMMIT"),
+                        pending,
+                        sql.SQL("SET lock_timeout = {}; SET statement_timeout = {}").format(
+                            ms(self.config.lock_timeout), ms(self.config.statement_timeout)
+                        ),
+                    ]
+                )
+            )
+            row = await _last_row(cur)
+        except psycopg.Error:
+            await _rollback(conn)
+            await self._reset_session(conn, key, locked=False)
+            await self._finish(conn, run_id, skipped)
+            return skipped, good
+        await self._finish(conn, run_id, skipped)
+        if not row or not row[0] or row[1]:  # another partman, or a detach pending: one by one
+            await self._reset_session(conn, key, locked=bool(row and row[0]))
+            return skipped, good
+        detached: list[RetirePartition] = []
+        for op in good:
+            await self._step("detach", op)
+            try:
+                await conn.execute(op.detach_statement())
+            except psycopg.Error:  # maybe left pending: one by one FINALIZEs it, with retries
+                await _rollback(conn)
+                break
+            detached.append(op)
+        rest = good[len(detached) :]
+        tail: list[sql.Composable] = [
+            sql.SQL("RESET lock_timeout; RESET statement_timeout"),
+            sql.SQL("SELECT pg_advisory_unlock({})").format(key),
+            *(self._state_sql(op, "detached") for op in detached),
+            sql.SQL("COMMIT"),
+        ]
+        if not detached:
+            await conn.execute(sql.SQL(";\n").join(tail))
+            return skipped, rest
+        finish: list[sql.Composable] = [self._begin()]
+        for op in detached:
+            finish += [*op.finish_statements(op.action), *self._retired_sql(op)]
+        audits = [audit_entry(op, "ok", detail=details[id(op)]) for op in detached]
+        finish += [metadata.audit_sql(self.meta, run_id, audits), sql.SQL("COMMIT")]
+        for op in detached:
+            await self._step("finish", op)
+        try:
+            await conn.execute(sql.SQL(";\n").join(tail + finish))
+        except psycopg.Error:  # "detached" is committed: one by one finishes them
+            await _rollback(conn)
+            again = [dataclasses.replace(op, stage="detached") for op in detached]
+            return skipped, again + rest
+        elapsed = (time.perf_counter() - started) * 1000 / len(ops)
+        done = [OperationResult(op, "ok", None, elapsed, 1, details[id(op)]) for op in detached]
+        for r in done:
+            self._log(r)
+        return skipped + done, rest
+
+    async def _retire_locked(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        parent: str,
+        ops: list[RetirePartition],
+        run_id: str,
+    ) -> tuple[list[OperationResult], list[RetirePartition]]:
+        """Retire several expired partitions that are not detached CONCURRENTLY (the parent
+        has a default partition, or `Config.detach_concurrently` is off): check them, then
+        detach and drop, keep or archive them all in the same short transaction, under the
+        lock budget. Atomic: a crash leaves all of them as they were. If the lock is not
+        granted in time, they go one by one, with retries."""
+        started = time.perf_counter()
+        checked = await self._check_many(conn, parent, ops)
+        if checked is None:
+            return [], ops
+        skipped, details = checked
+        good = [op for op in ops if id(op) in details]
+        # DROP TABLE of an attached partition detaches it as it goes (one statement for all of
+        # them: much cheaper than a DETACH each, which rebuilds the parent's descriptor)
+        dropped = [op.partition for op in good if op.action == "drop"]
+        parts: list[sql.Composable] = []
+        if dropped:
+            parts.append(sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(dropped)))
+        for op in good:
+            if op.action != "drop":
+                parts += [op.detach_statement(), *op.finish_statements(op.action)]
+            parts += self._retired_sql(op)
+        audits = [audit_entry(op, "ok", detail=details[id(op)]) for op in good]
+        for op in good:
+            await self._step("detach", op)
+            await self._step("finish", op)
+        try:
+            if good:
+                parts += [metadata.audit_sql(self.meta, run_id, audits), sql.SQL("COMMIT")]
+                await conn.execute(sql.SQL(";\n").join(parts))
+            else:
+                await _rollback(conn)
+        except psycopg.Error:
+            await _rollback(conn)
+            await self._finish(conn, run_id, skipped)
+            return skipped, good
+        await self._finish(conn, run_id, skipped)
+        elapsed = (time.perf_counter() - started) * 1000 / len(ops)
+        done = [OperationResult(op, "ok", None, elapsed, 1, details[id(op)]) for op in good]
+        for r in done:
+            self._log(r)
+        return skipped + done, []
+
+    async def _check_many(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[RetirePartition]
+    ) -> tuple[list[OperationResult], dict[int, str]] | None:
+        """`_check_expired` for a batch, in one round trip; leaves the transaction open (under
+        the parent's lock). Returns the skips (changed since the plan, or a row inside the
+        window) and, by id, the detail of what each other one holds; None (nothing held) if a
+        partition's name no longer resolves: the batch then goes one by one, which says which."""
+        for op in ops:  # each operation passes each step (progress bars count them)
+            await self._step("check", op)
+        try:
+            found = await self._check_rows(conn, parent, ops)
+        except psycopg.Error:
+            await _rollback(conn)
+            return None
+        skipped = [r for r in found if isinstance(r, OperationResult)]
+        details = {id(op): d for op, d in zip(ops, found, strict=True) if isinstance(d, str)}
+        return skipped, details
+
+    async def _check_rows(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[RetirePartition]
+    ) -> list[OperationResult | str]:
+        oids = sql.SQL(", ").join(
+            sql.SQL("({}, {}::oid)").format(sql.Literal(i), sql.Literal(op.oid))
+            for i, op in enumerate(ops)
+        )
+        guard = sql.SQL(
+            "SELECT c.relname::text, n.nspname::text, pg_get_expr(c.relpartbound, c.oid), "
+            "obj_description(c.oid, 'pg_class') FROM (VALUES {}) AS o (i, oid) "
+            "LEFT JOIN pg_class c ON c.oid = o.oid "
+            "LEFT JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY o.i"
+        ).format(oids)
+        spans = sql.SQL(" UNION ALL ").join(
+            sql.SQL(
+                "(SELECT {}, min({})::text, max({})::text, count(*) FILTER (WHERE {} >= {}) "
+                "FROM {})"
+            ).format(
+                sql.Literal(i),
+                sql.Identifier(op.time_column),
+                sql.Identifier(op.time_column),
+                sql.Identifier(op.time_column),
+                sql.Literal(op.cutoff),
+                op.partition,
+            )
+            for i, op in enumerate(ops)
+        )
+        cur = await conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    self._begin(),
+                    SESSION_SETTINGS,
+                    parent_lock_sql(parent),
+                    guard,
+                    sql.SQL("{} ORDER BY 1").format(spans),
+                ]
+            )
+        )
+        found = await _row_sets(cur)
+        guards, span_rows = found[-2], found[-1]
+        out: list[OperationResult | str] = []
+        for op, g, (_, oldest, newest, inside) in zip(ops, guards, span_rows, strict=True):
+            verdict = check_verdict(op, g, oldest, newest, inside)
+            skip = isinstance(verdict, Skipped)
+            out.append(OperationResult(op, "skipped", str(verdict)) if skip else str(verdict))
+        return out
+
+    async def _reset_session(
+        self, conn: psycopg.AsyncConnection[Any], key: sql.Composable, *, locked: bool
+    ) -> None:
+        parts: list[sql.Composable] = [sql.SQL("RESET lock_timeout; RESET statement_timeout")]
+        if locked:
+            parts.append(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
+        await conn.execute(sql.SQL(";\n").join(parts))
+
+    async def _detach(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, op: RetirePartition
+    ) -> str | None:
+        """Bring the partition to "detached", from wherever a previous pass left it."""
+        detail = None
+        if op.stage == "attached":
+            detail = await self._check_expired(conn, parent, op)  # leaves the transaction open
+            if op.concurrently:
+                await conn.execute(
+                    sql.SQL(";\n").join([self._state_sql(op, "detaching"), sql.SQL("COMMIT")])
+                )
+                await self._detach_concurrently(conn, parent, op, finalize=False)
+            else:
+                await self._step("detach", op)
+                await conn.execute(
+                    sql.SQL(";\n").join(
+                        [op.detach_statement(), self._state_sql(op, "detached"), sql.SQL("COMMIT")]
+                    )
+                )
+        elif op.stage == "pending":
+            await self._detach_concurrently(conn, parent, op, finalize=True)
+        else:
+            await self._check_detached(conn, op)
+        return detail
+
+    async def _check_expired(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, op: RetirePartition
+    ) -> str:
+        """Inside a new transaction: is it still the partition the plan saw, still partman's,
+        and is its newest row really older than the cutoff, whatever its bounds say?"""
+        await self._step("check", op)
+        guard = sql.SQL(
+            "SELECT c.relname::text, n.nspname::text, pg_get_expr(c.relpartbound, c.oid), "
+            "obj_description(c.oid, 'pg_class') FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = {}"
+        ).format(sql.Literal(op.oid))
+        time = sql.Identifier(op.time_column)
+        span = sql.SQL(
+            "SELECT min({})::text, max({}), count(*) FILTER (WHERE {} >= {}) FROM {}"
+        ).format(time, time, time, sql.Literal(op.cutoff), op.partition)
+        cur = await conn.execute(
+            sql.SQL(";\n").join([self._begin(), SESSION_SETTINGS, parent_lock_sql(parent), guard])
+        )
+        row = await _last_row(cur)
+        verdict = check_verdict(op, row, None, None, 0)  # the span reads it only if it is ours
+        if isinstance(verdict, Skipped):
+            raise verdict
+        oldest, newest, inside = await _last_row(await conn.execute(span)) or (None, None, 0)
+        verdict = check_verdict(op, row, oldest, newest, inside)
+        if isinstance(verdict, Skipped):
+            raise verdict
+        return verdict
+
+    async def _check_detached(
+        self, conn: psycopg.AsyncConnection[Any], op: RetirePartition
+    ) -> None:
+        await self._step("check", op)
+        cur = await conn.execute(
+            sql.SQL(
+                "SELECT c.relispartition, obj_description(c.oid, 'pg_class') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = {} AND c.relname = {}"
+            ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
+        )
+        row = await cur.fetchone()
+        if row is None or row[0] or not snapshot.is_owner_comment(row[1]):
+            raise Skipped(
+                f"{op.partition_qualified} is not the detached partition partman left "
+                "(re-attached, renamed or no longer marked as partman's); left alone"
+            )
+
+    async def _detach_concurrently(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        parent: str,
+        op: RetirePartition,
+        *,
+        finalize: bool,
+    ) -> None:
+        """DETACH ... CONCURRENTLY cannot run in a transaction block, so it runs alone, with
+        the lock budget as session settings and the parent's advisory lock as a session lock.
+        If its wait for older transactions times out, the partition stays detach-pending:
+        retries (and later passes) FINALIZE it."""
+        key = parent_key(parent)
+        where = sql.SQL(
+            "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}"
+        ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
+        cur = await conn.execute(
+            sql.SQL(
+                "SELECT pg_try_advisory_lock({}), coalesce(({}), false); "
+                "SET lock_timeout = {}; SET statement_timeout = {}"
+            ).format(key, where, ms(self.config.lock_timeout), ms(self.config.statement_timeout))
+        )
+        row = await cur.fetchone()
+        done = False
+        try:
+            if not row or not row[0]:
+                raise pgerrors.LockNotAvailable(f"another partman is working on {parent}")
+            if row[1]:  # pending already (an earlier attempt): finish it
+                finalize = True
+            statement = dataclasses.replace(op, stage="pending" if finalize else op.stage)
+            await self._step("detach", op)
+            try:
+                await conn.execute(statement.detach_statement())
+            except RETRYABLE:
+                if not finalize:  # maybe left pending: say so in the metadata now
+                    await conn.execute(self._state_sql(op, "detaching"))
+                raise
+            done = True
+        finally:
+            tail: list[sql.Composable] = [
+                sql.SQL("RESET lock_timeout; RESET statement_timeout"),
+                sql.SQL("SELECT pg_advisory_unlock({})").format(key),
+            ]
+            if done:
+                tail.append(self._state_sql(op, "detached"))
+            await conn.execute(sql.SQL(";\n").join(tail))
+
+    def _state_sql(self, op: RetirePartition, state: str) -> sql.Composed:
+        return metadata.partition_state_sql(
+            self.meta, op.partition_schema, op.partition_name, state, action=op.action
+        )
+
+    def _retired_sql(self, op: RetirePartition) -> list[sql.Composable]:
+        if op.action == "drop":
+            return [
+                metadata.forget_partition_sql(self.meta, op.partition_schema, op.partition_name)
+            ]
+        when = dt.datetime.now(dt.UTC).date().isoformat()
+        comment = (
+            f"retired by partman retention from {op.parent_qualified} on {when} "
+            f"({op.action}); no longer managed"
+        )
+        if op.action == "archive":
+            assert op.archive_schema is not None
+            target = sql.Identifier(op.archive_schema, op.partition_name)
+            return [
+                sql.SQL("COMMENT ON TABLE {} IS {}").format(target, sql.Literal(comment)),
+                metadata.partition_state_sql(
+                    self.meta,
+                    op.partition_schema,
+                    op.partition_name,
+                    "archived",
+                    new_schema=op.archive_schema,
+                ),
+            ]
+        return [
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(comment)),
+            metadata.partition_state_sql(self.meta, op.partition_schema, op.partition_name, "kept"),
+        ]
+
+    async def _forget(
+        self, conn: psycopg.AsyncConnection[Any], unit: list[Operation], run_id: str
+    ) -> None:
+        await self._step("forget", unit[0])
+        await conn.execute(
+            sql.SQL(";\n").join(
+                [
+                    self._begin(),
+                    *(
+                        metadata.forget_partition_sql(
+                            self.meta, op.partition_schema, op.partition_name
+                        )
+                        for op in unit
+                    ),
+                    metadata.audit_sql(self.meta, run_id, [audit_entry(op, "ok") for op in unit]),
+                    sql.SQL("COMMIT"),
+                ]
+            )
+        )
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    async def _finish(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        run_id: str,
+        results: Sequence[OperationResult],
+        *,
+        log: bool = True,
+    ) -> None:
+        """Audit (and log) outcomes that were not committed with their operation."""
+        for r in results:
+            if log:
+                self._log(r)
+        if not results:
+            return
+        entries = [audit_entry(r.operation, r.outcome, r.error) for r in results]
+        try:
+            await conn.execute(metadata.audit_sql(self.meta, run_id, entries))
+        except psycopg.Error as error:  # the audit must never turn a skip into a crash
+            await _rollback(conn)
+            log_event(
+                self.logger, logging.WARNING, "audit_failed", "audit write failed", error=str(error)
+            )
+
+    def _log(self, result: OperationResult) -> None:
+        op = result.operation
+        level = logging.INFO if result.outcome == "ok" else logging.WARNING
+        log_event(
+            self.logger,
+            level,
+            f"partition_{op.kind}",
+            f"{op.kind} {op.partition_qualified}: {result.outcome}"
+            + (f" ({result.error})" if result.error else ""),
+            outcome=result.outcome,
+            table=op.parent_qualified,
+            tenant=tenant_text(op.tenant),
+            partition=op.partition_qualified,
+            lower=iso(op.lower),
+            upper=iso(op.upper),
+            reason=op.reason,
+            error=result.error,
+            detail=result.detail,
+            attempts=result.attempts,
+            duration_ms=round(result.duration_ms, 3),
+        )
+
+
+async def _last_row(cur: psycopg.AsyncCursor[Any]) -> Any:
+    """The first row of the last statement that returned rows, in a multi-statement query."""
+    row = None
+    while True:
+        if cur.description is not None:
+            row = await cur.fetchone()
+        if not cur.nextset():
+            return row
+
+
+async def _row_sets(cur: psycopg.AsyncCursor[Any]) -> list[list[Any]]:
+    """The rows of every statement that returned rows, in a multi-statement query."""
+    out: list[list[Any]] = []
+    while True:
+        if cur.description is not None:
+            out.append(await cur.fetchall())
+        if not cur.nextset():
+            return out
+
+
+async def _last_scalar(cur: psycopg.AsyncCursor[Any]) -> int:
+    row = await _last_row(cur)
+    return int(row[0]) if row else 0
+
+
+def _rowcount_before_commit(cur: psycopg.AsyncCursor[Any]) -> int:
+    """Rows affected by the data-changing statement of a multi-statement query."""
+    counts = []
+    while True:
+        if cur.pgresult is not None and cur.pgresult.command_status:
+            status = cur.pgresult.command_status.decode()
+            if status.startswith(("INSERT", "DELETE")):
+                counts.append(cur.rowcount)
+        if not cur.nextset():
+            return counts[-1] if counts else 0
+
+
+async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        await conn.execute("ROLLBACK")

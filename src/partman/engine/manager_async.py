@@ -1,0 +1,758 @@
+"""Manager and AsyncManager: the seed's API (go_partman's), on top of planner, executor and store.
+
+Reads go through `world.py` (one round trip per pass), decisions through `planner.py` (pure),
+DDL through `executor.py` (lock budget). A pass holds a session advisory lock for its whole
+length, so two managers started at once take turns: the second one plans against what the
+first one did, and finds nothing left to do.
+
+Written once: this file is `AsyncManager` (asyncio, `psycopg_pool.AsyncConnectionPool`, a
+background task); `manager.py` (`Manager`: threads, `ConnectionPool`) is generated from it by
+tools/async_to_sync.py. The planner, the SQL and the policies are shared, not copied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from ..db import metadata
+from ..decide import planner
+from ..decide.adoption import ImportReport, classify
+from ..decide.coverage import Inventory, inventory
+from ..decide.validate import check_parent, check_record
+from ..errors import (
+    ConfigError,
+    LockUnavailableError,
+    NotRegisteredError,
+    PartmanError,
+    TenantError,
+)
+from ..logs import log_event
+from ..model import snapshot
+from ..model.clock import Clock, RealClock
+from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
+from ..model.config import FOREVER, Config, Table, Tenant, TenantId
+from ..model.operations import Plan
+from ..model.report import (
+    RETRYABLE,
+    AsyncPreDropHook,
+    AsyncStepHook,
+    Report,
+    parent_lock_sql,
+)
+from ..model.snapshot import Catalog, ParentInfo
+from . import store_async as store
+from .executor_async import AsyncExecutor
+from .world_async import default_rows, read_catalog, read_world
+
+_PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
+
+
+class AsyncManager:
+    """Keeps partitioned tables covered ahead and trimmed behind (the tutorial walks through it).
+
+    `conninfo` is a libpq connection string/URI or a pool (`psycopg_pool.ConnectionPool` for
+    `Manager`, `AsyncConnectionPool` for `AsyncManager`), borrowed and never closed by the
+    manager. `AsyncManager` has the same methods as coroutines (`start()` excepted: it starts
+    a task on the running loop and returns at once); use it as `async with AsyncManager(...)`.
+    Its hooks may be plain functions or coroutine functions.
+    """
+
+    def __init__(
+        self,
+        conninfo: str | AsyncConnectionPool[Any],
+        *,
+        config: Config | None = None,
+        clock: Clock | None = None,
+        logger: logging.Logger | None = None,
+        pre_drop_hook: AsyncPreDropHook | None = None,
+        on_step: AsyncStepHook | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self.clock: Clock = clock or RealClock()
+        self.logger = logger or logging.getLogger("partman")
+        if isinstance(conninfo, str):
+            opened = True
+            if True:  # ASYNC
+                opened = False  # an async pool opens inside the running loop: see open()
+            self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                conninfo,
+                min_size=1,
+                max_size=4,
+                kwargs={"autocommit": True, "application_name": self.config.application_name},
+                open=opened,
+                name="partman",
+            )
+            self._owns_pool = True
+        elif isinstance(conninfo, AsyncConnectionPool):
+            self._pool = conninfo
+            self._owns_pool = False
+        else:
+            pool = AsyncConnectionPool.__name__
+            raise ConfigError(
+                f"{type(self).__name__} needs a connection string or a psycopg_pool.{pool}, "
+                f"got {type(conninfo).__name__}"
+            )
+        self._executor = AsyncExecutor(
+            self.config, self.logger, pre_drop_hook=pre_drop_hook, on_step=on_step
+        )
+        self._meta_ready = False
+        self._meta_lock = asyncio.Lock()
+        self._pass_guard = asyncio.Lock()
+        self._stop = asyncio.Event()
+        if True:  # ASYNC
+            self._task: asyncio.Task[None] | None = None
+        else:
+            self._thread: threading.Thread | None = None
+        self.last_report: Report | None = None
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the pool the manager made from a connection string (idempotent). `Manager`
+        opens it at once; `AsyncManager` on first use or in `async with`."""
+        if self._owns_pool and self._pool.closed:
+            await self._pool.open()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        await self.open()
+        async with self._pool.connection() as conn:
+            previous = conn.autocommit
+            if not previous:
+                await conn.rollback()
+                await conn.set_autocommit(True)
+            try:
+                yield conn
+            finally:
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    await conn.execute("ROLLBACK")
+                if not previous:
+                    await conn.set_autocommit(False)
+
+    async def _ensure_metadata(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        async with self._meta_lock:
+            if not self._meta_ready:
+                await store.migrate(conn, self.config.metadata_schema)
+                self._meta_ready = True
+
+    async def init(self) -> int:
+        """Create or upgrade the metadata schema now (it is also done on first use)."""
+        async with self._connection() as conn:
+            version = await store.migrate(conn, self.config.metadata_schema)
+            self._meta_ready = True
+            return version
+
+    # -- registration ------------------------------------------------------------------------
+
+    async def add_managed_table(self, table: Table) -> bool:
+        """Validate `table` against the catalog and persist it (and its tenant); idempotent.
+
+        Returns whether anything changed. A changed retention or partition count takes effect
+        on the next pass; a changed interval or key is refused (existing partitions would no
+        longer line up).
+        """
+        if table.name is None:
+            raise ConfigError(
+                "add_managed_table needs Table.name; to adopt every partitioned table of a "
+                "schema use import_existing_partitions(template)"
+            )
+        async with self._connection() as conn:
+            tenant_key, _ = await self._check(conn, table)
+            tenant = None
+            if table.tenant_id is not None:
+                assert tenant_key is not None
+                tenant = canonical_tenant(table.tenant_id, tenant_key, table=table.qualified_name)
+            await self._ensure_metadata(conn)  # only once the input is known to be good
+            async with conn.transaction():
+                table_id, changed = await self._upsert_table(
+                    conn, table, update_policy=tenant is None
+                )
+                if tenant is not None:
+                    retention = (
+                        FOREVER
+                        if table.retention is None
+                        else snapshot.retention_text(table.retention)
+                    )
+                    record = snapshot.TenantRecord(
+                        table_id, str(tenant), retention, table.partition_count, table.action.value
+                    )
+                    meta = self.config.metadata_schema
+                    changed |= await store.upsert_tenants(conn, meta, table_id, [record]) > 0
+        self._event(
+            "table_registered" if changed else "table_unchanged",
+            severity=logging.INFO if changed else logging.DEBUG,
+            table=table.qualified_name,
+            tenant=tenant_text(tenant),
+        )
+        return changed
+
+    async def register_tenants(
+        self, table: Table | str, tenants: Iterable[TenantId | Tenant]
+    ) -> list[str]:
+        """Register many tenants of one table at once: all of them, or (on any error) none.
+
+        `table` is a registered table's "schema.name", or a Table (registered first if it is
+        not yet). Plain ids inherit the table's policy; a `Tenant` may carry its own.
+        """
+        wanted = [t if isinstance(t, Tenant) else Tenant(tenant_id=t) for t in tenants]
+        async with self._connection() as conn:
+            if isinstance(table, Table):
+                if table.name is None:
+                    raise ConfigError("register_tenants needs a Table with a name")
+                tenant_key, _ = await self._check(conn, table)
+                qualified = table.qualified_name
+            else:
+                record = await self._record(conn, table)
+                tenant_key = await self._tenant_key(conn, record)
+                qualified = record.qualified_name
+            if tenant_key is None:
+                raise ConfigError(
+                    f"{qualified} has no tenant column; tenants apply to tables partitioned by "
+                    "RANGE (tenant column, time column)"
+                )
+            canonical: dict[str, snapshot.TenantRecord] = {}
+            problems: list[str] = []
+            for t in wanted:
+                try:
+                    value = canonical_tenant(t.tenant_id, tenant_key, table=qualified)
+                except PartmanError as error:
+                    problems.append(str(error))
+                    continue
+                retention = FOREVER if t.keeps_forever else snapshot.retention_text(t.retention)
+                action = None if t.action is None else t.action.value
+                canonical[str(value)] = snapshot.TenantRecord(
+                    0, str(value), retention, t.partition_count, action
+                )
+            if problems:
+                raise TenantError(
+                    f"no tenant registered: {len(problems)} invalid id(s): " + "; ".join(problems)
+                )
+            await self._ensure_metadata(conn)
+            async with conn.transaction():
+                if isinstance(table, Table):
+                    table_id, _ = await self._upsert_table(conn, table, update_policy=False)
+                else:
+                    table_id = (await self._record(conn, table)).id
+                await store.upsert_tenants(
+                    conn,
+                    self.config.metadata_schema,
+                    table_id,
+                    [dataclasses.replace(r, table_id=table_id) for r in canonical.values()],
+                )
+        self._event("tenants_registered", table=qualified, count=len(canonical))
+        return list(canonical)
+
+    async def remove_managed_table(
+        self, table: Table | str, tenant_id: TenantId | None = None
+    ) -> bool:
+        """Stop managing a table, or one tenant of it. Never drops data by itself.
+
+        Partitions partman made stay in place and stay recorded as partman's, so registering
+        the table again resumes where it left off. Returns False if nothing was registered.
+        """
+        qualified = table.qualified_name if isinstance(table, Table) else table
+        if isinstance(table, Table) and tenant_id is None:
+            tenant_id = table.tenant_id
+        async with self._connection() as conn:
+            try:
+                record = await self._record(conn, qualified)
+            except NotRegisteredError:
+                return False
+            s = sql.Identifier(self.config.metadata_schema)
+            if tenant_id is None:
+                cur = await conn.execute(
+                    sql.SQL("DELETE FROM {}.managed_tables WHERE id = %s").format(s), (record.id,)
+                )
+            else:
+                tenant_key = await self._tenant_key(conn, record)
+                value: TenantValue | str = (
+                    canonical_tenant(tenant_id, tenant_key, table=qualified)
+                    if tenant_key is not None
+                    else str(tenant_id)
+                )
+                cur = await conn.execute(
+                    sql.SQL("DELETE FROM {}.tenants WHERE table_id = %s AND tenant_id = %s").format(
+                        s
+                    ),
+                    (record.id, str(value)),
+                )
+            removed = bool(cur.rowcount > 0)
+        self._event(
+            "table_removed", table=qualified, tenant=tenant_text(tenant_id), removed=removed
+        )
+        return removed
+
+    async def import_existing_partitions(self, template: Table) -> ImportReport:
+        """Adopt the partitions that already exist, by their catalog bounds, whatever their names.
+
+        `template.name` None: every partitioned table of `template.schema` whose key matches the
+        template (others are listed in `skipped_tables`); `template.tenant_id` None: every
+        tenant found. Tables are registered with the template's policy, tenants found with the
+        table's policy; partitions that are not exactly one period are reported, never owned.
+        """
+        report = ImportReport()
+        async with self._connection() as conn:
+            names = (
+                [(template.schema, template.name)]
+                if template.name is not None
+                else await self._partitioned_tables(conn, template.schema)
+            )
+            catalog = await read_catalog(conn, names)
+            if template.name is not None:  # a named table must be right before anything is made
+                await self._check(
+                    conn,
+                    _named(template, template.schema, template.name),
+                    catalog.get((template.schema, template.name)),
+                )
+            await self._ensure_metadata(conn)
+            state, _ = await read_world(conn, self.config.metadata_schema)
+            for schema, name in names:
+                table = _named(template, schema, name)
+                try:
+                    tenant_key, time_key = await self._check(
+                        conn, table, catalog.get((schema, name))
+                    )
+                    only = (
+                        canonical_tenant(template.tenant_id, tenant_key, table=table.qualified_name)
+                        if template.tenant_id is not None and tenant_key is not None
+                        else None
+                    )
+                except PartmanError as error:
+                    if template.name is not None:
+                        raise
+                    report.skipped_tables[table.qualified_name] = str(error)
+                    continue
+                parent = catalog[(schema, name)]
+                adoption = classify(
+                    parent,
+                    state,
+                    tenant_key=tenant_key,
+                    time_key=time_key,
+                    interval=table.interval,
+                    zone=self.config.tz,
+                    only_tenant=only,
+                )
+                await self._adopt(conn, table, parent, adoption.adopt, adoption.tenants)
+                found = adoption.found
+                report.imported += found.imported
+                report.already_owned += found.already_owned
+                report.misaligned += found.misaligned
+                report.foreign += found.foreign
+                report.tables.append(table.qualified_name)
+                if tenant_key is not None:
+                    report.tenants[table.qualified_name] = [str(t) for t in adoption.tenants]
+        self._event(
+            "partitions_imported",
+            imported=len(report.imported),
+            already_owned=len(report.already_owned),
+            misaligned=len(report.misaligned),
+            foreign=len(report.foreign),
+            tables=report.tables,
+        )
+        return report
+
+    # -- passes ------------------------------------------------------------------------------
+
+    async def plan(self) -> Plan:
+        """What `maintain()` would do now: operations with reasons and SQL; nothing is changed."""
+        async with self._connection() as conn:
+            if not self._meta_ready and not await store.exists(conn, self.config.metadata_schema):
+                return Plan(now=self.clock.now())  # a dry run creates nothing, not even metadata
+            state, catalog = await read_world(conn, self.config.metadata_schema)
+        return planner.plan(state, catalog, self.clock.now(), self.config.tz)
+
+    async def inventory(
+        self, table: str | None = None, tenant: TenantId | None = None
+    ) -> Inventory:
+        """Every partition of the managed tables (owner, bounds, row estimate) and, per table
+        and tenant, how far ahead of now the partitions reach. Filter by "schema.name" and
+        tenant id."""
+        async with self._connection() as conn:
+            if not self._meta_ready and not await store.exists(conn, self.config.metadata_schema):
+                return Inventory([], [])
+            state, catalog = await read_world(conn, self.config.metadata_schema)
+        found = inventory(state, catalog, self.clock.now(), self.config.tz)
+        shown = None if tenant is None else str(tenant)
+
+        def keep(t: str, n: str | None) -> bool:
+            return (table is None or t == table) and (shown is None or n == shown)
+
+        return Inventory(
+            [r for r in found.partitions if keep(r.table, r.tenant)],
+            [c for c in found.coverage if keep(c.table, c.tenant)],
+        )
+
+    async def maintain(self) -> Report:
+        """One pass: create what is missing ahead, apply retention. Returns what it did."""
+        async with self._pass_guard, self._connection() as conn:
+            await self._ensure_metadata(conn)
+            run_id = str(uuid.uuid4())
+            report = Report(run_id=run_id, started_at=self.clock.now(), plan=None)
+            started = time.perf_counter()
+            if not await self._acquire_pass_lock(conn):
+                report.skipped_reason = (
+                    "another partman pass on this database held the pass lock for longer than "
+                    f"pass_lock_wait ({self.config.pass_lock_wait}); nothing was done"
+                )
+                report.finished_at = self.clock.now()
+                log_event(self.logger, logging.WARNING, "pass_skipped", report.skipped_reason)
+                self.last_report = report
+                return report
+            try:
+                state, catalog = await read_world(conn, self.config.metadata_schema)
+                plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
+                report.plan = plan
+                defaults = _defaults(catalog)
+                del state, catalog  # a big pass lets them go before the executor runs
+                meta = self.config.metadata_schema
+                await conn.execute(
+                    metadata.start_run_sql(
+                        meta, run_id, self.config.application_name, report.started_at
+                    )
+                )
+                report.results = await self._executor.apply(conn, plan.operations, run_id)
+                report.default_rows = await default_rows(conn, _created_defaults(defaults, report))
+                report.finished_at = self.clock.now()
+                outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
+                await conn.execute(metadata.finish_run_sql(meta, run_id, outcome, report.summary()))
+            finally:
+                await self._release_pass_lock(conn)
+        for notice in plan.notices:
+            level = {"error": logging.ERROR, "warning": logging.WARNING}.get(
+                notice.level, logging.INFO
+            )
+            log_event(self.logger, level, "notice", notice.message, **notice.to_dict())
+        for parent, rows in report.default_rows.items():
+            if rows:
+                log_event(
+                    self.logger,
+                    logging.WARNING,
+                    "default_rows",
+                    f"{parent}: {rows} row(s) in the default partition; they move into their "
+                    "partitions as those are created",
+                    table=parent,
+                    rows=rows,
+                )
+        self._event(
+            "pass_finished",
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            **report.summary(),
+        )
+        self.last_report = report
+        return report
+
+    async def _acquire_pass_lock(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        wait = max(1, int(self.config.pass_lock_wait.total_seconds() * 1000))
+        try:
+            await conn.execute(
+                sql.SQL(
+                    "BEGIN; SET LOCAL lock_timeout = {}; "
+                    "SELECT pg_advisory_lock({}, hashtext({})); COMMIT"
+                ).format(
+                    sql.Literal(f"{wait}ms"),
+                    sql.Literal(_PASS_LOCK_CLASS),
+                    sql.Literal(f"partman:pass:{self.config.metadata_schema}"),
+                )
+            )
+        except pgerrors.LockNotAvailable:
+            await conn.execute("ROLLBACK")
+            return False
+        return True
+
+    async def _release_pass_lock(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await conn.execute("ROLLBACK")
+        await conn.execute(
+            sql.SQL("SELECT pg_advisory_unlock({}, hashtext({}))").format(
+                sql.Literal(_PASS_LOCK_CLASS),
+                sql.Literal(f"partman:pass:{self.config.metadata_schema}"),
+            )
+        )
+
+    # -- background maintenance --------------------------------------------------------------
+
+    def start(self) -> AsyncManager:
+        """Run `maintain()` now and then every `config.sample_rate` in the background: a
+        daemon thread for `Manager`, a task on the running loop for `AsyncManager`."""
+        if True:  # ASYNC
+            if self._task is not None and not self._task.done():
+                return self
+            self._stop.clear()
+            self._task = asyncio.get_running_loop().create_task(
+                self._loop(), name="partman-maintenance"
+            )
+        else:
+            if self._thread is not None and self._thread.is_alive():
+                return self
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name="partman-maintenance", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.maintain()
+            except Exception as error:  # a bad pass must not end background maintenance
+                self.logger.exception(
+                    "maintenance pass failed: %s", error, extra={"event": "pass_failed"}
+                )
+            if True:  # ASYNC
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stop.wait(), self.config.sample_rate.total_seconds()
+                    )
+            else:
+                self._stop.wait(self.config.sample_rate.total_seconds())
+
+    async def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop background maintenance, letting a pass under way finish (for up to `timeout`
+        seconds; after that `AsyncManager` cancels it, which rolls its transaction back)."""
+        self._stop.set()
+        if True:  # ASYNC
+            task, self._task = self._task, None
+            if task is not None and not task.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout)
+                except TimeoutError:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        else:
+            if self._thread is not None:
+                self._thread.join(timeout)
+                self._thread = None
+
+    async def close(self) -> None:
+        """Stop background maintenance and close the pool if the manager made it."""
+        await self.stop()
+        if self._owns_pool:
+            await self._pool.close()
+
+    async def __aenter__(self) -> AsyncManager:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _check(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        parent: ParentInfo | None = None,
+    ) -> tuple[KeyColumn | None, KeyColumn]:
+        """Validate against the catalog and against the table's registration, if any."""
+        assert table.name is not None
+        if parent is None:
+            parent = (await read_catalog(conn, [(table.schema, table.name)])).get(
+                (table.schema, table.name)
+            )
+        keys = check_parent(
+            table.qualified_name,
+            parent,
+            tenant_column=table.tenant_id_column,
+            time_column=table.partition_by,
+            interval=table.interval,
+        )
+        try:
+            record = await self._record(conn, table.qualified_name, (table.schema, table.name))
+        except NotRegisteredError:
+            return keys
+        mismatches = [
+            f"{what} {old!r} (asked for {new!r})"
+            for what, old, new in (
+                ("tenant_id_column", record.tenant_column, table.tenant_id_column),
+                ("partition_by", record.time_column, table.partition_by),
+                ("partition_interval", str(record.interval), str(table.interval)),
+            )
+            if old != new
+        ]
+        if mismatches:
+            raise ConfigError(
+                f"{table.qualified_name} is already managed with {', '.join(mismatches)}; "
+                "these cannot change under existing partitions. Keep the registered values, or "
+                "remove_managed_table() and register it again for new partitions only"
+            )
+        return keys
+
+    async def _record(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        qualified: str,
+        names: tuple[str, str] | None = None,
+    ) -> snapshot.TableRecord:
+        state = await self._load_tables(conn)
+        for record in state:
+            if (names and (record.schema, record.name) == names) or (
+                not names and record.qualified_name == qualified
+            ):
+                return record
+        raise NotRegisteredError(
+            f"table {qualified} is not managed by partman; register it with add_managed_table()"
+        )
+
+    async def _load_tables(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> tuple[snapshot.TableRecord, ...]:
+        if not self._meta_ready and not await store.exists(conn, self.config.metadata_schema):
+            return ()  # nothing registered yet, and validation must not create anything
+        queries = metadata.state_queries(self.config.metadata_schema)
+        cur = await conn.execute(queries[0])
+        rows = await cur.fetchall()
+        return metadata.parse_state(rows, [], []).tables
+
+    async def _tenant_key(
+        self, conn: psycopg.AsyncConnection[Any], record: snapshot.TableRecord
+    ) -> KeyColumn | None:
+        if record.tenant_column is None:
+            return None
+        catalog = await read_catalog(conn, [(record.schema, record.name)])
+        _, tenant_key, _ = check_record(record, catalog)
+        return tenant_key
+
+    async def _upsert_table(
+        self, conn: psycopg.AsyncConnection[Any], table: Table, *, update_policy: bool
+    ) -> tuple[int, bool]:
+        record = snapshot.TableRecord.from_table(table)
+        meta = self.config.metadata_schema
+        return await store.upsert_table(conn, meta, record, update_policy=update_policy)
+
+    async def _partitioned_tables(
+        self, conn: psycopg.AsyncConnection[Any], schema: str
+    ) -> list[tuple[str, str]]:
+        cur = await conn.execute(
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'p' AND NOT c.relispartition ORDER BY 2",
+            (schema,),
+        )
+        rows = await cur.fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    async def _adopt(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        parent: ParentInfo,
+        partitions: list[tuple[Any, TenantValue | None]],
+        tenants: list[TenantValue],
+    ) -> None:
+        """Register the table and its tenants and mark the partitions, in one transaction that
+        only takes SHARE UPDATE EXCLUSIVE on each partition (for its comment)."""
+        meta = self.config.metadata_schema
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        sql.SQL("SET LOCAL lock_timeout = {}").format(
+                            sql.Literal(f"{int(self.config.lock_timeout.total_seconds() * 1000)}ms")
+                        )
+                    )
+                    await conn.execute(parent_lock_sql(parent.qualified_name))
+                    table_id, _ = await self._upsert_table(conn, table, update_policy=False)
+                    await self._add_missing_tenants(conn, table_id, tenants)
+                    for p, tenant in partitions:
+                        bound = p.bound
+                        assert bound is not None
+                        await conn.execute(
+                            sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                                sql.Identifier(p.schema, p.name),
+                                sql.Literal(snapshot.owner_comment("adopted")),
+                            )
+                        )
+                        await conn.execute(
+                            metadata.record_partition_sql(
+                                meta,
+                                partition_schema=p.schema,
+                                partition_name=p.name,
+                                parent_schema=parent.schema,
+                                parent_name=parent.name,
+                                tenant_id=tenant_text(tenant),
+                                lower=_iso(bound.lower[-1]),
+                                upper=_iso(bound.upper[-1]),
+                                origin="adopted",
+                                previous_comment=p.comment,
+                            )
+                        )
+                return
+            except RETRYABLE:
+                if attempt == self.config.max_retries:
+                    raise LockUnavailableError(
+                        f"could not lock the partitions of {parent.qualified_name} within "
+                        f"lock_timeout {self.config.lock_timeout} after {attempt + 1} attempts; "
+                        "nothing was imported for it. Retry when the application is quieter, or "
+                        "raise Config.lock_timeout"
+                    ) from None
+                await asyncio.sleep(self.config.retry_backoff.total_seconds() * 2**attempt)
+
+    async def _add_missing_tenants(
+        self, conn: psycopg.AsyncConnection[Any], table_id: int, tenants: list[TenantValue]
+    ) -> None:
+        """Tenants found by an import join with the table's policy; registered ones keep theirs."""
+        if not tenants:
+            return
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {}.tenants (table_id, tenant_id) VALUES (%s, %s) "
+                    "ON CONFLICT DO NOTHING"
+                ).format(sql.Identifier(self.config.metadata_schema)),
+                [(table_id, str(t)) for t in tenants],
+            )
+
+    def _event(self, event: str, *, severity: int = logging.INFO, **fields: Any) -> None:
+        log_event(self.logger, severity, event, event.replace("_", " "), **fields)
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _named(template: Table, schema: str, name: str) -> Table:
+    return dataclasses.replace(template, schema=schema, name=name)
+
+
+def _defaults(catalog: Catalog) -> dict[str, tuple[str, str]]:
+    """Default partitions of the managed parents, as they stand before the pass."""
+    return {
+        parent.qualified_name: (d.schema, d.name)
+        for parent in catalog.values()
+        if (d := parent.default_partition) is not None
+    }
+
+
+def _created_defaults(
+    before: dict[str, tuple[str, str]], report: Report
+) -> dict[str, tuple[str, str]]:
+    """Default partitions of the managed parents, as they stand after the pass."""
+    found = dict(before)
+    for r in report.results:
+        if r.outcome == "ok" and r.operation.kind == "create_default":
+            op = r.operation
+            found[op.parent_qualified] = (op.partition_schema, op.partition_name)
+    return found

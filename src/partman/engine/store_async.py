@@ -1,0 +1,192 @@
+"""partman's metadata store, the part that needs a connection: migrations and registrations.
+
+The metadata's shape and SQL are pure and live in `db/metadata.py`, its records in
+`model/snapshot.py`; this module is the source of truth for both faces: `store.py` is generated
+from it by tools/async_to_sync.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..db.metadata import SCHEMA_MARKER, migrations
+from ..errors import MetadataError
+from ..model.snapshot import TableRecord, TenantRecord, retention_text
+
+
+async def migrate(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
+    """Create or upgrade the metadata schema; returns its version. Safe to call concurrently."""
+    s = sql.Identifier(schema)
+    steps = migrations(s)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL lock_timeout = '30s'")
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('partman:migrate:' || %s, 0))",
+            (schema,),
+        )
+        current = await _current_version(conn, schema)
+        if current > len(steps):
+            raise MetadataError(
+                f"metadata schema {schema!r} is at version {current}, newer than this partman "
+                f"knows ({len(steps)}); upgrade partman"
+            )
+        if current == len(steps):
+            return current
+        if current == 0:
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
+            await conn.execute(
+                sql.SQL("COMMENT ON SCHEMA {} IS {}").format(s, sql.Literal(SCHEMA_MARKER))
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {}.schema_version (version integer PRIMARY KEY, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(s)
+            )
+        for version in range(current + 1, len(steps) + 1):
+            await conn.execute(steps[version - 1])
+            await conn.execute(
+                sql.SQL("INSERT INTO {}.schema_version (version) VALUES ({})").format(
+                    s, sql.Literal(version)
+                )
+            )
+    return len(steps)
+
+
+async def exists(conn: psycopg.AsyncConnection[Any], schema: str) -> bool:
+    """Whether partman's metadata tables are there (without creating anything)."""
+    cur = await conn.execute(
+        "SELECT to_regclass(quote_ident(%s) || '.managed_tables') IS NOT NULL", (schema,)
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def _current_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
+    cur = await conn.execute(
+        """
+SELECT n.oid IS NOT NULL,
+       obj_description(n.oid, 'pg_namespace'),
+       to_regclass(quote_ident(%(s)s) || '.schema_version') IS NOT NULL,
+       (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+         WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')),
+       (SELECT count(*) FROM pg_proc p WHERE p.pronamespace = n.oid)
+  FROM (SELECT %(s)s::text AS name) w LEFT JOIN pg_namespace n ON n.nspname = w.name
+""",
+        {"s": schema},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    exists, comment, has_version, relations, functions = row
+    if not exists:
+        return 0
+    if comment == SCHEMA_MARKER and has_version:
+        cur = await conn.execute(
+            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.schema_version").format(
+                sql.Identifier(schema)
+            )
+        )
+        version = await cur.fetchone()
+        return int(version[0]) if version else 0
+    if relations or functions:
+        shown = ", ".join((relations or [])[:5]) or f"{functions} functions"
+        raise MetadataError(
+            f"schema {schema!r} already holds objects that are not partman's ({shown}); "
+            "choose another Config(metadata_schema=...) (the default is 'partman_meta')"
+        )
+    return 0  # an empty schema someone made for us: take it
+
+
+async def upsert_table(
+    conn: psycopg.AsyncConnection[Any], schema: str, record: TableRecord, *, update_policy: bool
+) -> tuple[int, bool]:
+    """Insert the table, or update its policy if it differs: (id, whether anything changed).
+
+    Call inside a transaction. With `update_policy` False an existing row is left as it is.
+    """
+    s = sql.Identifier(schema)
+    changed = sql.SQL(
+        "(t.retention, t.partition_count, t.backfill, t.default_partition, t.retention_action, "
+        "t.archive_schema) IS DISTINCT FROM (EXCLUDED.retention, EXCLUDED.partition_count, "
+        "EXCLUDED.backfill, EXCLUDED.default_partition, EXCLUDED.retention_action, "
+        "EXCLUDED.archive_schema)"
+    )
+    query = sql.SQL(
+        """
+WITH up AS (
+    INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
+        partition_interval, retention, partition_count, backfill, default_partition,
+        retention_action, archive_schema)
+    VALUES (%(schema)s, %(name)s, %(tenant)s, %(time)s, %(interval)s, %(retention)s,
+        %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s)
+    ON CONFLICT (schema_name, table_name) DO UPDATE SET retention = EXCLUDED.retention,
+        partition_count = EXCLUDED.partition_count, backfill = EXCLUDED.backfill,
+        default_partition = EXCLUDED.default_partition,
+        retention_action = EXCLUDED.retention_action, archive_schema = EXCLUDED.archive_schema,
+        updated_at = now()
+    WHERE {update} AND {changed}
+    RETURNING id)
+SELECT id, true FROM up
+UNION ALL
+SELECT id, false FROM {s}.managed_tables
+ WHERE schema_name = %(schema)s AND table_name = %(name)s AND NOT EXISTS (SELECT FROM up)
+"""
+    ).format(s=s, update=sql.Literal(update_policy), changed=changed)
+    params = {
+        "schema": record.schema,
+        "name": record.name,
+        "tenant": record.tenant_column,
+        "time": record.time_column,
+        "interval": str(record.interval),
+        "retention": retention_text(record.retention),
+        "count": record.partition_count,
+        "backfill": record.backfill,
+        "default": record.default_partition,
+        "action": record.retention_action,
+        "archive": record.archive_schema,
+    }
+    for _ in range(3):
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+        if row is not None:
+            return int(row[0]), bool(row[1])
+        # a concurrent registration committed the row after this statement's snapshot was
+        # taken (so neither branch saw it); the next statement's snapshot does
+    raise RuntimeError(f"could not register {record.qualified_name}")
+
+
+async def upsert_tenants(
+    conn: psycopg.AsyncConnection[Any], schema: str, table_id: int, tenants: Sequence[TenantRecord]
+) -> int:
+    """Insert or update tenants; returns how many were new or changed."""
+    if not tenants:
+        return 0
+    s = sql.Identifier(schema)
+    changed = 0
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            sql.SQL(
+                "INSERT INTO {}.tenants AS t (table_id, tenant_id, retention, partition_count, "
+                "retention_action) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (table_id, tenant_id) DO UPDATE SET "
+                "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
+                "retention_action = EXCLUDED.retention_action, updated_at = now() "
+                "WHERE (t.retention, t.partition_count, t.retention_action) IS DISTINCT FROM "
+                "(EXCLUDED.retention, EXCLUDED.partition_count, EXCLUDED.retention_action) "
+                "RETURNING 1"
+            ).format(s),
+            [
+                (table_id, t.tenant_id, t.retention, t.partition_count, t.retention_action)
+                for t in tenants
+            ],
+            returning=True,
+        )
+        while True:
+            changed += len(await cur.fetchall())
+            if not cur.nextset():
+                break
+    return changed

@@ -1,0 +1,240 @@
+# Generated from src/partman/sync_async.py by tools/async_to_sync.py: do not edit.
+# Edit the async source, then run `python tools/async_to_sync.py`.
+"""From a config file to partman's metadata: what `check` finds, what `plan` shows, what
+`apply` writes first.
+
+`resolve()` only reads (the catalog, partman's metadata, each table's `tenants_query`, all in
+READ ONLY transactions): it checks every table of the file against the live database, collects
+every problem at once (each placed at the file's line and key), and computes what applying the
+file would change, both in partman's metadata (tables and tenants registered, policies changed)
+and in the database (the plan of the maintenance pass that follows, from the same planner the
+pass uses, run on the metadata as it will be). `sync()` then writes the registrations through
+the Manager's public API.
+
+What the file says, it says on every apply: a table's policy, the tenants of its `tenants`
+list (with the table's policy) and its `[[table.tenant]]` entries (with their own). Tenants
+found by `tenants_query`, or added with `partman tenants add`, are registered when missing and
+otherwise keep the policy they have. Nothing is ever unregistered by a sync.
+
+Source of truth for both faces: `sync.py` is generated from this file by tools/async_to_sync.py
+(`AsyncManager` here, `Manager` there); the changes it resolves are in `resolution.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..db import metadata
+from ..decide.reconcile import QUERY_TENANTS_SHOWN as QUERY_TENANTS_SHOWN
+from ..decide.reconcile import Change as Change
+from ..decide.reconcile import Resolution as Resolution
+from ..decide.reconcile import Resolved as Resolved
+from ..decide.reconcile import changes, first_line, key_of, toml_value
+from ..decide.reconcile import desired_record as desired_record
+from ..decide.validate import check_parent
+from ..errors import PartmanError
+from ..model import snapshot
+from ..model.columns import KeyColumn, canonical_tenant
+from ..model.snapshot import Catalog
+from ..settings import Path_, Problem, Settings, TableSpec
+from . import store
+from .manager import Manager
+from .world import read_catalog
+
+
+def read_state(conn: psycopg.Connection[Any], meta: str) -> snapshot.State | None:
+    """partman's metadata as it is now (None when there is none yet); SELECTs only."""
+    if not store.exists(conn, meta):
+        return None
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        rows = [(conn.execute(q)).fetchall() for q in metadata.state_queries(meta)]
+    return metadata.parse_state(*rows)
+
+
+def run_tenants_query(
+    conn: psycopg.Connection[Any], query: str, timeout: dt.timedelta
+) -> list[object]:
+    """The ids a table's `tenants_query` returns, run in a READ ONLY transaction (so it can
+    never change anything) under the statement timeout; raises ValueError on a bad shape."""
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}").format(
+                sql.Literal(f"{max(1, int(timeout.total_seconds() * 1000))}ms")
+            )
+        )
+        # The user's own SQL from their own config file, run read-only: it is meant as code.
+        cur = conn.execute(sql.SQL(query))
+        if cur.description is None:
+            raise ValueError("it returns no rows; give a SELECT returning one column of ids")
+        if len(cur.description) != 1:
+            raise ValueError(
+                f"it returns {len(cur.description)} columns; it must return exactly one, the "
+                "tenant ids (e.g. the uid column of convoy.projects)"
+            )
+        values = [row[0] for row in cur.fetchall()]
+    if any(v is None for v in values):
+        raise ValueError("it returns NULL ids; add WHERE <column> IS NOT NULL")
+    return values
+
+
+def resolve(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    now: dt.datetime,
+    *,
+    problems: list[Problem] | None = None,
+) -> Resolution:
+    """Check the file against the database and work out what applying it would change.
+
+    Only SELECTs (in READ ONLY transactions). `problems` are ones already known (from reading
+    the file); database problems are added to them.
+    """
+    meta = settings.config.metadata_schema
+    found = list(problems or [])
+    unreadable = False
+    try:
+        state = read_state(conn, meta)
+    except psycopg.Error as error:
+        unreadable = True
+        found.append(
+            settings.problem(
+                ("partman", "metadata_schema"),
+                f"cannot read partman's metadata in schema {meta!r} ({first_line(error)}); "
+                "run `partman init` to create or upgrade it",
+            )
+        )
+        state = None
+    exists = state is not None
+    state = state or snapshot.State(tables=(), tenants={}, owned={})
+    names = {(t.table.schema, t.table.name or "") for t in settings.tables}
+    names |= {(t.schema, t.name) for t in state.tables}
+    catalog = read_catalog(conn, sorted(names))
+    result = Resolution(settings, now, exists, state, catalog, problems=found)
+    if not exists and not unreadable:
+        result.changes.append(
+            Change("create_metadata", None, None, f"create partman's metadata schema {meta}")
+        )
+    registered = {(t.schema, t.name): t for t in state.tables}
+    new_id = 0
+    for spec in settings.tables:
+        old = registered.get((spec.table.schema, spec.table.name or ""))
+        if old is None:
+            new_id -= 1
+        resolved = _resolve_table(conn, settings, spec, old, new_id, state, catalog, found)
+        if resolved is not None:
+            result.tables.append(resolved)
+            result.changes += changes(resolved, old)
+    return result
+
+
+def _resolve_table(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    spec: TableSpec,
+    old: snapshot.TableRecord | None,
+    new_id: int,
+    state: snapshot.State,
+    catalog: Catalog,
+    problems: list[Problem],
+) -> Resolved | None:
+    table = spec.table
+    assert table.name is not None
+    here = len(problems)
+
+    def problem(path: Path_, message: str) -> None:
+        problems.append(settings.problem(path, message))
+
+    try:
+        tenant_key, _ = check_parent(
+            table.qualified_name,
+            catalog.get((table.schema, table.name)),
+            tenant_column=table.tenant_id_column,
+            time_column=table.partition_by,
+            interval=table.interval,
+        )
+    except PartmanError as error:
+        problem(key_of(spec, error), str(error))
+        return None
+    if old is not None:
+        for name, was, asked in (
+            ("tenant_id_column", old.tenant_column, table.tenant_id_column),
+            ("partition_by", old.time_column, table.partition_by),
+            ("partition_interval", str(old.interval), str(table.interval)),
+        ):
+            if was != asked:
+                problem(
+                    (*spec.path, name),
+                    f"{table.qualified_name} is already managed with {name} {was!r}; it cannot "
+                    f"change under existing partitions. Write {name} = {toml_value(was)}, or stop "
+                    f"managing it first (`partman tenants remove {table.qualified_name} --all`) "
+                    "to manage it anew",
+                )
+    table_id = old.id if old is not None else new_id
+    resolved = Resolved(spec, desired_record(table, table_id), tenant_key)
+    if old is not None:
+        resolved.registered = {t.tenant_id: t for t in state.tenants.get(old.id, ())}
+    if tenant_key is not None:
+        for t in spec.tenants:
+            try:
+                value = canonical_tenant(t.tenant_id, tenant_key, table=table.qualified_name)
+            except PartmanError as error:
+                problem(t.path, str(error))
+                continue
+            resolved.declared[str(value)] = t.tenant
+        if spec.tenants_query is not None:
+            _query_tenants(conn, settings, spec, tenant_key, resolved, problem)
+    return resolved if len(problems) == here else None
+
+
+def _query_tenants(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    spec: TableSpec,
+    tenant_key: KeyColumn,
+    resolved: Resolved,
+    problem: Any,
+) -> None:
+    assert spec.tenants_query is not None
+    path = (*spec.path, "tenants_query")
+    try:
+        timeout = settings.config.statement_timeout
+        values = run_tenants_query(conn, spec.tenants_query, timeout)
+    except ValueError as error:
+        problem(path, str(error))
+        return
+    except psycopg.Error as error:
+        problem(path, f"the query failed: {first_line(error)}")
+        return
+    bad: list[str] = []
+    for value in values:
+        try:
+            key = str(canonical_tenant(value, tenant_key, table=spec.qualified_name))
+        except PartmanError as error:
+            bad.append(str(error))
+            continue
+        if key not in resolved.queried:
+            resolved.queried.append(key)
+    if bad:
+        shown = "; ".join(bad[:QUERY_TENANTS_SHOWN])
+        more = f" (and {len(bad) - QUERY_TENANTS_SHOWN} more)" if len(bad) > 3 else ""
+        problem(path, f"{len(bad)} id(s) it returns cannot be tenants: {shown}{more}")
+
+
+def sync(manager: Manager, resolution: Resolution) -> list[Change]:
+    """Register what the file declares (tables, their policies, tenants), through the
+    Manager's public API; returns the changes it made."""
+    if resolution.problems:
+        raise PartmanError("the config has problems; nothing was written")
+    if not resolution.metadata_exists:
+        manager.init()
+    for r in resolution.tables:
+        manager.add_managed_table(r.spec.table)
+        tenants = r.tenants_to_write()
+        if tenants:
+            manager.register_tenants(r.spec.table, tenants)
+    return resolution.changes

@@ -1,0 +1,117 @@
+# Generated from src/partman/world_async.py by tools/async_to_sync.py: do not edit.
+# Edit the async source, then run `python tools/async_to_sync.py`.
+"""The read side of a pass: metadata state and catalog snapshot in one round trip.
+
+Both come from one REPEATABLE READ snapshot, so the planner never sees a partition the metadata
+does not know about yet (or the reverse) because of a commit in between. Source of truth for
+both faces: `world.py` is generated from this file by tools/async_to_sync.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..db.catalog import (
+    SESSION_SETTINGS,
+    CatalogReader,
+    catalog_queries,
+    gc_paused,
+    parents_from_values,
+)
+from ..db.metadata import (
+    OWNED_RECORD,
+    OwnedRecords,
+    managed_parents,
+    owned_rows,
+    parse_state,
+    state_queries,
+)
+from ..model.snapshot import Catalog, State
+
+
+def read_world(conn: psycopg.Connection[Any], meta_schema: str) -> tuple[State, Catalog]:
+    """Everything a pass needs to plan: one round trip, constant whatever the tenant count.
+
+    The ownership records come joined to the partitions they are about (see `catalog_queries`).
+    """
+    tables_query, tenants_query, _ = state_queries(meta_schema)
+    statements: list[sql.Composable] = [
+        sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+        SESSION_SETTINGS,
+        tables_query,
+        tenants_query,
+        *catalog_queries(managed_parents(meta_schema), owned_rows(meta_schema), OWNED_RECORD),
+        sql.SQL("COMMIT"),
+    ]
+    cur = conn.execute(sql.SQL(";\n").join(statements))
+    with gc_paused():
+        tables = _next_rows(cur)
+        tenants = _next_rows(cur)
+        owned = OwnedRecords()
+        reader = CatalogReader(_next_rows(cur), full=True, records=owned.add)
+        _feed(cur, reader)
+        return parse_state(tables, tenants, owned), reader.catalog()
+
+
+def read_catalog(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) -> Catalog:
+    """The catalog for tables named explicitly (registration and import)."""
+    statements = [
+        sql.SQL("BEGIN READ ONLY"),
+        SESSION_SETTINGS,
+        *catalog_queries(parents_from_values(names)),
+        sql.SQL("COMMIT"),
+    ]
+    cur = conn.execute(sql.SQL(";\n").join(statements))
+    with gc_paused():
+        reader = CatalogReader(_next_rows(cur))
+        _feed(cur, reader)
+        return reader.catalog()
+
+
+CHUNK = 2000
+"""Partition rows turned into objects at a time (see `catalog.CatalogReader`)."""
+
+
+def _feed(cur: psycopg.Cursor[Any], reader: CatalogReader) -> None:
+    """The next statement's rows (the partitions'), to the reader a chunk at a time."""
+    _skip_to_rows(cur)
+    while True:
+        rows = cur.fetchmany(CHUNK)
+        if not rows:
+            return
+        reader.feed(rows)
+
+
+def _skip_to_rows(cur: psycopg.Cursor[Any]) -> None:
+    """Move to the next statement's result that has rows (this one, if it has)."""
+    while cur.description is None:
+        if not cur.nextset():
+            raise psycopg.ProgrammingError("a statement that returns rows is missing")
+
+
+def _next_rows(cur: psycopg.Cursor[Any]) -> list[Any]:
+    """All rows of the next statement that returns rows; the cursor moves past it."""
+    _skip_to_rows(cur)
+    rows = cur.fetchall()
+    cur.nextset()
+    return rows
+
+
+def default_rows(
+    conn: psycopg.Connection[Any], defaults: dict[str, tuple[str, str]], cap: int = 1_000_000
+) -> dict[str, int]:
+    """Rows waiting in each default partition (counted up to `cap`), in one round trip."""
+    if not defaults:
+        return {}
+    parts = [
+        sql.SQL("SELECT {}::text, (SELECT count(*) FROM (SELECT FROM {} LIMIT {}) x)").format(
+            sql.Literal(parent), sql.Identifier(*name), sql.Literal(cap)
+        )
+        for parent, name in defaults.items()
+    ]
+    cur = conn.execute(sql.SQL(" UNION ALL ").join(parts))
+    rows = cur.fetchall()
+    return {r[0]: int(r[1]) for r in rows}

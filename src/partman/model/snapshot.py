@@ -1,0 +1,190 @@
+"""What a pass reads, as values: the catalog's parents and partitions, and partman's own records
+(managed tables, tenants and their policies, the partitions partman created or adopted).
+
+The planner, adoption and coverage take these and nothing else from the database; `db/`
+reads them (`db.catalog`, `db.metadata`) and the engine sends the reads.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .bounds import RangeBound
+from .columns import KeyColumn
+from .config import FOREVER, Table
+from .intervals import Interval, Retention, parse_retention
+
+OWNER_COMMENT = "managed by partman ({origin}); dropped only by its retention policy"
+"""The second witness of ownership, on each partition partman created or adopted."""
+
+
+class PartitionInfo(NamedTuple):
+    """A child of a managed parent, as the catalog has it.
+
+    A named tuple, not a dataclass: a pass makes one per partition (tens of thousands), and a
+    tuple is built several times faster and is smaller.
+    """
+
+    oid: int
+    schema: str
+    name: str
+    bound_text: str
+    bound: RangeBound | None  # None: a bound shape partman does not read (left alone)
+    comment: str | None
+    estimated_rows: int | None  # None: never analyzed
+    detach_pending: bool
+    is_partitioned: bool  # itself partitioned (sub-partitions): never touched
+
+    @property
+    def is_default(self) -> bool:
+        return self.bound is not None and self.bound.is_default
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class ParentInfo:
+    """A table the user named, and what the catalog says it is."""
+
+    oid: int
+    schema: str
+    name: str
+    relkind: str  # 'p' partitioned, 'r' plain table, 'v' view, ...
+    strategy: str | None  # 'r' range, 'l' list, 'h' hash; None when not partitioned
+    key: tuple[KeyColumn, ...] | None  # None when a key part is an expression
+    columns: dict[str, KeyColumn]  # every column of the table, by name
+    partitions: tuple[PartitionInfo, ...]  # by name
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @functools.cached_property
+    def default_partition(self) -> PartitionInfo | None:
+        return next((p for p in self.partitions if p.is_default), None)
+
+
+Catalog = dict[tuple[str, str], ParentInfo]
+"""Parents by (schema, name); a parent the user named that does not exist is absent."""
+
+
+def owner_comment(origin: str) -> str:
+    return OWNER_COMMENT.format(origin=origin)
+
+
+def is_owner_comment(comment: str | None) -> bool:
+    return comment is not None and comment.startswith("managed by partman (")
+
+
+@dataclass(frozen=True)
+class TableRecord:
+    """A managed table as stored: the table-wide (default) policy."""
+
+    id: int
+    schema: str
+    name: str
+    tenant_column: str | None
+    time_column: str
+    interval: Interval
+    retention: Retention | None
+    partition_count: int
+    backfill: bool
+    default_partition: bool = False
+    retention_action: str = "drop"
+    archive_schema: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @classmethod
+    def from_table(cls, table: Table, table_id: int = 0) -> TableRecord:
+        """The record a Table (with a name) is stored as."""
+        assert table.name is not None
+        return cls(
+            id=table_id,
+            schema=table.schema,
+            name=table.name,
+            tenant_column=table.tenant_id_column,
+            time_column=table.partition_by,
+            interval=table.interval,
+            retention=table.retention,
+            partition_count=table.partition_count,
+            backfill=table.backfill,
+            default_partition=table.default_partition,
+            retention_action=table.action.value,
+            archive_schema=table.archive_schema,
+        )
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    """A tenant of a managed table; None policy fields inherit the table's."""
+
+    table_id: int
+    tenant_id: str
+    retention: str | None  # None: inherit; 'forever'; or an interval text
+    partition_count: int | None
+
+    def effective_retention(self, table: TableRecord) -> Retention | None:
+        if self.retention is None:
+            return table.retention
+        if self.retention == FOREVER:
+            return None
+        return parse_retention(self.retention)
+
+    retention_action: str | None = None  # None: inherit
+
+    def effective_count(self, table: TableRecord) -> int:
+        return table.partition_count if self.partition_count is None else self.partition_count
+
+    def effective_action(self, table: TableRecord) -> str:
+        return self.retention_action or table.retention_action
+
+
+class OwnedPartition(NamedTuple):
+    """A partition partman created or adopted: the first witness of ownership.
+
+    A named tuple, not a dataclass: a pass reads one per partition (tens of thousands), and a
+    tuple is built several times faster and is smaller.
+    """
+
+    schema: str
+    name: str
+    parent_schema: str
+    parent_name: str
+    tenant_id: str | None
+    origin: str
+    state: str = "attached"
+    action: str | None = None  # what retention does once detached: drop/detach/archive
+    lower: str = ""
+    upper: str = ""
+    exists: bool = True  # the table is still there
+    attached: bool = True  # ... and still a partition of its parent
+
+
+@dataclass(frozen=True)
+class State:
+    tables: tuple[TableRecord, ...]
+    tenants: dict[int, tuple[TenantRecord, ...]]
+    owned: dict[tuple[str, str], OwnedPartition]
+
+    @functools.cached_property
+    def owned_by_parent(self) -> dict[tuple[str, str], list[OwnedPartition]]:
+        """The owned partitions of each parent (schema, name), as recorded: grouped once."""
+        out: dict[tuple[str, str], list[OwnedPartition]] = {}
+        for o in self.owned.values():
+            key = (o.parent_schema, o.parent_name)
+            mine = out.get(key)
+            if mine is None:
+                mine = out[key] = []
+            mine.append(o)
+        return out
+
+
+def retention_text(retention: Retention | None) -> str | None:
+    return None if retention is None else str(retention)
