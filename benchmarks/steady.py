@@ -41,9 +41,8 @@ from psycopg import sql
 
 import partman
 from partman.db.catalog import SESSION_SETTINGS, catalog_queries
-from partman.db.metadata import OWNED_RECORD, owned_rows
+from partman.db.metadata import OWNED_RECORD, managed_parents, owned_rows
 from partman.decide import planner
-from partman.engine.store import managed_parents
 from partman.engine.world import read_world
 
 TARGET = 3.0

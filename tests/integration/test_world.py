@@ -17,9 +17,9 @@ import pytest
 
 import partman
 from partman.db.catalog import BOUNDS
+from partman.db.metadata import parse_state, state_queries
 from partman.decide import planner
 from partman.decide.coverage import inventory
-from partman.engine.store import parse_state, state_queries
 from partman.engine.world import read_catalog, read_world
 from partman.model.snapshot import Catalog, State
 

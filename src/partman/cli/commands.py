@@ -29,13 +29,14 @@ from .. import settings as settings_module
 from ..db import reads as status_module
 from ..decide.coverage import Inventory
 from ..engine import sync as sync_module
-from ..engine.executor import Report
 from ..engine.manager import Manager
 from ..errors import PartmanError
 from ..model import snapshot
 from ..model.clock import RealClock
 from ..model.config import FOREVER, Tenant
 from ..model.operations import Operation, Plan
+from ..model.report import Report
+from ..model.text import first_line, human_duration
 from ..settings import DEFAULT_PATH, Problem, Settings, SettingsError
 
 OK, PROBLEMS, USAGE = 0, 1, 2
@@ -194,13 +195,9 @@ def _connect(dsn: str) -> Iterator[psycopg.Connection[Any]]:
     try:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=15)
     except psycopg.Error as error:
-        _fail(f"cannot connect to the database: {_first_line(error)}")
+        _fail(f"cannot connect to the database: {first_line(error)}")
     with conn:
         yield conn
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 @contextmanager
@@ -720,7 +717,7 @@ def partitions(
             if c.covered_until is None:
                 line = Text(f"  {who}{c.partitions} partition(s); now is NOT covered", "red")
             else:
-                ahead = status_module.human_duration(c.runway_seconds)
+                ahead = human_duration(c.runway_seconds)
                 line = Text(
                     f"  {who}{c.partitions} partition(s), covered until {c.covered_until} "
                     f"({ahead} ahead)"
@@ -854,7 +851,7 @@ def status(
         ahead = (
             "no tenants"
             if least is None
-            else f"least covered: {status_module.human_duration(least.runway_seconds)} ahead"
+            else f"least covered: {human_duration(least.runway_seconds)} ahead"
             + ("" if least.tenant is None else f" (tenant {least.tenant})")
         )
         _out.print(Text(f"  {t.table}: {t.interval} partitions, {t.tenants} tenant(s), {ahead}"))
@@ -1287,5 +1284,5 @@ def main() -> None:
         _err.print(f"[bold red]error:[/] {escape(str(error))}")
         raise SystemExit(USAGE) from None
     except psycopg.OperationalError as error:
-        _err.print(f"[bold red]error:[/] database: {escape(_first_line(error))}")
+        _err.print(f"[bold red]error:[/] database: {escape(first_line(error))}")
         raise SystemExit(USAGE) from None

@@ -25,11 +25,11 @@ from typing import Any
 import psycopg
 
 from .. import settings as settings_module
+from ..engine.hooks import AsyncPreDropHook
 from ..engine.manager_async import AsyncManager
 from ..engine.sync_async import Change, resolve, sync
 from ..errors import ConfigError
 from ..logs import log_event
-from ..model.report import AsyncPreDropHook
 from ..settings import Settings, SettingsError
 
 

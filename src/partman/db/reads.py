@@ -20,6 +20,7 @@ from ..decide.coverage import Coverage
 from ..engine import store
 from ..model.config import FOREVER
 from ..model.intervals import Interval
+from ..model.text import iso
 
 DEFAULT_PROBLEM_WINDOW = dt.timedelta(hours=24)
 
@@ -29,10 +30,6 @@ def _read_only(conn: psycopg.Connection[Any]) -> Iterator[None]:
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         yield
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 @dataclass(frozen=True)
@@ -54,8 +51,8 @@ class Run:
         return {
             "id": self.id,
             "manager": self.manager,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
             "outcome": self.outcome,
             "summary": self.summary,
         }
@@ -77,7 +74,7 @@ class AuditProblem:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "at": _iso(self.at),
+            "at": iso(self.at),
             "run_id": self.run_id,
             "operation": self.operation,
             "table": self.table,
@@ -151,7 +148,7 @@ class TenantPolicy:
                 "partition_count": self.own_partition_count,
                 "retention_action": self.own_retention_action,
             },
-            "registered_at": _iso(self.registered_at),
+            "registered_at": iso(self.registered_at),
         }
 
 
@@ -342,14 +339,3 @@ def _span(period: dt.timedelta) -> str:
     return "1-hour" if hours == 1 else f"{hours}-hour"
 
 
-def human_duration(seconds: float) -> str:
-    """3 d 4 h, 5 h 12 min, 40 min: how far ahead partitions reach."""
-    seconds = max(0.0, seconds)
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"

@@ -31,6 +31,7 @@ from ..model.operations import (
     Operation,
     Plan,
     RetirePartition,
+    Stage,
 )
 from ..model.snapshot import (
     Catalog,
@@ -500,7 +501,7 @@ def repairs(
                     oid=p.oid,
                     bound_text=p.bound_text,
                     time_column=table.time_column,
-                    stage="pending",
+                    stage=Stage.PENDING,
                 )
             )
         elif o.state in _RETIRING and not o.attached:
@@ -511,7 +512,7 @@ def repairs(
                     action=action,
                     archive_schema=table.archive_schema,
                     time_column=table.time_column,
-                    stage="detached",
+                    stage=Stage.DETACHED,
                 )
             )
     for p in pending.values():

@@ -215,10 +215,6 @@ def changes(r: Resolved, old: snapshot.TableRecord | None) -> list[Change]:
     return out
 
 
-def first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
 def toml_value(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -36,6 +36,17 @@ from psycopg import sql
 
 from ..db import metadata
 from ..db.catalog import SESSION_SETTINGS
+from ..db.ddl import (
+    AE_CONFLICTS,
+    RETRYABLE,
+    SUE_CONFLICTS,
+    audit_entry,
+    explain,
+    ms,
+    parent_key,
+    parent_lock_sql,
+)
+from ..decide.expiry import check_verdict
 from ..logs import log_event
 from ..model import snapshot
 from ..model.columns import tenant_text
@@ -46,28 +57,11 @@ from ..model.operations import (
     ForgetPartition,
     Operation,
     RetirePartition,
+    Stage,
 )
-from ..model.report import (
-    AE_CONFLICTS,
-    HOOK_DECISIONS,
-    SUE_CONFLICTS,
-    Sleep,
-    audit_entry,
-    check_verdict,
-    explain,
-    first_line,
-    iso,
-    ms,
-    parent_key,
-)
-from ..model.report import RETRYABLE as RETRYABLE
-from ..model.report import OperationResult as OperationResult
-from ..model.report import ParentBlocked as ParentBlocked
-from ..model.report import PreDropHook as PreDropHook
-from ..model.report import Report as Report
-from ..model.report import Skipped as Skipped
-from ..model.report import StepHook as StepHook
-from ..model.report import parent_lock_sql as parent_lock_sql
+from ..model.report import OperationResult, Outcome, ParentBlocked, Skipped, SkipReason
+from ..model.text import first_line, iso
+from .hooks import HOOK_DECISIONS, PreDropHook, Sleep, StepHook
 
 
 class Executor:
@@ -107,7 +101,7 @@ class Executor:
                 handled = {id(r.operation) for r in results[done:]}
                 reason = f"unexpected error on {parent}: {first_line(error)}"
                 rest = [
-                    OperationResult(op, "failed", reason, attempts=0)
+                    OperationResult(op, Outcome.FAILED, reason, attempts=0)
                     for op in ops
                     if id(op) not in handled
                 ]
@@ -121,13 +115,18 @@ class Executor:
         if not self.config.detach_concurrently:  # quiet tables: pg_partman's way, in batches
             ops = [
                 dataclasses.replace(op, concurrently=False)
-                if isinstance(op, RetirePartition) and op.stage == "attached"
+                if isinstance(op, RetirePartition) and op.stage == Stage.ATTACHED
                 else op
                 for op in ops
             ]
         blocked = self._blockers(conn, parent, ops)
         if blocked:
-            skipped = [OperationResult(op, "skipped", blocked, attempts=0) for op in ops]
+            skipped = [
+                OperationResult(
+                    op, Outcome.SKIPPED, blocked, attempts=0, skip_reason=SkipReason.LOCK_HOLDER
+                )
+                for op in ops
+            ]
             log_event(
                 self.logger,
                 logging.WARNING,
@@ -171,7 +170,13 @@ class Executor:
                     "the next pass retries"
                 )
                 rest = [
-                    OperationResult(op, "skipped", reason, attempts=0)
+                    OperationResult(
+                        op,
+                        Outcome.SKIPPED,
+                        reason,
+                        attempts=0,
+                        skip_reason=SkipReason.NOT_ATTEMPTED,
+                    )
                     for later in units
                     for op in later
                 ]
@@ -197,12 +202,12 @@ class Executor:
         # the expired partitions, in batches (the same steps, each taken for the whole batch
         # at once): those detached CONCURRENTLY, then the others
         retiring = [op for op in ops if isinstance(op, RetirePartition)]
-        resumed: list[Operation] = [op for op in retiring if op.stage != "attached"]
+        resumed: list[Operation] = [op for op in retiring if op.stage != Stage.ATTACHED]
         together: list[Operation] = [
-            op for op in retiring if op.stage == "attached" and op.concurrently
+            op for op in retiring if op.stage == Stage.ATTACHED and op.concurrently
         ]
         alone: list[Operation] = [
-            op for op in retiring if op.stage == "attached" and not op.concurrently
+            op for op in retiring if op.stage == Stage.ATTACHED and not op.concurrently
         ]
         retire = (
             [[op] for op in resumed]
@@ -221,7 +226,10 @@ class Executor:
             decision = self.pre_drop_hook(op)
         except Exception as error:
             return OperationResult(
-                op, "failed", f"pre-drop hook raised {type(error).__name__}: {error}", attempts=0
+                op,
+                Outcome.FAILED,
+                f"pre-drop hook raised {type(error).__name__}: {error}",
+                attempts=0,
             )
         if decision is None:
             return op
@@ -229,16 +237,22 @@ class Executor:
         if decision not in HOOK_DECISIONS:
             return OperationResult(
                 op,
-                "failed",
+                Outcome.FAILED,
                 f"pre-drop hook returned {decision!r}; expected one of {', '.join(HOOK_DECISIONS)}",
                 attempts=0,
             )
         if decision == "skip":
-            return OperationResult(op, "skipped", "the pre-drop hook said skip", attempts=0)
+            return OperationResult(
+                op,
+                Outcome.SKIPPED,
+                "the pre-drop hook said skip",
+                attempts=0,
+                skip_reason=SkipReason.PRE_DROP_HOOK,
+            )
         if decision == "archive" and op.archive_schema is None:
             return OperationResult(
                 op,
-                "failed",
+                Outcome.FAILED,
                 "the pre-drop hook chose archive, but the table has no archive_schema",
                 attempts=0,
             )
@@ -268,17 +282,42 @@ class Executor:
                     f"attempts ({first_line(error)}); skipped so the application never waits "
                     "behind partman; the next pass retries"
                 )
-                results = [OperationResult(op, "skipped", reason, attempts=attempts) for op in unit]
+                results = [
+                    OperationResult(
+                        op,
+                        Outcome.SKIPPED,
+                        reason,
+                        attempts=attempts,
+                        skip_reason=SkipReason.LOCK_TIMEOUT,
+                    )
+                    for op in unit
+                ]
                 blocked = "lock budget exhausted"
             except Skipped as why:
                 _rollback(conn)
-                results = [OperationResult(unit[0], "skipped", str(why), attempts=attempts)]
+                results = [
+                    OperationResult(
+                        unit[0],
+                        Outcome.SKIPPED,
+                        str(why),
+                        attempts=attempts,
+                        skip_reason=why.reason,
+                    )
+                ]
                 if isinstance(why, ParentBlocked):
                     blocked = str(why)
             except pgerrors.ObjectNotInPrerequisiteState as error:
                 _rollback(conn)  # "partition ... already pending detach": one at a time
                 reason = f"{first_line(error)}; it is finalized first, the next pass goes on"
-                results = [OperationResult(unit[0], "skipped", reason, attempts=attempts)]
+                results = [
+                    OperationResult(
+                        unit[0],
+                        Outcome.SKIPPED,
+                        reason,
+                        attempts=attempts,
+                        skip_reason=SkipReason.DETACH_PENDING,
+                    )
+                ]
                 blocked = "a detach is pending on the parent"
             except psycopg.Error as error:
                 _rollback(conn)
@@ -291,11 +330,13 @@ class Executor:
                             break
                     return out, blocked
                 elapsed = (time.perf_counter() - started) * 1000
-                results = [OperationResult(unit[0], "failed", explain(error), elapsed, attempts)]
+                results = [
+                    OperationResult(unit[0], Outcome.FAILED, explain(error), elapsed, attempts)
+                ]
             else:
                 elapsed = (time.perf_counter() - started) * 1000
                 ok = [
-                    OperationResult(op, "ok", None, elapsed / len(unit), attempts, detail)
+                    OperationResult(op, Outcome.OK, None, elapsed / len(unit), attempts, detail)
                     for op in unit
                 ]
                 for r in ok:
@@ -327,7 +368,7 @@ class Executor:
         transaction is older than the lock budget, or idle in transaction."""
         creates = any(isinstance(op, CreatePartition | CreateDefaultPartition) for op in ops)
         strong = any(
-            isinstance(op, RetirePartition) and op.stage == "attached" and not op.concurrently
+            isinstance(op, RetirePartition) and op.stage == Stage.ATTACHED and not op.concurrently
             for op in ops
         )
         modes_parent = AE_CONFLICTS if strong else SUE_CONFLICTS
@@ -412,8 +453,8 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                 parent_schema=op.parent_schema,
                 parent_name=op.parent_name,
                 tenant_id=tenant_text(op.tenant),
-                lower=iso(op.lower),
-                upper=iso(op.upper),
+                lower=iso(op.lower) or "",
+                upper=iso(op.upper) or "",
                 origin="created",
                 state=state,
             ),
@@ -428,7 +469,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             assert isinstance(op, CreatePartition | CreateDefaultPartition)
             parts += op.statements()
             parts += self._created_sql(op)  # the default partition is partman's too
-            audits.append(audit_entry(op, "ok"))
+            audits.append(audit_entry(op, Outcome.OK))
         parts.append(metadata.audit_sql(self.meta, run_id, audits))
         parts.append(sql.SQL("COMMIT"))
         self._step("create", unit[0])
@@ -510,7 +551,9 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         parts.append(op.move_statement(None))
         cur = conn.execute(sql.SQL(";\n").join(parts))
         moved = _rowcount_before_commit(cur)
-        audit = audit_entry(op, "ok", detail=f"{moved} row(s) moved from the default partition")
+        audit = audit_entry(
+            op, Outcome.OK, detail=f"{moved} row(s) moved from the default partition"
+        )
         conn.execute(
             sql.SQL(";\n").join(
                 [
@@ -547,7 +590,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                         sql.SQL("DROP TABLE {}").format(op.partition),
                         *self._retired_sql(op),
                         metadata.audit_sql(
-                            self.meta, run_id, [audit_entry(op, "ok", detail=detail)]
+                            self.meta, run_id, [audit_entry(op, Outcome.OK, detail=detail)]
                         ),
                         sql.SQL("COMMIT"),
                     ]
@@ -561,7 +604,9 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                     self._begin(),
                     *op.finish_statements(op.action),
                     *self._retired_sql(op),
-                    metadata.audit_sql(self.meta, run_id, [audit_entry(op, "ok", detail=detail)]),
+                    metadata.audit_sql(
+                        self.meta, run_id, [audit_entry(op, Outcome.OK, detail=detail)]
+                    ),
                     sql.SQL("COMMIT"),
                 ]
             )
@@ -646,7 +691,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         finish: list[sql.Composable] = [self._begin()]
         for op in detached:
             finish += [*op.finish_statements(op.action), *self._retired_sql(op)]
-        audits = [audit_entry(op, "ok", detail=details[id(op)]) for op in detached]
+        audits = [audit_entry(op, Outcome.OK, detail=details[id(op)]) for op in detached]
         finish += [metadata.audit_sql(self.meta, run_id, audits), sql.SQL("COMMIT")]
         for op in detached:
             self._step("finish", op)
@@ -654,10 +699,12 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             conn.execute(sql.SQL(";\n").join(tail + finish))
         except psycopg.Error:  # "detached" is committed: one by one finishes them
             _rollback(conn)
-            again = [dataclasses.replace(op, stage="detached") for op in detached]
+            again = [dataclasses.replace(op, stage=Stage.DETACHED) for op in detached]
             return skipped, again + rest
         elapsed = (time.perf_counter() - started) * 1000 / len(ops)
-        done = [OperationResult(op, "ok", None, elapsed, 1, details[id(op)]) for op in detached]
+        done = [
+            OperationResult(op, Outcome.OK, None, elapsed, 1, details[id(op)]) for op in detached
+        ]
         for r in done:
             self._log(r)
         return skipped + done, rest
@@ -690,7 +737,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             if op.action != "drop":
                 parts += [op.detach_statement(), *op.finish_statements(op.action)]
             parts += self._retired_sql(op)
-        audits = [audit_entry(op, "ok", detail=details[id(op)]) for op in good]
+        audits = [audit_entry(op, Outcome.OK, detail=details[id(op)]) for op in good]
         for op in good:
             self._step("detach", op)
             self._step("finish", op)
@@ -706,7 +753,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             return skipped, good
         self._finish(conn, run_id, skipped)
         elapsed = (time.perf_counter() - started) * 1000 / len(ops)
-        done = [OperationResult(op, "ok", None, elapsed, 1, details[id(op)]) for op in good]
+        done = [OperationResult(op, Outcome.OK, None, elapsed, 1, details[id(op)]) for op in good]
         for r in done:
             self._log(r)
         return skipped + done, []
@@ -772,8 +819,11 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         out: list[OperationResult | str] = []
         for op, g, (_, oldest, newest, inside) in zip(ops, guards, span_rows, strict=True):
             verdict = check_verdict(op, g, oldest, newest, inside)
-            skip = isinstance(verdict, Skipped)
-            out.append(OperationResult(op, "skipped", str(verdict)) if skip else str(verdict))
+            out.append(
+                OperationResult(op, Outcome.SKIPPED, str(verdict), skip_reason=verdict.reason)
+                if isinstance(verdict, Skipped)
+                else verdict
+            )
         return out
 
     def _reset_session(
@@ -789,7 +839,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     ) -> str | None:
         """Bring the partition to "detached", from wherever a previous pass left it."""
         detail = None
-        if op.stage == "attached":
+        if op.stage == Stage.ATTACHED:
             detail = self._check_expired(conn, parent, op)  # leaves the transaction open
             if op.concurrently:
                 conn.execute(
@@ -803,7 +853,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                         [op.detach_statement(), self._state_sql(op, "detached"), sql.SQL("COMMIT")]
                     )
                 )
-        elif op.stage == "pending":
+        elif op.stage == Stage.PENDING:
             self._detach_concurrently(conn, parent, op, finalize=True)
         else:
             self._check_detached(conn, op)
@@ -852,7 +902,8 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         if row is None or row[0] or not snapshot.is_owner_comment(row[1]):
             raise Skipped(
                 f"{op.partition_qualified} is not the detached partition partman left "
-                "(re-attached, renamed or no longer marked as partman's); left alone"
+                "(re-attached, renamed or no longer marked as partman's); left alone",
+                SkipReason.CHANGED,
             )
 
     def _detach_concurrently(
@@ -885,7 +936,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                 raise pgerrors.LockNotAvailable(f"another partman is working on {parent}")
             if row[1]:  # pending already (an earlier attempt): finish it
                 finalize = True
-            statement = dataclasses.replace(op, stage="pending" if finalize else op.stage)
+            statement = dataclasses.replace(op, stage=Stage.PENDING if finalize else op.stage)
             self._step("detach", op)
             try:
                 conn.execute(statement.detach_statement())
@@ -950,7 +1001,9 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                         )
                         for op in unit
                     ),
-                    metadata.audit_sql(self.meta, run_id, [audit_entry(op, "ok") for op in unit]),
+                    metadata.audit_sql(
+                        self.meta, run_id, [audit_entry(op, Outcome.OK) for op in unit]
+                    ),
                     sql.SQL("COMMIT"),
                 ]
             )
@@ -983,7 +1036,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
 
     def _log(self, result: OperationResult) -> None:
         op = result.operation
-        level = logging.INFO if result.outcome == "ok" else logging.WARNING
+        level = logging.INFO if result.outcome == Outcome.OK else logging.WARNING
         log_event(
             self.logger,
             level,
@@ -994,8 +1047,8 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             table=op.parent_qualified,
             tenant=tenant_text(op.tenant),
             partition=op.partition_qualified,
-            lower=iso(op.lower),
-            upper=iso(op.upper),
+            lower=iso(op.lower) or "",
+            upper=iso(op.upper) or "",
             reason=op.reason,
             error=result.error,
             detail=result.detail,

@@ -31,6 +31,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from ..db import metadata
+from ..db.ddl import RETRYABLE, parent_lock_sql
 from ..decide import planner
 from ..decide.adoption import ImportReport, classify
 from ..decide.coverage import Inventory, inventory
@@ -48,16 +49,11 @@ from ..model.clock import Clock, RealClock
 from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
 from ..model.operations import Plan
-from ..model.report import (
-    RETRYABLE,
-    PreDropHook,
-    Report,
-    StepHook,
-    parent_lock_sql,
-)
+from ..model.report import Report
 from ..model.snapshot import Catalog, ParentInfo
 from . import store
 from .executor import Executor
+from .hooks import PreDropHook, StepHook
 from .world import default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
@@ -665,8 +661,8 @@ class Manager:
                                 parent_schema=parent.schema,
                                 parent_name=parent.name,
                                 tenant_id=tenant_text(tenant),
-                                lower=_iso(bound.lower[-1]),
-                                upper=_iso(bound.upper[-1]),
+                                lower=_bound_text(bound.lower[-1]),
+                                upper=_bound_text(bound.upper[-1]),
                                 origin="adopted",
                                 previous_comment=p.comment,
                             )
@@ -701,7 +697,7 @@ class Manager:
         log_event(self.logger, severity, event, event.replace("_", " "), **fields)
 
 
-def _iso(value: object) -> str:
+def _bound_text(value: object) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 

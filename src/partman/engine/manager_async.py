@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from ..db import metadata
+from ..db.ddl import RETRYABLE, parent_lock_sql
 from ..decide import planner
 from ..decide.adoption import ImportReport, classify
 from ..decide.coverage import Inventory, inventory
@@ -47,16 +48,11 @@ from ..model.clock import Clock, RealClock
 from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
 from ..model.operations import Plan
-from ..model.report import (
-    RETRYABLE,
-    AsyncPreDropHook,
-    AsyncStepHook,
-    Report,
-    parent_lock_sql,
-)
+from ..model.report import Report
 from ..model.snapshot import Catalog, ParentInfo
 from . import store_async as store
 from .executor_async import AsyncExecutor
+from .hooks import AsyncPreDropHook, AsyncStepHook
 from .world_async import default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
@@ -693,8 +689,8 @@ class AsyncManager:
                                 parent_schema=parent.schema,
                                 parent_name=parent.name,
                                 tenant_id=tenant_text(tenant),
-                                lower=_iso(bound.lower[-1]),
-                                upper=_iso(bound.upper[-1]),
+                                lower=_bound_text(bound.lower[-1]),
+                                upper=_bound_text(bound.upper[-1]),
                                 origin="adopted",
                                 previous_comment=p.comment,
                             )
@@ -729,7 +725,7 @@ class AsyncManager:
         log_event(self.logger, severity, event, event.replace("_", " "), **fields)
 
 
-def _iso(value: object) -> str:
+def _bound_text(value: object) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 

@@ -33,13 +33,14 @@ from ..decide.reconcile import QUERY_TENANTS_SHOWN as QUERY_TENANTS_SHOWN
 from ..decide.reconcile import Change as Change
 from ..decide.reconcile import Resolution as Resolution
 from ..decide.reconcile import Resolved as Resolved
-from ..decide.reconcile import changes, first_line, key_of, toml_value
+from ..decide.reconcile import changes, key_of, toml_value
 from ..decide.reconcile import desired_record as desired_record
 from ..decide.validate import check_parent
 from ..errors import PartmanError
 from ..model import snapshot
 from ..model.columns import KeyColumn, canonical_tenant
 from ..model.snapshot import Catalog
+from ..model.text import first_line
 from ..settings import Path_, Problem, Settings, TableSpec
 from . import store
 from .manager import Manager

@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from psycopg import sql
 
 from .bounds import BoundValue
 from .columns import TenantValue
+from .text import iso
 
 LIKE_OPTIONS = sql.SQL(
     "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION "
@@ -39,8 +41,15 @@ def render(statement: sql.Composable) -> str:
     return statement.as_string(None)
 
 
-def _iso(value: TimeBound | None) -> str | None:
-    return None if value is None else value.isoformat()
+class Stage(StrEnum):
+    """Where retention found a partition: what a previous pass (or a crash) left."""
+
+    ATTACHED = "attached"
+    """The normal case: still a partition of its parent."""
+    PENDING = "pending"
+    """An interrupted `DETACH ... CONCURRENTLY`: finalized first."""
+    DETACHED = "detached"
+    """Detached, not yet dropped, kept or archived."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +112,8 @@ class Operation:
             "table": self.parent_qualified,
             "tenant": None if self.tenant is None else str(self.tenant),
             "partition": self.partition_qualified,
-            "from": _iso(self.lower),
-            "to": _iso(self.upper),
+            "from": iso(self.lower),
+            "to": iso(self.upper),
             "reason": self.reason,
             "sql": self.sql,
         }
@@ -235,7 +244,7 @@ class RetirePartition(Operation):
     """The time column, read to check the partition's newest row."""
     concurrently: bool = True  # DETACH ... CONCURRENTLY (impossible with a default partition)
     """Detach with CONCURRENTLY (False when the parent has a default partition)."""
-    stage: str = "attached"
+    stage: Stage = Stage.ATTACHED
     """Where a previous pass left it: "attached", "pending" or "detached"."""
 
     @property
@@ -243,7 +252,7 @@ class RetirePartition(Operation):
         return self.action
 
     def detach_statement(self) -> sql.Composed:
-        if self.stage == "pending":
+        if self.stage == Stage.PENDING:
             return sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(
                 self.parent, self.partition
             )
@@ -265,13 +274,13 @@ class RetirePartition(Operation):
         return []
 
     def statements(self) -> list[sql.Composed]:
-        first = [] if self.stage == "detached" else [self.detach_statement()]
+        first = [] if self.stage == Stage.DETACHED else [self.detach_statement()]
         return first + self.finish_statements(self.action)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **super().to_dict(),
-            "stage": self.stage,
+            "stage": self.stage.value,
             "archive_schema": self.archive_schema,
             "estimated_rows": self.estimated_rows,
         }
@@ -358,7 +367,7 @@ class Plan:
         for op in self.operations:
             sign = "+" if op.kind.startswith("create") else "-"
             tenant = "" if op.tenant is None else f" tenant={op.tenant!s}"
-            span = "" if op.lower is None else f" [{_iso(op.lower)}, {_iso(op.upper)})"
+            span = "" if op.lower is None else f" [{iso(op.lower)}, {iso(op.upper)})"
             lines.append(f"  {sign} {op.kind} {op.partition_qualified}{span}{tenant}: {op.reason}")
         for n in self.notices:
             lines.append(f"  ! {n.level}: {n.table}: {n.message}")

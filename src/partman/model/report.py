@@ -1,60 +1,55 @@
-"""The executor's pure half: the outcome types of a pass, the SQL it sends around its DDL, and
-the wording of what it did or could not do. `executor_async.py` (and the sync `executor.py`
-generated from it) does the I/O.
+"""What a pass did: each operation's outcome (an `Outcome`, and a `SkipReason` when it was left
+alone), and the `Report` of the whole pass. Pure values: the engine fills them, the CLI, the
+API, the metrics and the logs read them. Labels and JSON take the enums' values, never words
+matched out of a message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-import psycopg
-from psycopg import errors as pgerrors
-from psycopg import sql
-
-from ..db import metadata
-from ..model import snapshot
-from .columns import tenant_text
-from .operations import Operation, Plan, RetirePartition, render
-
-RETRYABLE = (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected)
-"""Lock waits cut short by lock_timeout (or a deadlock): retried, then skipped. A statement
-cut short by statement_timeout is a failure, reported as such."""
-HOOK_DECISIONS = ("drop", "detach", "archive", "skip")
+from .operations import Operation, Plan
 
 
-PreDropHook = Callable[[RetirePartition], str | None]
-"""Called before retention retires a partition. Return "drop", "detach", "archive", "skip" or
-None (do what the policy says). It may take its time (a dump, say): no lock is held."""
+class Outcome(StrEnum):
+    """How an operation ended. A `str`: "ok" == Outcome.OK, and JSON shows the value."""
+
+    OK = "ok"
+    FAILED = "failed"
+    """Nothing of it was committed; the error says why."""
+    SKIPPED = "skipped"
+    """Left alone on purpose this pass; the next pass tries again."""
 
 
-StepHook = Callable[[str, Operation], None]
-"""Called before each round trip that changes something (progress bars, crash tests)."""
+class SkipReason(StrEnum):
+    """Why an operation was skipped: the label of `partman_skipped_operations_total`."""
 
-Sleep = Callable[[float], None]
-AsyncSleep = Callable[[float], Awaitable[None]]
-
-AsyncPreDropHook = Callable[[RetirePartition], str | Awaitable[str | None] | None]
-"""`PreDropHook` for `AsyncManager`: a plain function or a coroutine function."""
-
-AsyncStepHook = Callable[[str, Operation], Awaitable[None] | None]
-"""`StepHook` for `AsyncManager`: a plain function or a coroutine function."""
-
-
-SUE_CONFLICTS = [
-    "ShareUpdateExclusiveLock",
-    "ShareLock",
-    "ShareRowExclusiveLock",
-    "ExclusiveLock",
-    "AccessExclusiveLock",
-]
-AE_CONFLICTS = ["AccessShareLock", "RowShareLock", "RowExclusiveLock", *SUE_CONFLICTS]
+    LOCK_TIMEOUT = "lock_timeout"
+    """Its lock budget ran out on every retry."""
+    LOCK_HOLDER = "lock_holder"
+    """The look-ahead found a transaction the lock request would queue behind."""
+    NOT_ATTEMPTED = "not_attempted"
+    """An earlier operation on the same parent was stopped this pass."""
+    PRE_DROP_HOOK = "pre_drop_hook"
+    """The pre-drop hook said skip."""
+    ROWS_IN_WINDOW = "rows_in_window"
+    """The partition holds rows at or after the retention cutoff."""
+    CHANGED = "changed"
+    """The partition changed since the plan was made (renamed, re-bounded, no longer marked)."""
+    DETACH_PENDING = "detach_pending"
+    """A detach is pending on the parent; it is finalized first."""
+    OTHER = "other"
 
 
 class Skipped(Exception):
-    """An operation left alone on purpose this pass; the message says why."""
+    """An operation left alone on purpose this pass; the message says why, `reason` in a word."""
+
+    def __init__(self, message: str, reason: SkipReason = SkipReason.OTHER) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ParentBlocked(Skipped):
@@ -67,9 +62,9 @@ class OperationResult:
     """One operation of a pass and how it ended."""
 
     operation: Operation
-    outcome: str
-    """"ok", "failed" (the error says why; nothing of it was committed) or "skipped" (left
-    alone on purpose this pass: a lock that would queue, a newer row, the pre-drop hook)."""
+    outcome: Outcome
+    """OK, FAILED (the error says why; nothing of it was committed) or SKIPPED (left alone on
+    purpose this pass: a lock that would queue, a newer row, the pre-drop hook)."""
     error: str | None = None
     """Why it failed or was skipped, with the fix where there is one."""
     duration_ms: float = 0.0
@@ -77,11 +72,13 @@ class OperationResult:
     """Transactions tried: more than 1 when the lock budget ran out and it was retried."""
     detail: str | None = None
     """What else is worth knowing, e.g. rows moved in from the default partition."""
+    skip_reason: SkipReason | None = None
+    """Why it was skipped, in a word (set with SKIPPED)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.operation.to_dict(),
-            "outcome": self.outcome,
+            "outcome": self.outcome.value,
             "error": self.error,
             "detail": self.detail,
             "duration_ms": round(self.duration_ms, 3),
@@ -107,7 +104,9 @@ class Report:
 
     def _ok(self, *kinds: str) -> list[Operation]:
         return [
-            r.operation for r in self.results if r.operation.kind in kinds and r.outcome == "ok"
+            r.operation
+            for r in self.results
+            if r.operation.kind in kinds and r.outcome == Outcome.OK
         ]
 
     @property
@@ -129,12 +128,12 @@ class Report:
     @property
     def failed(self) -> list[OperationResult]:
         """Operations that failed; nothing of them was committed."""
-        return [r for r in self.results if r.outcome == "failed"]
+        return [r for r in self.results if r.outcome == Outcome.FAILED]
 
     @property
     def skipped(self) -> list[OperationResult]:
         """Operations left alone this pass; the next pass tries again."""
-        return [r for r in self.results if r.outcome == "skipped"]
+        return [r for r in self.results if r.outcome == Outcome.SKIPPED]
 
     @property
     def ok(self) -> bool:
@@ -179,89 +178,3 @@ class Report:
         if self.skipped_reason:
             text += f"\n  pass skipped: {self.skipped_reason}"
         return text
-
-
-def check_verdict(
-    op: RetirePartition, guard: Any, oldest: Any, newest: Any, inside: int
-) -> Skipped | str:
-    """What the check before anything irreversible found: a `Skipped` saying why the partition
-    is left alone (not the one the plan saw, or rows inside the retention window), else what
-    it holds. `guard` is its (name, schema, bound, comment) row from the catalog, or None."""
-    expected = (op.partition_name, op.partition_schema, op.bound_text)
-    if guard is None or tuple(guard[:3]) != expected or not snapshot.is_owner_comment(guard[3]):
-        return Skipped(
-            f"{op.partition_qualified} changed since the plan was made (renamed, "
-            "re-bounded, dropped or no longer marked as partman's); left alone"
-        )
-    if inside:
-        return Skipped(
-            f"{op.partition_qualified} holds {inside} row(s) at or after the retention "
-            f"cutoff {op.cutoff} (newest {newest}); left alone so no row inside the "
-            "retention window is lost"
-        )
-    return f"rows from {oldest} to {newest}" if newest is not None else "empty"
-
-
-def parent_lock_sql(parent: str) -> sql.Composed:
-    return sql.SQL("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))").format(
-        sql.Literal(f"partman:parent:{parent}")
-    )
-
-
-def parent_key(parent: str) -> sql.Composed:
-    return sql.SQL("hashtextextended({}, 0)").format(sql.Literal(f"partman:parent:{parent}"))
-
-
-def ms(value: dt.timedelta) -> sql.Literal:
-    return sql.Literal(f"{max(1, int(value.total_seconds() * 1000))}ms")
-
-
-def iso(value: dt.datetime | dt.date | None) -> str:
-    return "" if value is None else value.isoformat()
-
-
-def audit_entry(
-    op: Operation, outcome: str, error: str | None = None, detail: str | None = None
-) -> metadata.AuditEntry:
-    return metadata.AuditEntry(
-        operation=op.kind,
-        outcome=outcome,
-        parent_schema=op.parent_schema,
-        parent_name=op.parent_name,
-        tenant_id=tenant_text(op.tenant),
-        partition_name=op.partition_name,
-        reason=op.reason if detail is None else f"{op.reason}; {detail}",
-        statement="; ".join(render(s) for s in op.statements()),
-        error=error,
-    )
-
-
-def first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def explain(error: psycopg.Error) -> str:
-    text = first_line(error)
-    if isinstance(error, pgerrors.InvalidObjectDefinition) and "overlap" in text:
-        return f"{text}: an existing partition already covers part of this range"
-    if isinstance(error, pgerrors.CheckViolation) and "default partition" in text:
-        return (
-            f"{text}: the default partition holds rows of this range; they must be moved into "
-            "the new partition first"
-        )
-    if isinstance(error, pgerrors.DuplicateTable):
-        return f"{text}: a relation with this name exists; rename it or adopt it"
-    if isinstance(error, pgerrors.DatatypeMismatch) and "row type" in text:
-        return (
-            f"{text}: a column was added to the parent while this partition's detach was "
-            "pending, and PostgreSQL cannot FINALIZE it any more; drop the partition (or drop "
-            "the new column from the parent), then the next pass goes on"
-        )
-    if isinstance(error, pgerrors.QueryCanceled):
-        return (
-            f"{text}: a statement ran longer than Config.statement_timeout (moving many rows "
-            "out of a default partition, or checking a large partition's newest row before "
-            "retention); raise statement_timeout, or add an index on the time column"
-        )
-    return text
-

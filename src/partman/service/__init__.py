@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from ..demo.service import run_demo_server
-from ..engine.executor import PreDropHook, StepHook
+from ..engine.hooks import PreDropHook, StepHook
 from ..model.clock import Clock
 from ..model.config import Config
 from ..model.service_options import ServiceOptions

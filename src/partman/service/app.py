@@ -42,8 +42,8 @@ from ..errors import (
 )
 from ..model import snapshot
 from ..model.config import FOREVER, Tenant
+from ..model.text import first_line
 from . import queries
-from .scheduler import first_line
 
 if TYPE_CHECKING:
     from .core import Service
@@ -259,7 +259,11 @@ def create_app(service: "Service") -> FastAPI:
 
     @app.exception_handler(psycopg.OperationalError)
     async def database_down(request: Request, error: psycopg.OperationalError) -> JSONResponse:
-        return _error(503, "database_unavailable", f"database unavailable: {first_line(error)}")
+        return _error(
+            503,
+            "database_unavailable",
+            f"database unavailable: {first_line(error, with_type=True)}",
+        )
 
     @app.exception_handler(PoolTimeout)
     async def pool_timeout(request: Request, error: PoolTimeout) -> JSONResponse:

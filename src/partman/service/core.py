@@ -21,15 +21,17 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import __version__
 from ..decide.coverage import Inventory
-from ..engine.executor import PreDropHook, Report, StepHook
+from ..engine.hooks import PreDropHook, StepHook
 from ..engine.manager import Manager
 from ..errors import PartmanError
 from ..logs import log_event
 from ..model.clock import Clock
 from ..model.config import Config
+from ..model.report import Report
 from ..model.service_options import ServiceOptions
+from ..model.text import first_line
 from .metrics import Metrics
-from .scheduler import Scheduler, first_line, wake_channel
+from .scheduler import Scheduler, wake_channel
 
 Prepare = Callable[[Manager], None]
 """Called before every pass (scheduled or applied through the API) with the service's Manager:
@@ -145,7 +147,7 @@ class Service:
             with psycopg.connect(self.dsn, **kwargs) as conn:
                 conn.execute("SELECT 1")
         except Exception as error:
-            return first_line(error)
+            return first_line(error, with_type=True)
         return (
             f"all {self.options.pool_size} pooled connections stayed busy for "
             f"{self.options.db_timeout.total_seconds():g}s"
@@ -191,7 +193,7 @@ class Service:
                 "trigger": trigger,
                 "instance": self.options.instance,
                 "started_at": at.isoformat(),
-                "error": first_line(error),
+                "error": first_line(error, with_type=True),
             }
             raise
         seconds = time.perf_counter() - started
@@ -235,11 +237,11 @@ class Service:
         except PoolTimeout:
             return False, {"database": f"unreachable: {self.diagnose()}"}
         except Exception as error:
-            return False, {"database": f"unreachable: {first_line(error)}"}
+            return False, {"database": f"unreachable: {first_line(error, with_type=True)}"}
         try:
             version = self.ensure_metadata()
         except Exception as error:
-            return False, {"database": "reachable", "metadata": first_line(error)}
+            return False, {"database": "reachable", "metadata": first_line(error, with_type=True)}
         return True, {"database": "reachable", "metadata_version": version}
 
     def status(self) -> dict[str, Any]:

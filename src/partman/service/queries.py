@@ -6,7 +6,6 @@ what the library would.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -20,6 +19,7 @@ from ..engine.world import default_rows, read_catalog
 from ..errors import NotRegisteredError, TenantError
 from ..model import snapshot
 from ..model.columns import canonical_tenant
+from ..model.text import iso
 
 
 def tables(conn: psycopg.Connection[Any], schema: str) -> list[snapshot.TableRecord]:
@@ -97,10 +97,6 @@ def default_partition_rows(
     return default_rows(conn, defaults)
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 def runs(conn: psycopg.Connection[Any], schema: str, limit: int) -> list[dict[str, Any]]:
     if not store.exists(conn, schema):
         return []
@@ -117,8 +113,8 @@ def runs(conn: psycopg.Connection[Any], schema: str, limit: int) -> list[dict[st
             {
                 "run_id": str(run_id),
                 "manager": manager,
-                "started_at": _iso(started),
-                "finished_at": _iso(finished),
+                "started_at": iso(started),
+                "finished_at": iso(finished),
                 "duration_ms": None
                 if finished is None
                 else round((finished - started).total_seconds() * 1000, 1),
@@ -185,7 +181,7 @@ def audit(
     entries = []
     for row in rows[:limit]:
         entry = dict(zip(AUDIT_COLUMNS, row, strict=True))
-        entry["at"] = _iso(entry["at"])
+        entry["at"] = iso(entry["at"])
         entry["run_id"] = None if entry["run_id"] is None else str(entry["run_id"])
         entry["table"] = (
             None

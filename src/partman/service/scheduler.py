@@ -29,6 +29,7 @@ from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from ..logs import log_event
+from ..model.text import first_line, iso
 
 if TYPE_CHECKING:
     from .core import Service
@@ -61,17 +62,8 @@ def leader_lock_sql(metadata_schema: str, function: str = "pg_try_advisory_lock"
     )
 
 
-def first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def is_connection_error(error: BaseException) -> bool:
     return isinstance(error, psycopg.OperationalError | PoolTimeout | OSError)
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _utcnow() -> dt.datetime:
@@ -160,13 +152,13 @@ class Scheduler:
                 "state": self._state,
                 "leader": self._leader,
                 "leader_election": self.options.leader_election,
-                "leader_since": _iso(self._leader_since),
+                "leader_since": iso(self._leader_since),
                 "interval_seconds": self.interval,
                 "attempts": self._attempts,
                 "consecutive_failures": self._failures,
                 "last_error": self._last_error,
-                "last_attempt_at": _iso(self._last_attempt),
-                "next_pass_at": _iso(self._next_at),
+                "last_attempt_at": iso(self._last_attempt),
+                "next_pass_at": iso(self._next_at),
             }
 
     # -- the loop ----------------------------------------------------------------------------
@@ -219,8 +211,8 @@ class Scheduler:
             self._failures += 1
             failures = self._failures
             self._last_error = {
-                "message": first_line(error),
-                "at": _iso(_utcnow()),
+                "message": first_line(error, with_type=True),
+                "at": iso(_utcnow()),
                 "kind": "database" if is_connection_error(error) else "error",
             }
         self.service.metrics.consecutive_failures.set(failures)
@@ -233,9 +225,9 @@ class Scheduler:
             self.logger,
             logging.ERROR,
             "pass_failed",
-            f"maintenance pass could not run ({first_line(error)}); retrying in {delay:.1f}s "
-            f"(attempt {failures})",
-            error=first_line(error),
+            f"maintenance pass could not run ({first_line(error, with_type=True)}); "
+            f"retrying in {delay:.1f}s (attempt {failures})",
+            error=first_line(error, with_type=True),
             failures=failures,
             retry_in_seconds=round(delay, 3),
         )
@@ -256,7 +248,7 @@ class Scheduler:
                     for _ in conn.notifies(timeout=step, stop_after=1):
                         self._wake.set()
                 except psycopg.Error as error:
-                    self._lose(f"leadership connection lost: {first_line(error)}")
+                    self._lose(f"leadership connection lost: {first_line(error, with_type=True)}")
             else:
                 self._wake.wait(step)
 
@@ -280,7 +272,7 @@ class Scheduler:
                 return True
             row = conn.execute(leader_lock_sql(self.schema)).fetchone()
         except psycopg.Error as error:
-            self._lose(f"leadership connection lost: {first_line(error)}")
+            self._lose(f"leadership connection lost: {first_line(error, with_type=True)}")
             raise
         if row is not None and row[0]:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(wake_channel(self.schema))))
@@ -304,7 +296,7 @@ class Scheduler:
         try:
             conn.execute("SELECT 1")
         except psycopg.Error as error:
-            self._lose(f"leadership connection lost: {first_line(error)}")
+            self._lose(f"leadership connection lost: {first_line(error, with_type=True)}")
 
     def _set_leader(self, leader: bool) -> None:
         if leader == self._leader:
@@ -332,7 +324,7 @@ class Scheduler:
             self._stand_back_until = time.monotonic() + STAND_BACK_INTERVALS * self.interval
             self._set_leader(False)
             with self._lock:
-                self._last_error = {"message": reason, "at": _iso(_utcnow()), "kind": "leadership"}
+                self._last_error = {"message": reason, "at": iso(_utcnow()), "kind": "leadership"}
             log_event(
                 self.logger,
                 logging.WARNING,

@@ -24,6 +24,7 @@ import psycopg
 from django.core import checks
 
 from partman.model.clock import RealClock
+from partman.model.text import first_line
 
 from . import conf, database
 from .survey import survey
@@ -79,7 +80,7 @@ def check_runway(
     except (database.DatabaseUnavailableError, psycopg.Error) as error:
         return [
             checks.Warning(
-                f"partman could not look at the database: {_first_line(error)}",
+                f"partman could not look at the database: {first_line(error)}",
                 obj=f"DATABASES[{block.alias!r}]",
                 hint="partman's runway check did not run; it runs again with the next check",
                 id="partman.W003",
@@ -96,5 +97,3 @@ def check_runway(
     return out
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

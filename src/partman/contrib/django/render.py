@@ -17,8 +17,9 @@ from rich.text import Text
 
 from partman import Operation, Plan, Report
 from partman.cli import commands as partman_cli
-from partman.db.reads import Run, human_duration
+from partman.db.reads import Run
 from partman.engine.sync import Change
+from partman.model.text import human_duration
 
 from .survey import Runway, Survey
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import psycopg
 
-from partman.db.reads import human_duration
 from partman.decide.coverage import inventory
 from partman.engine.sync import Resolution, resolve
 from partman.engine.world import default_rows
 from partman.model import snapshot
+from partman.model.text import human_duration
 from partman.settings import Problem, Settings
 
 

@@ -1,0 +1,37 @@
+"""How values are worded for people and for partman's metadata: an error's first line, a
+timestamp in ISO 8601, a duration in the largest unit that keeps it readable.
+
+Every front end (CLI, API, UI, logs, Django checks) words these the same way, so they are
+written once, here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def first_line(error: BaseException, *, with_type: bool = False) -> str:
+    """The first line of an error's message (PostgreSQL's are several lines long); the type's
+    name when the message is empty. `with_type` prefixes it ("OperationalError: ...") where the
+    kind of failure matters more than its words (the scheduler's status)."""
+    lines = str(error).strip().splitlines()
+    if not with_type:
+        return lines[0] if lines else type(error).__name__
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def iso(value: dt.datetime | dt.date | None) -> str | None:
+    """ISO 8601, None kept as None (JSON null)."""
+    return None if value is None else value.isoformat()
+def human_duration(seconds: float) -> str:
+    """3 d 4 h, 5 h 12 min, 40 min: how far ahead partitions reach."""
+    seconds = max(0.0, seconds)
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
