@@ -1,4 +1,10 @@
-"""AsyncManager: the same engine as Manager (generated from it), driven from an event loop."""
+"""AsyncManager, driven from an event loop: the engine's source, checked where it runs.
+
+The async code is the truth: `engine/manager_async.py` is written by hand and the sync
+`Manager` (`engine/manager.py`) is generated from it by tools/async_to_sync.py. Most
+integration tests drive the generated `Manager`; these drive the source itself, and what only
+the async face has (a background task, coroutine hooks, async pools).
+"""
 
 from __future__ import annotations
 
