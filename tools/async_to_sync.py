@@ -1,9 +1,10 @@
 """Generate partman's sync modules from their async sources (psycopg's way).
 
 The engine's I/O is written once, as asyncio code in ``src/partman/engine/*_async.py``; the sync
-modules (``manager.py``, ``executor.py``, ``world.py``, ``store.py``) are generated from them by
-this script, so the two faces can never drift apart. The conversion works on tokens, so
-strings, comments and layout are kept, and it is small enough to read in one sitting:
+modules (``manager.py``, ``executor.py``, ``keeper.py``, ``world.py``, ``store.py``,
+``sync.py``) are generated from them by this script, so the two faces can never drift apart.
+The conversion works on tokens, so strings, comments and layout are kept, and it is small
+enough to read in one sitting:
 
 * ``async def`` / ``async with`` / ``async for`` lose ``async``; ``await x`` becomes ``x``;
 * names are mapped (``AsyncConnection`` -> ``Connection``, ``asyncio.Lock`` ->
@@ -35,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "partman" / "engine"
 
-MODULES = ["store", "world", "executor", "manager", "sync"]
+MODULES = ["store", "world", "executor", "keeper", "manager", "sync"]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 
 NAMES = {
@@ -44,6 +45,8 @@ NAMES = {
     "AsyncCursor": "Cursor",
     "AsyncExecutor": "Executor",
     "AsyncIterator": "Iterator",
+    "AsyncJob": "Job",
+    "AsyncKeeper": "Keeper",
     "AsyncManager": "Manager",
     "AsyncPreDropHook": "PreDropHook",
     "AsyncSleep": "Sleep",
@@ -139,9 +142,23 @@ def _tokens(source: str) -> str:
     return re.sub(r"\bfrom \. import (\w+) as \1\b", r"from . import \1", source)
 
 
+def _imports(text: str) -> str:
+    """Import the modules the mapped names need (``threading`` for ``threading.Lock``...) when
+    the async source had no other use for them; ruff then sorts them in place."""
+    for module in sorted({target.split(".")[0] for target in DOTTED.values()}):
+        used = re.search(rf"(?<![\w.]){module}\.\w", text)
+        if used and not re.search(rf"^import {module}$", text, re.MULTILINE):
+            text = text.replace(
+                "from __future__ import annotations\n",
+                f"from __future__ import annotations\n\nimport {module}\n",
+                1,
+            )
+    return text
+
+
 def convert(source: str, origin: str) -> str:
     """The sync twin of an async module's source."""
-    text = _tokens("".join(_branches(source.splitlines(keepends=True))))
+    text = _imports(_tokens("".join(_branches(source.splitlines(keepends=True)))))
     header = (
         f"# Generated from {origin} by tools/async_to_sync.py: do not edit.\n"
         "# Edit the async source, then run `python tools/async_to_sync.py`.\n"

@@ -14,8 +14,8 @@ key), the way a bad migration would; a pass that fails later is logged and retri
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -26,10 +26,10 @@ import psycopg
 
 from .. import settings as settings_module
 from ..engine.hooks import AsyncPreDropHook
+from ..engine.keeper_async import AsyncKeeper
 from ..engine.manager_async import AsyncManager
 from ..engine.sync_async import Change, resolve, sync
 from ..errors import ConfigError
-from ..logs import log_event
 from ..settings import Settings, SettingsError
 
 
@@ -56,20 +56,18 @@ async def maintenance(
     ) as manager:
         await apply_settings(manager, found)  # a broken file or table fails start-up
         await manager.maintain()
-        stop = asyncio.Event()
-        task = asyncio.get_running_loop().create_task(
-            _loop(manager, found, stop, log), name="partman-maintenance"
+        keeper = AsyncKeeper(
+            manager.maintain,
+            prepare=functools.partial(apply_settings, manager, found),  # tenants_query's news
+            interval=found.config.sample_rate.total_seconds(),
+            first_wait=found.config.sample_rate.total_seconds(),
+            logger=log,
         )
+        keeper.start()
         try:
             yield manager
         finally:
-            stop.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 30)
-            except TimeoutError:  # a pass that will not finish: cancel rolls it back
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await keeper.stop(30)  # a pass that will not finish is cancelled: it rolls back
 
 
 def lifespan(
@@ -100,18 +98,3 @@ async def apply_settings(manager: AsyncManager, found: Settings) -> list[Change]
     if resolution.problems:
         raise SettingsError(resolution.problems)
     return await sync(manager, resolution)
-
-
-async def _loop(
-    manager: AsyncManager, found: Settings, stop: asyncio.Event, log: logging.Logger
-) -> None:
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), found.config.sample_rate.total_seconds())
-        if stop.is_set():
-            return
-        try:
-            await apply_settings(manager, found)  # new tenants (tenants_query) join here
-            await manager.maintain()
-        except Exception as error:  # a bad pass must not end maintenance; the next one retries
-            log_event(log, logging.ERROR, "pass_failed", f"maintenance pass failed: {error}")

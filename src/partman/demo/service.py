@@ -23,7 +23,7 @@ import psycopg
 from ..errors import PartmanError
 from ..model.config import Config, Table, Tenant
 from ..model.service_options import ServiceOptions
-from ..service.core import OnReady, Service
+from ..service.root import OnReady, Service
 from . import scenario as seed
 
 UNREGISTERED = "project-initech"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import random
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +48,7 @@ from ..db.ddl import (
 from ..decide.expiry import check_verdict
 from ..logs import log_event
 from ..model import snapshot
+from ..model.backoff import Backoff
 from ..model.columns import tenant_text
 from ..model.config import Config
 from ..model.operations import (
@@ -82,6 +82,9 @@ class Executor:
         self.pre_drop_hook = pre_drop_hook
         self.on_step = on_step
         self.sleep = sleep
+        self._backoff = Backoff(config.retry_backoff.total_seconds(), jitter=0.5)
+        """Lock retries spread out, so that writers waiting on the same lock do not line up
+        again behind each other."""
 
     # -- the pass ----------------------------------------------------------------------------
 
@@ -273,8 +276,7 @@ class Executor:
             except RETRYABLE as error:
                 _rollback(conn)
                 if attempts <= self.config.max_retries:
-                    delay = self.config.retry_backoff.total_seconds() * 2 ** (attempts - 1)
-                    self.sleep(delay * (0.5 + random.random()))
+                    self.sleep(self._backoff.delay(attempts))
                     continue
                 reason = (
                     f"lock not available on {parent} within lock_timeout "

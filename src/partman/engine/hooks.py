@@ -25,6 +25,14 @@ Sleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
 
 
+Job = Callable[[], object]
+"""What the background loop (`engine/keeper.py`) runs each time: prepare, or a pass."""
+
+
+AsyncJob = Callable[[], Awaitable[object]]
+"""`Job` for `AsyncKeeper`: a coroutine function."""
+
+
 AsyncPreDropHook = Callable[[RetirePartition], str | Awaitable[str | None] | None]
 """`PreDropHook` for `AsyncManager`: a plain function or a coroutine function."""
 

@@ -45,6 +45,7 @@ from ..errors import (
 )
 from ..logs import log_event
 from ..model import snapshot
+from ..model.backoff import Backoff
 from ..model.clock import Clock, RealClock
 from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
@@ -54,6 +55,7 @@ from ..model.snapshot import Catalog, ParentInfo
 from . import store
 from .executor import Executor
 from .hooks import PreDropHook, StepHook
+from .keeper import Keeper
 from .world import default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
@@ -108,8 +110,9 @@ class Manager:
         self._meta_ready = False
         self._meta_lock = threading.Lock()
         self._pass_guard = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._keeper = Keeper(
+            self.maintain, interval=self.config.sample_rate.total_seconds(), logger=self.logger
+        )
         self.last_report: Report | None = None
 
     # -- connections -------------------------------------------------------------------------
@@ -480,33 +483,15 @@ class Manager:
 
     def start(self) -> Manager:
         """Run `maintain()` now and then every `config.sample_rate` in the background: a
-        daemon thread for `Manager`, a task on the running loop for `AsyncManager`."""
-        if self._thread is not None and self._thread.is_alive():
-            return self
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name="partman-maintenance", daemon=True
-        )
-        self._thread.start()
+        daemon thread for `Manager`, a task on the running loop for `AsyncManager`. A pass
+        that fails is logged (`pass_failed`) and retried at the next interval."""
+        self._keeper.start()
         return self
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.maintain()
-            except Exception as error:  # a bad pass must not end background maintenance
-                self.logger.exception(
-                    "maintenance pass failed: %s", error, extra={"event": "pass_failed"}
-                )
-            self._stop.wait(self.config.sample_rate.total_seconds())
 
     def stop(self, timeout: float | None = 30.0) -> None:
         """Stop background maintenance, letting a pass under way finish (for up to `timeout`
         seconds; after that `AsyncManager` cancels it, which rolls its transaction back)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._keeper.stop(timeout)
 
     def close(self) -> None:
         """Stop background maintenance and close the pool if the manager made it."""
@@ -676,7 +661,8 @@ class Manager:
                         "nothing was imported for it. Retry when the application is quieter, or "
                         "raise Config.lock_timeout"
                     ) from None
-                time.sleep(self.config.retry_backoff.total_seconds() * 2**attempt)
+                retry = Backoff(self.config.retry_backoff.total_seconds())
+                time.sleep(retry.delay(attempt + 1))
 
     def _add_missing_tenants(
         self, conn: psycopg.Connection[Any], table_id: int, tenants: list[TenantValue]

@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -44,6 +43,7 @@ from ..errors import (
 )
 from ..logs import log_event
 from ..model import snapshot
+from ..model.backoff import Backoff
 from ..model.clock import Clock, RealClock
 from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
@@ -53,6 +53,7 @@ from ..model.snapshot import Catalog, ParentInfo
 from . import store_async as store
 from .executor_async import AsyncExecutor
 from .hooks import AsyncPreDropHook, AsyncStepHook
+from .keeper_async import AsyncKeeper
 from .world_async import default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
@@ -109,11 +110,9 @@ class AsyncManager:
         self._meta_ready = False
         self._meta_lock = asyncio.Lock()
         self._pass_guard = asyncio.Lock()
-        self._stop = asyncio.Event()
-        if True:  # ASYNC
-            self._task: asyncio.Task[None] | None = None
-        else:
-            self._thread: threading.Thread | None = None
+        self._keeper = AsyncKeeper(
+            self.maintain, interval=self.config.sample_rate.total_seconds(), logger=self.logger
+        )
         self.last_report: Report | None = None
 
     # -- connections -------------------------------------------------------------------------
@@ -484,57 +483,15 @@ class AsyncManager:
 
     def start(self) -> AsyncManager:
         """Run `maintain()` now and then every `config.sample_rate` in the background: a
-        daemon thread for `Manager`, a task on the running loop for `AsyncManager`."""
-        if True:  # ASYNC
-            if self._task is not None and not self._task.done():
-                return self
-            self._stop.clear()
-            self._task = asyncio.get_running_loop().create_task(
-                self._loop(), name="partman-maintenance"
-            )
-        else:
-            if self._thread is not None and self._thread.is_alive():
-                return self
-            self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._loop, name="partman-maintenance", daemon=True
-            )
-            self._thread.start()
+        daemon thread for `Manager`, a task on the running loop for `AsyncManager`. A pass
+        that fails is logged (`pass_failed`) and retried at the next interval."""
+        self._keeper.start()
         return self
-
-    async def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.maintain()
-            except Exception as error:  # a bad pass must not end background maintenance
-                self.logger.exception(
-                    "maintenance pass failed: %s", error, extra={"event": "pass_failed"}
-                )
-            if True:  # ASYNC
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._stop.wait(), self.config.sample_rate.total_seconds()
-                    )
-            else:
-                self._stop.wait(self.config.sample_rate.total_seconds())
 
     async def stop(self, timeout: float | None = 30.0) -> None:
         """Stop background maintenance, letting a pass under way finish (for up to `timeout`
         seconds; after that `AsyncManager` cancels it, which rolls its transaction back)."""
-        self._stop.set()
-        if True:  # ASYNC
-            task, self._task = self._task, None
-            if task is not None and not task.done():
-                try:
-                    await asyncio.wait_for(asyncio.shield(task), timeout)
-                except TimeoutError:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        else:
-            if self._thread is not None:
-                self._thread.join(timeout)
-                self._thread = None
+        await self._keeper.stop(timeout)
 
     async def close(self) -> None:
         """Stop background maintenance and close the pool if the manager made it."""
@@ -704,7 +661,8 @@ class AsyncManager:
                         "nothing was imported for it. Retry when the application is quieter, or "
                         "raise Config.lock_timeout"
                     ) from None
-                await asyncio.sleep(self.config.retry_backoff.total_seconds() * 2**attempt)
+                retry = Backoff(self.config.retry_backoff.total_seconds())
+                await asyncio.sleep(retry.delay(attempt + 1))
 
     async def _add_missing_tenants(
         self, conn: psycopg.AsyncConnection[Any], table_id: int, tenants: list[TenantValue]

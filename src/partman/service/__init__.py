@@ -8,6 +8,11 @@
 blocks until SIGTERM/SIGINT, then stops gracefully (requests and the pass under way finish,
 leadership is released). `run_demo_server()` does the same on a throwaway embedded PostgreSQL
 with the seed's tables, tenants and rows. See `Service` to embed it instead.
+
+Inside: `root` (the composition root: `Service` builds and wires the parts), `database` (the
+pool and connection settings), `passes` (a pass with `prepare`, recorded), `scheduler`
+(leadership around partman's keep-maintained loop), `metrics`, `api/` (one router per
+resource), `server` (uvicorn), `ui/` (the web UI's files).
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from ..engine.hooks import PreDropHook, StepHook
 from ..model.clock import Clock
 from ..model.config import Config
 from ..model.service_options import ServiceOptions
-from .core import OnReady, Prepare, ServerThread, Service
 from .metrics import SERIES
+from .passes import Prepare
+from .root import OnReady, Service
 from .scheduler import LEADER_LOCK_CLASS, leader_lock_key
+from .server import ServerThread
 
 
 def serve(

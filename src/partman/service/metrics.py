@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..decide.coverage import Inventory
-from ..model.report import Report
+from ..model.report import Outcome, Report, SkipReason
 
 PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 
@@ -37,26 +37,6 @@ SERIES = (
     "partman_consecutive_failures",
 )
 """Every metric family the service exports (histograms add _bucket/_sum/_count)."""
-
-
-def skip_reason(error: str | None) -> str:
-    """Why an operation was skipped, as a label (from the executor's message)."""
-    text = error or ""
-    if "lock not available" in text:
-        return "lock_timeout"
-    if "would queue behind" in text:
-        return "lock_holder"
-    if text.startswith("not attempted"):
-        return "not_attempted"
-    if "pre-drop hook" in text:
-        return "pre_drop_hook"
-    if "row(s) at or after the retention" in text:
-        return "rows_in_window"
-    if "changed since the plan" in text or "is not the detached partition" in text:
-        return "changed"
-    if "detach is pending" in text:
-        return "detach_pending"
-    return "other"
 
 
 class _InventoryCollector(Collector):
@@ -147,8 +127,7 @@ class Metrics:
         )
         self.skips = Counter(
             "partman_skipped_operations",
-            "Operations skipped, by table and reason (lock_timeout, lock_holder, "
-            "not_attempted, pre_drop_hook, rows_in_window, changed, detach_pending, other)",
+            "Operations skipped, by table and reason (" + ", ".join(SkipReason) + ")",
             ["table", "reason"],
             registry=r,
         )
@@ -197,11 +176,11 @@ class Metrics:
             self.last_success.set(now)
         for result in report.results:
             self.operations.labels(result.operation.kind, result.outcome).inc()
-            if result.outcome == "skipped":
+            if result.outcome == Outcome.SKIPPED:
                 table = result.operation.parent_qualified
-                reason = skip_reason(result.error)
-                self.skips.labels(table, reason).inc()
-                if reason == "lock_timeout":
+                reason = result.skip_reason or SkipReason.OTHER
+                self.skips.labels(table, reason.value).inc()
+                if reason == SkipReason.LOCK_TIMEOUT:
                     self.lock_timeouts.inc()
         for table, rows in report.default_rows.items():
             self.default_rows.labels(table).set(rows)

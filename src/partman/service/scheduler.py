@@ -8,9 +8,10 @@ replica takes over within one interval. A leader that loses its connection stand
 interval and a half before it tries again, so that the takeover goes to a replica that still
 has a working connection.
 
-Failures (database restarted, network gone, pool exhausted) are recorded in the status and
-the metrics and retried with exponential backoff; a pass that succeeds resets it. `stop()`
-lets the pass under way finish, then releases leadership by closing its connection.
+The loop is partman's keep-maintained loop (`engine/keeper.py`): failures (database
+restarted, network gone, pool exhausted) are recorded in the status and the metrics and retried
+with exponential backoff; a pass that succeeds resets it. `stop()` lets the pass under way
+finish, then releases leadership by closing its connection.
 """
 
 from __future__ import annotations
@@ -19,20 +20,21 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import psycopg
+from prometheus_client import Counter, Gauge
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
+from ..engine.keeper import Keeper
 from ..logs import log_event
+from ..model.backoff import Backoff
+from ..model.service_options import ServiceOptions
 from ..model.text import first_line, iso
-
-if TYPE_CHECKING:
-    from .core import Service
 
 LEADER_LOCK_CLASS = 0x6C656164  # 'lead': apart from the pass lock's class ('part')
 STAND_BACK_INTERVALS = 1.5
@@ -70,23 +72,69 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Scheduler:
-    """Runs `service.run_pass("schedule")` every interval while this replica leads."""
+class PassRunner(Protocol):
+    """What the scheduler runs (the service's passes)."""
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
-        self.options = service.options
-        self.interval = service.config.sample_rate.total_seconds()
-        self.schema = service.config.metadata_schema
-        self.logger = service.logger
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+    def ensure_metadata(self) -> int: ...
+
+    def run_pass(self, trigger: str) -> object: ...
+
+
+class SchedulerMetrics(Protocol):
+    """The metrics the scheduler keeps."""
+
+    @property
+    def pass_errors(self) -> Counter: ...
+
+    @property
+    def consecutive_failures(self) -> Gauge: ...
+
+    @property
+    def leader(self) -> Gauge: ...
+
+
+Connect = Callable[[], psycopg.Connection[Any]]
+"""Opens the leadership connection: one of its own, never a pooled one."""
+
+
+class Scheduler(Keeper):
+    """Runs `passes.run_pass("schedule")` every interval while this replica leads."""
+
+    def __init__(
+        self,
+        passes: PassRunner,
+        metrics: SchedulerMetrics,
+        connect: Connect,
+        *,
+        options: ServiceOptions,
+        interval: float,
+        schema: str,
+        logger: logging.Logger,
+    ) -> None:
+        super().__init__(
+            self._attempt,
+            prepare=self._prepare,
+            interval=interval,
+            logger=logger,
+            backoff=Backoff(
+                options.backoff_initial.total_seconds(),
+                cap=options.backoff_max.total_seconds(),
+                jitter=0.1,  # replicas that failed together do not retry in step
+            ),
+            first_wait=options.first_pass_delay.total_seconds(),
+            name=f"partman-scheduler-{options.instance}",
+        )
+        self.passes = passes
+        self.metrics = metrics
+        self.connect = connect
+        self.options = options
+        self.schema = schema
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         self._leader = False
+        self._in_pass = False
         self._stand_back_until = 0.0
-        self._failures = 0
         self._attempts = 0
         self._last_error: dict[str, Any] | None = None
         self._last_attempt: dt.datetime | None = None
@@ -95,10 +143,6 @@ class Scheduler:
         self._state = "stopped"
 
     # -- control -----------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     @property
     def is_leader(self) -> bool:
@@ -115,32 +159,23 @@ class Scheduler:
     def start(self) -> None:
         if self.running:
             return
-        self._stop.clear()
         self._wake.clear()
         self._state = "starting"
-        self._thread = threading.Thread(
-            target=self._loop, name=f"partman-scheduler-{self.options.instance}", daemon=True
-        )
-        self._thread.start()
+        super().start()
 
-    def stop(self, timeout: float | None = None) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
         """Stop after the pass under way (if any) has finished; give up leadership."""
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                log_event(
-                    self.logger,
-                    logging.WARNING,
-                    "scheduler_stop_timeout",
-                    f"the pass under way did not finish within {timeout}s; leaving it running",
-                )
-                return
-            self._thread = None
+        if not super().stop(timeout):
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "scheduler_stop_timeout",
+                f"the pass under way did not finish within {timeout}s; leaving it running",
+            )
+            return False
         self._release()
         self._state = "stopped"
+        return True
 
     def wake(self) -> None:
         """Run the next pass now (if this replica leads) instead of at the next interval."""
@@ -155,89 +190,61 @@ class Scheduler:
                 "leader_since": iso(self._leader_since),
                 "interval_seconds": self.interval,
                 "attempts": self._attempts,
-                "consecutive_failures": self._failures,
+                "consecutive_failures": self.failures,
                 "last_error": self._last_error,
                 "last_attempt_at": iso(self._last_attempt),
                 "next_pass_at": iso(self._next_at),
             }
 
-    # -- the loop ----------------------------------------------------------------------------
+    # -- the keeper's steps and hooks --------------------------------------------------------
 
-    def _loop(self) -> None:
-        first = self.options.first_pass_delay.total_seconds()
-        if first > 0:
-            self._wait(first)
-        while not self._stop.is_set():
-            self._wake.clear()  # a wake from now on (a change during the pass) means one more
-            delay = self.interval
-            with self._lock:
-                self._last_attempt = _utcnow()
-                self._attempts += 1
-            in_pass = False  # run_pass counts its own errors in the metrics
-            try:
-                self.service.ensure_metadata()
-                if self._claim():
-                    self._state = "running"
-                    in_pass = True
-                    self.service.run_pass("schedule")
-                self._succeeded()
-            except Exception as error:  # nothing may end background maintenance
-                if not in_pass:
-                    self.service.metrics.pass_errors.inc()
-                delay = self._failed(error)
-            self._state = "leader" if self._leader else "follower"
-            if self._failures:
-                self._state = "backing off"
-            with self._lock:
-                self._next_at = _utcnow() + dt.timedelta(seconds=delay)
-            self._wait(delay)
-        self._release()
-
-    def _succeeded(self) -> None:
-        if self._failures:
-            log_event(
-                self.logger,
-                logging.INFO,
-                "scheduler_recovered",
-                f"maintenance recovered after {self._failures} failed attempt(s)",
-                failures=self._failures,
-            )
+    def _prepare(self) -> None:
+        self._wake.clear()  # a wake from now on (a change during the pass) means one more
+        self._in_pass = False  # run_pass counts its own errors in the metrics
         with self._lock:
-            self._failures = 0
-        self.service.metrics.consecutive_failures.set(0)
+            self._last_attempt = _utcnow()
+            self._attempts += 1
+        self.passes.ensure_metadata()
 
-    def _failed(self, error: Exception) -> float:
+    def _attempt(self) -> None:
+        if self._claim():
+            self._state = "running"
+            self._in_pass = True
+            self.passes.run_pass("schedule")
+
+    def succeeded(self, recovered: int) -> None:
+        super().succeeded(recovered)
+        self.metrics.consecutive_failures.set(0)
+        self._scheduled("leader" if self._leader else "follower", self.interval)
+
+    def failed(self, error: Exception, delay: float) -> None:
+        if not self._in_pass:
+            self.metrics.pass_errors.inc()
         with self._lock:
-            self._failures += 1
-            failures = self._failures
             self._last_error = {
                 "message": first_line(error, with_type=True),
                 "at": iso(_utcnow()),
                 "kind": "database" if is_connection_error(error) else "error",
             }
-        self.service.metrics.consecutive_failures.set(failures)
-        base: float = self.options.backoff_initial.total_seconds() * 2.0 ** min(failures - 1, 30)
-        delay = min(self.options.backoff_max.total_seconds(), base)
-        delay *= random.uniform(0.9, 1.1)
+        self.metrics.consecutive_failures.set(self.failures)
         if is_connection_error(error) and self._conn is not None:
             self._check_connection()
-        log_event(
-            self.logger,
-            logging.ERROR,
-            "pass_failed",
-            f"maintenance pass could not run ({first_line(error, with_type=True)}); "
-            f"retrying in {delay:.1f}s (attempt {failures})",
-            error=first_line(error, with_type=True),
-            failures=failures,
-            retry_in_seconds=round(delay, 3),
-        )
-        return delay
+        super().failed(error, delay)
+        self._scheduled("backing off", delay)
 
-    def _wait(self, seconds: float) -> None:
+    def _scheduled(self, state: str, delay: float) -> None:
+        self._state = state
+        with self._lock:
+            self._next_at = _utcnow() + dt.timedelta(seconds=delay)
+
+    def finished(self) -> None:
+        self._release()
+
+    def wait(self, seconds: float) -> None:
         """Sleep up to `seconds`; woken by stop(), wake() or (while leading) a NOTIFY from
         another replica. Watches the leadership connection meanwhile."""
         deadline = time.monotonic() + seconds
-        while not self._stop.is_set() and not self._wake.is_set():
+        while not self.stopping and not self._wake.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -280,8 +287,7 @@ class Scheduler:
         return self._leader
 
     def _connect(self) -> psycopg.Connection[Any]:
-        kwargs = self.service.connection_kwargs(role="leader")
-        conn = psycopg.connect(self.service.dsn, **kwargs)
+        conn = self.connect()
         # The server keeps the lock as long as it believes the session alive: make it find out
         # within ~30s that a leader's network is gone (TCP only; ignored on a Unix socket).
         for name, value in SERVER_KEEPALIVES:
@@ -304,7 +310,7 @@ class Scheduler:
         with self._lock:
             self._leader = leader
             self._leader_since = _utcnow() if leader else None
-        self.service.metrics.leader.set(1 if leader else 0)
+        self.metrics.leader.set(1 if leader else 0)
         if leader:
             log_event(
                 self.logger,

@@ -1,0 +1,116 @@
+"""The API's request and response bodies (they make the OpenAPI document)."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from ...model import snapshot
+from ...model.config import FOREVER
+
+RetentionAction = Literal["drop", "detach", "archive"]
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Kind of error, e.g. NotRegisteredError, unauthorized")
+    message: str = Field(description="What went wrong and how to fix it")
+
+
+class TenantIn(BaseModel):
+    """A tenant to add; policy fields left out (or null) inherit the table's."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant_id: StrictStr | StrictInt = Field(description="A value of the table's tenant column")
+    retention_period: StrictStr | None = Field(
+        None, description='e.g. "30 days", "3 months", or "forever"; null inherits'
+    )
+    partition_count: StrictInt | None = Field(
+        None, description="Future partitions kept ahead (0..10000); null inherits"
+    )
+    retention_action: RetentionAction | None = Field(None, description="null inherits")
+
+
+class TenantPatch(BaseModel):
+    """Only the fields given change; null means "inherit the table's"."""
+
+    model_config = ConfigDict(extra="forbid")
+    retention_period: StrictStr | None = None
+    partition_count: StrictInt | None = None
+    retention_action: RetentionAction | None = None
+
+
+class CoverageOut(BaseModel):
+    partitions: int
+    covered_until: str | None
+    runway_seconds: float
+
+
+class TenantOut(BaseModel):
+    table: str
+    tenant_id: str
+    retention_period: str | None = Field(description='own policy; null inherits, or "forever"')
+    partition_count: int | None
+    retention_action: str | None
+    effective_retention_period: str = Field(description='what applies ("forever" keeps all)')
+    effective_partition_count: int
+    effective_retention_action: str
+    coverage: CoverageOut | None
+
+
+class TableOut(BaseModel):
+    table: str
+    schema_name: str
+    name: str
+    tenant_column: str | None
+    time_column: str
+    partition_interval: str
+    retention_period: str = Field(description='"forever" keeps all')
+    partition_count: int
+    retention_action: str
+    archive_schema: str | None
+    default_partition: bool
+    backfill: bool
+    tenants: int
+    partitions: int
+    default_rows: int | None = Field(description="rows waiting in the default partition")
+    min_runway_seconds: float | None = Field(description="the shortest runway of its tenants")
+
+
+class PartitionOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    table: str
+    tenant: str | None
+    partition: str
+    from_: str = Field(alias="from")
+    to: str
+    owner: str
+    estimated_rows: int | None
+    is_default: bool
+
+
+class CoverageRowOut(CoverageOut):
+    table: str
+    tenant: str | None
+
+
+class PartitionsOut(BaseModel):
+    now: str
+    partitions: list[PartitionOut]
+    coverage: list[CoverageRowOut]
+    default_rows: dict[str, int]
+
+
+class RemovedOut(BaseModel):
+    table: str
+    tenant_id: str
+    removed: bool
+    note: str
+
+
+class AuditPage(BaseModel):
+    entries: list[dict[str, Any]]
+    next_before: int | None = Field(description="pass as ?before= for the next (older) page")
+
+
+def retention_out(retention: Any) -> str:
+    """A retention as the API shows it: its text, or "forever"."""
+    return FOREVER if retention is None else str(snapshot.retention_text(retention))

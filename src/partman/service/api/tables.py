@@ -1,0 +1,73 @@
+"""The managed tables: policy, tenant and partition counts, shortest runway, default rows."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ...db import reads
+from ...decide.coverage import Coverage
+from ...engine import lookups
+from ...model import snapshot
+from .access import Access
+from .host import Host
+from .models import TableOut, retention_out
+from .params import TableName
+
+
+def router(host: Host, access: Access) -> APIRouter:
+    api = APIRouter(tags=["tables"], dependencies=[access.read])
+    meta = host.config.metadata_schema
+
+    @api.get("/api/tables")
+    def list_tables() -> list[TableOut]:
+        """Every managed table with its policy, tenant and partition counts, shortest runway
+        and rows waiting in its default partition."""
+        host.ensure_metadata()
+        with host.connection() as conn:
+            records = reads.tables(conn, meta)
+            counts = reads.tenant_counts(conn, meta)
+            defaults = lookups.default_partition_rows(conn, records)
+        found = host.manager.inventory()
+        return [table_out(r, counts, defaults, found.coverage, found.partitions) for r in records]
+
+    @api.get("/api/tables/{table}")
+    def get_table(table: TableName) -> TableOut:
+        host.ensure_metadata()
+        with host.connection() as conn:
+            record = reads.table(conn, meta, table)
+            counts = reads.tenant_counts(conn, meta)
+            defaults = lookups.default_partition_rows(conn, [record])
+        found = host.manager.inventory(table)
+        return table_out(record, counts, defaults, found.coverage, found.partitions)
+
+    return api
+
+
+def table_out(
+    record: snapshot.TableRecord,
+    counts: dict[int, int],
+    defaults: dict[str, int],
+    coverage: list[Coverage],
+    partitions: list[Any],
+) -> TableOut:
+    mine = [c for c in coverage if c.table == record.qualified_name]
+    return TableOut(
+        table=record.qualified_name,
+        schema_name=record.schema,
+        name=record.name,
+        tenant_column=record.tenant_column,
+        time_column=record.time_column,
+        partition_interval=str(record.interval),
+        retention_period=retention_out(record.retention),
+        partition_count=record.partition_count,
+        retention_action=record.retention_action,
+        archive_schema=record.archive_schema,
+        default_partition=record.default_partition,
+        backfill=record.backfill,
+        tenants=counts.get(record.id, 0),
+        partitions=sum(
+            1 for p in partitions if p.table == record.qualified_name and not p.is_default
+        ),
+        default_rows=defaults.get(record.qualified_name),
+        min_runway_seconds=min((c.runway_seconds for c in mine), default=None),
+    )

@@ -1,0 +1,124 @@
+"""Serving the app with uvicorn: in the foreground (`Service.serve`) or from a thread
+(`ServerThread`, for tests and applications that embed the service)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol
+
+import uvicorn
+from fastapi import FastAPI
+
+from ..errors import PartmanError
+from ..logs import log_event
+from ..model.service_options import ServiceOptions
+
+
+class Served(Protocol):
+    """What a `ServerThread` stops with its server."""
+
+    @property
+    def options(self) -> ServiceOptions: ...
+
+    def close(self) -> None: ...
+
+
+class HttpServer(uvicorn.Server):
+    """uvicorn's server, which knows its URL once it listens (port 0 picks a free one)."""
+
+    def __init__(
+        self,
+        app: FastAPI,
+        options: ServiceOptions,
+        logger: logging.Logger,
+        on_ready: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(
+            uvicorn.Config(
+                app,
+                host=options.host,
+                port=options.port,
+                log_level=options.log_level,
+                access_log=options.access_log,
+                lifespan="on",
+                timeout_graceful_shutdown=None,
+            )
+        )
+        self.instance = options.instance
+        self.logger = logger
+        self.on_ready = on_ready
+        self.url: str | None = None
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if not self.started or self.should_exit:
+            return
+        port = self.config.port
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets:
+                port = sock.getsockname()[1]
+                break
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{port}"
+        log_event(
+            self.logger,
+            logging.INFO,
+            "service_listening",
+            f"partman service {self.instance} listening on {self.url}",
+            url=self.url,
+        )
+        if self.on_ready is not None:
+            self.on_ready(self.url)
+
+
+class ServerThread:
+    """A service served by uvicorn in a daemon thread; `stop()` shuts it down gracefully."""
+
+    def __init__(self, server: HttpServer, service: Served) -> None:
+        self.server = server
+        self.service = service
+        self._thread = threading.Thread(
+            target=server.run, name=f"partman-http-{service.options.instance}", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        assert self.server.url is not None
+        return self.server.url
+
+    def start_and_wait(self, timeout: float) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while self.server.url is None:
+            if not self._thread.is_alive():
+                raise PartmanError(
+                    f"the HTTP server did not start on {self.service.options.host}:"
+                    f"{self.service.options.port} (port in use?)"
+                )
+            if time.monotonic() > deadline:
+                raise PartmanError(f"the HTTP server did not start within {timeout}s")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 60.0, *, close: bool = True) -> None:
+        """Graceful: the server stops accepting and finishes its requests, the scheduler its
+        pass; then (`close`) the service's pool is closed."""
+        self.server.should_exit = True
+        self._thread.join(timeout)
+        if close:
+            self.service.close()
+
+    def __enter__(self) -> ServerThread:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
