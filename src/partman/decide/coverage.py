@@ -2,18 +2,22 @@
 
 Runway is how far ahead of now the tenant's partitions reach without a gap: the number an
 on-call person wants first ("inserts for tomorrow will find a partition"), and the one the
-metrics export.
+metrics export. Whether a runway is short is judged here too, once, for every front end
+(`RunwayVerdict`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import zoneinfo
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CatalogError
 from ..model.columns import TenantValue, tenant_from_text, tenant_text
+from ..model.intervals import Interval
 from ..model.snapshot import Catalog, State, is_owner_comment
 from .planner import Piece, TimeDomain, timelines
 from .validate import check_record
@@ -87,6 +91,111 @@ class Inventory:
     """Every partition of the managed tables, default partitions included."""
     coverage: list[Coverage]
     """One entry per managed table (single-tenant) or per registered tenant."""
+
+
+class RunwayVerdict(enum.Flag):
+    """What is wrong with a (table, tenant)'s runway, held against its policy; `OK` (no flag)
+    when nothing is.
+
+    Two yardsticks, because two questions are asked: "will inserts fail soon?" (one period)
+    and "have maintenance passes stopped?" (half the premake: a pass every sample_rate keeps a
+    tenant near its full premake of partition_count periods). They are flags, not levels of
+    one scale: with a partition_count of 1 half the premake is shorter than one period, with 2
+    or more it is longer, so neither verdict implies the other. Each front end picks the ones
+    it reports: `SHORT_OF_ONE_PERIOD` or `SHORT_OF_HALF_PREMAKE`.
+    """
+
+    OK = 0
+    UNCOVERED = enum.auto()
+    """No partition covers now: inserts fail, or go to a default partition."""
+    UNDER_ONE_PERIOD = enum.auto()
+    """Less than one period ahead, where the policy asks for partitions ahead (a
+    partition_count of 0 asks for the current period only)."""
+    UNDER_HALF_PREMAKE = enum.auto()
+    """Less than half of partition_count periods ahead."""
+
+
+SHORT_OF_ONE_PERIOD = RunwayVerdict.UNCOVERED | RunwayVerdict.UNDER_ONE_PERIOD
+"""What `partman status` reports (exit 1): inserts fail within the next period unless a pass
+runs. Made for monitoring a cron job."""
+SHORT_OF_HALF_PREMAKE = RunwayVerdict.UNCOVERED | RunwayVerdict.UNDER_HALF_PREMAKE
+"""What Django's partman.W001 and `manage.py partman status` report: passes have stopped,
+said long before inserts fail."""
+
+
+def runway_verdict(
+    covered_until: str | None, runway: dt.timedelta, period: dt.timedelta, partition_count: int
+) -> RunwayVerdict:
+    """Every flag that holds for a runway (`Coverage.runway_seconds`, 0 when uncovered) of a
+    table whose period is `period` and whose policy keeps `partition_count` periods ahead."""
+    verdict = RunwayVerdict.OK
+    if covered_until is None:
+        verdict |= RunwayVerdict.UNCOVERED
+    if partition_count > 0 and runway < period:
+        verdict |= RunwayVerdict.UNDER_ONE_PERIOD
+    if runway < partition_count * period / 2:
+        verdict |= RunwayVerdict.UNDER_HALF_PREMAKE
+    return verdict
+
+
+@dataclass(frozen=True)
+class Runway:
+    """One managed (table, tenant)'s coverage held against its policy: the table's period and
+    the partition_count that applies to the tenant."""
+
+    coverage: Coverage
+    interval: Interval
+    """The table's partition_interval."""
+    partition_count: int
+    """The tenant's own partition_count, else the table's."""
+
+    @property
+    def runway(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.coverage.runway_seconds)
+
+    @property
+    def period(self) -> dt.timedelta:
+        return self.interval.approx
+
+    @property
+    def premake(self) -> dt.timedelta:
+        """How far ahead a pass leaves it: partition_count periods."""
+        return self.partition_count * self.period
+
+    @property
+    def verdict(self) -> RunwayVerdict:
+        return runway_verdict(
+            self.coverage.covered_until, self.runway, self.period, self.partition_count
+        )
+
+    def short(self, bar: RunwayVerdict) -> bool:
+        """Whether any flag of `bar` (`SHORT_OF_ONE_PERIOD`, `SHORT_OF_HALF_PREMAKE`) holds."""
+        return bool(self.verdict & bar)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.coverage.to_dict(),
+            "period_seconds": self.period.total_seconds(),
+            "partition_count": self.partition_count,
+        }
+
+
+def runways(
+    coverage: Iterable[Coverage],
+    tables: Mapping[str, tuple[Interval, int]],
+    tenant_counts: Mapping[tuple[str, str], int],
+) -> list[Runway]:
+    """Each coverage with its policy: `tables` maps "schema.name" to its (partition_interval,
+    partition_count), `tenant_counts` a (table, tenant) to the tenant's own partition_count
+    (absent: it inherits the table's). Coverage of a table not in `tables` is left out."""
+    out = []
+    for c in coverage:
+        policy = tables.get(c.table)
+        if policy is None:
+            continue
+        interval, count = policy
+        out.append(Runway(c, interval, tenant_counts.get((c.table, c.tenant or ""), count)))
+    return out
 
 
 def inventory(

@@ -15,4 +15,4 @@ class PartmanConfig(AppConfig):
     verbose_name = "partman (PostgreSQL partitions)"
 
     def ready(self) -> None:
-        pass
+        from . import checks as _checks  # noqa: F401  (importing them registers them)

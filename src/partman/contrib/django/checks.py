@@ -23,8 +23,9 @@ from typing import Any
 import psycopg
 from django.core import checks
 
+from partman.decide.coverage import Runway
 from partman.model.clock import RealClock
-from partman.model.text import first_line
+from partman.model.text import first_line, human_duration
 
 from . import conf, database
 from .survey import survey
@@ -91,9 +92,28 @@ def check_runway(
         for p in found.problems
     ]
     out += [
-        checks.Warning(r.message(), obj=r.table, hint=APPLY_HINT, id="partman.W001")
+        checks.Warning(
+            _short_message(r.runway),
+            obj=r.runway.coverage.table,
+            hint=APPLY_HINT,
+            id="partman.W001",
+        )
         for r in found.short
     ]
     return out
 
 
+def _short_message(r: Runway) -> str:
+    """W001's words (its object is the table): tenant and runway."""
+    c = r.coverage
+    who = "the table" if c.tenant is None else f"tenant {c.tenant!r}"
+    premake = f"its premake of {r.partition_count} x {r.interval}"
+    if c.covered_until is None:
+        return (
+            f"{who}: runway 0, no partition covers now ({premake}); inserts fail, or go "
+            "to a default partition"
+        )
+    return (
+        f"{who}: runway {human_duration(r.runway.total_seconds())} (partitions until "
+        f"{c.covered_until}), less than half {premake}"
+    )

@@ -1,6 +1,7 @@
-"""What `manage.py partman` prints: the `partman` command line's own renderers where it has
-them (the plan, its JSON, the lines of changes and operations), so that a team moving between
-the two reads the same thing; status in the same style.
+"""What `manage.py partman` prints: the `partman` command line's own renderers
+(`partman.cli.render`: the plan, the lines of changes and operations, the pass's report; the
+management command takes the JSON documents from there directly), so that a team moving
+between the two reads the same thing; status in the same style.
 
 Everything is drawn on a rich Console over a string, then written through the management
 command's stdout (so `call_command(..., stdout=...)` and --no-color / --force-color work).
@@ -15,13 +16,18 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from partman import Operation, Plan, Report
-from partman.cli import commands as partman_cli
+from partman import Plan, Report
+from partman.cli.render import (
+    coverage_words,
+    render_grouped,
+    render_plan,
+    report_line,
+    run_counts,
+)
 from partman.db.reads import Run
 from partman.engine.sync import Change
-from partman.model.text import human_duration
 
-from .survey import Runway, Survey
+from .survey import Survey, SurveyedRunway
 
 Draw = Callable[[Console], None]
 WIDTH = 400  # lines are never cut: output goes to logs and cron mail more than to terminals
@@ -41,21 +47,11 @@ def capture(draw: Draw, *, color: bool) -> str:
     return buffer.getvalue()
 
 
-# -- plan ------------------------------------------------------------------------------------
-
-
 def plan_text(changes: list[Change], plan: Plan, order: list[str], show_sql: bool) -> Draw:
     def draw(console: Console) -> None:
-        partman_cli._render_plan(console, changes, plan, order, show_sql=show_sql)
+        render_plan(console, changes, plan, order, show_sql=show_sql)
 
     return draw
-
-
-def plan_json(changes: list[Change], plan: Plan) -> dict[str, Any]:
-    return partman_cli.plan_json(changes, plan)
-
-
-# -- apply -----------------------------------------------------------------------------------
 
 
 def apply_text(changes: list[Change], report: Report, order: list[str], *, detail: bool) -> Draw:
@@ -64,45 +60,11 @@ def apply_text(changes: list[Change], report: Report, order: list[str], *, detai
 
     def draw(console: Console) -> None:
         done = [r.operation for r in report.results if r.outcome == "ok"] if detail else []
-        changes_shown = changes if detail else []
         tables = list(dict.fromkeys([*order, *(op.parent_qualified for op in done)]))
-        for c in changes_shown:
-            if c.table is None:
-                console.print(partman_cli._change_line(c, ""))
-        for table in tables:
-            mine = [c for c in changes_shown if c.table == table]
-            ops = [op for op in done if op.parent_qualified == table]
-            if not (mine or ops):
-                continue
-            console.print(Text(table, style="bold"))
-            for c in mine:
-                if c.tenant is None:
-                    console.print(partman_cli._change_line(c, "  "))
-            _ops(console, [op for op in ops if op.tenant is None], "  ")
-            tenants = dict.fromkeys(
-                [c.tenant for c in mine if c.tenant is not None]
-                + [str(op.tenant) for op in ops if op.tenant is not None]
-            )
-            for tenant in tenants:
-                console.print(Text(f"  tenant {tenant}", style="bold"))
-                for c in mine:
-                    if c.tenant == tenant:
-                        console.print(partman_cli._change_line(c, "    "))
-                _ops(console, [op for op in ops if str(op.tenant) == tenant], "    ")
-        style = "green" if report.ok else "red"
-        console.print(Text(f"Applied: {report}", style=style))
+        render_grouped(console, tables, changes if detail else [], done)
+        console.print(report_line(report))
 
     return draw
-
-
-def _ops(console: Console, ops: list[Operation], indent: str) -> None:
-    for op in ops:
-        for line in partman_cli._op_line(op, indent, False):
-            console.print(line)
-
-
-def apply_json(changes: list[Change], report: Report) -> dict[str, Any]:
-    return {"changes": [c.to_dict() for c in changes], **report.to_dict()}
 
 
 # -- status ----------------------------------------------------------------------------------
@@ -132,12 +94,9 @@ def status_text(found: Survey, last: Run | None) -> Draw:
         if last is None:
             console.print("Last run: none yet (manage.py partman apply)")
         else:
-            s = last.summary
             console.print(
                 f"Last run: {last.started_at.isoformat()} {last.outcome or 'unfinished'} "
-                f"(created {s.get('partitions_created', 0)}, retired "
-                f"{s.get('partitions_retired', 0)}, failed {s.get('operations_failed', 0)}, "
-                f"skipped {s.get('operations_skipped', 0)})"
+                f"({run_counts(last.summary)})"
             )
         short = found.short
         if short:
@@ -153,16 +112,12 @@ def status_text(found: Survey, last: Run | None) -> Draw:
     return draw
 
 
-def _runway_line(r: Runway) -> Text:
-    who = "  " + (f"tenant {r.tenant}" if r.tenant is not None else "(single-tenant)")
+def _runway_line(r: SurveyedRunway) -> Text:
+    c = r.runway.coverage
+    who = "  " + (f"tenant {c.tenant}" if c.tenant is not None else "(single-tenant)")
     pending = "" if r.registered else " (not applied yet)"
-    if r.covered_until is None:
-        return Text(f"{who}: {r.partitions} partition(s); now is NOT covered{pending}", "red")
-    text = (
-        f"{who}: {r.partitions} partition(s), covered until {r.covered_until} "
-        f"({human_duration(r.runway.total_seconds())} ahead){pending}"
-    )
-    return Text(text, style="yellow" if r.short else "")
+    style = "red" if c.covered_until is None else ("yellow" if r.short else "")
+    return Text(f"{who}: {coverage_words(c)}{pending}", style=style)
 
 
 def status_json(found: Survey, last: Run | None) -> dict[str, Any]:

@@ -7,9 +7,10 @@ computed by `partman.decide.coverage` on the metadata *as the block will leave i
 tenant declared but never applied yet counts as uncovered rather than being missed. Rows
 waiting in default partitions are counted too (they mean inserts fell outside every range).
 
-"Short" means covered less than half its premake ahead (`partition_count` periods): a pass
-every `sample_rate` keeps a tenant near its full premake, so half of it gone says passes
-have stopped, long before inserts fail.
+"Short" is `partman.decide.coverage.SHORT_OF_HALF_PREMAKE`: no partition covers now, or the
+partitions reach less than half the premake (`partition_count` periods) ahead. A pass every
+`sample_rate` keeps a tenant near its full premake, so half of it gone says passes have
+stopped, long before inserts fail.
 """
 
 from __future__ import annotations
@@ -20,58 +21,36 @@ from typing import Any
 
 import psycopg
 
-from partman.decide.coverage import inventory
+from partman.decide.coverage import SHORT_OF_HALF_PREMAKE, Runway, inventory, runways
 from partman.engine.sync import Resolution, resolve
 from partman.engine.world import default_rows
 from partman.model import snapshot
-from partman.model.text import human_duration
 from partman.settings import Problem, Settings
 
 
 @dataclass(frozen=True)
-class Runway:
-    """One (table, tenant): its partitions and how far ahead of now they reach."""
+class SurveyedRunway:
+    """One (table, tenant) of the block: its runway, and whether it is in partman's metadata
+    already (else: declared, not applied yet)."""
 
-    table: str
-    tenant: str | None
-    registered: bool  # in partman's metadata already (else: declared, not applied yet)
-    partitions: int
-    covered_until: str | None  # None: no partition covers now
-    runway: dt.timedelta
-    premake: dt.timedelta  # partition_count periods
-    partition_count: int
-    interval: str  # the period, as the table's partition_interval
+    runway: Runway
+    registered: bool
 
     @property
     def short(self) -> bool:
-        if self.covered_until is None:
-            return True
-        return self.runway < self.premake / 2
-
-    def message(self) -> str:
-        """What the system check says (its object is the table): tenant and runway."""
-        who = "the table" if self.tenant is None else f"tenant {self.tenant!r}"
-        premake = f"its premake of {self.partition_count} x {self.interval}"
-        if self.covered_until is None:
-            return (
-                f"{who}: runway 0, no partition covers now ({premake}); inserts fail, or go "
-                "to a default partition"
-            )
-        return (
-            f"{who}: runway {human_duration(self.runway.total_seconds())} (partitions until "
-            f"{self.covered_until}), less than half {premake}"
-        )
+        return self.runway.short(SHORT_OF_HALF_PREMAKE)
 
     def to_dict(self) -> dict[str, Any]:
+        c = self.runway.coverage
         return {
-            "table": self.table,
-            "tenant": self.tenant,
+            "table": c.table,
+            "tenant": c.tenant,
             "registered": self.registered,
-            "partitions": self.partitions,
-            "covered_until": self.covered_until,
-            "runway_seconds": self.runway.total_seconds(),
-            "premake_seconds": self.premake.total_seconds(),
-            "partition_count": self.partition_count,
+            "partitions": c.partitions,
+            "covered_until": c.covered_until,
+            "runway_seconds": self.runway.runway.total_seconds(),
+            "premake_seconds": self.runway.premake.total_seconds(),
+            "partition_count": self.runway.partition_count,
             "short": self.short,
         }
 
@@ -82,7 +61,7 @@ class TableSurvey:
 
     record: snapshot.TableRecord
     registered: bool
-    runways: list[Runway]
+    runways: list[SurveyedRunway]
     default_partition: str | None
     default_rows: int | None
 
@@ -115,7 +94,7 @@ class Survey:
         return self.resolution.problems
 
     @property
-    def short(self) -> list[Runway]:
+    def short(self) -> list[SurveyedRunway]:
         return [r for t in self.tables for r in t.runways if r.short]
 
 
@@ -136,39 +115,36 @@ def survey(conn: psycopg.Connection[Any], settings: Settings, now: dt.datetime) 
         if default is not None:
             defaults[record.qualified_name] = (default.schema, default.name)
     rows = default_rows(conn, defaults)
+    held = runways(
+        found.coverage,
+        {r.qualified_name: (r.interval, r.partition_count) for r in state.tables},
+        {
+            (r.qualified_name, t.tenant_id): t.partition_count
+            for r in state.tables
+            for t in state.tenants.get(r.id, ())
+            if t.partition_count is not None
+        },
+    )
     tables = []
     for record in state.tables:
-        counts = {t.tenant_id: t.partition_count for t in state.tenants.get(record.id, ())}
-        period = record.interval.approx
-        runways = []
-        for c in found.coverage:
-            if c.table != record.qualified_name:
-                continue
-            count = counts.get(c.tenant or "")
-            count = record.partition_count if count is None else count
-            runways.append(
-                Runway(
-                    table=c.table,
-                    tenant=c.tenant,
-                    registered=(
-                        (c.table, c.tenant) in registered_tenants
-                        if c.tenant is not None
-                        else (record.schema, record.name) in registered_tables
-                    ),
-                    partitions=c.partitions,
-                    covered_until=c.covered_until,
-                    runway=dt.timedelta(seconds=c.runway_seconds),
-                    premake=count * period,
-                    partition_count=count,
-                    interval=str(record.interval),
-                )
+        surveyed = [
+            SurveyedRunway(
+                r,
+                registered=(
+                    (r.coverage.table, r.coverage.tenant) in registered_tenants
+                    if r.coverage.tenant is not None
+                    else (record.schema, record.name) in registered_tables
+                ),
             )
+            for r in held
+            if r.coverage.table == record.qualified_name
+        ]
         where = defaults.get(record.qualified_name)
         tables.append(
             TableSurvey(
                 record=record,
                 registered=(record.schema, record.name) in registered_tables,
-                runways=runways,
+                runways=surveyed,
                 default_partition=None if where is None else ".".join(where),
                 default_rows=rows.get(record.qualified_name),
             )

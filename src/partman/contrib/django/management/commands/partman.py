@@ -20,6 +20,7 @@ from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from partman import Manager, PartmanError
+from partman.cli.render import apply_json, plan_json
 from partman.db import reads as status_module
 from partman.engine import sync as sync_module
 from partman.model.clock import RealClock
@@ -124,7 +125,7 @@ class Command(BaseCommand):
         resolution = self._resolve(block, dsn)
         plan = resolution.plan()
         if options["json"]:
-            self._json(render.plan_json(resolution.changes, plan))
+            self._json(plan_json(resolution.changes, plan))
             return
         order = [t.qualified_name for t in block.settings.tables]
         self._draw(render.plan_text(resolution.changes, plan, order, options["sql"]))
@@ -135,7 +136,7 @@ class Command(BaseCommand):
             changes = sync_module.sync(manager, resolution)
             report = manager.maintain()
         if options["json"]:
-            self._json(render.apply_json(changes, report))
+            self._json(apply_json(changes, report))
         else:
             order = [t.qualified_name for t in block.settings.tables]
             detail = options.get("verbosity", 1) > 0

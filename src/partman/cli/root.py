@@ -1,0 +1,90 @@
+"""The `partman` command line: a config file (partman.toml), plan then apply, as cron jobs,
+Kubernetes CronJobs and systemd timers want it. See docs/cli.md for a walkthrough.
+
+This module assembles the Typer app from the command groups (setup, plan, inventory,
+tenants, service), in the order `partman --help` lists them, and turns the errors a command
+lets escape into exit code 2. `--json` on every read command prints one JSON document on
+stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import psycopg
+import typer
+from rich.markup import escape
+
+from ..errors import PartmanError
+from ..model.text import first_line
+from ..settings import SettingsError
+from . import inventory, plan, service, setup, tenants
+from .common import USAGE, err, print_problems
+
+app = typer.Typer(
+    help=(
+        "partman: PostgreSQL partitions created ahead, trimmed behind, on a lock budget.\n\n"
+        "Declare tables and retention policies in partman.toml, then: partman check, "
+        "partman plan, partman apply --yes (from cron), partman partitions, partman status.\n\n"
+        "Exit codes: 0 ok, 1 problems found, 2 usage or config error (nothing was run)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold a DSN with its password
+)
+tenants_app = typer.Typer(
+    help="List, add, set the policy of, or remove tenants of a multi-tenant table.",
+    no_args_is_help=True,
+)
+app.add_typer(tenants_app, name="tenants")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"partman {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """partman: PostgreSQL partitions created ahead, trimmed behind, on a lock budget."""
+
+
+app.command()(setup.init)
+app.command()(setup.check)
+app.command()(plan.plan)
+app.command("apply")(plan.apply)
+app.command(
+    "maintain",
+    help="Same as `partman apply` (go_partman's name for one maintenance pass).",
+)(plan.apply)
+app.command("import")(plan.import_)
+app.command()(inventory.partitions)
+app.command()(inventory.status)
+tenants_app.command("list")(tenants.list_)
+tenants_app.command("add")(tenants.add)
+tenants_app.command("set")(tenants.set_)
+tenants_app.command("remove")(tenants.remove)
+app.command()(service.demo)
+app.command()(service.run)
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as error:
+        print_problems(error.problems)
+        raise SystemExit(USAGE) from None
+    except PartmanError as error:
+        err.print(f"[bold red]error:[/] {escape(str(error))}")
+        raise SystemExit(USAGE) from None
+    except psycopg.OperationalError as error:
+        err.print(f"[bold red]error:[/] database: {escape(first_line(error))}")
+        raise SystemExit(USAGE) from None

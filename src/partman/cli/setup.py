@@ -1,0 +1,117 @@
+"""`partman init` and `partman check`: get a database ready, and see whether the config file
+fits it, before anything is planned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.text import Text
+
+from .. import settings as settings_module
+from ..engine import sync as sync_module
+from ..model.clock import RealClock
+from .common import (
+    OK,
+    PROBLEMS,
+    ConfigOption,
+    DsnOption,
+    JsonOption,
+    LogLevelOption,
+    config_path,
+    connect,
+    fail,
+    open_manager,
+    out,
+    print_json,
+    read_settings,
+    require_dsn,
+    setup_logging,
+)
+
+
+def init(
+    config: ConfigOption = None, dsn: DsnOption = None, log_level: LogLevelOption = None
+) -> None:
+    """Create or upgrade partman's metadata schema (partman_meta) in the database.
+
+    Every other writing command does this on first use too; run it on its own to give a
+    deploy step the one DDL that needs schema privileges. A config file is optional (only
+    metadata_schema is read from it).
+
+    Example: partman init --dsn postgresql://partman@db/app
+    """
+    setup_logging(log_level)
+    found = read_settings(config, dsn, required=False)
+    with connect(require_dsn(found)), open_manager(found) as manager:
+        version = manager.init()
+    out.print(f"partman's metadata schema {found.config.metadata_schema} is at version {version}.")
+
+
+def check(
+    config: ConfigOption = None,
+    dsn: DsnOption = None,
+    as_json: JsonOption = False,
+    log_level: LogLevelOption = None,
+) -> None:
+    """Validate the config file, and check it against the live database.
+
+    Lists every problem at once, each at its file:line and key with the fix: unknown or
+    misspelled keys, wrong types, bad intervals, tables that do not exist or are not
+    partitioned as declared, tenant ids the tenant column cannot hold, a tenants_query that
+    fails. Only reads (SELECTs in READ ONLY transactions). Exit 0 when all is well, 1 when
+    there are problems, 2 when it cannot run (no config file, no database).
+
+    Example: partman check --config /etc/partman.toml
+    """
+    setup_logging(log_level)
+    path = config_path(config)
+    if path is None:
+        read_settings(config, dsn)  # fails with the message
+        return
+    found = settings_module.read(path, dsn=dsn)
+    problems = list(found.problems)
+    tables: list[dict[str, Any]] = []
+    if found.dsn:
+        with connect(found.dsn) as conn:
+            resolution = sync_module.resolve(conn, found, RealClock().now(), problems=problems)
+        problems = sorted(resolution.problems, key=lambda p: (p.line is None, p.line or 0))
+        for r in resolution.tables:
+            tables.append(
+                {
+                    "table": r.spec.qualified_name,
+                    "registered": r.record.id > 0,
+                    "tenants_declared": len(r.declared),
+                    "tenants_from_query": len(r.queried),
+                    "tenants_registered": len(r.registered),
+                }
+            )
+    elif not problems:
+        fail(
+            "no database to check against: pass --dsn, set PARTMAN_DSN, or write dsn in the "
+            "file's database section"
+        )
+    if as_json:
+        print_json(
+            {
+                "ok": not problems,
+                "file": found.file,
+                "problems": [p.to_dict() for p in problems],
+                "tables": tables,
+            }
+        )
+    else:
+        for t in tables:
+            tenants = t["tenants_declared"] + t["tenants_from_query"]
+            state = "registered" if t["registered"] else "not registered yet"
+            out.print(
+                Text(f"ok  {t['table']} ({state}; {tenants} tenant(s) from the file)", "green")
+            )
+        for p in problems:
+            out.print(Text(str(p), style="red"))
+        if problems:
+            unchecked = "" if found.dsn else " (not checked against a database: no DSN)"
+            out.print(f"{len(problems)} problem(s){unchecked}.")
+        else:
+            out.print(f"{found.file}: no problems.")
+    raise typer.Exit(PROBLEMS if problems else OK)
