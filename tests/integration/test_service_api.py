@@ -505,7 +505,7 @@ def test_database_unreachable_is_503_and_metrics_still_answer(
 
 DEMO = """
 import sys
-from partman.service import run_demo_server
+from partman.demo.service import run_demo_server
 run_demo_server("127.0.0.1", 0, dsn=sys.argv[1], token="demo-token")
 """
 

@@ -6,8 +6,8 @@
           prepare=lambda manager: ...)   # e.g. register what the config file declares
 
 blocks until SIGTERM/SIGINT, then stops gracefully (requests and the pass under way finish,
-leadership is released). `run_demo_server()` does the same on a throwaway embedded PostgreSQL
-with the seed's tables, tenants and rows. See `Service` to embed it instead.
+leadership is released). `partman.demo.service.run_demo_server()` does the same on a throwaway
+embedded PostgreSQL with the seed's tables, tenants and rows. See `Service` to embed it instead.
 
 Inside: `root` (the composition root: `Service` builds and wires the parts), `database` (the
 pool and connection settings), `passes` (a pass with `prepare`, recorded), `scheduler`
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 
-from ..demo.service import run_demo_server
 from ..engine.hooks import PreDropHook, StepHook
 from ..model.clock import Clock
 from ..model.config import Config
@@ -71,6 +70,5 @@ __all__ = [
     "Service",
     "ServiceOptions",
     "leader_lock_key",
-    "run_demo_server",
     "serve",
 ]
