@@ -10,6 +10,12 @@ class PartmanError(Exception):
 class ConfigError(PartmanError):
     """A Table, Tenant or Config value is invalid on its own (before any database is asked)."""
 
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
+        """The field the value was given for, when the error is about one: a settings file
+        shows the problem at that key."""
+
 
 class IntervalError(ConfigError):
     """A partition interval or retention period cannot be understood or is impossible."""

@@ -14,9 +14,11 @@ import zoneinfo
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .intervals import Interval, Retention, parse_retention
+from .intervals import KEEP_FOREVER, Interval, Retention, parse_retention
+from .rules import Check, Subject, apply_rules, optional, rule
 
 MAX_IDENTIFIER_BYTES = 63
+MAX_PARTITION_COUNT = 10_000
 FOREVER = "forever"
 
 
@@ -62,42 +64,182 @@ def check_identifier(value: object, what: str) -> str:
     return value
 
 
-def _positive(value: dt.timedelta, what: str) -> dt.timedelta:
+# -- each field's own rule (`rules`), stated once ------------------------------------------------
+
+
+def _positive(value: object, s: Subject) -> object:
     if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
-        raise ConfigError(f"{what} must be a positive timedelta, got {value!r}")
+        raise ConfigError(f"{s.label} must be a positive timedelta, got {value!r}")
     return value
+
+
+def _not_negative(value: object, s: Subject) -> object:
+    if not isinstance(value, dt.timedelta) or value < dt.timedelta():
+        raise ConfigError(f"{s.label} must be >= 0, got {value!r}")
+    return value
+
+
+def _boolean(value: object, s: Subject) -> object:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{s.label} must be true or false, got {value!r}")
+    return value
+
+
+def _count_at_least(low: int) -> Check:
+    def check(value: object, s: Subject) -> object:
+        if not isinstance(value, int) or value < low:
+            raise ConfigError(f"{s.label} must be >= {low}, got {value!r}")
+        return value
+
+    return check
+
+
+def _batch_size(value: object, s: Subject) -> object:
+    if not isinstance(value, int) or not 1 <= value <= 1000:
+        raise ConfigError(f"{s.label} must be 1..1000, got {value!r}")
+    return value
+
+
+def _metadata_schema(value: object, s: Subject) -> object:
+    check_identifier(value, s.label)
+    if value == "partman":
+        raise ConfigError(
+            f"{s.label} 'partman' is where pg_partman and go_partman keep their "
+            "own tables; choose another name (the default is 'partman_meta')"
+        )
+    return value
+
+
+def _timezone(value: object, s: Subject) -> object:
+    try:
+        zoneinfo.ZoneInfo(value)  # type: ignore[arg-type]
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(
+            f"{s.label} {value!r} is not an IANA time zone "
+            "(e.g. 'UTC', 'Europe/Berlin', 'America/New_York')"
+        ) from None
+    return value
+
+
+def _name(value: object, s: Subject) -> object:
+    """An identifier; a file shows the key before the message, so it says "the name"."""
+    return check_identifier(value, "the name" if s.in_file else s.label)
+
+
+_optional_name = optional(_name)
+
+
+def _partition_type(value: object, s: Subject) -> object:
+    if s.in_file and isinstance(value, str):
+        try:
+            return PartitionType(value.lower())
+        except ValueError:
+            raise ConfigError(f'{value!r}: partman manages "range" partitioning only') from None
+    if not isinstance(value, PartitionType):
+        raise ConfigError(f"{s.label} must be partman.PartitionType.RANGE, got {value!r}")
+    return value
+
+
+def _interval(value: object, s: Subject) -> object:
+    Interval.parse(value)  # type: ignore[arg-type]
+    return value
+
+
+def _keeps_forever(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower() == FOREVER
+
+
+def _retention(value: object, s: Subject) -> object:
+    """A Table's retention period; "forever" (as a file writes it) is None, keep everything."""
+    if _keeps_forever(value):
+        return None
+    _parse_retention(value, s)
+    return value
+
+
+def _tenant_retention(value: object, s: Subject) -> object:
+    """A Tenant's: None inherits the table's, "forever" keeps this tenant's partitions."""
+    if _keeps_forever(value):
+        return FOREVER
+    _parse_retention(value, s)
+    return value
+
+
+def _parse_retention(value: object, s: Subject) -> Retention | None:
+    forever = 'or "forever"' if s.in_file else KEEP_FOREVER
+    return parse_retention(value, forever=forever)  # type: ignore[arg-type]
+
+
+def _action(value: object, s: Subject) -> object:
+    return parse_action(value, s.name if s.in_file else s.label)
+
+
+def _partition_count(value: object, s: Subject) -> object:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= MAX_PARTITION_COUNT
+    ):
+        raise ConfigError(
+            f"{s.label} must be an integer from 0 to {MAX_PARTITION_COUNT} (future partitions "
+            f"kept ahead), got {value!r}"
+        )
+    return value
+
+
+def _table_tenant_id(value: object, s: Subject) -> object:
+    if isinstance(value, bool) or not (value is None or isinstance(value, TenantId)):
+        raise ConfigError(f"{s.label} must be a str, int or UUID, not {value!r}")
+    return value
+
+
+def _tenant_id(value: object, s: Subject) -> object:
+    if isinstance(value, bool) or not isinstance(value, TenantId):
+        raise ConfigError(f"{s.label} must be a str, int or UUID, not {value!r}")
+    return value
+
+
+_INTERVAL_TEXT = 'a string like "1 day", "1 hour", "1 week" or "monthly"'
+_RETENTION_TEXT = 'a string like "30 days", "3 months" or "forever"'
+_ACTION_TEXT = 'one of "drop", "detach", "archive"'
 
 
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """How partman behaves; every field has a default that is safe on a busy database."""
 
-    sample_rate: dt.timedelta = dt.timedelta(minutes=1)
+    sample_rate: dt.timedelta = field(default=dt.timedelta(minutes=1), metadata=rule(_positive))
     """How often `Manager.start()` runs a maintenance pass."""
-    lock_timeout: dt.timedelta = dt.timedelta(milliseconds=250)
+    lock_timeout: dt.timedelta = field(
+        default=dt.timedelta(milliseconds=250), metadata=rule(_positive)
+    )
     """The longest any DDL statement waits for a lock (and so the longest it can hold up the
     application's queries queued behind it) before it gives up and retries later."""
-    statement_timeout: dt.timedelta = dt.timedelta(seconds=60)
+    statement_timeout: dt.timedelta = field(
+        default=dt.timedelta(seconds=60), metadata=rule(_positive)
+    )
     """The longest any statement that changes something may run (moving rows out of a default
     partition, checking a partition's newest row before retention, a detach); a statement cut
     short by it is a failure, not retried."""
-    max_retries: int = 3
+    max_retries: int = field(default=3, metadata=rule(_count_at_least(0)))
     """Retries of a DDL transaction that hit the lock budget, with jittered exponential backoff."""
-    retry_backoff: dt.timedelta = dt.timedelta(milliseconds=200)
+    retry_backoff: dt.timedelta = field(
+        default=dt.timedelta(milliseconds=200), metadata=rule(_not_negative)
+    )
     """Base of the wait between retries: the n-th retry waits `retry_backoff * 2**(n - 1)`,
     times a random factor between 0.5 and 1.5."""
-    metadata_schema: str = "partman_meta"
+    metadata_schema: str = field(default="partman_meta", metadata=rule(_metadata_schema))
     """Where partman keeps its metadata. Not `partman`: pg_partman and go_partman use that."""
-    timezone: str = "UTC"
+    timezone: str = field(default="UTC", metadata=rule(_timezone))
     """The IANA zone in which periods are aligned (a day starts at local midnight)."""
-    batch_size: int = 32
+    batch_size: int = field(default=32, metadata=rule(_batch_size))
     """Partitions created per transaction: fewer commits, but more locks held until commit."""
-    move_batch_rows: int = 10_000
+    move_batch_rows: int = field(default=10_000, metadata=rule(_count_at_least(1)))
     """Rows moved out of a default partition per transaction."""
-    pass_lock_wait: dt.timedelta = dt.timedelta(seconds=60)
+    pass_lock_wait: dt.timedelta = field(default=dt.timedelta(seconds=60), metadata=rule(_positive))
     """How long a pass waits for another manager's pass on the same database to finish."""
     application_name: str = "partman"
-    detach_concurrently: bool = True
+    detach_concurrently: bool = field(default=True, metadata=rule(_boolean))
     """Retention detaches with `DETACH PARTITION ... CONCURRENTLY` (SHARE UPDATE EXCLUSIVE on
     the parent: the application never waits for it). False: a batch of expired partitions is
     detached and dropped in one short transaction under ACCESS EXCLUSIVE on the parent, as
@@ -109,36 +251,7 @@ class Config:
     pool you pass keeps its own), and the manager recorded for each run."""
 
     def __post_init__(self) -> None:
-        _positive(self.sample_rate, "Config.sample_rate")
-        _positive(self.lock_timeout, "Config.lock_timeout")
-        _positive(self.statement_timeout, "Config.statement_timeout")
-        _positive(self.pass_lock_wait, "Config.pass_lock_wait")
-        if not isinstance(self.detach_concurrently, bool):
-            raise ConfigError(
-                "Config.detach_concurrently must be true or false, got "
-                f"{self.detach_concurrently!r}"
-            )
-        if not isinstance(self.retry_backoff, dt.timedelta) or self.retry_backoff < dt.timedelta():
-            raise ConfigError(f"Config.retry_backoff must be >= 0, got {self.retry_backoff!r}")
-        if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ConfigError(f"Config.max_retries must be >= 0, got {self.max_retries!r}")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 1000:
-            raise ConfigError(f"Config.batch_size must be 1..1000, got {self.batch_size!r}")
-        if not isinstance(self.move_batch_rows, int) or self.move_batch_rows < 1:
-            raise ConfigError(f"Config.move_batch_rows must be >= 1, got {self.move_batch_rows!r}")
-        check_identifier(self.metadata_schema, "Config.metadata_schema")
-        if self.metadata_schema == "partman":
-            raise ConfigError(
-                "Config.metadata_schema 'partman' is where pg_partman and go_partman keep their "
-                "own tables; choose another name (the default is 'partman_meta')"
-            )
-        try:
-            zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-            raise ConfigError(
-                f"Config.timezone {self.timezone!r} is not an IANA time zone "
-                "(e.g. 'UTC', 'Europe/Berlin', 'America/New_York')"
-            ) from None
+        apply_rules(self)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -157,28 +270,34 @@ class Table:
     `tenant_id` may be None (all tables of the schema, all tenants found).
     """
 
-    name: str | None
+    name: str | None = field(metadata=rule(_optional_name, "a string"))
     """The partitioned parent (quoted: case is kept). None only in an import template: every
     partitioned table of `schema`."""
-    schema: str = "public"
+    schema: str = field(default="public", metadata=rule(_name, "a string"))
     """The parent's schema."""
-    tenant_id: TenantId | None = None
+    tenant_id: TenantId | None = field(default=None, metadata=rule(_table_tenant_id))
     """Register this tenant too; the Table's `retention_period`, `partition_count` and
     `retention_action` become its own policy. None in an import template: every tenant found."""
-    tenant_id_column: str | None = None
+    tenant_id_column: str | None = field(default=None, metadata=rule(_optional_name, "a string"))
     """The tenant column, first in the key `RANGE (tenant, time)` (text-like, integer or uuid).
     None: the table is keyed by its time column alone."""
-    partition_by: str
+    partition_by: str = field(metadata=rule(_name, "a string"))
     """The time column of the key: timestamptz, timestamp or date."""
-    partition_type: PartitionType = PartitionType.RANGE
+    partition_type: PartitionType = field(
+        default=PartitionType.RANGE, metadata=rule(_partition_type, 'the string "range"')
+    )
     """RANGE, the only strategy partman manages."""
-    retention_period: dt.timedelta | str | Interval | None = None
+    retention_period: dt.timedelta | str | Interval | None = field(
+        default=None, metadata=rule(_retention, _RETENTION_TEXT)
+    )
     """Partitions whose upper bound is at or before now minus this are retired (see
     `retention_action`). None: kept forever."""
-    partition_interval: dt.timedelta | str | Interval = "1 day"
+    partition_interval: dt.timedelta | str | Interval = field(
+        default="1 day", metadata=rule(_interval, _INTERVAL_TEXT)
+    )
     """The length of one partition: whole hours, days, weeks or months ("6 hours", "1 day",
     "1 week", "monthly", a timedelta), aligned on the calendar of `Config.timezone`."""
-    partition_count: int = 10
+    partition_count: int = field(default=10, metadata=rule(_partition_count))
     """Future partitions kept ahead of the current one (pg_partman's premake)."""
     backfill: bool = False
     """Also create the partitions between the start of the retention window and now."""
@@ -187,67 +306,47 @@ class Table:
     moves its rows into new partitions as they are made. It rules out DETACH CONCURRENTLY
     (PostgreSQL refuses it on a parent with a default), so retention detaches with a brief
     ACCESS EXCLUSIVE lock, under the same lock budget."""
-    retention_action: RetentionAction | str = RetentionAction.DROP
+    retention_action: RetentionAction | str = field(
+        default=RetentionAction.DROP, metadata=rule(_action, _ACTION_TEXT)
+    )
     """What retention does with an expired partition: "drop", "detach" or "archive"."""
-    archive_schema: str | None = None
+    archive_schema: str | None = field(default=None, metadata=rule(_optional_name, "a string"))
     """Where retention_action ARCHIVE moves expired partitions."""
     interval: Interval = field(init=False, repr=False, compare=False)
     retention: Retention | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.name is not None:
-            check_identifier(self.name, "Table.name")
-        check_identifier(self.schema, "Table.schema")
-        check_identifier(self.partition_by, "Table.partition_by")
-        if self.tenant_id_column is not None:
-            check_identifier(self.tenant_id_column, "Table.tenant_id_column")
-            if self.tenant_id_column == self.partition_by:
-                raise ConfigError(
-                    f"Table.tenant_id_column and Table.partition_by are both "
-                    f"{self.partition_by!r}; the key is (tenant column, time column)"
-                )
-        elif self.tenant_id is not None:
+        apply_rules(self)
+        if self.tenant_id_column is None and self.tenant_id is not None:
             raise ConfigError(
                 f"Table {self.name!r} has tenant_id={self.tenant_id!r} but no tenant_id_column; "
-                "set tenant_id_column to the column holding the tenant (e.g. 'project_id')"
+                "set tenant_id_column to the column holding the tenant (e.g. 'project_id')",
+                field="tenant_id",
             )
-        if isinstance(self.tenant_id, bool) or not (
-            self.tenant_id is None or isinstance(self.tenant_id, TenantId)
-        ):
-            raise ConfigError(f"Table.tenant_id must be a str, int or UUID, not {self.tenant_id!r}")
-        if not isinstance(self.partition_type, PartitionType):
+        if self.tenant_id_column == self.partition_by:
             raise ConfigError(
-                f"Table.partition_type must be partman.PartitionType.RANGE, "
-                f"got {self.partition_type!r}"
+                f"Table.tenant_id_column and Table.partition_by are both "
+                f"{self.partition_by!r}; the key is (tenant column, time column)",
+                field="tenant_id_column",
             )
-        if (
-            isinstance(self.partition_count, bool)
-            or not isinstance(self.partition_count, int)
-            or not 0 <= self.partition_count <= 10_000
-        ):
-            raise ConfigError(
-                f"Table.partition_count must be an integer from 0 to 10000 (future partitions "
-                f"kept ahead), got {self.partition_count!r}"
-            )
-        action = parse_action(self.retention_action, "Table.retention_action")
-        object.__setattr__(self, "retention_action", action)
-        if self.archive_schema is not None:
-            check_identifier(self.archive_schema, "Table.archive_schema")
-        if action is RetentionAction.ARCHIVE and self.archive_schema is None:
+        if self.action is RetentionAction.ARCHIVE and self.archive_schema is None:
             raise ConfigError(
                 f"Table {self.name!r}: retention_action 'archive' needs archive_schema, the "
-                "schema expired partitions are moved to"
+                "schema expired partitions are moved to",
+                field="retention_action",
             )
         if self.archive_schema is not None and self.archive_schema == self.schema:
             raise ConfigError(
-                f"Table {self.name!r}: archive_schema must differ from the table's own schema"
+                f"Table {self.name!r}: archive_schema must differ from the table's own schema",
+                field="archive_schema",
             )
         object.__setattr__(self, "interval", Interval.parse(self.partition_interval))
         object.__setattr__(self, "retention", parse_retention(self.retention_period))
         if self.backfill and self.retention is None:
             raise ConfigError(
                 f"Table {self.name!r}: backfill creates partitions back to the start of the "
-                "retention window, so it needs a retention_period"
+                "retention window, so it needs a retention_period",
+                field="backfill",
             )
 
     @property
@@ -263,34 +362,32 @@ class Table:
 class Tenant:
     """A tenant of a multi-tenant table; a None policy field inherits the table's."""
 
-    tenant_id: TenantId
+    tenant_id: TenantId = field(metadata=rule(_tenant_id))
     """A value of the tenant column: a str, int or UUID (data, never spliced into SQL)."""
-    retention_period: dt.timedelta | str | Interval | None = None
+    retention_period: dt.timedelta | str | Interval | None = field(
+        default=None, metadata=rule(optional(_tenant_retention), _RETENTION_TEXT)
+    )
     """None inherits the table's; the string 'forever' keeps this tenant's partitions."""
     partition_count: int | None = None
     """None inherits the table's."""
-    retention_action: RetentionAction | str | None = None
+    retention_action: RetentionAction | str | None = field(
+        default=None, metadata=rule(optional(_action), _ACTION_TEXT)
+    )
     """None inherits the table's."""
 
     def __post_init__(self) -> None:
-        if self.retention_action is not None:
-            action = parse_action(self.retention_action, "Tenant.retention_action")
-            object.__setattr__(self, "retention_action", action)
-        if isinstance(self.tenant_id, bool) or not isinstance(self.tenant_id, TenantId):
-            raise ConfigError(
-                f"Tenant.tenant_id must be a str, int or UUID, not {self.tenant_id!r}"
-            )
-        if self.partition_count is not None and (
-            isinstance(self.partition_count, bool)
-            or not isinstance(self.partition_count, int)
-            or not 0 <= self.partition_count <= 10_000
+        apply_rules(self)
+        count = self.partition_count
+        if count is not None and (
+            isinstance(count, bool)
+            or not isinstance(count, int)
+            or not 0 <= count <= MAX_PARTITION_COUNT
         ):
             raise ConfigError(
-                f"Tenant {self.tenant_id!r}: partition_count must be 0..10000 or None "
-                f"(inherit), got {self.partition_count!r}"
+                f"Tenant {self.tenant_id!r}: partition_count must be "
+                f"0..{MAX_PARTITION_COUNT} or None (inherit), got {count!r}",
+                field="partition_count",
             )
-        if self.retention_period != FOREVER:
-            parse_retention(self.retention_period)
 
     @property
     def action(self) -> RetentionAction | None:

@@ -40,9 +40,12 @@ _INTERVAL_EXAMPLES = (
     "'1 hour', '6 hours', '1 day', 'daily', '1 week', 'monthly', '1 month', '3 months', "
     "'quarterly', '1 year'"
 )
-_RETENTION_EXAMPLES = (
-    "'30 days', '90d', '720h', '12 weeks', '3 months', '1 year', or None to keep partitions forever"
-)
+KEEP_FOREVER = "or None to keep partitions forever"
+"""How a retention message says to keep partitions forever, in Python."""
+
+
+def _retention_examples(forever: str = KEEP_FOREVER) -> str:
+    return f"'30 days', '90d', '720h', '12 weeks', '3 months', '1 year', {forever}"
 
 
 class Unit(enum.Enum):
@@ -444,20 +447,7 @@ class Retention:
             if period.unit is Unit.HOUR:
                 object.__setattr__(self, "period", period.count * _HOUR)
             return
-        if not isinstance(period, dt.timedelta):
-            raise IntervalError(
-                f"retention period must be a string, timedelta or Interval, got {period!r}; "
-                f"use e.g. {_RETENTION_EXAMPLES}"
-            )
-        if period <= dt.timedelta(0):
-            raise IntervalError(
-                f"retention period must be positive, got {period}; use e.g. {_RETENTION_EXAMPLES}"
-            )
-        if period > dt.timedelta(days=_MAX_DAYS):
-            raise IntervalError(
-                f"retention period {period} is longer than 100 years; use e.g. "
-                f"{_RETENTION_EXAMPLES}"
-            )
+        _check_period(period, _retention_examples())
 
     def cutoff(self, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
         """`now` minus the period, as an aware UTC datetime; older partitions may be dropped."""
@@ -486,17 +476,36 @@ class Retention:
         return f"{count} microseconds"
 
 
+def _check_period(period: object, examples: str) -> None:
+    """A retention period given as elapsed time: positive, at most 100 years."""
+    if not isinstance(period, dt.timedelta):
+        raise IntervalError(
+            f"retention period must be a string, timedelta or Interval, got {period!r}; "
+            f"use e.g. {examples}"
+        )
+    if period <= dt.timedelta(0):
+        raise IntervalError(f"retention period must be positive, got {period}; use e.g. {examples}")
+    if period > dt.timedelta(days=_MAX_DAYS):
+        raise IntervalError(
+            f"retention period {period} is longer than 100 years; use e.g. {examples}"
+        )
+
+
 _DAY = dt.timedelta(days=1)
 
 
 def parse_retention(
     value: str | dt.timedelta | Interval | Retention | None,
+    *,
+    forever: str = KEEP_FOREVER,
 ) -> Retention | None:
     """Read a user's retention period; None means keep partitions forever.
 
     Strings take the interval spellings; days, weeks, months and years count on the calendar,
-    hours (and minutes, seconds) count elapsed time, as does any timedelta.
+    hours (and minutes, seconds) count elapsed time, as does any timedelta. `forever` ends the
+    examples of a message: how the user, where they wrote the value, keeps partitions forever.
     """
+    examples = _retention_examples(forever)
     if value is None:
         return None
     if isinstance(value, Retention):
@@ -514,7 +523,7 @@ def parse_retention(
     if not isinstance(value, str):
         raise IntervalError(
             f"retention period must be a string, timedelta, Interval or None, got {value!r}; "
-            f"use e.g. {_RETENTION_EXAMPLES}"
+            f"use e.g. {examples}"
         )
     try:
         months, days, seconds = _parse_text(value)
@@ -523,17 +532,19 @@ def parse_retention(
         if months and (days or seconds):
             raise _Bad("months cannot be combined with days or hours in one period")
         if seconds:
-            return Retention(dt.timedelta(days=days, seconds=seconds))
+            period = dt.timedelta(days=days, seconds=seconds)
+            _check_period(period, examples)
+            return Retention(period)
         if months:
             return Retention(Interval(months, Unit.MONTH))
         return Retention(Interval(days, Unit.DAY))
     except _NotPositive:
         raise IntervalError(
             f"retention period {value!r} must be positive; use None to keep partitions "
-            f"forever, or e.g. {_RETENTION_EXAMPLES}"
+            f"forever, or e.g. {examples}"
         ) from None
     except _Bad as bad:
         why = f" ({bad.reason})" if bad.reason else ""
         raise IntervalError(
-            f"invalid retention period {value!r}{why}: use e.g. {_RETENTION_EXAMPLES}"
+            f"invalid retention period {value!r}{why}: use e.g. {examples}"
         ) from None

@@ -63,29 +63,40 @@ class ServiceOptions:
             or isinstance(self.port, bool)
             or not (0 <= self.port <= 65535)
         ):
-            raise ConfigError(f"service port must be 0..65535, got {self.port!r}")
+            raise ConfigError(f"service port must be 0..65535, got {self.port!r}", field="port")
         if self.token is not None and (not isinstance(self.token, str) or not self.token.strip()):
             raise ConfigError(
-                "service token must be a non-empty string (or unset for a read-only service)"
+                "service token must be a non-empty string (or unset for a read-only service)",
+                field="token",
             )
         if self.read_requires_token and self.token is None:
-            raise ConfigError("service read_requires_token needs a token")
+            raise ConfigError(
+                "service read_requires_token needs a token", field="read_requires_token"
+            )
         for name in ("backoff_initial", "backoff_max", "db_timeout"):
             value = getattr(self, name)
             if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
-                raise ConfigError(f"service {name} must be a positive duration, got {value!r}")
+                raise ConfigError(
+                    f"service {name} must be a positive duration, got {value!r}", field=name
+                )
         if self.backoff_max < self.backoff_initial:
-            raise ConfigError("service backoff_max must be at least backoff_initial")
+            raise ConfigError(
+                "service backoff_max must be at least backoff_initial", field="backoff_max"
+            )
         if not isinstance(self.first_pass_delay, dt.timedelta) or self.first_pass_delay < (
             dt.timedelta(0)
         ):
             raise ConfigError(
-                f"service first_pass_delay must be >= 0, got {self.first_pass_delay!r}"
+                f"service first_pass_delay must be >= 0, got {self.first_pass_delay!r}",
+                field="first_pass_delay",
             )
         if not isinstance(self.pool_size, int) or not 2 <= self.pool_size <= 100:
-            raise ConfigError(f"service pool_size must be 2..100, got {self.pool_size!r}")
+            raise ConfigError(
+                f"service pool_size must be 2..100, got {self.pool_size!r}", field="pool_size"
+            )
         if self.log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
             raise ConfigError(
                 f"service log_level must be one of critical, error, warning, info, debug, trace; "
-                f"got {self.log_level!r}"
+                f"got {self.log_level!r}",
+                field="log_level",
             )

@@ -12,6 +12,7 @@ Problems keep partman's wording; only their key is shown as Python reads it,
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Mapping
@@ -79,13 +80,7 @@ def read(raw: object) -> Block:
         del sections["table"]
     found = partman_settings.from_mapping(sections, file=SOURCE)
     if problems:
-        found = Settings(
-            file=found.file,
-            config=found.config,
-            dsn=found.dsn,
-            tables=found.tables,
-            problems=(*problems, *found.problems),
-        )
+        found = dataclasses.replace(found, problems=(*problems, *found.problems))
     return Block(alias, found)
 
 

@@ -1,0 +1,211 @@
+"""TOML values read as what the model's fields take, and the keys of each section.
+
+Only types are checked here (a duration is a string with a unit, a count an integer); whether a
+value is good for its field is the model's rule (`model.config.check_field`), so a file and
+Python never disagree. Each section's keys come from its dataclass's fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..model.config import Config, Table, Tenant
+from ..model.rules import rule_of
+from ..model.service_options import ServiceOptions
+
+
+class Invalid(Exception):
+    """A value that cannot be used; the message says why and what would do."""
+
+
+_TOML_TYPES: list[tuple[type, str]] = [
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a float"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "a table"),
+    (dt.datetime, "a datetime"),
+    (dt.date, "a date"),
+    (dt.time, "a time"),
+]
+
+
+def toml_type(value: object) -> str:
+    """How a message names the TOML type of `value`: "a string", "an array"."""
+    return next((name for kind, name in _TOML_TYPES if isinstance(value, kind)), "a value")
+
+
+def _expect(value: object, kind: type, what: str) -> None:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise Invalid(f"expected {what}, got {toml_type(value)} ({value!r})")
+
+
+# -- durations: TOML has none, so partman.toml writes them as text ------------------------------
+
+_DURATION_UNITS: dict[str, dt.timedelta] = {}
+for _names, _size in (
+    (("ms", "msec", "msecs", "millisecond", "milliseconds"), dt.timedelta(milliseconds=1)),
+    (("s", "sec", "secs", "second", "seconds"), dt.timedelta(seconds=1)),
+    (("m", "min", "mins", "minute", "minutes"), dt.timedelta(minutes=1)),
+    (("h", "hr", "hrs", "hour", "hours"), dt.timedelta(hours=1)),
+    (("d", "day", "days"), dt.timedelta(days=1)),
+):
+    for _name in _names:
+        _DURATION_UNITS[_name] = _size
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*")
+DURATION_EXAMPLES = '"250ms", "2s", "1 minute", "1m30s", "1 hour"'
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A duration for `Config`: "250ms", "1.5s", "1 minute", "1m30s", "2 hours"."""
+    total = dt.timedelta()
+    position = 0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != position:
+            break
+        unit = _DURATION_UNITS.get(m.group(2).lower())
+        if unit is None:
+            raise Invalid(
+                f"{text!r}: unknown unit {m.group(2)!r}; use ms, s, min, h or d "
+                f"(e.g. {DURATION_EXAMPLES})"
+            )
+        total += float(m.group(1)) * unit
+        position = m.end()
+    if position == 0 or position != len(text):
+        raise Invalid(f"{text!r} is not a duration; use e.g. {DURATION_EXAMPLES}")
+    return total
+
+
+# -- one reading per TOML type --------------------------------------------------------------------
+
+Converter = Callable[[object], Any]
+
+
+def _duration(value: object) -> dt.timedelta:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise Invalid(f"{value!r} has no unit; write e.g. {DURATION_EXAMPLES}")
+    _expect(value, str, "a duration string")
+    assert isinstance(value, str)
+    return parse_duration(value)
+
+
+def _text(what: str) -> Converter:
+    """A string, described as `what` when it is not one (e.g. 'a string like "1 day"')."""
+
+    def text(value: object) -> str:
+        _expect(value, str, what)
+        assert isinstance(value, str)
+        return value
+
+    return text
+
+
+_string = _text("a string")
+
+
+def _integer(value: object) -> int:
+    _expect(value, int, "an integer")
+    assert isinstance(value, int)
+    return value
+
+
+def _boolean(value: object) -> bool:
+    _expect(value, bool, "true or false")
+    assert isinstance(value, bool)
+    return value
+
+
+def tenant_id(value: object) -> str | int:
+    """A tenant id as the file may give it: a string or an integer. An empty one is refused
+    here, not by `Tenant`: in Python the tenant column says it (`canonical_tenant`), with the
+    column's other limits, when the tenant is registered; a file is read without a database."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Invalid(f"expected a tenant id (a string or an integer), got {toml_type(value)}")
+    if value == "":
+        raise Invalid("a tenant id must not be empty")
+    return value
+
+
+_BY_TYPE: dict[object, Converter] = {
+    dt.timedelta: _duration,
+    bool: _boolean,
+    int: _integer,
+    str: _string,
+}
+
+
+def _reading(f: dataclasses.Field[Any], hint: object) -> Converter:
+    """How a file writes field `f`: the text its rule describes, else by its type."""
+    found = rule_of(f)
+    if found is not None and found.expected is not None:
+        return _text(found.expected)
+    kinds = [k for k in (typing.get_args(hint) or (hint,)) if k is not type(None)]
+    if len(kinds) == 1 and kinds[0] in _BY_TYPE:
+        return _BY_TYPE[kinds[0]]
+    raise TypeError(f"{f.name}: say how a file writes {hint} (a rule's `expected` text)")
+
+
+def keys_of(
+    kind: type[Any],
+    rename: Mapping[str, str] | None = None,
+    read_as: Mapping[str, Converter] | None = None,
+) -> dict[str, Converter]:
+    """A section's keys: the fields of `kind` a user sets, each read by its type. `rename`
+    maps a field to its key in the file ("": the file writes it some other way); `read_as`
+    reads a field whose type TOML cannot write as such."""
+    rename, read_as = rename or {}, read_as or {}
+    hints = typing.get_type_hints(kind)
+    out: dict[str, Converter] = {}
+    for f in dataclasses.fields(kind):
+        key = rename.get(f.name, f.name)
+        if f.init and key:
+            out[key] = read_as.get(f.name) or _reading(f, hints[f.name])
+    return out
+
+
+CONFIG_FIELDS = keys_of(Config)
+"""[partman]: partman.Config."""
+DATABASE_FIELDS: dict[str, Converter] = {"dsn": _string}
+TABLE_FIELDS = {**keys_of(Table, rename={"tenant_id": ""}), "tenants_query": _string}
+"""[[table]]: partman.Table, field for field (its tenants are listed, `tenants` and
+[[table.tenant]], instead of one tenant_id), and the query more tenants are read by."""
+TABLE_REQUIRED = {
+    "name": 'the partitioned parent table, e.g. name = "events"',
+    "partition_by": 'the time column of the partition key, e.g. partition_by = "created_at"',
+}
+TENANT_KEYS = {"tenant_id": "id"}
+TENANT_FIELDS = keys_of(Tenant, rename=TENANT_KEYS, read_as={"tenant_id": tenant_id})
+"""[[table.tenant]]: partman.Tenant, with its tenant_id written `id`."""
+SERVICE_FIELDS = keys_of(ServiceOptions)
+"""The [service] section: `partman.service.ServiceOptions`, read by `partman run`."""
+SECTIONS = ("database", "partman", "service", "table")
+
+# -- environment variables ---------------------------------------------------------------------
+
+_ENV = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand(text: str, environ: Mapping[str, str]) -> str:
+    """`${NAME}` and `${NAME:-fallback}` from the environment; `$${` is a literal `${`."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        name, fallback = m.group(1), m.group(2)
+        value = environ.get(name)
+        if value is None or (value == "" and fallback is not None):
+            if fallback is not None:
+                return fallback
+            raise Invalid(
+                f"environment variable {name} is not set (set it, or write "
+                f"${{{name}:-fallback}} for a fallback)"
+            )
+        return value
+
+    return _ENV.sub(one, text)
