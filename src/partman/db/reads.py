@@ -1,28 +1,52 @@
-"""Read-only views of partman's metadata, for `partman status`, `tenants list` and `partitions`.
+"""Every read-only query on partman's metadata, each returning named rows (`psycopg.rows`).
 
-Last runs (`runs`), recent problems (`audit_log`), managed tables and their tenants with the
-policies they resolve to, partition sizes. Only SELECTs, composed with psycopg.sql, each group
-in a READ ONLY transaction; nothing here creates the metadata schema when it is missing.
+For `partman status`, `tenants list` and `partitions` (last runs, recent problems, managed tables
+and their tenants with the policies they resolve to, partition sizes), for the JSON API (tables,
+tenants, runs, the audit log), for registration (what is registered already) and for the
+engine's own checks (is the metadata there, at which version). Only SELECTs, composed with
+psycopg.sql; nothing here creates the metadata schema when it is missing. The status reads run
+in a READ ONLY transaction each; the others run as the caller's connection is (the API's are in
+autocommit; registration's inside a migration's transaction, which must not be committed).
+
+Not here: the maintenance pass's own read (`metadata.state_queries`, parsed by
+`metadata.parse_state`, sent by `engine/world` in one round trip with the catalog). It runs
+every pass over tens of thousands of rows and reads positional tuples on purpose; `tables` and
+`read_registered` reuse its parser, so that a `TableRecord` is built in one place only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import RowFactory, class_row, dict_row, scalar_row
 
-from ..decide.coverage import Coverage
-from ..engine import store
+from ..errors import NotRegisteredError
 from ..model.config import FOREVER
 from ..model.intervals import Interval
+from ..model.snapshot import State, TableRecord, TenantRecord
 from ..model.text import iso
+from . import metadata
 
 DEFAULT_PROBLEM_WINDOW = dt.timedelta(hours=24)
+
+T = TypeVar("T")
+
+
+def _rows(
+    conn: psycopg.Connection[Any],
+    row: RowFactory[T],
+    query: sql.SQL | sql.Composed,
+    params: Sequence[Any] | None = None,
+) -> list[T]:
+    with conn.cursor(row_factory=row) as cur:
+        return cur.execute(query, params).fetchall()
 
 
 @contextmanager
@@ -32,58 +56,106 @@ def _read_only(conn: psycopg.Connection[Any]) -> Iterator[None]:
         yield
 
 
-@dataclass(frozen=True)
-class Run:
-    """One maintenance pass, from `runs`."""
+# -- the metadata schema itself (the engine sends these too) ----------------------------------
 
-    id: str
-    manager: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    outcome: str | None  # "ok" | "partial" | "failed"; None: unfinished (running, or died)
-    summary: dict[str, Any]
+SCHEMA_EXISTS = sql.SQL("SELECT to_regclass(quote_ident(%s) || '.managed_tables') IS NOT NULL")
+"""Whether partman's metadata tables are in the schema named by the one parameter."""
 
-    @property
-    def failed(self) -> bool:
-        return self.outcome == "failed"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "manager": self.manager,
-            "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at),
-            "outcome": self.outcome,
-            "summary": self.summary,
-        }
+def metadata_exists(conn: psycopg.Connection[Any], meta: str) -> bool:
+    """Whether partman's metadata tables are there (without creating anything)."""
+    return bool(_rows(conn, scalar_row, SCHEMA_EXISTS, (meta,))[0])
 
 
 @dataclass(frozen=True)
-class AuditProblem:
-    """An operation that failed or was skipped, from `audit_log`."""
+class SchemaFound:
+    """What a schema name holds, for `store.migrate` to tell partman's metadata (and its
+    version) from an empty schema someone made for it, or from someone else's schema."""
 
-    at: dt.datetime
-    run_id: str | None
-    operation: str
-    table: str | None
-    tenant: str | None
-    partition: str | None
-    outcome: str
-    reason: str | None
-    error: str | None
+    exists: bool
+    comment: str | None
+    has_version: bool
+    relations: list[str] | None
+    functions: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "at": iso(self.at),
-            "run_id": self.run_id,
-            "operation": self.operation,
-            "table": self.table,
-            "tenant": self.tenant,
-            "partition": self.partition,
-            "outcome": self.outcome,
-            "reason": self.reason,
-            "error": self.error,
-        }
+
+SCHEMA_FOUND = sql.SQL(
+    """
+SELECT n.oid IS NOT NULL AS exists,
+       obj_description(n.oid, 'pg_namespace') AS comment,
+       to_regclass(quote_ident(%(s)s) || '.schema_version') IS NOT NULL AS has_version,
+       (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+         WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) AS relations,
+       (SELECT count(*) FROM pg_proc p WHERE p.pronamespace = n.oid) AS functions
+  FROM (SELECT %(s)s::text AS name) w LEFT JOIN pg_namespace n ON n.nspname = w.name
+"""
+)
+"""One `SchemaFound` row for the schema named by the parameter `s`."""
+
+
+def schema_version(meta: str) -> sql.Composed:
+    """The version partman's metadata is at (0 when none is recorded): one scalar."""
+    return sql.SQL("SELECT coalesce(max(version), 0) FROM {}.schema_version").format(
+        sql.Identifier(meta)
+    )
+
+
+# -- registrations -----------------------------------------------------------------------------
+
+
+def read_registered(conn: psycopg.Connection[Any], meta: str) -> State:
+    """Registered tables and tenants (not owned partitions); empty when there is no metadata.
+
+    Plain SELECTs in the caller's transaction (`sync.read_state` opens a REPEATABLE READ
+    transaction of its own, which cannot be done inside a migration's)."""
+    if not metadata_exists(conn, meta):
+        return State(tables=(), tenants={}, owned={})
+    tables_query, tenants_query, *_ = metadata.state_queries(meta)
+    tables = conn.execute(tables_query).fetchall()
+    tenants = conn.execute(tenants_query).fetchall()
+    return metadata.parse_state(tables, tenants, [])
+
+
+def tables(conn: psycopg.Connection[Any], meta: str) -> list[TableRecord]:
+    """Every registered table, in registration order; none when there is no metadata."""
+    if not metadata_exists(conn, meta):
+        return []
+    rows = conn.execute(metadata.state_queries(meta)[0]).fetchall()
+    return list(metadata.parse_state(rows, [], []).tables)
+
+
+def table(conn: psycopg.Connection[Any], meta: str, qualified: str) -> TableRecord:
+    """One registered "schema.name" (NotRegisteredError, worded for the API, if it is not)."""
+    for record in tables(conn, meta):
+        if record.qualified_name == qualified:
+            return record
+    raise NotRegisteredError(
+        f"table {qualified} is not managed by partman (GET /api/tables lists the managed ones)"
+    )
+
+
+def tenants(conn: psycopg.Connection[Any], meta: str, table_id: int) -> list[TenantRecord]:
+    """A table's registered tenants, by id, with their own policy (None inherits)."""
+    query = sql.SQL(
+        "SELECT table_id, tenant_id, retention, partition_count, retention_action "
+        "FROM {}.tenants WHERE table_id = %s ORDER BY tenant_id"
+    ).format(sql.Identifier(meta))
+    return _rows(conn, class_row(TenantRecord), query, (table_id,))
+
+
+class _TenantCount(NamedTuple):
+    table_id: int
+    tenants: int
+
+
+def tenant_counts(conn: psycopg.Connection[Any], meta: str) -> dict[int, int]:
+    """Table id -> registered tenants (tables without tenants are absent)."""
+    if not metadata_exists(conn, meta):
+        return {}
+    query = sql.SQL(
+        "SELECT table_id, count(*) AS tenants FROM {}.tenants GROUP BY table_id"
+    ).format(sql.Identifier(meta))
+    return {r.table_id: r.tenants for r in _rows(conn, class_row(_TenantCount), query)}
 
 
 @dataclass(frozen=True)
@@ -122,6 +194,20 @@ class ManagedTable:
         }
 
 
+def managed_tables(conn: psycopg.Connection[Any], meta: str) -> list[ManagedTable]:
+    query = sql.SQL(
+        """
+SELECT t.schema_name || '.' || t.table_name AS "table", t.tenant_column, t.time_column,
+       t.partition_interval AS "interval", t.retention, t.partition_count, t.retention_action,
+       t.archive_schema, t.default_partition, t.backfill,
+       (SELECT count(*) FROM {s}.tenants n WHERE n.table_id = t.id) AS tenants
+  FROM {s}.managed_tables t ORDER BY t.schema_name, t.table_name
+"""
+    ).format(s=sql.Identifier(meta))
+    with _read_only(conn):
+        return _rows(conn, class_row(ManagedTable), query)
+
+
 @dataclass(frozen=True)
 class TenantPolicy:
     """A registered tenant: its own policy fields (None inherits) and what they resolve to."""
@@ -152,18 +238,125 @@ class TenantPolicy:
         }
 
 
-def metadata_exists(conn: psycopg.Connection[Any], meta: str) -> bool:
-    return store.exists(conn, meta)
+def tenant_policies(
+    conn: psycopg.Connection[Any], meta: str, table: str | None = None
+) -> list[TenantPolicy]:
+    """Registered tenants (of one "schema.name" table, or all), with their policies."""
+    where: sql.Composable = sql.SQL("")
+    if table is not None:
+        where = sql.SQL("WHERE t.schema_name || '.' || t.table_name = {}").format(
+            sql.Literal(table)
+        )
+    query = sql.SQL(
+        """
+SELECT t.schema_name || '.' || t.table_name AS "table", n.tenant_id AS tenant,
+       n.retention AS own_retention, n.partition_count AS own_partition_count,
+       n.retention_action AS own_retention_action,
+       coalesce(n.retention, t.retention, {forever}) AS retention,
+       coalesce(n.partition_count, t.partition_count) AS partition_count,
+       coalesce(n.retention_action, t.retention_action) AS retention_action,
+       n.created_at AS registered_at
+  FROM {s}.tenants n JOIN {s}.managed_tables t ON t.id = n.table_id {where}
+ ORDER BY t.schema_name, t.table_name, n.tenant_id
+"""
+    ).format(s=sql.Identifier(meta), where=where, forever=sql.Literal(FOREVER))
+    with _read_only(conn):
+        return _rows(conn, class_row(TenantPolicy), query)
+
+
+# -- history: runs and the audit log -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One maintenance pass, from `runs`."""
+
+    id: str
+    manager: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    outcome: str | None  # "ok" | "partial" | "failed"; None: unfinished (running, or died)
+    summary: dict[str, Any]
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "manager": self.manager,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "outcome": self.outcome,
+            "summary": self.summary,
+        }
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON API's shape: `outcome` "interrupted" while unfinished, and a duration."""
+        finished = self.finished_at
+        return {
+            "run_id": self.id,
+            "manager": self.manager,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(finished),
+            "duration_ms": None
+            if finished is None
+            else round((finished - self.started_at).total_seconds() * 1000, 1),
+            "outcome": self.outcome or "interrupted",
+            "summary": self.summary,
+        }
+
+
+def _runs(conn: psycopg.Connection[Any], meta: str, order: sql.Composable, limit: int) -> list[Run]:
+    query = sql.SQL(
+        "SELECT r.id::text AS id, r.manager, r.started_at, r.finished_at, r.outcome, "
+        "coalesce(r.summary, '{{}}') AS summary FROM {}.runs r ORDER BY {} LIMIT {}"
+    ).format(sql.Identifier(meta), order, sql.Literal(limit))
+    return _rows(conn, class_row(Run), query)
 
 
 def last_runs(conn: psycopg.Connection[Any], meta: str, limit: int = 5) -> list[Run]:
-    query = sql.SQL(
-        "SELECT id::text, manager, started_at, finished_at, outcome, summary "
-        "FROM {}.runs ORDER BY started_at DESC, finished_at DESC NULLS FIRST LIMIT {}"
-    ).format(sql.Identifier(meta), sql.Literal(limit))
+    """The newest passes, a running one first among those started at the same time."""
     with _read_only(conn):
-        rows = conn.execute(query).fetchall()
-    return [Run(r[0], r[1], r[2], r[3], r[4], r[5] or {}) for r in rows]
+        return _runs(
+            conn, meta, sql.SQL("r.started_at DESC, r.finished_at DESC NULLS FIRST"), limit
+        )
+
+
+def runs(conn: psycopg.Connection[Any], meta: str, limit: int) -> list[dict[str, Any]]:
+    """The newest passes, in the JSON API's shape (`Run.to_api`)."""
+    if not metadata_exists(conn, meta):
+        return []
+    return [run.to_api() for run in _runs(conn, meta, sql.SQL("r.started_at DESC, r.id"), limit)]
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """An operation that failed or was skipped, from `audit_log`."""
+
+    at: dt.datetime
+    run_id: str | None
+    operation: str
+    table: str | None
+    tenant: str | None
+    partition: str | None
+    outcome: str
+    reason: str | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "run_id": self.run_id,
+            "operation": self.operation,
+            "table": self.table,
+            "tenant": self.tenant,
+            "partition": self.partition,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "error": self.error,
+        }
 
 
 def recent_problems(
@@ -174,89 +367,89 @@ def recent_problems(
 ) -> list[AuditProblem]:
     """Operations that failed or were skipped since `since`, newest first."""
     query = sql.SQL(
-        "SELECT at, run_id::text, operation, parent_schema, parent_name, tenant_id, "
-        "partition_name, outcome, reason, error FROM {}.audit_log "
-        "WHERE outcome <> 'ok' AND at >= {} ORDER BY at DESC, id DESC LIMIT {}"
+        """
+SELECT at, run_id::text AS run_id, operation, parent_schema || '.' || parent_name AS "table",
+       tenant_id AS tenant, partition_name AS "partition", outcome, reason, error
+  FROM {}.audit_log WHERE outcome <> 'ok' AND at >= {} ORDER BY at DESC, id DESC LIMIT {}
+"""
     ).format(sql.Identifier(meta), sql.Literal(since), sql.Literal(limit))
     with _read_only(conn):
-        rows = conn.execute(query).fetchall()
-    return [
-        AuditProblem(
-            at=r[0],
-            run_id=r[1],
-            operation=r[2],
-            table=None if r[4] is None else f"{r[3]}.{r[4]}",
-            tenant=r[5],
-            partition=r[6],
-            outcome=r[7],
-            reason=r[8],
-            error=r[9],
-        )
-        for r in rows
-    ]
+        return _rows(conn, class_row(AuditProblem), query)
 
 
-def managed_tables(conn: psycopg.Connection[Any], meta: str) -> list[ManagedTable]:
-    s = sql.Identifier(meta)
-    query = sql.SQL(
-        "SELECT t.schema_name, t.table_name, t.tenant_column, t.time_column, "
-        "t.partition_interval, t.retention, t.partition_count, t.retention_action, "
-        "t.archive_schema, t.default_partition, t.backfill, "
-        "(SELECT count(*) FROM {s}.tenants n WHERE n.table_id = t.id) "
-        "FROM {s}.managed_tables t ORDER BY t.schema_name, t.table_name"
-    ).format(s=s)
-    with _read_only(conn):
-        rows = conn.execute(query).fetchall()
-    return [
-        ManagedTable(
-            table=f"{r[0]}.{r[1]}",
-            tenant_column=r[2],
-            time_column=r[3],
-            interval=r[4],
-            retention=r[5],
-            partition_count=r[6],
-            retention_action=r[7],
-            archive_schema=r[8],
-            default_partition=r[9],
-            backfill=r[10],
-            tenants=int(r[11]),
-        )
-        for r in rows
-    ]
+AUDIT_COLUMNS = (
+    "id",
+    "at",
+    "run_id",
+    "operation",
+    "parent_schema",
+    "parent_name",
+    "tenant_id",
+    "partition_name",
+    "outcome",
+    "reason",
+    "statement",
+    "error",
+    "duration_ms",
+)
+"""An audit entry's fields in the JSON API, in order (then "table", "schema.name")."""
 
 
-def tenant_policies(
-    conn: psycopg.Connection[Any], meta: str, table: str | None = None
-) -> list[TenantPolicy]:
-    """Registered tenants (of one "schema.name" table, or all), with their policies."""
-    s = sql.Identifier(meta)
-    where: sql.Composable = sql.SQL("")
+def audit(
+    conn: psycopg.Connection[Any],
+    meta: str,
+    *,
+    limit: int,
+    before: int | None = None,
+    table: str | None = None,
+    outcome: str | None = None,
+    run_id: uuid.UUID | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Newest first, `limit` at a time; returns the entries and the `before` of the next page."""
+    if not metadata_exists(conn, meta):
+        return [], None
+    where: list[sql.Composable] = [sql.SQL("true")]
+    params: list[Any] = []
+    if before is not None:
+        where.append(sql.SQL("id < %s"))
+        params.append(before)
     if table is not None:
-        where = sql.SQL("WHERE t.schema_name || '.' || t.table_name = {}").format(
-            sql.Literal(table)
+        where.append(sql.SQL("parent_schema || '.' || parent_name = %s"))
+        params.append(table)
+    if outcome is not None:
+        where.append(sql.SQL("outcome = %s"))
+        params.append(outcome)
+    if run_id is not None:
+        where.append(sql.SQL("run_id = %s"))
+        params.append(run_id)
+    params.append(limit + 1)
+    query = sql.SQL("SELECT {} FROM {}.audit_log WHERE {} ORDER BY id DESC LIMIT %s").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in AUDIT_COLUMNS),
+        sql.Identifier(meta),
+        sql.SQL(" AND ").join(where),
+    )
+    rows = _rows(conn, dict_row, query, params)
+    entries = []
+    for entry in rows[:limit]:
+        entry["at"] = iso(entry["at"])
+        entry["run_id"] = None if entry["run_id"] is None else str(entry["run_id"])
+        entry["table"] = (
+            None
+            if entry["parent_schema"] is None
+            else f"{entry['parent_schema']}.{entry['parent_name']}"
         )
-    query = sql.SQL(
-        "SELECT t.schema_name, t.table_name, n.tenant_id, n.retention, n.partition_count, "
-        "n.retention_action, t.retention, t.partition_count, t.retention_action, n.created_at "
-        "FROM {s}.tenants n JOIN {s}.managed_tables t ON t.id = n.table_id {where} "
-        "ORDER BY t.schema_name, t.table_name, n.tenant_id"
-    ).format(s=s, where=where)
-    with _read_only(conn):
-        rows = conn.execute(query).fetchall()
-    return [
-        TenantPolicy(
-            table=f"{r[0]}.{r[1]}",
-            tenant=r[2],
-            own_retention=r[3],
-            own_partition_count=r[4],
-            own_retention_action=r[5],
-            retention=r[3] or r[6] or FOREVER,
-            partition_count=r[7] if r[4] is None else r[4],
-            retention_action=r[5] or r[8],
-            registered_at=r[9],
-        )
-        for r in rows
-    ]
+        entries.append(entry)
+    following = entries[-1]["id"] if len(rows) > limit and entries else None
+    return entries, following
+
+
+# -- sizes -------------------------------------------------------------------------------------
+
+
+class _Size(NamedTuple):
+    parent: str
+    partition: str
+    bytes: int
 
 
 def sizes(conn: psycopg.Connection[Any], meta: str) -> dict[str, int]:
@@ -264,8 +457,9 @@ def sizes(conn: psycopg.Connection[Any], meta: str) -> dict[str, int]:
     partitions) and of each of their partitions."""
     query = sql.SQL(
         """
-SELECT pn.nspname::text || '.' || p.relname::text, cn.nspname::text || '.' || c.relname::text,
-       pg_total_relation_size(c.oid)
+SELECT pn.nspname::text || '.' || p.relname::text AS parent,
+       cn.nspname::text || '.' || c.relname::text AS "partition",
+       pg_total_relation_size(c.oid) AS bytes
   FROM {}.managed_tables m
   JOIN pg_namespace pn ON pn.nspname = m.schema_name
   JOIN pg_class p ON p.relnamespace = pn.oid AND p.relname = m.table_name
@@ -275,67 +469,9 @@ SELECT pn.nspname::text || '.' || p.relname::text, cn.nspname::text || '.' || c.
 """
     ).format(sql.Identifier(meta))
     with _read_only(conn):
-        rows = conn.execute(query).fetchall()
+        rows = _rows(conn, class_row(_Size), query)
     out: dict[str, int] = {}
-    for parent, child, size in rows:
-        out[child] = int(size)
-        out[parent] = out.get(parent, 0) + int(size)
+    for r in rows:
+        out[r.partition] = int(r.bytes)
+        out[r.parent] = out.get(r.parent, 0) + int(r.bytes)
     return out
-
-
-@dataclass(frozen=True)
-class Runway:
-    """A (table, tenant) whose partitions do not reach one period ahead of now."""
-
-    coverage: Coverage
-    period: dt.timedelta
-    partition_count: int
-
-    def message(self) -> str:
-        who = self.coverage.table + (
-            "" if self.coverage.tenant is None else f" tenant {self.coverage.tenant}"
-        )
-        if self.coverage.covered_until is None:
-            return f"{who}: no partition covers now; inserts fail (or go to a default partition)"
-        return (
-            f"{who}: covered only until {self.coverage.covered_until} (less than one "
-            f"{_span(self.period)} period ahead); run `partman apply`"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.coverage.to_dict(),
-            "period_seconds": self.period.total_seconds(),
-            "partition_count": self.partition_count,
-        }
-
-
-def short_runways(
-    coverage: list[Coverage], tables: list[ManagedTable], tenants: list[TenantPolicy]
-) -> list[Runway]:
-    """Coverage below one period ahead, where the policy asks for partitions ahead (a
-    partition_count of 0 asks for the current period only, so it is not counted)."""
-    by_table = {t.table: t for t in tables}
-    counts = {(t.table, t.tenant): t.partition_count for t in tenants}
-    out = []
-    for c in coverage:
-        table = by_table.get(c.table)
-        if table is None:
-            continue
-        count = counts.get((c.table, c.tenant or ""), table.partition_count)
-        period = table.period
-        if (count > 0 and c.runway_seconds < period.total_seconds()) or (
-            count == 0 and c.covered_until is None
-        ):
-            out.append(Runway(c, period, count))
-    return out
-
-
-def _span(period: dt.timedelta) -> str:
-    if period % dt.timedelta(days=1) == dt.timedelta():
-        days = period.days
-        return "1-day" if days == 1 else f"{days}-day"
-    hours = int(period.total_seconds() // 3600)
-    return "1-hour" if hours == 1 else f"{hours}-hour"
-
-

@@ -8,7 +8,7 @@ has just created is invisible to any other connection until the migration commit
 module runs the same checks and writes on the caller's connection instead:
 
 * the parent is read with the catalog query and checked by `validate.check_parent`, exactly as
-  the Manager and `partman check` do;
+  the Manager and `partman check` do; what is registered already, by `reads.read_registered`;
 * partman's metadata is created or upgraded by `store.migrate`, the table is written by
   `store.upsert_table(TableRecord.from_table(...))`, tenants by `store.upsert_tenants`.
 
@@ -27,9 +27,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
+from psycopg.rows import scalar_row
 
-from ..db import metadata
 from ..db.catalog import SESSION_SETTINGS, catalog_queries, parents_from_values, parse_catalog
+from ..db.reads import read_registered
 from ..decide.validate import check_parent
 from ..errors import ConfigError, PartmanError, TenantError
 from ..model import snapshot
@@ -150,19 +151,6 @@ def read_parents(conn: psycopg.Connection[Any], names: list[tuple[str, str]]) ->
     return parse_catalog(heads, rows)
 
 
-def read_registered(conn: psycopg.Connection[Any], metadata_schema: str) -> snapshot.State:
-    """Registered tables and tenants (not owned partitions); empty when there is no metadata.
-
-    Plain SELECTs in the caller's transaction (`sync.read_state` opens a REPEATABLE READ
-    transaction of its own, which cannot be done inside a migration's)."""
-    if not store.exists(conn, metadata_schema):
-        return snapshot.State(tables=(), tenants={}, owned={})
-    tables_query, tenants_query, *_ = metadata.state_queries(metadata_schema)
-    tables = conn.execute(tables_query).fetchall()
-    tenants = conn.execute(tenants_query).fetchall()
-    return metadata.parse_state(tables, tenants, [])
-
-
 @contextlib.contextmanager
 def caller_transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
     """Run the block as one savepoint of the caller's transaction (or as a transaction of its
@@ -185,10 +173,10 @@ def caller_transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
 def _lock_timeout_kept(conn: psycopg.Connection[Any]) -> Iterator[None]:
     """`store.migrate` sets lock_timeout for the rest of the transaction it runs in, which here
     is the caller's; put the caller's value back afterwards."""
-    row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+    with conn.cursor(row_factory=scalar_row) as cur:
+        kept = cur.execute("SELECT current_setting('lock_timeout')").fetchone()
     yield
-    if row is not None:
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (row[0],))
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", (kept,))
 
 
 def _find(state: snapshot.State, schema: str, name: str) -> snapshot.TableRecord | None:

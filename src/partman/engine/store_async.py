@@ -1,19 +1,21 @@
 """partman's metadata store, the part that needs a connection: migrations and registrations.
 
-The metadata's shape and SQL are pure and live in `db/metadata.py`, its records in
-`model/snapshot.py`; this module is the source of truth for both faces: `store.py` is generated
-from it by tools/async_to_sync.py.
+The metadata's shape and SQL are pure and live in `db/metadata.py` (the queries it reads, in
+`db/reads.py`), its records in `model/snapshot.py`; this module is the source of truth for both
+faces: `store.py` is generated from it by tools/async_to_sync.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row, scalar_row
 
 from ..db.metadata import SCHEMA_MARKER, migrations
+from ..db.reads import SCHEMA_EXISTS, SCHEMA_FOUND, SchemaFound, schema_version
 from ..errors import MetadataError
 from ..model.snapshot import TableRecord, TenantRecord, retention_text
 
@@ -59,46 +61,32 @@ async def migrate(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
 
 async def exists(conn: psycopg.AsyncConnection[Any], schema: str) -> bool:
     """Whether partman's metadata tables are there (without creating anything)."""
-    cur = await conn.execute(
-        "SELECT to_regclass(quote_ident(%s) || '.managed_tables') IS NOT NULL", (schema,)
-    )
-    row = await cur.fetchone()
-    return bool(row and row[0])
+    cur = await conn.cursor(row_factory=scalar_row).execute(SCHEMA_EXISTS, (schema,))
+    return bool(await cur.fetchone())
 
 
 async def _current_version(conn: psycopg.AsyncConnection[Any], schema: str) -> int:
-    cur = await conn.execute(
-        """
-SELECT n.oid IS NOT NULL,
-       obj_description(n.oid, 'pg_namespace'),
-       to_regclass(quote_ident(%(s)s) || '.schema_version') IS NOT NULL,
-       (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
-         WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')),
-       (SELECT count(*) FROM pg_proc p WHERE p.pronamespace = n.oid)
-  FROM (SELECT %(s)s::text AS name) w LEFT JOIN pg_namespace n ON n.nspname = w.name
-""",
-        {"s": schema},
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    exists, comment, has_version, relations, functions = row
-    if not exists:
+    probe = conn.cursor(row_factory=class_row(SchemaFound))
+    await probe.execute(SCHEMA_FOUND, {"s": schema})
+    found = await probe.fetchone()
+    assert found is not None
+    if not found.exists:
         return 0
-    if comment == SCHEMA_MARKER and has_version:
-        cur = await conn.execute(
-            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.schema_version").format(
-                sql.Identifier(schema)
-            )
-        )
-        version = await cur.fetchone()
-        return int(version[0]) if version else 0
-    if relations or functions:
-        shown = ", ".join((relations or [])[:5]) or f"{functions} functions"
+    if found.comment == SCHEMA_MARKER and found.has_version:
+        version = await conn.cursor(row_factory=scalar_row).execute(schema_version(schema))
+        return int(await version.fetchone() or 0)
+    if found.relations or found.functions:
+        shown = ", ".join((found.relations or [])[:5]) or f"{found.functions} functions"
         raise MetadataError(
             f"schema {schema!r} already holds objects that are not partman's ({shown}); "
             "choose another Config(metadata_schema=...) (the default is 'partman_meta')"
         )
     return 0  # an empty schema someone made for us: take it
+
+
+class _Upserted(NamedTuple):
+    id: int
+    changed: bool
 
 
 async def upsert_table(
@@ -130,7 +118,7 @@ WITH up AS (
         updated_at = now()
     WHERE {update} AND {changed}
     RETURNING id)
-SELECT id, true FROM up
+SELECT id, true AS changed FROM up
 UNION ALL
 SELECT id, false FROM {s}.managed_tables
  WHERE schema_name = %(schema)s AND table_name = %(name)s AND NOT EXISTS (SELECT FROM up)
@@ -150,10 +138,10 @@ SELECT id, false FROM {s}.managed_tables
         "archive": record.archive_schema,
     }
     for _ in range(3):
-        cur = await conn.execute(query, params)
+        cur = await conn.cursor(row_factory=class_row(_Upserted)).execute(query, params)
         row = await cur.fetchone()
         if row is not None:
-            return int(row[0]), bool(row[1])
+            return row.id, row.changed
         # a concurrent registration committed the row after this statement's snapshot was
         # taken (so neither branch saw it); the next statement's snapshot does
     raise RuntimeError(f"could not register {record.qualified_name}")

@@ -48,7 +48,9 @@ from .world import read_catalog
 
 
 def read_state(conn: psycopg.Connection[Any], meta: str) -> snapshot.State | None:
-    """partman's metadata as it is now (None when there is none yet); SELECTs only."""
+    """partman's metadata as it is now (None when there is none yet); SELECTs only, in one
+    snapshot, parsed by the pass's own parser (`metadata.parse_state`) so that `resolve` plans
+    on the records a pass would see. The other metadata reads are `db/reads.py`."""
     if not store.exists(conn, meta):
         return None
     with conn.transaction():

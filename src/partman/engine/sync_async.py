@@ -46,7 +46,9 @@ from .world_async import read_catalog
 
 
 async def read_state(conn: psycopg.AsyncConnection[Any], meta: str) -> snapshot.State | None:
-    """partman's metadata as it is now (None when there is none yet); SELECTs only."""
+    """partman's metadata as it is now (None when there is none yet); SELECTs only, in one
+    snapshot, parsed by the pass's own parser (`metadata.parse_state`) so that `resolve` plans
+    on the records a pass would see. The other metadata reads are `db/reads.py`."""
     if not await store.exists(conn, meta):
         return None
     async with conn.transaction():

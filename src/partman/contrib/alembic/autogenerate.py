@@ -28,7 +28,8 @@ from sqlalchemy import Table as SATable
 
 from partman.model import snapshot
 
-from ...engine.registration import DEFAULT_METADATA_SCHEMA, read_parents, read_registered
+from ...db.reads import read_registered
+from ...engine.registration import DEFAULT_METADATA_SCHEMA, read_parents
 from ...model.config import FOREVER, RetentionAction, Tenant
 from ...model.intervals import Interval, parse_retention
 from ..sqlalchemy import PartitionPolicy, policy_of
