@@ -182,7 +182,10 @@ def parse_state(
     tenants: Sequence[Sequence[Any]],
     owned: Iterable[Sequence[Any]] | OwnedRecords,
 ) -> State:
-    """The metadata's rows as records; `owned` may be records already gathered as they came."""
+    """The metadata's rows as records; `owned` may be records already gathered as they came.
+
+    Reads the rows by position on purpose: this is the pass's hot path (every pass, tens of
+    thousands of ownership rows). Every other metadata read is in `reads.py`, with named rows."""
     records = tuple(
         TableRecord(
             id=r[0],
