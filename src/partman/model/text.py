@@ -23,6 +23,8 @@ def first_line(error: BaseException, *, with_type: bool = False) -> str:
 def iso(value: dt.datetime | dt.date | None) -> str | None:
     """ISO 8601, None kept as None (JSON null)."""
     return None if value is None else value.isoformat()
+
+
 def human_duration(seconds: float) -> str:
     """3 d 4 h, 5 h 12 min, 40 min: how far ahead partitions reach."""
     seconds = max(0.0, seconds)
@@ -34,4 +36,3 @@ def human_duration(seconds: float) -> str:
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{minutes} min"
-
