@@ -3,13 +3,12 @@ JSON API, /metrics), on the config file or on sample data."""
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
-import psycopg
 import typer
 
 from ..engine import sync as sync_module
-from ..engine.manager import Manager
 from ..errors import PartmanError
 from .common import (
     ConfigOption,
@@ -97,9 +96,9 @@ def run(
     except (TypeError, ValueError, PartmanError) as error:
         fail(f"[service] in {found.file}: {error}")
 
-    def prepare(manager: Manager) -> None:
-        with psycopg.connect(url, autocommit=True, connect_timeout=15) as c:
-            resolution = sync_module.resolve(c, found, manager.clock.now())
-        sync_module.sync(manager, resolution)
-
-    serve(url, config=found.config, options=options, prepare=prepare)
+    serve(
+        url,
+        config=found.config,
+        options=options,
+        prepare=functools.partial(sync_module.apply, found=found),
+    )

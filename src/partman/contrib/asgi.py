@@ -22,15 +22,12 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from .. import settings as settings_module
 from ..engine.hooks import AsyncPreDropHook
 from ..engine.keeper_async import AsyncKeeper
 from ..engine.manager_async import AsyncManager
-from ..engine.sync_async import Change, resolve, sync
+from ..engine.sync_async import apply as apply_settings
 from ..errors import ConfigError
-from ..settings import Settings, SettingsError
 
 
 @contextlib.asynccontextmanager
@@ -85,16 +82,3 @@ def lifespan(
             yield
 
     return run
-
-
-async def apply_settings(manager: AsyncManager, found: Settings) -> list[Change]:
-    """Register what the settings declare (as `partman apply` does before its pass); raises
-    `SettingsError` with every problem found (nothing is written then)."""
-    assert found.dsn is not None
-    async with await psycopg.AsyncConnection.connect(
-        found.dsn, autocommit=True, application_name=found.config.application_name
-    ) as conn:
-        resolution = await resolve(conn, found, manager.clock.now())
-    if resolution.problems:
-        raise SettingsError(resolution.problems)
-    return await sync(manager, resolution)

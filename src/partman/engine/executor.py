@@ -59,7 +59,7 @@ from ..model.operations import (
     RetirePartition,
     Stage,
 )
-from ..model.report import OperationResult, Outcome, ParentBlocked, Skipped, SkipReason
+from ..model.report import OperationResult, Outcome, Skipped, SkipReason
 from ..model.text import first_line, iso
 from .hooks import HOOK_DECISIONS, PreDropHook, Sleep, StepHook
 
@@ -306,8 +306,6 @@ class Executor:
                         skip_reason=why.reason,
                     )
                 ]
-                if isinstance(why, ParentBlocked):
-                    blocked = str(why)
             except pgerrors.ObjectNotInPrerequisiteState as error:
                 _rollback(conn)  # "partition ... already pending detach": one at a time
                 reason = f"{first_line(error)}; it is finalized first, the next pass goes on"

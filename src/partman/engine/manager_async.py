@@ -605,7 +605,7 @@ class AsyncManager:
             (schema,),
         )
         rows = await cur.fetchall()
-        return [(r[0], r[1]) for r in rows]
+        return [(schema_name, table_name) for schema_name, table_name in rows]
 
     async def _adopt(
         self,

@@ -41,7 +41,7 @@ from ..model import snapshot
 from ..model.columns import KeyColumn, canonical_tenant
 from ..model.snapshot import Catalog
 from ..model.text import first_line
-from ..settings import Path_, Problem, Settings, TableSpec
+from ..settings import Path_, Problem, Settings, SettingsError, TableSpec
 from . import store
 from .manager import Manager
 from .world import read_catalog
@@ -241,3 +241,21 @@ def sync(manager: Manager, resolution: Resolution) -> list[Change]:
         if tenants:
             manager.register_tenants(r.spec.table, tenants)
     return resolution.changes
+
+
+def apply(manager: Manager, found: Settings) -> list[Change]:
+    """Resolve the settings on a connection of their own, then register what they declare: the
+    step before every scheduled pass (`partman run`, the ASGI lifespan), so that tenants a
+    `tenants_query` finds join. Raises `SettingsError` with every problem found; nothing is
+    written then."""
+    assert found.dsn is not None
+    with psycopg.Connection.connect(
+        found.dsn,
+        autocommit=True,
+        application_name=found.config.application_name,
+        connect_timeout=15,
+    ) as conn:
+        resolution = resolve(conn, found, manager.clock.now())
+    if resolution.problems:
+        raise SettingsError(resolution.problems)
+    return sync(manager, resolution)

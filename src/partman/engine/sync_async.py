@@ -39,7 +39,7 @@ from ..model import snapshot
 from ..model.columns import KeyColumn, canonical_tenant
 from ..model.snapshot import Catalog
 from ..model.text import first_line
-from ..settings import Path_, Problem, Settings, TableSpec
+from ..settings import Path_, Problem, Settings, SettingsError, TableSpec
 from . import store_async as store
 from .manager_async import AsyncManager
 from .world_async import read_catalog
@@ -239,3 +239,21 @@ async def sync(manager: AsyncManager, resolution: Resolution) -> list[Change]:
         if tenants:
             await manager.register_tenants(r.spec.table, tenants)
     return resolution.changes
+
+
+async def apply(manager: AsyncManager, found: Settings) -> list[Change]:
+    """Resolve the settings on a connection of their own, then register what they declare: the
+    step before every scheduled pass (`partman run`, the ASGI lifespan), so that tenants a
+    `tenants_query` finds join. Raises `SettingsError` with every problem found; nothing is
+    written then."""
+    assert found.dsn is not None
+    async with await psycopg.AsyncConnection.connect(
+        found.dsn,
+        autocommit=True,
+        application_name=found.config.application_name,
+        connect_timeout=15,
+    ) as conn:
+        resolution = await resolve(conn, found, manager.clock.now())
+    if resolution.problems:
+        raise SettingsError(resolution.problems)
+    return await sync(manager, resolution)

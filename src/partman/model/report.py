@@ -52,11 +52,6 @@ class Skipped(Exception):
         self.reason = reason
 
 
-class ParentBlocked(Skipped):
-    """Left alone for a reason that holds for every later operation on the parent this pass
-    (its lock budget ran out, or a detach is pending on it)."""
-
-
 @dataclass(frozen=True)
 class OperationResult:
     """One operation of a pass and how it ended."""

@@ -17,7 +17,7 @@ from ..model.report import Report
 from ..model.text import first_line
 from .metrics import Metrics
 
-Prepare = Callable[[Manager], None]
+Prepare = Callable[[Manager], object]
 """Called before every pass (scheduled or applied through the API) with the service's Manager:
 the place to (re)register what a config file declares. A PartmanError it raises is reported in
 the status and the pass goes on; a database error fails the pass (retried with backoff)."""

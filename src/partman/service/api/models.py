@@ -1,13 +1,15 @@
-"""The API's request and response bodies (they make the OpenAPI document)."""
+"""The API's request and response bodies (they make the OpenAPI document).
 
-from typing import Any, Literal
+Request bodies declare JSON types only: the values are checked once, by the model the handler
+builds from them (`Tenant(...)`), whose error the API returns as a 422 with partman's message.
+"""
+
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from ...model import snapshot
-from ...model.config import FOREVER
-
-RetentionAction = Literal["drop", "detach", "archive"]
+from ...model.config import FOREVER, MAX_PARTITION_COUNT, RetentionAction
 
 
 class ErrorOut(BaseModel):
@@ -24,7 +26,7 @@ class TenantIn(BaseModel):
         None, description='e.g. "30 days", "3 months", or "forever"; null inherits'
     )
     partition_count: StrictInt | None = Field(
-        None, description="Future partitions kept ahead (0..10000); null inherits"
+        None, description=f"Future partitions kept ahead (0..{MAX_PARTITION_COUNT}); null inherits"
     )
     retention_action: RetentionAction | None = Field(None, description="null inherits")
 
