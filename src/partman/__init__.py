@@ -35,7 +35,7 @@ from .model.operations import (
     Plan,
     RetirePartition,
 )
-from .model.report import OperationResult, Report
+from .model.report import OperationResult, Outcome, Report, SkipReason
 
 __version__ = "0.1.0"
 
@@ -64,6 +64,7 @@ __all__ = [
     "Notice",
     "Operation",
     "OperationResult",
+    "Outcome",
     "PartitionRow",
     "PartitionType",
     "PartmanError",
@@ -74,6 +75,7 @@ __all__ = [
     "RetentionAction",
     "RetirePartition",
     "SimulatedClock",
+    "SkipReason",
     "Table",
     "TableNotFoundError",
     "Tenant",
