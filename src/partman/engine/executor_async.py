@@ -14,8 +14,11 @@
   checks the partition's real newest row before anything irreversible, asks the pre-drop hook,
   then drops, keeps or archives it.
 
+The statements it sends are composed in `db/ddl.py` (and each operation's DDL in
+`model/operations.py`); here is only what to send, in which order, and what the answers mean.
+
 Source of truth for both faces: `executor.py` (`Executor`) is generated from this file
-(`AsyncExecutor`) by tools/async_to_sync.py. Outcome types and pure SQL are in `executor_sql.py`.
+(`AsyncExecutor`) by tools/async_to_sync.py.
 """
 
 from __future__ import annotations
@@ -33,18 +36,8 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from ..db import metadata
+from ..db import ddl, metadata
 from ..db.catalog import SESSION_SETTINGS
-from ..db.ddl import (
-    AE_CONFLICTS,
-    RETRYABLE,
-    SUE_CONFLICTS,
-    audit_entry,
-    explain,
-    ms,
-    parent_key,
-    parent_lock_sql,
-)
 from ..decide.expiry import check_verdict
 from ..logs import log_event
 from ..model import snapshot
@@ -276,7 +269,7 @@ class AsyncExecutor:
             started = time.perf_counter()
             try:
                 detail = await self._do(conn, parent, unit, run_id)
-            except RETRYABLE as error:
+            except ddl.RETRYABLE as error:
                 await _rollback(conn)
                 if attempts <= self.config.max_retries:
                     await self.sleep(self._backoff.delay(attempts))
@@ -334,7 +327,7 @@ class AsyncExecutor:
                     return out, blocked
                 elapsed = (time.perf_counter() - started) * 1000
                 results = [
-                    OperationResult(unit[0], Outcome.FAILED, explain(error), elapsed, attempts)
+                    OperationResult(unit[0], Outcome.FAILED, ddl.explain(error), elapsed, attempts)
                 ]
             else:
                 elapsed = (time.perf_counter() - started) * 1000
@@ -374,40 +367,12 @@ class AsyncExecutor:
             isinstance(op, RetirePartition) and op.stage == Stage.ATTACHED and not op.concurrently
             for op in ops
         )
-        modes_parent = AE_CONFLICTS if strong else SUE_CONFLICTS
-        schema, name = ops[0].parent_schema, ops[0].parent_name
-        query = sql.SQL(
-            """
-WITH p AS (
-    SELECT c.oid, pt.partdefid FROM pg_class c
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-      LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
-     WHERE n.nspname = {schema} AND c.relname = {name}),
-rel AS (
-    SELECT p.oid, {parent_modes}::text[] AS modes FROM p
-    UNION ALL
-    SELECT p.partdefid, {default_modes}::text[] FROM p WHERE p.partdefid <> 0 AND {creates})
-SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesce(a.state, ''),
-       extract(epoch FROM clock_timestamp() - a.xact_start)::float8, left(a.query, 120)
-  FROM rel
-  JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid AND l.granted
-                 AND l.mode = ANY (rel.modes) AND l.pid <> pg_backend_pid()
-                 AND l.database = (SELECT oid FROM pg_database
-                                    WHERE datname = current_database())
-  JOIN pg_class c ON c.oid = rel.oid
-  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
- WHERE a.state LIKE 'idle in transaction%'
-    OR clock_timestamp() - a.xact_start > {budget}::interval
- ORDER BY a.xact_start
- LIMIT 5
-"""
-        ).format(
-            schema=sql.Literal(schema),
-            name=sql.Literal(name),
-            parent_modes=sql.Literal(modes_parent),
-            default_modes=sql.Literal(AE_CONFLICTS),
-            creates=sql.Literal(creates),
-            budget=ms(self.config.lock_timeout),
+        query = ddl.lock_blockers_query(
+            ops[0].parent_schema,
+            ops[0].parent_name,
+            exclusive=strong,
+            default_too=creates,
+            budget=self.config.lock_timeout,
         )
         cur = await conn.execute(query)
         rows = await cur.fetchall()
@@ -432,9 +397,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     # -- creating ----------------------------------------------------------------------------
 
     def _begin(self) -> sql.Composed:
-        return sql.SQL(
-            "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}"
-        ).format(ms(self.config.lock_timeout), ms(self.config.statement_timeout))
+        return ddl.begin(self.config.lock_timeout, self.config.statement_timeout)
 
     async def _step(self, name: str, op: Operation) -> None:
         if self.on_step is not None:
@@ -445,43 +408,20 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             else:
                 self.on_step(name, op)
 
-    def _created_sql(self, op: Operation, state: str = "attached") -> list[sql.Composable]:
-        comment = (
-            snapshot.owner_comment("created")
-            if state == "attached"
-            else f"partman staging for {op.parent_qualified}: rows are moving in from the "
-            "default partition; attached when done"
-        )
-        return [
-            sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(comment)),
-            metadata.record_partition_sql(
-                self.meta,
-                partition_schema=op.partition_schema,
-                partition_name=op.partition_name,
-                parent_schema=op.parent_schema,
-                parent_name=op.parent_name,
-                tenant_id=tenant_text(op.tenant),
-                lower=iso(op.lower) or "",
-                upper=iso(op.upper) or "",
-                origin="created",
-                state=state,
-            ),
-        ]
-
     async def _create_batch(
         self, conn: psycopg.AsyncConnection[Any], parent: str, unit: list[Operation], run_id: str
     ) -> None:
-        parts: list[sql.Composable] = [self._begin(), parent_lock_sql(parent)]
+        parts: list[sql.Composable] = [self._begin(), ddl.parent_lock_sql(parent)]
         audits: list[metadata.AuditEntry] = []
         for op in unit:
             assert isinstance(op, CreatePartition | CreateDefaultPartition)
             parts += op.statements()
-            parts += self._created_sql(op)  # the default partition is partman's too
-            audits.append(audit_entry(op, Outcome.OK))
+            parts += ddl.created_records(self.meta, op)  # the default partition is partman's too
+            audits.append(ddl.audit_entry(op, Outcome.OK))
         parts.append(metadata.audit_sql(self.meta, run_id, audits))
-        parts.append(sql.SQL("COMMIT"))
+        parts.append(ddl.COMMIT)
         await self._step("create", unit[0])
-        await conn.execute(sql.SQL(";\n").join(parts))
+        await conn.execute(ddl.script(parts))
 
     async def _create_moving(
         self, conn: psycopg.AsyncConnection[Any], parent: str, op: CreatePartition, run_id: str
@@ -496,13 +436,11 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         if not op.resume_staging:
             await self._step("count_default", op)
             cur = await conn.execute(
-                sql.SQL(";\n").join(
+                ddl.script(
                     [
                         self._begin(),
-                        parent_lock_sql(parent),
-                        sql.SQL(
-                            "SELECT count(*) FROM (SELECT FROM {} WHERE {} LIMIT {}) AS x"
-                        ).format(op.move.default, op.range_condition(), sql.Literal(batch + 1)),
+                        ddl.parent_lock_sql(parent),
+                        ddl.waiting_rows_query(op, batch + 1),
                     ]
                 )
             )
@@ -510,11 +448,11 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             if waiting > batch:  # too many for one short transaction: stage
                 await self._step("stage", op)
                 await conn.execute(
-                    sql.SQL(";\n").join(
+                    ddl.script(
                         [
                             op.create_statement(),
-                            *self._created_sql(op, "staging"),
-                            sql.SQL("COMMIT"),
+                            *ddl.created_records(self.meta, op, "staging"),
+                            ddl.COMMIT,
                         ]
                     )
                 )
@@ -524,12 +462,12 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         while True:  # staged: move batch by batch, each one atomic
             await self._step("move_batch", op)
             cur = await conn.execute(
-                sql.SQL(";\n").join(
+                ddl.script(
                     [
                         self._begin(),
-                        parent_lock_sql(parent),
+                        ddl.parent_lock_sql(parent),
                         op.move_statement(batch),
-                        sql.SQL("COMMIT"),
+                        ddl.COMMIT,
                     ]
                 )
             )
@@ -549,26 +487,23 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         assert op.move is not None
         parts: list[sql.Composable] = []
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            parts += [self._begin(), parent_lock_sql(op.parent_qualified)]
-        parts += [
-            sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(op.parent),
-            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(op.move.default),
-        ]
+            parts += [self._begin(), ddl.parent_lock_sql(op.parent_qualified)]
+        parts += ddl.attach_locks(op)
         if create:
             parts.append(op.create_statement())
         parts.append(op.move_statement(None))
-        cur = await conn.execute(sql.SQL(";\n").join(parts))
+        cur = await conn.execute(ddl.script(parts))
         moved = _rowcount_before_commit(cur)
-        audit = audit_entry(
+        audit = ddl.audit_entry(
             op, Outcome.OK, detail=f"{moved} row(s) moved from the default partition"
         )
         await conn.execute(
-            sql.SQL(";\n").join(
+            ddl.script(
                 [
                     op.attach_statement(),
-                    *self._created_sql(op),
+                    *ddl.created_records(self.meta, op),
                     metadata.audit_sql(self.meta, run_id, [audit]),
-                    sql.SQL("COMMIT"),
+                    ddl.COMMIT,
                 ]
             )
         )
@@ -591,31 +526,31 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             await self._step("drop_pending", op)
             detail = "dropped while detach-pending (FINALIZE impossible after a new column)"
             await conn.execute(
-                sql.SQL(";\n").join(
+                ddl.script(
                     [
                         self._begin(),
-                        parent_lock_sql(parent),
-                        sql.SQL("DROP TABLE {}").format(op.partition),
+                        ddl.parent_lock_sql(parent),
+                        ddl.drop_tables([op.partition]),
                         *self._retired_sql(op),
                         metadata.audit_sql(
-                            self.meta, run_id, [audit_entry(op, Outcome.OK, detail=detail)]
+                            self.meta, run_id, [ddl.audit_entry(op, Outcome.OK, detail=detail)]
                         ),
-                        sql.SQL("COMMIT"),
+                        ddl.COMMIT,
                     ]
                 )
             )
             return detail
         await self._step("finish", op)
         await conn.execute(
-            sql.SQL(";\n").join(
+            ddl.script(
                 [
                     self._begin(),
                     *op.finish_statements(op.action),
                     *self._retired_sql(op),
                     metadata.audit_sql(
-                        self.meta, run_id, [audit_entry(op, Outcome.OK, detail=detail)]
+                        self.meta, run_id, [ddl.audit_entry(op, Outcome.OK, detail=detail)]
                     ),
-                    sql.SQL("COMMIT"),
+                    ddl.COMMIT,
                 ]
             )
         )
@@ -647,23 +582,16 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             await _rollback(conn)
             await self._finish(conn, run_id, skipped)
             return skipped, []
-        key = parent_key(parent)
-        pending = sql.SQL(
-            "SELECT pg_try_advisory_lock({}), EXISTS (SELECT FROM pg_inherits i "
-            "JOIN pg_class c ON c.oid = i.inhparent "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = {} AND c.relname = {} AND i.inhdetachpending)"
-        ).format(key, sql.Literal(good[0].parent_schema), sql.Literal(good[0].parent_name))
+        key = ddl.parent_key(parent)
+        pending = ddl.try_lock_parent_query(key, good[0].parent_schema, good[0].parent_name)
         try:  # still in the check's transaction, under the parent's lock: mark, then commit
             cur = await conn.execute(
-                sql.SQL(";\n").join(
+                ddl.script(
                     [
-                        *(self._state_sql(op, "detaching") for op in good),
-                        sql.SQL("COMMIT"),
+                        *(ddl.partition_state(self.meta, op, "detaching") for op in good),
+                        ddl.COMMIT,
                         pending,
-                        sql.SQL("SET lock_timeout = {}; SET statement_timeout = {}").format(
-                            ms(self.config.lock_timeout), ms(self.config.statement_timeout)
-                        ),
+                        ddl.session_budget(self.config.lock_timeout, self.config.statement_timeout),
                     ]
                 )
             )
@@ -688,23 +616,22 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             detached.append(op)
         rest = good[len(detached) :]
         tail: list[sql.Composable] = [
-            sql.SQL("RESET lock_timeout; RESET statement_timeout"),
-            sql.SQL("SELECT pg_advisory_unlock({})").format(key),
-            *(self._state_sql(op, "detached") for op in detached),
-            sql.SQL("COMMIT"),
+            *ddl.release_session(key),
+            *(ddl.partition_state(self.meta, op, "detached") for op in detached),
+            ddl.COMMIT,
         ]
         if not detached:
-            await conn.execute(sql.SQL(";\n").join(tail))
+            await conn.execute(ddl.script(tail))
             return skipped, rest
         finish: list[sql.Composable] = [self._begin()]
         for op in detached:
             finish += [*op.finish_statements(op.action), *self._retired_sql(op)]
-        audits = [audit_entry(op, Outcome.OK, detail=details[id(op)]) for op in detached]
-        finish += [metadata.audit_sql(self.meta, run_id, audits), sql.SQL("COMMIT")]
+        audits = [ddl.audit_entry(op, Outcome.OK, detail=details[id(op)]) for op in detached]
+        finish += [metadata.audit_sql(self.meta, run_id, audits), ddl.COMMIT]
         for op in detached:
             await self._step("finish", op)
         try:
-            await conn.execute(sql.SQL(";\n").join(tail + finish))
+            await conn.execute(ddl.script(tail + finish))
         except psycopg.Error:  # "detached" is committed: one by one finishes them
             await _rollback(conn)
             again = [dataclasses.replace(op, stage=Stage.DETACHED) for op in detached]
@@ -740,19 +667,19 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         dropped = [op.partition for op in good if op.action == "drop"]
         parts: list[sql.Composable] = []
         if dropped:
-            parts.append(sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(dropped)))
+            parts.append(ddl.drop_tables(dropped))
         for op in good:
             if op.action != "drop":
                 parts += [op.detach_statement(), *op.finish_statements(op.action)]
             parts += self._retired_sql(op)
-        audits = [audit_entry(op, Outcome.OK, detail=details[id(op)]) for op in good]
+        audits = [ddl.audit_entry(op, Outcome.OK, detail=details[id(op)]) for op in good]
         for op in good:
             await self._step("detach", op)
             await self._step("finish", op)
         try:
             if good:
-                parts += [metadata.audit_sql(self.meta, run_id, audits), sql.SQL("COMMIT")]
-                await conn.execute(sql.SQL(";\n").join(parts))
+                parts += [metadata.audit_sql(self.meta, run_id, audits), ddl.COMMIT]
+                await conn.execute(ddl.script(parts))
             else:
                 await _rollback(conn)
         except psycopg.Error:
@@ -787,38 +714,14 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     async def _check_rows(
         self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[RetirePartition]
     ) -> list[OperationResult | str]:
-        oids = sql.SQL(", ").join(
-            sql.SQL("({}, {}::oid)").format(sql.Literal(i), sql.Literal(op.oid))
-            for i, op in enumerate(ops)
-        )
-        guard = sql.SQL(
-            "SELECT c.relname::text, n.nspname::text, pg_get_expr(c.relpartbound, c.oid), "
-            "obj_description(c.oid, 'pg_class') FROM (VALUES {}) AS o (i, oid) "
-            "LEFT JOIN pg_class c ON c.oid = o.oid "
-            "LEFT JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY o.i"
-        ).format(oids)
-        spans = sql.SQL(" UNION ALL ").join(
-            sql.SQL(
-                "(SELECT {}, min({})::text, max({})::text, count(*) FILTER (WHERE {} >= {}) "
-                "FROM {})"
-            ).format(
-                sql.Literal(i),
-                sql.Identifier(op.time_column),
-                sql.Identifier(op.time_column),
-                sql.Identifier(op.time_column),
-                sql.Literal(op.cutoff),
-                op.partition,
-            )
-            for i, op in enumerate(ops)
-        )
         cur = await conn.execute(
-            sql.SQL(";\n").join(
+            ddl.script(
                 [
                     self._begin(),
                     SESSION_SETTINGS,
-                    parent_lock_sql(parent),
-                    guard,
-                    sql.SQL("{} ORDER BY 1").format(spans),
+                    ddl.parent_lock_sql(parent),
+                    ddl.guards_query([op.oid for op in ops]),
+                    ddl.newest_rows_query(ops),
                 ]
             )
         )
@@ -837,10 +740,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     async def _reset_session(
         self, conn: psycopg.AsyncConnection[Any], key: sql.Composable, *, locked: bool
     ) -> None:
-        parts: list[sql.Composable] = [sql.SQL("RESET lock_timeout; RESET statement_timeout")]
-        if locked:
-            parts.append(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
-        await conn.execute(sql.SQL(";\n").join(parts))
+        await conn.execute(ddl.script(ddl.release_session(key, unlock=locked)))
 
     async def _detach(
         self, conn: psycopg.AsyncConnection[Any], parent: str, op: RetirePartition
@@ -851,14 +751,18 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             detail = await self._check_expired(conn, parent, op)  # leaves the transaction open
             if op.concurrently:
                 await conn.execute(
-                    sql.SQL(";\n").join([self._state_sql(op, "detaching"), sql.SQL("COMMIT")])
+                    ddl.script([ddl.partition_state(self.meta, op, "detaching"), ddl.COMMIT])
                 )
                 await self._detach_concurrently(conn, parent, op, finalize=False)
             else:
                 await self._step("detach", op)
                 await conn.execute(
-                    sql.SQL(";\n").join(
-                        [op.detach_statement(), self._state_sql(op, "detached"), sql.SQL("COMMIT")]
+                    ddl.script(
+                        [
+                            op.detach_statement(),
+                            ddl.partition_state(self.meta, op, "detached"),
+                            ddl.COMMIT,
+                        ]
                     )
                 )
         elif op.stage == Stage.PENDING:
@@ -873,23 +777,22 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         """Inside a new transaction: is it still the partition the plan saw, still partman's,
         and is its newest row really older than the cutoff, whatever its bounds say?"""
         await self._step("check", op)
-        guard = sql.SQL(
-            "SELECT c.relname::text, n.nspname::text, pg_get_expr(c.relpartbound, c.oid), "
-            "obj_description(c.oid, 'pg_class') FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = {}"
-        ).format(sql.Literal(op.oid))
-        time = sql.Identifier(op.time_column)
-        span = sql.SQL(
-            "SELECT min({})::text, max({}), count(*) FILTER (WHERE {} >= {}) FROM {}"
-        ).format(time, time, time, sql.Literal(op.cutoff), op.partition)
         cur = await conn.execute(
-            sql.SQL(";\n").join([self._begin(), SESSION_SETTINGS, parent_lock_sql(parent), guard])
+            ddl.script(
+                [
+                    self._begin(),
+                    SESSION_SETTINGS,
+                    ddl.parent_lock_sql(parent),
+                    ddl.guard_query(op.oid),
+                ]
+            )
         )
         row = await _last_row(cur)
         verdict = check_verdict(op, row, None, None, 0)  # the span reads it only if it is ours
         if isinstance(verdict, Skipped):
             raise verdict
-        oldest, newest, inside = await _last_row(await conn.execute(span)) or (None, None, 0)
+        span = await conn.execute(ddl.newest_row_query(op))
+        oldest, newest, inside = await _last_row(span) or (None, None, 0)
         verdict = check_verdict(op, row, oldest, newest, inside)
         if isinstance(verdict, Skipped):
             raise verdict
@@ -899,13 +802,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         self, conn: psycopg.AsyncConnection[Any], op: RetirePartition
     ) -> None:
         await self._step("check", op)
-        cur = await conn.execute(
-            sql.SQL(
-                "SELECT c.relispartition, obj_description(c.oid, 'pg_class') FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = {} AND c.relname = {}"
-            ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
-        )
+        cur = await conn.execute(ddl.detached_query(op.partition_schema, op.partition_name))
         row = await cur.fetchone()
         if row is None or row[0] or not snapshot.is_owner_comment(row[1]):
             raise Skipped(
@@ -926,16 +823,15 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
         the lock budget as session settings and the parent's advisory lock as a session lock.
         If its wait for older transactions times out, the partition stays detach-pending:
         retries (and later passes) FINALIZE it."""
-        key = parent_key(parent)
-        where = sql.SQL(
-            "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {}"
-        ).format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
+        key = ddl.parent_key(parent)
         cur = await conn.execute(
-            sql.SQL(
-                "SELECT pg_try_advisory_lock({}), coalesce(({}), false); "
-                "SET lock_timeout = {}; SET statement_timeout = {}"
-            ).format(key, where, ms(self.config.lock_timeout), ms(self.config.statement_timeout))
+            ddl.detach_start_query(
+                key,
+                op.partition_schema,
+                op.partition_name,
+                self.config.lock_timeout,
+                self.config.statement_timeout,
+            )
         )
         row = await cur.fetchone()
         done = False
@@ -948,59 +844,26 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
             await self._step("detach", op)
             try:
                 await conn.execute(statement.detach_statement())
-            except RETRYABLE:
+            except ddl.RETRYABLE:
                 if not finalize:  # maybe left pending: say so in the metadata now
-                    await conn.execute(self._state_sql(op, "detaching"))
+                    await conn.execute(ddl.partition_state(self.meta, op, "detaching"))
                 raise
             done = True
         finally:
-            tail: list[sql.Composable] = [
-                sql.SQL("RESET lock_timeout; RESET statement_timeout"),
-                sql.SQL("SELECT pg_advisory_unlock({})").format(key),
-            ]
+            tail = ddl.release_session(key)
             if done:
-                tail.append(self._state_sql(op, "detached"))
-            await conn.execute(sql.SQL(";\n").join(tail))
-
-    def _state_sql(self, op: RetirePartition, state: str) -> sql.Composed:
-        return metadata.partition_state_sql(
-            self.meta, op.partition_schema, op.partition_name, state, action=op.action
-        )
+                tail.append(ddl.partition_state(self.meta, op, "detached"))
+            await conn.execute(ddl.script(tail))
 
     def _retired_sql(self, op: RetirePartition) -> list[sql.Composable]:
-        if op.action == "drop":
-            return [
-                metadata.forget_partition_sql(self.meta, op.partition_schema, op.partition_name)
-            ]
-        when = dt.datetime.now(dt.UTC).date().isoformat()
-        comment = (
-            f"retired by partman retention from {op.parent_qualified} on {when} "
-            f"({op.action}); no longer managed"
-        )
-        if op.action == "archive":
-            assert op.archive_schema is not None
-            target = sql.Identifier(op.archive_schema, op.partition_name)
-            return [
-                sql.SQL("COMMENT ON TABLE {} IS {}").format(target, sql.Literal(comment)),
-                metadata.partition_state_sql(
-                    self.meta,
-                    op.partition_schema,
-                    op.partition_name,
-                    "archived",
-                    new_schema=op.archive_schema,
-                ),
-            ]
-        return [
-            sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(comment)),
-            metadata.partition_state_sql(self.meta, op.partition_schema, op.partition_name, "kept"),
-        ]
+        return ddl.retired_records(self.meta, op, dt.datetime.now(dt.UTC).date())
 
     async def _forget(
         self, conn: psycopg.AsyncConnection[Any], unit: list[Operation], run_id: str
     ) -> None:
         await self._step("forget", unit[0])
         await conn.execute(
-            sql.SQL(";\n").join(
+            ddl.script(
                 [
                     self._begin(),
                     *(
@@ -1010,9 +873,9 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                         for op in unit
                     ),
                     metadata.audit_sql(
-                        self.meta, run_id, [audit_entry(op, Outcome.OK) for op in unit]
+                        self.meta, run_id, [ddl.audit_entry(op, Outcome.OK) for op in unit]
                     ),
-                    sql.SQL("COMMIT"),
+                    ddl.COMMIT,
                 ]
             )
         )
@@ -1033,7 +896,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
                 self._log(r)
         if not results:
             return
-        entries = [audit_entry(r.operation, r.outcome, r.error) for r in results]
+        entries = [ddl.audit_entry(r.operation, r.outcome, r.error) for r in results]
         try:
             await conn.execute(metadata.audit_sql(self.meta, run_id, entries))
         except psycopg.Error as error:  # the audit must never turn a skip into a crash
@@ -1104,4 +967,4 @@ def _rowcount_before_commit(cur: psycopg.AsyncCursor[Any]) -> int:
 
 async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        await conn.execute("ROLLBACK")
+        await conn.execute(ddl.ROLLBACK)
