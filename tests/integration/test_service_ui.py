@@ -226,3 +226,24 @@ def test_ui_adds_a_tenant_and_shows_errors(dsn: str, conn: Conn, page: Page) -> 
         assert conn.execute("SELECT count(*) FROM partman_meta.runs").fetchone() == (1,)
     finally:
         server.stop()
+
+
+def test_ui_refresh_keeps_the_tenant_id_being_typed(dsn: str, conn: Conn, page: Page) -> None:
+    """The page refreshes every few seconds and rebuilds the table cards; someone typing a
+    tenant id at that moment keeps the focus, the caret and every keystroke."""
+    clock = partman.SimulatedClock(NOW)
+    service = _scenario(dsn, conn, clock)
+    server = service.start_server()
+    try:
+        page.goto(server.url + "/")
+        expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=20_000)
+        form = page.locator('.table-card[data-table="convoy.events"] .add-tenant')
+        field = form.locator('input[aria-label="tenant id"]')
+        field.click()
+        page.keyboard.type("proj")
+        page.evaluate("refresh()")  # the periodic refresh, landing mid-word
+        page.keyboard.type("ect-new")
+        expect(field).to_be_focused()
+        expect(field).to_have_value("project-new")
+    finally:
+        server.stop()

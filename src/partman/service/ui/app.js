@@ -375,6 +375,12 @@ function showTables(tables, parts, plan) {
   const box = document.getElementById("tables");
   const now = parseTime(parts.now) || Date.now();
   const open = new Map([...box.querySelectorAll(".add-tenant")].map((f) => [f.closest(".table-card").dataset.table, f]));
+  // The add-tenant forms are kept across refreshes, but moving a node into its new card blurs
+  // it: someone typing a tenant id when the refresh lands would type into nothing. Give the
+  // focus (and the caret) back in the same task, before any keystroke can arrive.
+  const active = document.activeElement;
+  const typing = active instanceof HTMLInputElement && box.contains(active)
+    ? { node: active, start: active.selectionStart, end: active.selectionEnd } : null;
   box.replaceChildren();
   if (tables.length === 0) {
     box.append(el("p", { class: "empty", text: "No managed tables yet." }));
@@ -396,6 +402,10 @@ function showTables(tables, parts, plan) {
     card.append(timeline(t, parts.partitions, parts.coverage, plan, parts.default_rows, now));
     if (t.tenant_column !== null) card.append(open.get(t.table) || addTenantForm(t));
     box.append(card);
+  }
+  if (typing && typing.node.isConnected && document.activeElement !== typing.node) {
+    typing.node.focus();
+    typing.node.setSelectionRange(typing.start, typing.end);
   }
 }
 
