@@ -24,7 +24,7 @@ from psycopg import sql
 
 from ..model.bounds import BoundSyntaxError, BoundValue, RangeBound, parse_range_bound
 from ..model.columns import ColumnKind, KeyColumn
-from ..model.snapshot import Catalog, ParentInfo, PartitionInfo
+from ..model.snapshot import Catalog, Grant, ParentInfo, PartitionInfo, Traits
 
 SESSION_SETTINGS = sql.SQL(
     "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
@@ -33,10 +33,45 @@ SESSION_SETTINGS = sql.SQL(
 """Fix how the server prints bound literals, so `bounds.py` reads them back exactly."""
 
 
+TRAITS = sql.SQL(
+    """pg_get_userbyid(pc.relowner)::text, pg_get_userbyid(pc.relowner) = current_user,
+       pc.relreplident::text,
+       (SELECT ic.relname::text FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+         WHERE x.indrelid = pc.oid AND x.indisreplident),
+       (SELECT array_agg(ARRAY[CASE WHEN a.grantee <> 0 THEN pg_get_userbyid(a.grantee)::text END,
+                               a.privilege_type, a.is_grantable::text]
+                         ORDER BY pg_get_userbyid(a.grantee), a.privilege_type)
+          FROM aclexplode(pc.relacl) a WHERE a.grantee <> pc.relowner),
+       (SELECT ts.spcname::text FROM pg_tablespace ts WHERE ts.oid = pc.reltablespace),
+       pc.reloptions::text[],
+       (SELECT am.amname::text FROM pg_am am WHERE am.oid = pc.relam)"""
+)
+"""A table's `Traits` (`model.snapshot`), as columns of a row about `pg_class pc`: the parent's
+row of a pass (per parent, never per partition) or an adopted partition's (`traits_query`)."""
+
+TRAITS_COLUMNS = 8
 
 
+def traits_query(oids: Sequence[int]) -> sql.Composed:
+    """(oid, *traits) of the tables given by oid: the partitions an import is about to adopt."""
+    return sql.SQL("SELECT pc.oid::int8, {} FROM pg_class pc WHERE pc.oid = ANY({}::oid[])").format(
+        TRAITS, sql.Literal(list(oids))
+    )
 
 
+def parse_traits(row: Sequence[Any]) -> Traits:
+    """The `TRAITS` columns of a row (they come last in a parent's)."""
+    owner, owner_is_current, identity, index, grants, tablespace, options, method = row
+    return Traits(
+        owner=owner,
+        owner_is_current=bool(owner_is_current),
+        replica_identity=identity,
+        identity_index=index,
+        grants=tuple(Grant(g, p, ok == "true") for g, p, ok in grants or ()),
+        tablespace=tablespace,
+        options=tuple(options or ()),
+        access_method=method,
+    )
 
 
 def parents_from_values(names: Iterable[tuple[str, str]]) -> sql.Composable:
@@ -80,7 +115,8 @@ SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text, pt.pa
           FROM unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
           LEFT JOIN pg_attribute a ON a.attrelid = pc.oid AND a.attnum = k.attnum
                                   AND k.attnum <> 0),
-       cols.names, cols.typnames, cols.typesql, cols.typmods, cols.generated
+       cols.names, cols.typnames, cols.typesql, cols.typmods, cols.generated,
+       {traits}
   FROM ({parents}) AS wanted(s, t)
   JOIN pg_namespace pn ON pn.nspname = wanted.s
   JOIN pg_class pc ON pc.relnamespace = pn.oid AND pc.relname = wanted.t
@@ -94,7 +130,7 @@ SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text, pt.pa
          FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
         WHERE a.attrelid = pc.oid AND a.attnum > 0 AND NOT a.attisdropped) cols ON true
 """
-    ).format(parents=parents)
+    ).format(parents=parents, traits=TRAITS)
     children = sql.SQL(
         """
 SELECT i.inhparent::int8 AS parent, c.oid::int8 AS oid, n.nspname::text AS schema,
@@ -233,6 +269,7 @@ class CatalogReader:
                 key=info.key,
                 columns=_columns(head),
                 partitions=tuple(info.children),
+                traits=parse_traits(head[-TRAITS_COLUMNS:]),
             )
             vars(parent)["default_partition"] = info.default  # known: no need to look for it
             catalog[(parent.schema, parent.name)] = parent

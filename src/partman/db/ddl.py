@@ -231,6 +231,41 @@ def created_records(meta: str, op: Operation, state: str = "attached") -> list[s
     ]
 
 
+def identity_indexes_query(ops: Sequence[Operation]) -> sql.Composed:
+    """(schema, name, index) of each new partition whose parent's replica identity is an index:
+    the partition's own index of that one, which ATTACH matched or built (so the query runs
+    after the ATTACH, in its transaction)."""
+    names = sql.SQL(", ").join(
+        sql.SQL("({}, {})").format(sql.Literal(op.partition_schema), sql.Literal(op.partition_name))
+        for op in ops
+    )
+    return sql.SQL(
+        """SELECT pn.nspname::text, p.relname::text, ic.relname::text
+  FROM pg_class p JOIN pg_namespace pn ON pn.oid = p.relnamespace
+  JOIN pg_inherits pi ON pi.inhrelid = p.oid
+  JOIN pg_index px ON px.indrelid = pi.inhparent AND px.indisreplident
+  JOIN pg_inherits ii ON ii.inhparent = px.indexrelid
+  JOIN pg_index cx ON cx.indexrelid = ii.inhrelid AND cx.indrelid = p.oid
+  JOIN pg_class ic ON ic.oid = cx.indexrelid
+ WHERE (pn.nspname::text, p.relname::text) IN ({})"""
+    ).format(names)
+
+
+ANALYZE_ONLY_SINCE = 180000
+"""`ANALYZE ONLY parent` (the parent's own statistics, not each partition's) came with
+PostgreSQL 18; before it, ANALYZE of a parent analyzes every partition too."""
+
+
+def analyze_only(
+    parent: sql.Identifier, lock_timeout: dt.timedelta, statement_timeout: dt.timedelta
+) -> sql.Composed:
+    """The parent's statistics after its partition set changed (autovacuum never analyzes a
+    partitioned table), under the lock budget: it takes SHARE UPDATE EXCLUSIVE on the parent."""
+    return script(
+        [begin(lock_timeout, statement_timeout), sql.SQL("ANALYZE ONLY {}").format(parent), COMMIT]
+    )
+
+
 # -- retention -------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..model.columns import KeyColumn, TenantValue, tenant_text
 from ..model.intervals import Interval
-from ..model.snapshot import ParentInfo, PartitionInfo, State, is_owner_comment
+from ..model.snapshot import ParentInfo, PartitionInfo, State, Traits, is_owner_comment
 from .planner import TimeDomain, timelines
 
 
@@ -46,6 +46,9 @@ class ImportReport:
     already_owned: list[Found] = field(default_factory=list)
     misaligned: list[Found] = field(default_factory=list)
     foreign: list[Found] = field(default_factory=list)
+    differing: list[Found] = field(default_factory=list)
+    """Imported partitions whose owner, grants, replica identity, tablespace, ... differ from
+    their parent's: reported, never changed (`differing`)."""
     tables: list[str] = field(default_factory=list)
     tenants: dict[str, list[str]] = field(default_factory=dict)
     skipped_tables: dict[str, str] = field(default_factory=dict)
@@ -56,6 +59,7 @@ class ImportReport:
             "already_owned": [f.to_dict() for f in self.already_owned],
             "misaligned": [f.to_dict() for f in self.misaligned],
             "foreign": [f.to_dict() for f in self.foreign],
+            "differing": [f.to_dict() for f in self.differing],
             "tables": self.tables,
             "tenants": self.tenants,
             "skipped_tables": self.skipped_tables,
@@ -70,6 +74,7 @@ class ImportReport:
         lines += [f"  skipped table {t}: {why}" for t, why in self.skipped_tables.items()]
         lines += [f"  misaligned {f.partition} {f.bound}: {f.reason}" for f in self.misaligned]
         lines += [f"  foreign {f.partition} {f.bound}: {f.reason}" for f in self.foreign]
+        lines += [f"  differs {f.partition}: {f.reason}" for f in self.differing]
         return "\n".join(lines)
 
 
@@ -131,6 +136,33 @@ def classify(
     for p in others:
         report.foreign.append(Found(table, p.qualified_name, None, p.bound_text, _why_foreign(p)))
     return Adoption(adopt, tenants, report)
+
+
+def differing(
+    parent: ParentInfo,
+    adopted: list[tuple[PartitionInfo, TenantValue | None]],
+    traits: dict[int, Traits],
+) -> list[Found]:
+    """Adopted partitions that do not carry what their parent declares (`Traits`), and how.
+
+    A partition partman creates gets them; one it adopts is someone else's work, so it is
+    reported and left as it is."""
+    out = []
+    for p, tenant in adopted:
+        mine = traits.get(p.oid)
+        found = [] if mine is None else parent.traits.differences(mine)
+        if found:
+            reason = "; ".join(found) + "; left as it is (partman never changes an adopted one)"
+            out.append(
+                Found(
+                    parent.qualified_name,
+                    p.qualified_name,
+                    tenant_text(tenant),
+                    p.bound_text,
+                    reason,
+                )
+            )
+    return out
 
 
 def _why_foreign(p: PartitionInfo) -> str:

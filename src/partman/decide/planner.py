@@ -399,6 +399,7 @@ def _create_default(ctx: TableContext) -> CreatePartition | Operation:
         lower=None,
         upper=None,
         reason="default_partition is on and the parent has none",
+        traits=ctx.parent.traits,
     )
 
 
@@ -675,6 +676,7 @@ def _create(
 
 
 def _show(value: dt.datetime | dt.date) -> str:
+        traits=ctx.parent.traits,
     """A bound for people: to the second, with its offset."""
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="seconds")

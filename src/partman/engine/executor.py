@@ -51,6 +51,7 @@ from ..model.operations import (
     Operation,
     RetirePartition,
     Stage,
+    identity_index_statement,
 )
 from ..model.report import OperationResult, Outcome, Skipped, SkipReason
 from ..model.text import first_line, iso
@@ -103,7 +104,40 @@ class Executor:
                 ]
                 self._finish(conn, run_id, rest)
                 results += rest
+        self._analyze(conn, results)
         return results
+
+    def _analyze(
+        self, conn: psycopg.Connection[Any], results: Sequence[OperationResult]
+    ) -> None:
+        """`ANALYZE ONLY` each parent whose partition set changed, where the server has it
+        (PostgreSQL 18): autovacuum never analyzes a partitioned parent. Outside the DDL
+        transactions, under the lock budget; a lock not granted in time skips it, logged."""
+        if conn.info.server_version < ddl.ANALYZE_ONLY_SINCE:
+            return
+        changed = {
+            r.operation.parent_qualified: r.operation.parent
+            for r in results
+            if r.outcome == Outcome.OK and not isinstance(r.operation, ForgetPartition)
+        }
+        for name, parent in changed.items():
+            try:
+                conn.execute(
+                    ddl.analyze_only(
+                        parent, self.config.lock_timeout, self.config.statement_timeout
+                    )
+                )
+            except psycopg.Error as error:
+                _rollback(conn)
+                log_event(
+                    self.logger,
+                    logging.INFO,
+                    "analyze_skipped",
+                    f"ANALYZE ONLY {name} skipped ({first_line(error)}); the next pass that "
+                    "changes its partitions tries again",
+                    table=name,
+                    error=first_line(error),
+                )
 
     def _apply_parent(
         self, conn: psycopg.Connection[Any], parent: str, ops: list[Operation], run_id: str
@@ -411,9 +445,37 @@ class Executor:
             parts += ddl.created_records(self.meta, op)  # the default partition is partman's too
             audits.append(ddl.audit_entry(op, Outcome.OK))
         parts.append(metadata.audit_sql(self.meta, run_id, audits))
-        parts.append(ddl.COMMIT)
         self._step("create", unit[0])
-        conn.execute(ddl.script(parts))
+        self._commit(conn, parts, unit)
+
+    def _commit(
+        self,
+        conn: psycopg.Connection[Any],
+        parts: list[sql.Composable],
+        ops: Sequence[Operation],
+    ) -> None:
+        """Send `parts` and commit them. A partition whose parent's replica identity is an
+        index gets its own index of it first, in the same transaction: ATTACH has just made
+        or matched it, and only now can it be named (one more round trip, for those alone)."""
+        indexed = [
+            op
+            for op in ops
+            if isinstance(op, CreatePartition | CreateDefaultPartition)
+            and op.traits.replica_identity == "i"
+        ]
+        if not indexed:
+            conn.execute(ddl.script([*parts, ddl.COMMIT]))
+            return
+        cur = conn.execute(ddl.script([*parts, ddl.identity_indexes_query(indexed)]))
+        found = (_row_sets(cur))[-1]
+        conn.execute(
+            ddl.script(
+                [
+                    *(identity_index_statement(sql.Identifier(s, n), i) for s, n, i in found),
+                    ddl.COMMIT,
+                ]
+            )
+        )
 
     def _create_moving(
         self, conn: psycopg.Connection[Any], parent: str, op: CreatePartition, run_id: str
@@ -442,7 +504,7 @@ class Executor:
                 conn.execute(
                     ddl.script(
                         [
-                            op.create_statement(),
+                            *op.create_statements(),
                             *ddl.created_records(self.meta, op, "staging"),
                             ddl.COMMIT,
                         ]
@@ -482,22 +544,21 @@ class Executor:
             parts += [self._begin(), ddl.parent_lock_sql(op.parent_qualified)]
         parts += ddl.attach_locks(op)
         if create:
-            parts.append(op.create_statement())
+            parts += op.create_statements()
         parts.append(op.move_statement(None))
         cur = conn.execute(ddl.script(parts))
         moved = _rowcount_before_commit(cur)
         audit = ddl.audit_entry(
             op, Outcome.OK, detail=f"{moved} row(s) moved from the default partition"
         )
-        conn.execute(
-            ddl.script(
-                [
-                    op.attach_statement(),
-                    *ddl.created_records(self.meta, op),
-                    metadata.audit_sql(self.meta, run_id, [audit]),
-                    ddl.COMMIT,
-                ]
-            )
+        self._commit(
+            conn,
+            [
+                op.attach_statement(),
+                *ddl.created_records(self.meta, op),
+                metadata.audit_sql(self.meta, run_id, [audit]),
+            ],
+            [op],
         )
         return f"{moved} row(s) moved from the default partition"
 

@@ -29,9 +29,10 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from ..db import metadata
+from ..db.catalog import parse_traits, traits_query
 from ..db.ddl import RETRYABLE, parent_lock_sql
 from ..decide import planner
-from ..decide.adoption import ImportReport, classify
+from ..decide.adoption import ImportReport, classify, differing
 from ..decide.coverage import Inventory, inventory
 from ..decide.validate import check_parent, check_record
 from ..errors import (
@@ -49,7 +50,7 @@ from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_tex
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
 from ..model.operations import Plan
 from ..model.report import Report
-from ..model.snapshot import Catalog, ParentInfo
+from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, Traits
 from . import store_async as store
 from .executor_async import AsyncExecutor
 from .hooks import AsyncPreDropHook, AsyncStepHook
@@ -288,7 +289,10 @@ class AsyncManager:
                 )
             removed = bool(cur.rowcount > 0)
         self._event(
-            "table_removed", table=qualified, tenant=tenant_text(tenant_id), removed=removed
+            "table_removed" if tenant_id is None else "tenant_removed",
+            table=qualified,
+            tenant=tenant_text(tenant_id),
+            removed=removed,
         )
         return removed
 
@@ -344,6 +348,9 @@ class AsyncManager:
                 )
                 await self._adopt(conn, table, parent, adoption.adopt, adoption.tenants)
                 found = adoption.found
+                report.differing += differing(
+                    parent, adoption.adopt, await self._traits(conn, adoption.adopt)
+                )
                 report.imported += found.imported
                 report.already_owned += found.already_owned
                 report.misaligned += found.misaligned
@@ -663,6 +670,17 @@ class AsyncManager:
                     ) from None
                 retry = Backoff(self.config.retry_backoff.total_seconds())
                 await asyncio.sleep(retry.delay(attempt + 1))
+
+    async def _traits(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        partitions: list[tuple[PartitionInfo, TenantValue | None]],
+    ) -> dict[int, Traits]:
+        """What the adopted partitions declare (owner, grants, ...), by oid: one read."""
+        if not partitions:
+            return {}
+        cur = await conn.execute(traits_query([p.oid for p, _ in partitions]))
+        return {row[0]: parse_traits(row[1:]) for row in await cur.fetchall()}
 
     async def _add_missing_tenants(
         self, conn: psycopg.AsyncConnection[Any], table_id: int, tenants: list[TenantValue]

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from .bounds import BoundValue
 from .columns import TenantValue
+from .snapshot import PLAIN, Traits
 from .text import iso
 
 LIKE_OPTIONS = sql.SQL(
@@ -27,6 +28,77 @@ LIKE_OPTIONS = sql.SQL(
 foreign keys and row triggers are cloned by ATTACH itself."""
 
 TimeBound = dt.datetime | dt.date
+
+PRIVILEGES = frozenset(
+    {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}
+)
+"""Table privileges as `aclexplode` names them: keywords, so checked before they are sent."""
+
+_IDENTITY = {"f": sql.SQL("FULL"), "n": sql.SQL("NOTHING")}
+
+
+def create_statements(
+    partition: sql.Identifier, parent: sql.Identifier, traits: Traits
+) -> list[sql.Composed]:
+    """A new partition's table, with what its parent declares and LIKE does not copy: access
+    method, storage parameters and tablespace in the CREATE itself, then replica identity,
+    grants and owner, all before the ATTACH (in the same transaction: a crash leaves nothing
+    half-made). A replica identity USING INDEX is set after the ATTACH, once the partition's
+    index is known (`identity_index_statement`)."""
+    create = sql.SQL("CREATE TABLE {} (LIKE {} {})").format(partition, parent, LIKE_OPTIONS)
+    if traits.access_method is not None:
+        create += sql.SQL(" USING {}").format(sql.Identifier(traits.access_method))
+    if traits.options:
+        create += sql.SQL(" WITH ({})").format(
+            sql.SQL(", ").join(_storage_parameter(o) for o in traits.options)
+        )
+    if traits.tablespace is not None:
+        create += sql.SQL(" TABLESPACE {}").format(sql.Identifier(traits.tablespace))
+    out = [create]
+    identity = _IDENTITY.get(traits.replica_identity)
+    if identity is not None:
+        out.append(sql.SQL("ALTER TABLE {} REPLICA IDENTITY {}").format(partition, identity))
+    out += grant_statements(partition, traits)
+    if not traits.owner_is_current:
+        out.append(
+            sql.SQL("ALTER TABLE {} OWNER TO {}").format(partition, sql.Identifier(traits.owner))
+        )
+    return out
+
+
+def grant_statements(table: sql.Identifier, traits: Traits) -> list[sql.Composed]:
+    """The parent's grants, one GRANT per grantee and grant option."""
+    by_grantee: dict[tuple[str | None, bool], list[str]] = {}
+    for g in traits.grants:
+        if g.privilege not in PRIVILEGES:
+            raise ValueError(f"unexpected privilege {g.privilege!r} in a table's ACL")
+        by_grantee.setdefault((g.grantee, g.grantable), []).append(g.privilege)
+    out = []
+    for (grantee, grantable), privileges in by_grantee.items():
+        statement = sql.SQL("GRANT {} ON TABLE {} TO {}").format(
+            sql.SQL(", ").join(sql.SQL(p) for p in privileges),
+            table,
+            sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee),
+        )
+        if grantable:
+            statement += sql.SQL(" WITH GRANT OPTION")
+        out.append(statement)
+    return out
+
+
+def identity_index_statement(partition: sql.Identifier, index: str) -> sql.Composed:
+    """REPLICA IDENTITY USING INDEX, with the partition's own index of the parent's one."""
+    return sql.SQL("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}").format(
+        partition, sql.Identifier(index)
+    )
+
+
+def _storage_parameter(option: str) -> sql.Composed:
+    """A `reloptions` entry ("fillfactor=70", "toast.autovacuum_enabled=off") as SQL."""
+    name, _, value = option.partition("=")
+    return sql.SQL("{} = {}").format(
+        sql.SQL(".").join(sql.Identifier(part) for part in name.split(".")), sql.Literal(value)
+    )
 
 
 def _values(values: Sequence[BoundValue]) -> sql.Composed:
@@ -147,15 +219,19 @@ class CreatePartition(Operation):
     resume_staging: bool = False
     """The table exists already, unattached, partly filled from the default (a pass was
     interrupted while moving rows): finish moving and attach it."""
+    traits: Traits = PLAIN
+    """What the parent declares that the new partition carries (`create_statements`)."""
 
     @property
     def kind(self) -> str:
         return "create"
 
     def create_statement(self) -> sql.Composed:
-        return sql.SQL("CREATE TABLE {} (LIKE {} {})").format(
-            self.partition, self.parent, LIKE_OPTIONS
-        )
+        """The CREATE alone (`create_statements` has what comes with it)."""
+        return self.create_statements()[0]
+
+    def create_statements(self) -> list[sql.Composed]:
+        return create_statements(self.partition, self.parent, self.traits)
 
     def attach_statement(self) -> sql.Composed:
         return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
@@ -193,7 +269,7 @@ class CreatePartition(Operation):
         ).format(self.move.default, where, columns, self.partition, columns, columns)
 
     def statements(self) -> list[sql.Composed]:
-        out = [] if self.resume_staging else [self.create_statement()]
+        out = [] if self.resume_staging else self.create_statements()
         if self.move is not None:
             out.append(self.move_statement(None))
         out.append(self.attach_statement())
@@ -204,15 +280,16 @@ class CreatePartition(Operation):
 class CreateDefaultPartition(Operation):
     """The DEFAULT partition a table asked for (`Table.default_partition`)."""
 
+    traits: Traits = PLAIN
+    """What the parent declares that the new partition carries (`create_statements`)."""
+
     @property
     def kind(self) -> str:
         return "create_default"
 
     def statements(self) -> list[sql.Composed]:
         return [
-            sql.SQL("CREATE TABLE {} (LIKE {} {})").format(
-                self.partition, self.parent, LIKE_OPTIONS
-            ),
+            *create_statements(self.partition, self.parent, self.traits),
             sql.SQL("ALTER TABLE {} ATTACH PARTITION {} DEFAULT").format(
                 self.parent, self.partition
             ),

@@ -46,6 +46,82 @@ class PartitionInfo(NamedTuple):
         return f"{self.schema}.{self.name}"
 
 
+class Grant(NamedTuple):
+    """One privilege of a table's ACL (`aclexplode`), its owner's own left out."""
+
+    grantee: str | None  # None: PUBLIC
+    privilege: str  # SELECT, INSERT, ... as aclexplode names it
+    grantable: bool
+
+
+REPLICA_IDENTITY = {"d": "default", "f": "full", "n": "nothing", "i": "using index"}
+"""`pg_class.relreplident`, in words."""
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a table declares that `CREATE TABLE (LIKE ...)` + `ATTACH` does not carry to a new
+    partition by itself: partman carries it (`model.operations.create_statements`), and reports
+    adopted partitions that differ. Read once per parent and pass, in the parent's catalog row.
+    """
+
+    owner: str = ""
+    """The owning role's name."""
+    owner_is_current: bool = True
+    """Owned by the role partman runs as: a new partition is owned by it already."""
+    replica_identity: str = "d"
+    """`relreplident`: d(efault), f(ull), n(othing), i(ndex)."""
+    identity_index: str | None = None
+    """The index used as replica identity (when "i")."""
+    grants: tuple[Grant, ...] = ()
+    """Privileges granted on the table, sorted."""
+    tablespace: str | None = None
+    """None: the database's default."""
+    options: tuple[str, ...] = ()
+    """Storage parameters, as `reloptions` prints them ("fillfactor=70"); PostgreSQL refuses
+    them on a partitioned table, so a parent never has any today."""
+    access_method: str | None = None
+    """A partitioned table has one only when set explicitly (PostgreSQL 17 and later)."""
+
+    def differences(self, other: Traits) -> list[str]:
+        """How `other` (an adopted partition's) differs from these (its parent's), in words."""
+        out = []
+        if other.owner != self.owner:
+            out.append(f"owner {other.owner} (the parent's: {self.owner})")
+        if other.replica_identity != self.replica_identity:
+            mine, theirs = (REPLICA_IDENTITY.get(t.replica_identity, "?") for t in (self, other))
+            out.append(f"replica identity {theirs} (the parent's: {mine})")
+        if set(other.grants) != set(self.grants):
+            out.append(f"grants {_grants(other.grants)} (the parent's: {_grants(self.grants)})")
+        if other.tablespace != self.tablespace:
+            out.append(
+                f"tablespace {other.tablespace or 'default'} "
+                f"(the parent's: {self.tablespace or 'default'})"
+            )
+        if self.options and set(other.options) != set(self.options):
+            out.append(
+                f"storage parameters {', '.join(other.options) or 'none'} "
+                f"(the parent's: {', '.join(self.options)})"
+            )
+        if self.access_method is not None and other.access_method != self.access_method:
+            out.append(f"access method {other.access_method} (the parent's: {self.access_method})")
+        return out
+
+
+PLAIN = Traits()
+"""A table that declares nothing a new partition must carry (owned by partman's role)."""
+
+
+def _grants(grants: tuple[Grant, ...]) -> str:
+    if not grants:
+        return "none"
+    by_grantee: dict[str, list[str]] = {}
+    for g in grants:
+        privilege = g.privilege + (" WITH GRANT OPTION" if g.grantable else "")
+        by_grantee.setdefault(g.grantee or "PUBLIC", []).append(privilege)
+    return "; ".join(f"{who}: {', '.join(p)}" for who, p in sorted(by_grantee.items()))
+
+
 @dataclass(frozen=True)
 class ParentInfo:
     """A table the user named, and what the catalog says it is."""
@@ -58,6 +134,8 @@ class ParentInfo:
     key: tuple[KeyColumn, ...] | None  # None when a key part is an expression
     columns: dict[str, KeyColumn]  # every column of the table, by name
     partitions: tuple[PartitionInfo, ...]  # by name
+    traits: Traits = PLAIN
+    """What a new partition must carry from it (owner, grants, replica identity, ...)."""
 
     @property
     def qualified_name(self) -> str:
