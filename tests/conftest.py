@@ -9,6 +9,10 @@
 
 Tests using any of these are marked ``integration`` automatically. A server that cannot be
 started makes the tests that need it fail (error); nothing is ever skipped.
+
+* ``chromium`` (session): the path of Debian's chromium for the web UI's browser tests,
+  installed first when it is missing and the tests run as root (tests/browser.py); otherwise
+  those tests fail with the command to run.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from browser import BrowserSetupError, ensure_chromium
 from pgserver import Server, ServerStartError, server_specs, spec_id, start_server
 
 DB_FIXTURES = frozenset({"pg_server", "dsn", "conn"})
@@ -148,6 +154,15 @@ def pg_server(request: pytest.FixtureRequest) -> Server:
             pytest.fail(f"{spec_id(spec)}: {e}", pytrace=False)
         state.servers[spec] = server
     return server
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium (Playwright drives it; it never downloads a browser of its own)."""
+    try:
+        return ensure_chromium()
+    except BrowserSetupError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..decide.validate import check_record
 from ..errors import TenantError
@@ -44,3 +45,30 @@ def default_partition_rows(
         if (d := parent.default_partition) is not None
     }
     return default_rows(conn, defaults)
+
+
+def default_rows_by_tenant(
+    conn: psycopg.Connection[Any],
+    record: snapshot.TableRecord,
+    limit: int = 20,
+    cap: int = 1_000_000,
+) -> dict[str, int]:
+    """The tenants with the most rows waiting in the table's default partition (at most
+    `limit` of them, most first; rows counted up to `cap` in all): whose partitions are late.
+    Empty for a single-tenant table or one without a default partition."""
+    if record.tenant_column is None:
+        return {}
+    catalog = read_catalog(conn, [(record.schema, record.name)])
+    found = next((p.default_partition for p in catalog.values() if p.default_partition), None)
+    if found is None:
+        return {}
+    query = sql.SQL(
+        "SELECT t::text, count(*) FROM (SELECT {} AS t FROM {} LIMIT {}) x "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {}"
+    ).format(
+        sql.Identifier(record.tenant_column),
+        sql.Identifier(found.schema, found.name),
+        sql.Literal(cap),
+        sql.Literal(limit),
+    )
+    return {str(t): int(n) for t, n in conn.execute(query).fetchall()}

@@ -161,6 +161,8 @@ class Scheduler(Keeper):
             return
         self._wake.clear()
         self._state = "starting"
+        with self._lock:  # the UI says when the first pass comes (first_pass_delay)
+            self._next_at = _utcnow() + self.options.first_pass_delay
         super().start()
 
     def stop(self, timeout: float | None = None) -> bool:

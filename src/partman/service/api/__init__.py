@@ -39,6 +39,8 @@ def create_app(host: Host) -> FastAPI:
             "the audit log. Changes need `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
+        docs_url=None,  # ui.mount serves /docs and /redoc with their assets from a package
+        redoc_url=None,
         responses={
             401: {"model": ErrorOut, "description": "no bearer token"},
             403: {"model": ErrorOut, "description": "wrong token, or the service is read-only"},

@@ -6,10 +6,11 @@ builds from them (`Tenant(...)`), whose error the API returns as a 422 with part
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, computed_field
 
 from ...model import snapshot
 from ...model.config import FOREVER, MAX_PARTITION_COUNT, RetentionAction
+from ...model.text import human_duration
 
 
 class ErrorOut(BaseModel):
@@ -45,6 +46,10 @@ class CoverageOut(BaseModel):
     covered_until: str | None
     runway_seconds: float
 
+    @computed_field(description='runway_seconds as the CLI writes it, e.g. "2 d 15 h"')
+    def runway_text(self) -> str:
+        return human_duration(self.runway_seconds)
+
 
 class TenantOut(BaseModel):
     table: str
@@ -74,7 +79,15 @@ class TableOut(BaseModel):
     tenants: int
     partitions: int
     default_rows: int | None = Field(description="rows waiting in the default partition")
+    default_rows_by_tenant: dict[str, int] = Field(
+        default_factory=dict,
+        description="the tenants with the most rows in the default partition (20 at most)",
+    )
     min_runway_seconds: float | None = Field(description="the shortest runway of its tenants")
+
+    @computed_field(description='min_runway_seconds as the CLI writes it; null without tenants')
+    def min_runway_text(self) -> str | None:
+        return None if self.min_runway_seconds is None else human_duration(self.min_runway_seconds)
 
 
 class PartitionOut(BaseModel):

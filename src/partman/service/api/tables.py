@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter
 
 from ...db import reads
@@ -27,8 +28,12 @@ def router(host: Host, access: Access) -> APIRouter:
             records = reads.tables(conn, meta)
             counts = reads.tenant_counts(conn, meta)
             defaults = lookups.default_partition_rows(conn, records)
+            strays = stray_tenants(conn, records, defaults)
         found = host.manager.inventory()
-        return [table_out(r, counts, defaults, found.coverage, found.partitions) for r in records]
+        return [
+            table_out(r, counts, defaults, found.coverage, found.partitions, strays)
+            for r in records
+        ]
 
     @api.get("/api/tables/{table}")
     def get_table(table: TableName) -> TableOut:
@@ -37,10 +42,25 @@ def router(host: Host, access: Access) -> APIRouter:
             record = reads.table(conn, meta, table)
             counts = reads.tenant_counts(conn, meta)
             defaults = lookups.default_partition_rows(conn, [record])
+            strays = stray_tenants(conn, [record], defaults)
         found = host.manager.inventory(table)
-        return table_out(record, counts, defaults, found.coverage, found.partitions)
+        return table_out(record, counts, defaults, found.coverage, found.partitions, strays)
 
     return api
+
+
+def stray_tenants(
+    conn: psycopg.Connection[Any],
+    records: list[snapshot.TableRecord],
+    defaults: dict[str, int],
+) -> dict[str, dict[str, int]]:
+    """Per table, the tenants whose rows wait in its default partition (counted only where
+    the default partition holds rows at all)."""
+    return {
+        r.qualified_name: lookups.default_rows_by_tenant(conn, r)
+        for r in records
+        if defaults.get(r.qualified_name, 0) > 0
+    }
 
 
 def table_out(
@@ -49,6 +69,7 @@ def table_out(
     defaults: dict[str, int],
     coverage: list[Coverage],
     partitions: list[Any],
+    strays: dict[str, dict[str, int]] | None = None,
 ) -> TableOut:
     mine = [c for c in coverage if c.table == record.qualified_name]
     return TableOut(
@@ -69,5 +90,6 @@ def table_out(
             1 for p in partitions if p.table == record.qualified_name and not p.is_default
         ),
         default_rows=defaults.get(record.qualified_name),
+        default_rows_by_tenant=(strays or {}).get(record.qualified_name, {}),
         min_runway_seconds=min((c.runway_seconds for c in mine), default=None),
     )

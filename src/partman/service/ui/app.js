@@ -3,7 +3,8 @@
 "use strict";
 
 const REFRESH_MS = 5000;
-const MAX_TENANT_ROWS = 40;
+const MAX_PLAN_ROWS = 100;
+const EMPTY_PLAN = { operations: [], notices: [] };
 const SVG_NS = "http://www.w3.org/2000/svg";
 const RETIRE_KINDS = new Set(["drop", "detach", "archive"]);
 const state = { token: "", mutations: true, refreshing: false, lastError: null };
@@ -70,14 +71,18 @@ function parseTime(text) {
 }
 
 function duration(seconds) {
-  if (seconds === null || seconds === undefined) return "–";
-  const s = Math.max(0, Math.round(seconds));
+  return seconds === null || seconds === undefined ? "–" : humanDuration(seconds);
+}
+
+// partman.model.text.human_duration, word for word: the CLI and the UI write durations alike
+function humanDuration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
   const d = Math.floor(s / 86400);
   const h = Math.floor((s % 86400) / 3600);
   const m = Math.floor((s % 3600) / 60);
-  if (d > 0) return d + "d " + h + "h";
-  if (h > 0) return h + "h " + m + "m";
-  return m + "m " + (s % 60) + "s";
+  if (d) return h ? d + " d " + h + " h" : d + " d";
+  if (h) return m ? h + " h " + m + " min" : h + " h";
+  return m + " min";
 }
 
 function shortTime(iso) {
@@ -106,7 +111,14 @@ function showStatus(status) {
   chip.textContent = text;
   const last = status.last_pass;
   const lastPass = document.getElementById("last-pass");
-  if (last && !last.error) {
+  if (sched.state === "starting" && !last) {
+    // the first scheduled pass waits first_pass_delay: say so, or the page looks stuck
+    const at = parseTime(sched.next_pass_at);
+    const left = at === null ? null : Math.max(0, (at - Date.now()) / 1000);
+    lastPass.textContent = "starting: the first scheduled pass runs at " + shortTime(sched.next_pass_at) +
+      (left === null ? "" : " (in " + humanDuration(left) + ")") +
+      ", after the service's first_pass_delay; Apply now runs one sooner";
+  } else if (last && !last.error) {
     lastPass.textContent = "last pass here " + shortTime(last.started_at) + " (" + last.trigger + ")";
   } else if (last && last.error) {
     lastPass.textContent = "last pass failed: " + last.error;
@@ -149,7 +161,8 @@ function showPlan(plan) {
       text: "Nothing to do: every managed table is covered and nothing has expired." }));
   } else {
     const body = el("tbody");
-    for (const ops of groupedPlan(plan)) {
+    const groups = groupedPlan(plan);
+    for (const ops of groups.slice(0, MAX_PLAN_ROWS)) {
       const first = ops[0];
       const last = ops[ops.length - 1];
       body.append(el("tr", { class: "plan-row", "data-kind": first.kind, "data-table": first.table,
@@ -166,6 +179,10 @@ function showPlan(plan) {
       el("thead", {}, el("tr", {}, ["operation", "table", "tenant", "partitions", "from", "to",
         "why (first)"].map((h) => el("th", { text: h })))),
       body));
+    if (groups.length > MAX_PLAN_ROWS) {
+      box.append(el("p", { class: "muted", id: "plan-more", text: "… and " +
+        (groups.length - MAX_PLAN_ROWS).toLocaleString("en") + " more rows (GET /api/plan has them all)" }));
+    }
   }
   if (plan.notices.length > 0) {
     const list = el("ul", { class: "notices" });
@@ -208,88 +225,185 @@ async function applyNow() {
 
 // -- timelines --------------------------------------------------------------------------------
 
-function niceStep(span) {
-  const hour = 3600e3;
-  const steps = [hour, 3 * hour, 6 * hour, 12 * hour, 24 * hour, 2 * 24 * hour, 7 * 24 * hour,
-    14 * 24 * hour, 30 * 24 * hour, 91 * 24 * hour, 365 * 24 * hour];
-  for (const s of steps) if (span / s <= 16) return s;
-  return steps[steps.length - 1];
+const HOUR = 3600e3;
+const DAY_MS = 24 * HOUR;
+const UNIT_MS = { microsecond: 1e-3, second: 1e3, minute: 60e3, hour: HOUR, day: DAY_MS,
+  week: 7 * DAY_MS, month: 30 * DAY_MS, year: 365 * DAY_MS };
+
+// "1 day", "6 hours", "3 months" (the API's partition_interval) -> { count, unit, ms }
+function parseInterval(text) {
+  const m = /^(\d+)\s+([a-z]+?)s?$/.exec(String(text || "").trim());
+  if (!m || !(m[2] in UNIT_MS)) return { count: 1, unit: "day", ms: DAY_MS };
+  const count = Number(m[1]);
+  return { count: count, unit: m[2], ms: count * UNIT_MS[m[2]] };
 }
 
-function tickLabel(t, step) {
+function rowKey(tenant) {
+  return tenant === null ? "" : tenant;
+}
+
+// Everything the cards draw, indexed once per refresh: a page of 40 rows out of 5,000 tenants
+// then looks up its partitions instead of scanning them all.
+function indexData(tables, parts, plan) {
+  const byTable = new Map(tables.map((t) => [t.table, {
+    defaults: [], parts: new Map(), creates: new Map(), coverage: [], extra: [],
+    retiring: [], lo: Infinity, hi: -Infinity }]));
+  const retiring = new Map();
+  const push = (map, key, item) => { if (!map.has(key)) map.set(key, []); map.get(key).push(item); };
+  const span = (entry, from, to) => {
+    const a = parseTime(from);
+    const b = parseTime(to);
+    if (a !== null) entry.lo = Math.min(entry.lo, a);
+    if (b !== null) entry.hi = Math.max(entry.hi, b);
+  };
+  for (const p of parts.partitions) {
+    const entry = byTable.get(p.table);
+    if (!entry) continue;
+    if (p.is_default) { entry.defaults.push(p); continue; }
+    push(entry.parts, rowKey(p.tenant), p);
+    span(entry, p.from, p.to);
+  }
+  for (const op of plan.operations) {
+    const entry = byTable.get(op.table);
+    if (!entry) continue;
+    if (op.kind === "create") { push(entry.creates, rowKey(op.tenant), op); span(entry, op.from, op.to); }
+    if (RETIRE_KINDS.has(op.kind)) { retiring.set(op.partition, op); entry.retiring.push(op); }
+  }
+  for (const c of parts.coverage) {
+    const entry = byTable.get(c.table);
+    if (entry) entry.coverage.push(c);
+  }
+  for (const [table, entry] of byTable) {
+    // rows: registered tenants (with coverage) first, then any other tenant the catalog shows
+    const seen = new Set();
+    entry.rows = [];
+    for (const c of entry.coverage) {
+      const key = rowKey(c.tenant);
+      if (!seen.has(key)) { seen.add(key); entry.rows.push({ tenant: c.tenant, key: key, coverage: c }); }
+    }
+    for (const key of entry.parts.keys()) {
+      if (!seen.has(key)) {
+        seen.add(key);
+        const tenant = entry.parts.get(key)[0].tenant;
+        entry.rows.push({ tenant: tenant, key: key, coverage: null });
+      }
+    }
+    for (const row of entry.rows) row.search = (row.tenant === null ? "(all rows)" : row.tenant).toLowerCase();
+    entry.table = table;
+  }
+  return { byTable: byTable, retiring: retiring };
+}
+
+// One time range per partition interval: tables of the same interval share a scale.
+function rangesByInterval(tables, index, now) {
+  const ranges = new Map();
+  for (const t of tables) {
+    const step = parseInterval(t.partition_interval);
+    const entry = index.byTable.get(t.table);
+    const key = step.count + " " + step.unit;
+    const r = ranges.get(key) || { lo: now - 3 * step.ms, hi: now + 2 * step.ms, step: step };
+    if (Number.isFinite(entry.lo)) r.lo = Math.min(r.lo, entry.lo);
+    if (Number.isFinite(entry.hi)) r.hi = Math.max(r.hi, entry.hi);
+    ranges.set(key, r);
+  }
+  return ranges;
+}
+
+// Ticks on the partitions' own boundaries: every interval (or every few, to keep ~12 labels),
+// aligned on a partition's lower bound when there is one.
+function ticks(range, anchor) {
+  const { lo, hi, step } = range;
+  const perTick = [1, 2, 3, 4, 6, 7, 12, 14, 24, 30, 48, 60, 90, 180, 365]
+    .find((k) => (hi - lo) / (k * step.ms) <= 12) || Math.ceil((hi - lo) / (12 * step.ms));
+  const out = [];
+  if (step.unit === "month" || step.unit === "year") {
+    const months = step.count * (step.unit === "year" ? 12 : 1) * perTick;
+    const d = new Date(anchor === null ? lo : anchor);
+    let t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    while (t > lo) { const x = new Date(t); t = Date.UTC(x.getUTCFullYear(), x.getUTCMonth() - months, 1); }
+    for (; t <= hi && out.length < 100; ) {
+      if (t >= lo) out.push(t);
+      const x = new Date(t);
+      t = Date.UTC(x.getUTCFullYear(), x.getUTCMonth() + months, 1);
+    }
+    return { times: out, every: months * 30 * DAY_MS };
+  }
+  const every = perTick * step.ms;
+  const base = anchor === null ? Math.floor(lo / DAY_MS) * DAY_MS : anchor;
+  for (let t = base + Math.ceil((lo - base) / every) * every; t <= hi && out.length < 100; t += every) out.push(t);
+  return { times: out, every: every };
+}
+
+function tickLabel(t, every) {
   const iso = new Date(t).toISOString();
-  if (step < 24 * 3600e3) return iso.slice(5, 10) + " " + iso.slice(11, 16);
-  return iso.slice(5, 10);
+  if (every >= 28 * DAY_MS) return iso.slice(0, 7);
+  if (every >= DAY_MS && iso.slice(11, 16) === "00:00") return iso.slice(5, 10);
+  return iso.slice(5, 10) + " " + iso.slice(11, 16);
 }
 
-function timeline(table, partitions, coverage, plan, defaults, now) {
-  const mine = partitions.filter((p) => p.table === table.table);
-  const defaultParts = mine.filter((p) => p.is_default);
-  const regular = mine.filter((p) => !p.is_default);
-  const ops = plan.operations.filter((o) => o.table === table.table);
-  const retiring = new Map(ops.filter((o) => RETIRE_KINDS.has(o.kind)).map((o) => [o.partition, o]));
-  const creating = ops.filter((o) => o.kind === "create");
+function runwayOf(coverage) {
+  return coverage.runway_text || duration(coverage.runway_seconds);
+}
 
-  // rows: registered tenants (with coverage) first, then any other tenant seen in the catalog
-  const rows = [];
-  const seen = new Set();
-  for (const c of coverage.filter((c) => c.table === table.table)) {
-    const key = c.tenant === null ? "" : c.tenant;
-    if (!seen.has(key)) { seen.add(key); rows.push({ tenant: c.tenant, coverage: c }); }
-  }
-  for (const p of regular) {
-    const key = p.tenant === null ? "" : p.tenant;
-    if (!seen.has(key)) { seen.add(key); rows.push({ tenant: p.tenant, coverage: null }); }
-  }
-  const hidden = Math.max(0, rows.length - MAX_TENANT_ROWS);
-  const shownRows = rows.slice(0, MAX_TENANT_ROWS);
+// Read once per refresh, before the cards are rebuilt: reading layout after DOM writes forces
+// the browser to lay out the whole page again (a second per read with thousands of rows).
+function timelineWidth() {
+  const box = document.getElementById("tables");
+  const room = (box && box.clientWidth) || document.body.clientWidth || 1200;
+  return Math.max(300, Math.min(1300, room - 4));
+}
 
-  // the time range: everything shown, and at least a little around now
-  let lo = now - 3 * 86400e3;
-  let hi = now + 2 * 86400e3;
-  for (const item of [...regular, ...creating]) {
-    const a = parseTime(item.from);
-    const b = parseTime(item.to);
-    if (a !== null) lo = Math.min(lo, a);
-    if (b !== null) hi = Math.max(hi, b);
-  }
-  const labelW = 200;
-  const width = Math.max(720, Math.min(1300, (document.body.clientWidth || 1200) - 90));
-  const plotW = width - labelW - 10;
+function timeline(table, entry, rows, range, retiring, defaults, now, width) {
+  const labelW = Math.min(220, Math.round(width * 0.36));
+  const plotW = width - labelW - 8;
   const rowH = 18;
   const top = 22;
-  const defaultRowCount = defaultParts.length > 0 ? 1 : 0;
-  const height = top + (shownRows.length + defaultRowCount) * rowH + 8;
+  const defaultRowCount = entry.defaults.length > 0 ? 1 : 0;
+  const height = top + (rows.length + defaultRowCount) * rowH + 8;
+  const { lo, hi } = range;
   const x = (t) => labelW + ((t - lo) / (hi - lo)) * plotW;
   const clamp = (t, fallback) => (t === null ? fallback : Math.min(hi, Math.max(lo, t)));
+  const mark = (a, b) => {
+    // at least 3 px wide, centred on the range: a partition never vanishes into a hairline
+    const w = x(b) - x(a);
+    return w >= 3 ? { x: x(a), width: w } : { x: x(a) + w / 2 - 1.5, width: 3 };
+  };
 
   const root = svg("svg", { width: width, height: height, role: "img",
     "aria-label": "partitions of " + table.table + " per tenant over time",
-    "data-table": table.table });
+    "data-table": table.table, "data-scale": (hi - lo) / plotW });
   const axis = svg("g", { class: "axis" });
-  const step = niceStep(hi - lo);
-  for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
-    axis.append(svg("line", { class: "grid", x1: x(t), x2: x(t), y1: top - 4, y2: height - 4 }));
-    axis.append(svg("text", { x: x(t) + 2, y: 12, text: tickLabel(t, step) }));
+  let anchor = null;
+  for (const list of entry.parts.values()) { anchor = parseTime(list[0].from); if (anchor !== null) break; }
+  const tk = ticks(range, anchor);
+  for (const t of tk.times) {
+    const tx = x(t);
+    const label = tickLabel(t, tk.every);
+    // the last labels end at their tick rather than run off the right edge
+    const end = tx + 6.2 * label.length + 4 > width;
+    axis.append(svg("line", { class: "grid", x1: tx, x2: tx, y1: top - 4, y2: height - 4 }));
+    axis.append(svg("text", { x: end ? tx - 2 : tx + 2, y: 12, "text-anchor": end ? "end" : "start",
+      class: "tick", text: label }));
   }
   root.append(axis);
 
-  shownRows.forEach((row, i) => {
+  const maxChars = Math.max(8, Math.floor((labelW - 70) / 6.2));
+  rows.forEach((row, i) => {
     const y = top + i * rowH;
     const label = row.tenant === null ? "(all rows)" : row.tenant;
-    const g = svg("g", { class: "tenant-row", "data-tenant": row.tenant === null ? "" : row.tenant });
+    const g = svg("g", { class: "tenant-row", "data-tenant": row.key });
     let runwayText = "";
     let low = false;
     if (row.coverage) {
-      runwayText = " · runway " + duration(row.coverage.runway_seconds);
+      runwayText = " · runway " + runwayOf(row.coverage);
       low = row.coverage.runway_seconds <= 0;
     } else if (row.tenant !== null) {
       runwayText = " · not registered";
     }
     g.append(svg("text", { x: 4, y: y + 12, class: low ? "runway-low" : "" },
       svg("title", { text: label + runwayText }),
-      (label.length > 18 ? label.slice(0, 17) + "…" : label) + runwayText));
-    for (const p of regular.filter((p) => p.tenant === row.tenant)) {
+      (label.length > maxChars ? label.slice(0, maxChars - 1) + "…" : label) + runwayText));
+    for (const p of entry.parts.get(row.key) || []) {
       const a = clamp(parseTime(p.from), lo);
       const b = clamp(parseTime(p.to), hi);
       let cls = "ahead";
@@ -297,34 +411,35 @@ function timeline(table, partitions, coverage, plan, defaults, now) {
       else if (p.owner === "foreign") cls = "foreign";
       else if (b <= now) cls = "past";
       else if (a <= now) cls = "current";
-      const rows = p.estimated_rows === null || p.estimated_rows < 0 ? "?" : p.estimated_rows;
-      let tip = p.partition + "\n" + p.from + " → " + p.to + "\nrows ≈ " + rows + " · " + p.owner;
+      const est = p.estimated_rows === null || p.estimated_rows < 0 ? "?" : p.estimated_rows;
+      let tip = p.partition + "\n" + p.from + " → " + p.to + "\nrows ≈ " + est + " · " + p.owner;
       if (cls === "drop") tip += "\nretention: " + retiring.get(p.partition).kind + " next pass";
-      g.append(svg("rect", { class: "part " + cls, x: x(a), y: y + 2,
-        width: Math.max(1, x(b) - x(a)), height: rowH - 5,
+      const m = mark(a, b);
+      g.append(svg("rect", { class: "part " + cls, x: m.x, y: y + 2, width: m.width, height: rowH - 5,
         "data-partition": p.partition, "data-state": cls }, svg("title", { text: tip })));
     }
-    for (const op of creating.filter((o) => o.tenant === row.tenant)) {
+    for (const op of entry.creates.get(row.key) || []) {
       const a = clamp(parseTime(op.from), lo);
       const b = clamp(parseTime(op.to), hi);
-      g.append(svg("rect", { class: "part planned", x: x(a), y: y + 3,
-        width: Math.max(1, x(b) - x(a)), height: rowH - 7, "data-partition": op.partition,
-        "data-state": "planned" }, svg("title", { text: op.partition + " (to be created)\n" + op.reason })));
+      const m = mark(a, b);
+      g.append(svg("rect", { class: "part planned", x: m.x, y: y + 3, width: m.width, height: rowH - 7,
+        "data-partition": op.partition, "data-state": "planned" },
+        svg("title", { text: op.partition + " (to be created)\n" + op.reason })));
     }
     root.append(g);
   });
 
-  if (defaultParts.length > 0) {
-    const y = top + shownRows.length * rowH;
-    const d = defaultParts[0];
-    const rows = defaults[table.table] !== undefined ? defaults[table.table] : d.estimated_rows;
-    const has = rows !== null && rows > 0;
-    const g = svg("g", { class: "default-row", "data-default-rows": rows === null ? "" : rows });
+  if (entry.defaults.length > 0) {
+    const y = top + rows.length * rowH;
+    const d = entry.defaults[0];
+    const count = defaults[table.table] !== undefined ? defaults[table.table] : d.estimated_rows;
+    const has = count !== null && count > 0;
+    const g = svg("g", { class: "default-row", "data-default-rows": count === null ? "" : count });
     g.append(svg("text", { x: 4, y: y + 12, class: has ? "runway-low" : "" },
-      "DEFAULT · " + (rows === null ? "?" : rows) + " row" + (rows === 1 ? "" : "s")));
+      "DEFAULT · " + (count === null ? "?" : count) + " row" + (count === 1 ? "" : "s")));
     g.append(svg("rect", { class: "default-bar" + (has ? " has-rows" : ""), x: labelW, y: y + 2,
       width: plotW, height: rowH - 5, "data-partition": d.partition },
-      svg("title", { text: d.partition + ": " + (rows === null ? "?" : rows) +
+      svg("title", { text: d.partition + ": " + (count === null ? "?" : count) +
         " row(s) outside every partition's range; they move into their partitions as those are created" })));
     root.append(g);
   }
@@ -332,10 +447,96 @@ function timeline(table, partitions, coverage, plan, defaults, now) {
   const nx = x(now);
   root.append(svg("line", { class: "now", x1: nx, x2: nx, y1: top - 6, y2: height - 4 }));
   root.append(svg("text", { class: "now", x: nx + 3, y: top - 1, text: "now" }));
+  return root;
+}
 
-  const wrap = el("div", { class: "timeline" }, root);
-  if (hidden > 0) wrap.append(el("p", { class: "muted", text: "… and " + hidden + " more tenants (GET /api/tables/" + table.table + "/tenants)" }));
-  return wrap;
+// -- a table's tenants: summary, search, pages ---------------------------------------------------
+
+const PAGE_SIZE = 40;
+
+function viewOf(table) {
+  if (!state.views) state.views = new Map();
+  let view = state.views.get(table);
+  if (!view) {
+    view = { query: "", page: 0 };
+    view.search = el("input", { type: "search", class: "tenant-search", placeholder: "search tenants",
+      "aria-label": "search tenants", autocomplete: "off" });
+    view.search.addEventListener("input", () => {
+      view.query = view.search.value.trim().toLowerCase();
+      view.page = 0;
+      if (view.draw) view.draw();
+    });
+    state.views.set(table, view);
+  }
+  return view;
+}
+
+function tenantLink(view, tenant, text) {
+  const link = el("button", { type: "button", class: "link", "data-tenant": tenant, text: text });
+  link.addEventListener("click", () => {
+    view.search.value = tenant;
+    view.query = tenant.toLowerCase();
+    view.page = 0;
+    if (view.draw) view.draw();
+  });
+  return link;
+}
+
+function summary(table, entry, view) {
+  const box = el("div", { class: "summary" });
+  if (table.tenant_column !== null) {
+    const worst = entry.coverage.filter((c) => c.tenant !== null)
+      .sort((a, b) => a.runway_seconds - b.runway_seconds || (a.tenant < b.tenant ? -1 : 1)).slice(0, 5);
+    box.append(el("div", { class: "worst-runway" }, el("span", { class: "label", text: "worst runway" }),
+      worst.length === 0 ? el("span", { class: "muted", text: "no tenants" })
+        : worst.map((c) => tenantLink(view, c.tenant, c.tenant + " · " + runwayOf(c)))));
+    if (table.default_partition) {
+      const strays = Object.entries(table.default_rows_by_tenant || {});
+      box.append(el("div", { class: "default-tenants" }, el("span", { class: "label", text: "rows in default" }),
+        strays.length === 0 ? el("span", { class: "muted", text: "none" })
+          : strays.slice(0, 5).map(([tenant, n]) => tenantLink(view, tenant, tenant + " · " + n + " row" + (n === 1 ? "" : "s"))),
+        strays.length > 5 ? el("span", { class: "muted", text: "+" + (strays.length - 5) + " more" }) : null));
+    }
+  }
+  const due = new Map();
+  for (const op of entry.retiring) due.set(rowKey(op.tenant), (due.get(rowKey(op.tenant)) || 0) + 1);
+  const dueList = [...due.entries()].sort((a, b) => b[1] - a[1]);
+  box.append(el("div", { class: "retirements" }, el("span", { class: "label", text: "retirements due" }),
+    dueList.length === 0 ? el("span", { class: "muted", text: "none" })
+      : [el("span", { text: entry.retiring.length + " partition" + (entry.retiring.length === 1 ? "" : "s") + ": " }),
+        ...dueList.slice(0, 5).map(([tenant, n]) => tenant === ""
+          ? el("span", { text: "(all rows) · " + n })
+          : tenantLink(view, tenant, tenant + " · " + n))]));
+  return box;
+}
+
+function tenantsView(table, entry, view, draw) {
+  const info = el("span", { class: "page-info muted", role: "status" });
+  const prev = el("button", { type: "button", class: "secondary small prev", text: "‹ prev" });
+  const next = el("button", { type: "button", class: "secondary small next", text: "next ›" });
+  const holder = el("div", { class: "timeline" });
+  view.draw = () => {
+    const rows = view.query ? entry.rows.filter((r) => r.search.includes(view.query)) : entry.rows;
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+    view.page = Math.min(view.page, pages - 1);
+    const first = view.page * PAGE_SIZE;
+    const shown = rows.slice(first, first + PAGE_SIZE);
+    const total = entry.rows.length;
+    info.textContent = rows.length === 0 ? "no tenant matches"
+      : (rows.length <= PAGE_SIZE ? rows.length : (first + 1) + "–" + (first + shown.length)) +
+        " of " + rows.length.toLocaleString("en") + (view.query ? " matching (" + total.toLocaleString("en") + " in all)" : "");
+    info.dataset.matches = rows.length;
+    prev.disabled = view.page === 0;
+    next.disabled = view.page >= pages - 1;
+    prev.hidden = next.hidden = pages <= 1;
+    holder.replaceChildren(draw(shown));
+  };
+  prev.addEventListener("click", () => { view.page -= 1; view.draw(); });
+  next.addEventListener("click", () => { view.page += 1; view.draw(); });
+  const controls = el("div", { class: "tenant-controls" },
+    table.tenant_column !== null ? view.search : null, info, prev, next);
+  view.draw();
+  return [controls, holder];
 }
 
 function addTenantForm(table) {
@@ -375,18 +576,25 @@ function showTables(tables, parts, plan) {
   const box = document.getElementById("tables");
   const now = parseTime(parts.now) || Date.now();
   const open = new Map([...box.querySelectorAll(".add-tenant")].map((f) => [f.closest(".table-card").dataset.table, f]));
-  // The add-tenant forms are kept across refreshes, but moving a node into its new card blurs
-  // it: someone typing a tenant id when the refresh lands would type into nothing. Give the
-  // focus (and the caret) back in the same task, before any keystroke can arrive.
+  // The add-tenant forms and search boxes are kept across refreshes, but moving a node into
+  // its new card blurs it: someone typing when the refresh lands would type into nothing.
+  // Give the focus (and the caret) back in the same task, before any keystroke can arrive.
   const active = document.activeElement;
   const typing = active instanceof HTMLInputElement && box.contains(active)
     ? { node: active, start: active.selectionStart, end: active.selectionEnd } : null;
+  const width = timelineWidth();
   box.replaceChildren();
   if (tables.length === 0) {
     box.append(el("p", { class: "empty", text: "No managed tables yet." }));
     return;
   }
+  const index = indexData(tables, parts, plan);
+  const ranges = rangesByInterval(tables, index, now);
   for (const t of tables) {
+    const entry = index.byTable.get(t.table);
+    const step = parseInterval(t.partition_interval);
+    const range = ranges.get(step.count + " " + step.unit);
+    const view = viewOf(t.table);
     const card = el("div", { class: "table-card", "data-table": t.table });
     card.append(el("h3", { text: t.table }));
     const bits = [
@@ -395,11 +603,13 @@ function showTables(tables, parts, plan) {
       t.partition_count + " ahead",
       t.tenants + " tenant" + (t.tenants === 1 ? "" : "s"),
       t.partitions + " partitions",
-      "shortest runway " + duration(t.min_runway_seconds),
+      "shortest runway " + (t.min_runway_text || duration(t.min_runway_seconds)),
     ];
     if (t.default_partition) bits.push("default partition: " + (t.default_rows === null ? "?" : t.default_rows) + " rows");
     card.append(el("div", { class: "policy", text: bits.join(" · ") }));
-    card.append(timeline(t, parts.partitions, parts.coverage, plan, parts.default_rows, now));
+    card.append(summary(t, entry, view));
+    card.append(...tenantsView(t, entry, view,
+      (rows) => timeline(t, entry, rows, range, index.retiring, parts.default_rows, now, width)));
     if (t.tenant_column !== null) card.append(open.get(t.table) || addTenantForm(t));
     box.append(card);
   }
@@ -469,15 +679,23 @@ async function refresh() {
   if (state.refreshing) return;
   state.refreshing = true;
   try {
-    const [status, tables, parts, plan, runs, failed, skipped] = await Promise.all([
+    // The plan is the slow read (thousands of operations with many tenants): on the first
+    // load the tables are drawn without it and drawn again when it arrives.
+    const planned = api("/api/plan");
+    planned.catch(() => {});
+    const [status, tables, parts, runs, failed, skipped] = await Promise.all([
       api("/api/status"),
       api("/api/tables"),
       api("/api/partitions"),
-      api("/api/plan"),
       api("/api/runs?limit=15"),
       api("/api/audit?outcome=failed&limit=15"),
       api("/api/audit?outcome=skipped&limit=15"),
     ]);
+    if (document.body.dataset.loaded !== "true") {
+      showStatus(status);
+      showTables(tables, parts, EMPTY_PLAN);
+    }
+    const plan = await planned;
     showStatus(status);
     showPlan(plan);
     showTables(tables, parts, plan);
