@@ -9,8 +9,11 @@ import typer
 from rich.text import Text
 
 from .. import settings as settings_module
+from ..db import privileges as privileges_db
+from ..decide import privileges
 from ..engine import sync as sync_module
 from ..model.clock import RealClock
+from ..settings import Problem, Settings
 from .common import (
     OK,
     PROBLEMS,
@@ -62,6 +65,9 @@ def check(
     fails. Only reads (SELECTs in READ ONLY transactions). Exit 0 when all is well, 1 when
     there are problems, 2 when it cannot run (no config file, no database).
 
+    Also lists each privilege the DSN's role lacks for what partman will do to the tables
+    (creating and attaching partitions, retention, its metadata), with the GRANT that gives it.
+
     Example: partman check --config /etc/partman.toml
     """
     setup_logging(log_level)
@@ -75,7 +81,15 @@ def check(
     if found.dsn:
         with connect(found.dsn) as conn:
             resolution = sync_module.resolve(conn, found, RealClock().now(), problems=problems)
-        problems = sorted(resolution.problems, key=lambda p: (p.line is None, p.line or 0))
+            missing = privileges.findings(
+                privileges_db.read(
+                    conn,
+                    found.config.metadata_schema,
+                    privileges.needs(resolution.future_state()),
+                )
+            )
+        problems = resolution.problems + [_placed(found, f) for f in missing]
+        problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
         for r in resolution.tables:
             tables.append(
                 {
@@ -115,3 +129,12 @@ def check(
         else:
             out.print(f"{found.file}: no problems.")
     raise typer.Exit(PROBLEMS if problems else OK)
+
+def _placed(found: Settings, finding: privileges.Finding) -> Problem:
+    """A missing privilege as a problem of the file: at its table's entry, or at
+    metadata_schema for the metadata's (and the database's)."""
+    spec = found.table(finding.table) if finding.table is not None else None
+    if spec is not None:
+        return found.problem(spec.path, str(finding))
+    where = ("partman", "metadata_schema") if finding.table is None else ()
+    return found.problem(where, str(finding))

@@ -11,6 +11,9 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..db import privileges as privileges_db
+from ..db import reads
+from ..decide import privileges
 from ..model.config import Config
 from ..model.service_options import ServiceOptions
 from ..model.text import first_line
@@ -103,3 +106,12 @@ class Database:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def missing_privileges(
+    conn: psycopg.Connection[Any], metadata_schema: str
+) -> list[privileges.Finding]:
+    """What the service's role lacks for the tables registered now (readiness reports it:
+    without it every pass fails at apply time with `permission denied`)."""
+    state = reads.read_registered(conn, metadata_schema)
+    return privileges.findings(privileges_db.read(conn, metadata_schema, privileges.needs(state)))
