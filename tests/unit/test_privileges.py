@@ -35,6 +35,8 @@ FINE = TableGrants(
     table_exists=True,
     owner_sql="app_owner",
     acts_as_owner=True,
+    gives_to_owner=True,
+    owner_schema_create=True,
     parent_select=True,
     default_sql=None,
     default_select=False,
@@ -77,6 +79,13 @@ def test_attach_and_detach_need_the_parents_owner_not_maintain() -> None:
     assert "MAINTAIN is not enough" in f.problem and "member" in f.problem
     # acting as the owner, LIKE still needs SELECT on the parent (an owner may revoke its own)
     assert grants({"parent_select": False}) == ["GRANT SELECT ON lim.events TO partman_role;"]
+
+
+def test_new_partitions_are_handed_to_the_parents_owner() -> None:
+    # a member granted the owner WITH SET FALSE (PostgreSQL 16) cannot run OWNER TO
+    assert grants({"gives_to_owner": False}) == ["GRANT app_owner TO partman_role WITH SET TRUE;"]
+    # and PostgreSQL wants the new owner to have CREATE on the schema
+    assert grants({"owner_schema_create": False}) == ["GRANT CREATE ON SCHEMA lim TO app_owner;"]
 
 
 def test_the_default_partitions_rows_are_moved_with_delete() -> None:

@@ -77,6 +77,10 @@ SELECT u.schema_name AS schema, u.table_name AS name,
        c.oid IS NOT NULL AS table_exists,
        quote_ident(o.rolname) AS owner_sql,
        coalesce(pg_has_role(c.relowner, 'USAGE'), false) AS acts_as_owner,
+       coalesce(o.rolname = current_user OR pg_has_role(c.relowner, {set_role}), false)
+           AS gives_to_owner,
+       coalesce(o.rolname = current_user OR has_schema_privilege(c.relowner, n.oid, 'CREATE'),
+                false) AS owner_schema_create,
        coalesce(has_table_privilege(c.oid, 'SELECT'), false) AS parent_select,
        quote_ident(dn.nspname) || '.' || quote_ident(d.relname) AS default_sql,
        coalesce(has_table_privilege(d.oid, 'SELECT'), false) AS default_select,
@@ -108,8 +112,15 @@ SELECT u.schema_name AS schema, u.table_name AS name,
   LEFT JOIN pg_namespace an ON an.nspname = u.archive_schema
  ORDER BY u.i
 """
-).format(shown=sql.Literal(UNREADABLE_SHOWN))
-"""One `TableGrants` row per `Need`, in their order (parameters: one array per Need field)."""
+)
+"""One `TableGrants` row per `Need`, in their order (parameters: one array per Need field;
+`set_role`: the privilege `ALTER TABLE ... OWNER TO` needs, see `set_role`)."""
+
+
+def set_role(server_version: int) -> sql.Literal:
+    """Handing a table to another owner takes SET on that role from PostgreSQL 16 (a member
+    may be granted it WITH SET FALSE), membership before (where 'SET' is no privilege name)."""
+    return sql.Literal("SET" if server_version >= 160000 else "MEMBER")
 
 
 def table_params(needs: Sequence[Need]) -> dict[str, list[Any]]:
@@ -131,5 +142,8 @@ def read(conn: psycopg.Connection[Any], metadata_schema: str, needs: Sequence[Ne
         ).fetchone()
     assert metadata is not None
     with conn.cursor(row_factory=class_row(TableGrants)) as cur:
-        tables = cur.execute(TABLES, table_params(needs)).fetchall()
+        query = TABLES.format(
+            shown=sql.Literal(UNREADABLE_SHOWN), set_role=set_role(conn.info.server_version)
+        )
+        tables = cur.execute(query, table_params(needs)).fetchall()
     return Grants(metadata=metadata, tables=tuple(tables))

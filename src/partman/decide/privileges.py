@@ -4,6 +4,8 @@ What a table asks of the role, from PostgreSQL's rules for the statements a pass
 
 - a new partition is `CREATE TABLE ... (LIKE parent ...)` in the parent's schema: USAGE and
   CREATE on that schema, SELECT on the parent (LIKE reads it);
+- the new partition is handed to the parent's owner (`ALTER TABLE ... OWNER TO`): SET on that
+  role (PostgreSQL 16; membership before), and CREATE on the schema for the owner;
 - `ALTER TABLE parent ATTACH PARTITION` / `DETACH PARTITION`: the parent's owner. Being a member
   of the owning role with its privileges (`GRANT owner TO role`) counts; MAINTAIN (PostgreSQL
   17) does not, it allows VACUUM, ANALYZE and LOCK but no ALTER TABLE;
@@ -152,10 +154,22 @@ def _table(t: TableGrants, m: MetadataGrants) -> list[Finding]:
             f"not enough: ALTER TABLE is the owner's); make {role} a member of it",
             f"GRANT {t.owner_sql} TO {role};",
         )
+    elif not t.gives_to_owner:
+        lacks(
+            f"new partitions are handed to the parent's owner (ALTER TABLE ... OWNER TO "
+            f"{t.owner_sql}), which needs SET on that role",
+            f"GRANT {t.owner_sql} TO {role} WITH SET TRUE;",
+        )
     elif not t.parent_select:
         lacks(
             "new partitions copy the parent (CREATE TABLE ... LIKE), which needs SELECT on it",
             f"GRANT SELECT ON {t.parent_sql} TO {role};",
+        )
+    if not t.owner_schema_create:
+        lacks(
+            f"the parent's owner {t.owner_sql} owns each new partition, and PostgreSQL allows "
+            f"that only with CREATE on schema {t.schema_sql} for {t.owner_sql}",
+            f"GRANT CREATE ON SCHEMA {t.schema_sql} TO {t.owner_sql};",
         )
     if t.default_sql is not None and not (t.default_select and t.default_delete):
         lacks(

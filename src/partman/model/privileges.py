@@ -52,6 +52,8 @@ class TableGrants:
     table_exists: bool
     owner_sql: str | None
     acts_as_owner: bool  # pg_has_role(owner, 'USAGE'): the owner's privileges, ALTER included
+    gives_to_owner: bool  # the role is the owner, or may hand it new partitions (OWNER TO)
+    owner_schema_create: bool  # the owner has CREATE on the schema (OWNER TO needs it)
     parent_select: bool
     default_sql: str | None  # the default partition, if the parent has one
     default_select: bool
