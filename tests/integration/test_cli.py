@@ -335,6 +335,7 @@ def test_check_passes_on_a_good_config_with_the_dsn_from_the_environment(
         "ok": True,
         "file": str(tmp_path / "prod.toml"),
         "problems": [],
+        "warnings": [],
         "tables": [
             {
                 "table": f"convoy.{name}",
@@ -730,3 +731,190 @@ def test_run_serves_the_api_syncs_the_file_each_pass_and_stops_on_sigterm(
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
+    # every line on stderr is one JSON object, uvicorn's too, each with one message
+    records = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert any(r["logger"].startswith("uvicorn") for r in records), err[-3000:]
+    assert all("message_" not in r and "color_message" not in r for r in records)
+
+
+# -- issue 13: a first hour without surprises -------------------------------------------------
+
+
+def test_an_unset_token_variable_stops_only_partman_run(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    """`[service] token = "${PARTMAN_TOKEN}"`, as documented, on a cron host without it."""
+    seed(conn)
+    text = '[service]\ntoken = "${PARTMAN_TOKEN}"\n\n' + CONFIG
+    write(tmp_path, text)
+    ok(run(tmp_path, "plan", dsn=dsn))
+    ok(run(tmp_path, "apply", "--yes", dsn=dsn))
+    ok(run(tmp_path, "status", dsn=dsn))
+    check = ok(run(tmp_path, "check", dsn=dsn))
+    message = (
+        "partman.toml:2: service.token: environment variable PARTMAN_TOKEN is not set (set it, "
+        "or write ${PARTMAN_TOKEN:-fallback} for a fallback)"
+    )
+    assert f"warning: {message}" in check.stdout
+    assert "partman.toml: no problems, 1 warning(s)." in check.stdout
+    served = ok(run(tmp_path, "run", "--port", "0", dsn=dsn), 2)
+    assert message in served.stderr
+    assert "1 problem(s) in partman.toml; nothing was run" in served.stderr
+
+
+def test_check_warns_of_a_retention_shorter_than_the_interval_and_counts_tenants_once(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    seed(conn)
+    text = CONFIG.replace(
+        'retention_period = "30 days"\npartition_count = 3\ntenants = ["project-acme"]',
+        'retention_period = "12 hours"\npartition_count = 3\ntenants = ["project-acme"]',
+    ).replace(
+        'tenants_query = "SELECT uid FROM convoy.projects"\n\n[[table.tenant]]',
+        'tenants_query = "SELECT uid FROM convoy.projects"\ntenants = ["project-acme"]\n\n'
+        "[[table.tenant]]",
+    )
+    assert text.count("12 hours") == 1 and text.count('tenants = ["project-acme"]') == 2
+    write(tmp_path, text)
+    check = ok(run(tmp_path, "check", dsn=dsn))
+    line = text.splitlines().index('retention_period = "12 hours"') + 1
+    assert (
+        f"warning: partman.toml:{line}: table[2].retention_period: convoy.delivery_attempts: "
+        "retention_period 12 hours is shorter than partition_interval 1 day: retention drops "
+        "whole partitions, so every partition expires 12 hours after it is complete"
+    ) in check.stdout
+    assert "partman.toml: no problems, 1 warning(s)." in check.stdout
+    # project-acme is declared and returned by tenants_query; o'reilly is declared: 3 tenants
+    assert "ok  convoy.events (not registered yet; 3 tenant(s) from the file)" in check.stdout
+    report = as_json(run(tmp_path, "check", "--json", dsn=dsn))
+    assert report["ok"] is True
+    assert [w["key"] for w in report["warnings"]] == ["table[2].retention_period"]
+
+
+def test_cli_errors_say_what_to_do_from_the_cli_and_suggest_the_qualified_name(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    seed(conn)
+    write(tmp_path)
+    ok(run(tmp_path, "apply", "--yes", dsn=dsn))
+    added = ok(run(tmp_path, "tenants", "add", "events", "t-1", dsn=dsn), 2)
+    assert "events is not managed by partman: declare it as a [[table]] in partman.toml" in (
+        added.stderr
+    )
+    assert "did you mean convoy.events?" in added.stderr
+    assert "add_managed_table" not in added.stderr
+    unknown = ok(run(tmp_path, "tenants", "add", "convoy.nope", "t-1", dsn=dsn), 2)
+    assert "convoy.nope is not managed by partman" in unknown.stderr
+    assert "()" not in unknown.stderr
+    assert "did you mean convoy.event_deliveries?" in (
+        ok(
+            run(
+                tmp_path,
+                "tenants",
+                "set",
+                "convoy.event_delivery",
+                "x",
+                "--partition-count",
+                "2",
+                dsn=dsn,
+            ),
+            2,
+        ).stderr
+    )
+    listed = ok(run(tmp_path, "partitions", "--table", "events", dsn=dsn), 2)
+    assert "did you mean convoy.events?" in listed.stderr
+    removed = ok(run(tmp_path, "tenants", "remove", "events", "project-acme", dsn=dsn), 1)
+    assert "(events is not managed; did you mean convoy.events?)" in removed.stderr
+    imported = ok(run(tmp_path, "import", "--table", "events", dsn=dsn), 2)
+    assert "did you mean convoy.events?" in imported.stderr
+
+
+def test_tenants_set_shows_what_changed_and_remove_logs_a_tenant_event(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    seed(conn)
+    write(tmp_path)
+    ok(run(tmp_path, "apply", "--yes", dsn=dsn))
+    changed = ok(
+        run(
+            tmp_path,
+            "tenants",
+            "set",
+            "convoy.events",
+            "project-acme",
+            "--partition-count",
+            "5",
+            dsn=dsn,
+        )
+    )
+    assert changed.stdout.strip() == (
+        "~ tenant project-acme of convoy.events: partition_count 3 -> 5"
+    )
+    removed = ok(run(tmp_path, "tenants", "remove", "convoy.events", "project-acme", dsn=dsn))
+    events = [json.loads(line)["event"] for line in removed.stderr.splitlines() if line[:1] == "{"]
+    assert "tenant_removed" in events and "table_removed" not in events
+
+
+def test_status_shows_times_to_the_second(dsn: str, conn: Conn, tmp_path: Path) -> None:
+    seed(conn)
+    write(tmp_path)
+    ok(run(tmp_path, "apply", "--yes", dsn=dsn))
+    status = ok(run(tmp_path, "status", dsn=dsn)).stdout
+    run_line = status.splitlines()[1]
+    assert re.match(r"  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00  ok ", run_line), run_line
+
+
+def test_version_is_a_flag_in_the_help(tmp_path: Path) -> None:
+    shown = ok(run(tmp_path, "--help")).stdout
+    line = next(line for line in shown.splitlines() if "--version" in line)
+    assert "<bool>" not in line and "Print the version" in line
+    plan = ok(run(tmp_path, "plan", "--help")).stdout
+    assert all("<bool>" not in line for line in plan.splitlines() if "--json" in line)
+    assert ok(run(tmp_path, "--version")).stdout.startswith("partman ")
+
+
+def test_demo_serve_runs_its_first_pass_within_seconds_and_says_when_the_next_comes(
+    dsn: str, tmp_path: Path
+) -> None:
+    import queue
+    import signal
+    import threading
+    import time
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
+    errors = (tmp_path / "stderr").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "partman", "demo", "--serve", "--dsn", dsn, "--port", "0"],
+        cwd=tmp_path,
+        env={**environ, "NO_COLOR": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []]).start()
+    try:
+        shown: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("pass finished:") for line in shown):
+            try:
+                shown.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                log = (tmp_path / "stderr").read_text()[-3000:]
+                raise AssertionError(f"no pass within 60 s; printed: {shown}\n{log}") from None
+        banner = "".join(shown)
+        assert re.search(r"first maintenance pass in \d+ s \(at \d\d:\d\d:\d\d UTC\)", banner)
+        assert re.search(
+            r"pass finished: \d+ partition\(s\) created, 4 retired; next pass in 2 min "
+            r"\(at \d\d:\d\d:\d\d UTC\)",
+            shown[-1],
+        ), shown[-1]
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        errors.close()

@@ -709,6 +709,8 @@ def test_expired_partitions_partman_does_not_own_are_kept_and_reported(world: Wo
             if not owned or time_range(p)[0] is None:
                 assert p.name not in dropped
                 assert p.qualified_name in reported
+    # a notice about a partition names it in its text (a log line or a plan shows only that)
+    assert all(n.partition is None or n.partition in n.message for n in the_plan.notices)
 
 
 @pytest.mark.parametrize(
@@ -756,6 +758,7 @@ def test_only_partitions_recorded_as_owned_and_still_commented_are_dropped(
     assert current.name not in {op.partition_name for op in the_plan.operations}
     warnings = [n for n in the_plan.notices if n.level == "warning"]
     assert [n.partition for n in warnings] == ([] if dropped else [old.qualified_name])
+    assert all(old.qualified_name in n.message for n in warnings)
 
 
 # -- (d) per-tenant retention ----------------------------------------------------------------

@@ -32,7 +32,9 @@ from ..model.text import first_line
 from ..settings import DEFAULT_PATH, Problem, Settings
 
 OK, PROBLEMS, USAGE = 0, 1, 2
-_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+"""A record's own attributes, not the event's fields (uvicorn adds `color_message`, its message
+with terminal colours)."""
 
 ConfigOption = Annotated[
     Path | None,
@@ -53,8 +55,14 @@ DsnOption = Annotated[
         help="libpq connection string or URI; wins over the file's database.dsn.",
     ),
 ]
+FLAG = ""
+"""The metavar of an on/off option: typer's help would otherwise show `--json <bool>`, as if
+the option took a value."""
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
+    bool,
+    typer.Option(
+        "--json", metavar=FLAG, help="Print one JSON document on stdout instead of tables."
+    ),
 ]
 LogLevelOption = Annotated[
     str | None,
@@ -146,8 +154,12 @@ def config_path(config: Path | None) -> Path | None:
     return DEFAULT_PATH if DEFAULT_PATH.exists() else None
 
 
-def read_settings(config: Path | None, dsn: str | None, *, required: bool = True) -> Settings:
-    """The config file read, or exit 2 listing every problem in it (nothing has run)."""
+def read_settings(
+    config: Path | None, dsn: str | None, *, required: bool = True, needs: tuple[str, ...] = ()
+) -> Settings:
+    """The config file read, or exit 2 listing every problem in it (nothing has run). An
+    environment variable not set in a section only some commands use ([service]) stops only
+    the commands that say they need it (`needs`)."""
     path = config_path(config)
     if path is None:
         if required:
@@ -157,9 +169,10 @@ def read_settings(config: Path | None, dsn: str | None, *, required: bool = True
             )
         return Settings(file="(no config file)", dsn=dsn)
     found = settings_module.read(path, dsn=dsn)
-    if found.problems:
-        print_problems(found.problems)
-        fail(f"{len(found.problems)} problem(s) in {path}; nothing was run")
+    problems = found.problems_for(*needs)
+    if problems:
+        print_problems(problems)
+        fail(f"{len(problems)} problem(s) in {path}; nothing was run")
     return found
 
 

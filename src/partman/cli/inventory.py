@@ -15,8 +15,9 @@ from ..db import reads
 from ..decide.coverage import SHORT_OF_ONE_PERIOD, Inventory, Runway, runways
 from ..model.clock import RealClock
 from ..model.intervals import Interval
-from ..model.text import human_duration
+from ..model.text import human_duration, iso_seconds
 from .common import (
+    FLAG,
     OK,
     PROBLEMS,
     ConfigOption,
@@ -34,6 +35,7 @@ from .common import (
     require_dsn,
     setup_logging,
 )
+from .names import require_managed
 from .render import coverage_words, run_counts
 
 
@@ -45,7 +47,8 @@ def partitions(
         str | None, typer.Option(help="Only this tenant.", show_default=False)
     ] = None,
     summary: Annotated[
-        bool, typer.Option("--summary", help="Only the coverage per table and tenant.")
+        bool,
+        typer.Option("--summary", metavar=FLAG, help="Only the coverage per table and tenant."),
     ] = False,
     as_json: JsonOption = False,
     log_level: LogLevelOption = None,
@@ -64,6 +67,8 @@ def partitions(
     meta = found.config.metadata_schema
     with connect(require_dsn(found)) as conn:
         exists = reads.metadata_exists(conn, meta)
+        if exists and table is not None:
+            require_managed(conn, found, table)
         sizes = reads.sizes(conn, meta) if exists else {}
     inventory = Inventory([], [])
     if exists:
@@ -183,7 +188,7 @@ def status(
     if last and last[0].failed:
         summary = last[0].summary
         findings.append(
-            f"the last run ({last[0].started_at.isoformat()}) failed: "
+            f"the last run ({iso_seconds(last[0].started_at)}) failed: "
             f"{summary.get('operations_failed', '?')} operation(s) failed"
         )
     findings += [_short_message(r) for r in short]
@@ -208,7 +213,9 @@ def status(
         detail = (
             run_counts(r.summary) if r.summary else "unfinished (still running, or interrupted)"
         )
-        out.print(Text(f"  {r.started_at.isoformat()}  {r.outcome or '-':8} {detail}", style=style))
+        out.print(
+            Text(f"  {iso_seconds(r.started_at)}  {r.outcome or '-':8} {detail}", style=style)
+        )
     out.print(Text(f"Tables ({len(tables)})", style="bold"))
     for t in tables:
         mine = [c for c in inventory.coverage if c.table == t.table]
@@ -226,7 +233,7 @@ def status(
             where = p.partition or p.table or ""
             out.print(
                 Text(
-                    f"  {p.at.isoformat()}  {p.outcome} {p.operation} {where}: "
+                    f"  {iso_seconds(p.at)}  {p.outcome} {p.operation} {where}: "
                     f"{p.error or p.reason or ''}",
                     style="red" if p.outcome == "failed" else "yellow",
                 )

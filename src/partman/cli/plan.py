@@ -7,12 +7,14 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from ..engine import sync as sync_module
 from ..model import snapshot
 from ..model.operations import Operation
 from .common import (
+    FLAG,
     OK,
     PROBLEMS,
     ConfigOption,
@@ -30,6 +32,7 @@ from .common import (
     resolve_or_fail,
     setup_logging,
 )
+from .names import did_you_mean
 from .render import apply_json, plan_json, plan_summary_line, render_plan, report_line
 
 
@@ -37,7 +40,9 @@ def plan(
     config: ConfigOption = None,
     dsn: DsnOption = None,
     as_json: JsonOption = False,
-    show_sql: Annotated[bool, typer.Option("--sql", help="Show each operation's SQL.")] = False,
+    show_sql: Annotated[
+        bool, typer.Option("--sql", metavar=FLAG, help="Show each operation's SQL.")
+    ] = False,
     log_level: LogLevelOption = None,
 ) -> None:
     """Show what `partman apply` would change, without changing anything.
@@ -63,16 +68,18 @@ def plan(
 
 
 class _Progress:
-    """A progress bar advanced by the executor's on_step hook (one tick per operation)."""
+    """A progress bar advanced by the executor's on_step hook (one tick per operation). Its
+    fill is green while it runs and once it is finished (rich's own styles draw the running
+    fill red, which reads as an error)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, console: Console = out) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(complete_style="green", finished_style="green"),
             MofNCompleteColumn(),
-            console=out,
+            console=console,
             transient=False,
         )
         self.task = self.progress.add_task("applying", total=max(total, 1))
@@ -101,10 +108,16 @@ def apply(
     config: ConfigOption = None,
     dsn: DsnOption = None,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Apply without asking (cron, CI, Kubernetes).")
+        bool,
+        typer.Option(
+            "--yes", "-y", metavar=FLAG, help="Apply without asking (cron, CI, Kubernetes)."
+        ),
     ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the pass's report as JSON (implies no prompt).")
+        bool,
+        typer.Option(
+            "--json", metavar=FLAG, help="Print the pass's report as JSON (implies no prompt)."
+        ),
     ] = False,
     log_level: LogLevelOption = None,
 ) -> None:
@@ -182,9 +195,10 @@ def import_(
     found = read_settings(config, dsn)
     specs = [s for s in found.tables if table is None or s.qualified_name == table]
     if table is not None and not specs:
+        names = [s.qualified_name for s in found.tables]
         fail(
-            f"{table} is not a table of {found.file} (tables: "
-            f"{', '.join(s.qualified_name for s in found.tables) or 'none'})"
+            f"{table} is not a table of {found.file} (tables: {', '.join(names) or 'none'})"
+            f"{did_you_mean(table, names)}"
         )
     with connect(require_dsn(found)) as conn:
         resolve_or_fail(conn, found)

@@ -19,7 +19,7 @@ from ..errors import PartmanError
 from ..model.text import first_line
 from ..settings import SettingsError
 from . import inventory, plan, service, setup, tenants
-from .common import USAGE, err, print_problems
+from .common import FLAG, USAGE, err, print_problems
 
 app = typer.Typer(
     help=(
@@ -51,7 +51,14 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            is_flag=True,
+            metavar=FLAG,
+            help="Print the version and exit.",
+        ),
     ] = False,
 ) -> None:
     """partman: PostgreSQL partitions created ahead, trimmed behind, on a lock budget."""

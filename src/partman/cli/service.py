@@ -11,6 +11,7 @@ import typer
 from ..engine import sync as sync_module
 from ..errors import PartmanError
 from .common import (
+    FLAG,
     ConfigOption,
     DsnOption,
     LogLevelOption,
@@ -34,6 +35,7 @@ def demo(
         bool,
         typer.Option(
             "--serve",
+            metavar=FLAG,
             help="Keep running: the web UI, JSON API and /metrics over sample tenants and data.",
         ),
     ] = False,
@@ -82,7 +84,7 @@ def run(
     from ..service import ServiceOptions, serve
 
     setup_logging(log_level)
-    found = read_settings(config, dsn)
+    found = read_settings(config, dsn, needs=("service",))
     url = require_dsn(found)
     with connect(url) as conn:
         resolve_or_fail(conn, found)  # a broken file or table fails now, before anything is served

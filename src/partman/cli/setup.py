@@ -10,7 +10,7 @@ from rich.text import Text
 
 from .. import settings as settings_module
 from ..db import privileges as privileges_db
-from ..decide import privileges
+from ..decide import privileges, validate
 from ..engine import sync as sync_module
 from ..model.clock import RealClock
 from ..settings import Problem, Settings
@@ -62,8 +62,11 @@ def check(
     Lists every problem at once, each at its file:line and key with the fix: unknown or
     misspelled keys, wrong types, bad intervals, tables that do not exist or are not
     partitioned as declared, tenant ids the tenant column cannot hold, a tenants_query that
-    fails. Only reads (SELECTs in READ ONLY transactions). Exit 0 when all is well, 1 when
-    there are problems, 2 when it cannot run (no config file, no database).
+    fails. Only reads (SELECTs in READ ONLY transactions). Warnings (legal but likely not
+    meant, such as a retention_period shorter than the partition_interval, or an environment
+    variable only `partman run` needs that is not set) are listed and do not fail the check.
+    Exit 0 when all is well, 1 when there are problems, 2 when it cannot run (no config file,
+    no database).
 
     Also lists each privilege the DSN's role lacks for what partman will do to the tables
     (creating and attaching partitions, retention, its metadata), with the GRANT that gives it.
@@ -76,8 +79,10 @@ def check(
         read_settings(config, dsn)  # fails with the message
         return
     found = settings_module.read(path, dsn=dsn)
-    problems = list(found.problems)
+    problems = list(found.problems_for())
+    warnings = [*found.unset, *validate.warnings(found)]
     tables: list[dict[str, Any]] = []
+    tenants: dict[str, int] = {}  # a tenant declared and returned by tenants_query is one
     if found.dsn:
         with connect(found.dsn) as conn:
             resolution = sync_module.resolve(conn, found, RealClock().now(), problems=problems)
@@ -91,6 +96,7 @@ def check(
         problems = resolution.problems + [_placed(found, f) for f in missing]
         problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
         for r in resolution.tables:
+            tenants[r.spec.qualified_name] = len({*r.declared, *r.queried})
             tables.append(
                 {
                     "table": r.spec.qualified_name,
@@ -111,24 +117,32 @@ def check(
                 "ok": not problems,
                 "file": found.file,
                 "problems": [p.to_dict() for p in problems],
+                "warnings": [p.to_dict() for p in warnings],
                 "tables": tables,
             }
         )
     else:
         for t in tables:
-            tenants = t["tenants_declared"] + t["tenants_from_query"]
             state = "registered" if t["registered"] else "not registered yet"
             out.print(
-                Text(f"ok  {t['table']} ({state}; {tenants} tenant(s) from the file)", "green")
+                Text(
+                    f"ok  {t['table']} ({state}; {tenants[t['table']]} tenant(s) from the file)",
+                    "green",
+                )
             )
+        for w in warnings:
+            out.print(Text(f"warning: {w}", style="yellow"))
         for p in problems:
             out.print(Text(str(p), style="red"))
         if problems:
             unchecked = "" if found.dsn else " (not checked against a database: no DSN)"
             out.print(f"{len(problems)} problem(s){unchecked}.")
+        elif warnings:
+            out.print(f"{found.file}: no problems, {len(warnings)} warning(s).")
         else:
             out.print(f"{found.file}: no problems.")
     raise typer.Exit(PROBLEMS if problems else OK)
+
 
 def _placed(found: Settings, finding: privileges.Finding) -> Problem:
     """A missing privilege as a problem of the file: at its table's entry, or at

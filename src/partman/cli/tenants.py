@@ -15,6 +15,7 @@ from ..errors import PartmanError
 from ..model.config import FOREVER, Tenant
 from ..settings import Settings
 from .common import (
+    FLAG,
     OK,
     PROBLEMS,
     ConfigOption,
@@ -33,6 +34,7 @@ from .common import (
     require_dsn,
     setup_logging,
 )
+from .names import did_you_mean, known_tables, managed_tables, not_managed, require_managed
 
 TableArgument = Annotated[str, typer.Argument(help='The table, as "schema.name".')]
 RetentionOption = Annotated[
@@ -80,6 +82,8 @@ def list_(
     found = read_settings(config, dsn, required=False)
     meta = found.config.metadata_schema
     with connect(require_dsn(found)) as conn:
+        if table is not None and table not in (known := known_tables(conn, found)):
+            fail(not_managed(table, found, known))
         exists = reads.metadata_exists(conn, meta)
         rows = reads.tenant_policies(conn, meta, table) if exists else []
     registered = {(r.table, r.tenant) for r in rows}
@@ -203,7 +207,10 @@ def add(
         ]
     except PartmanError as error:
         fail(str(error))
-    with connect(require_dsn(found)), open_manager(found) as manager:
+    with connect(require_dsn(found)) as conn:
+        if found.table(table) is None:
+            require_managed(conn, found, table)
+    with open_manager(found) as manager:
         added = manager.register_tenants(_tenant_target(found, table), tenants)
     for t in added:
         out.print(Text(f"+ tenant {t} of {table}", style="green"))
@@ -234,6 +241,8 @@ def set_(
     found = read_settings(config, dsn, required=False)
     meta = found.config.metadata_schema
     with connect(require_dsn(found)) as conn:
+        if found.table(table) is None:  # the file's: `tenants add` registers it
+            require_managed(conn, found, table)
         rows = reads.tenant_policies(conn, meta, table) if reads.metadata_exists(conn, meta) else []
         current = next((r for r in rows if r.tenant == tenant_id), None)
         if current is None:
@@ -259,16 +268,26 @@ def set_(
         with open_manager(found) as manager:
             manager.register_tenants(table, [tenant])
         after = next(r for r in reads.tenant_policies(conn, meta, table) if r.tenant == tenant_id)
-    out.print(
-        Text(
-            f"~ tenant {tenant_id} of {table}: retention {current.retention} -> "
-            f"{after.retention}, partition_count {current.partition_count} -> "
-            f"{after.partition_count}, retention_action {current.retention_action} -> "
-            f"{after.retention_action}",
-            style="yellow",
+    changed = [
+        _change(name, getattr(current, name), getattr(after, name), getattr(current, own), own_now)
+        for name, own, own_now in (
+            ("retention", "own_retention", after.own_retention),
+            ("partition_count", "own_partition_count", after.own_partition_count),
+            ("retention_action", "own_retention_action", after.own_retention_action),
         )
-    )
+        if (getattr(current, name), getattr(current, own)) != (getattr(after, name), own_now)
+    ]
+    what = ", ".join(changed) or "no change (it already had this policy)"
+    out.print(Text(f"~ tenant {tenant_id} of {table}: {what}", style="yellow"))
     _warn_declared(found, table, tenant_id)
+
+
+def _change(name: str, before: object, now: object, own_before: object, own_now: object) -> str:
+    """ "retention 30 days -> 7 days", with where each comes from when only that changed."""
+    if before != now:
+        return f"{name} {before} -> {now}"
+    where = {True: "its own", False: "the table's"}
+    return f"{name} {now} ({where[own_before is not None]} -> {where[own_now is not None]})"
 
 
 def remove(
@@ -278,7 +297,9 @@ def remove(
     ] = None,
     all_tenants: Annotated[
         bool,
-        typer.Option("--all", help="Stop managing the table itself, with all its tenants."),
+        typer.Option(
+            "--all", metavar=FLAG, help="Stop managing the table itself, with all its tenants."
+        ),
     ] = False,
     config: ConfigOption = None,
     dsn: DsnOption = None,
@@ -298,18 +319,22 @@ def remove(
         fail("give tenant ids, or --all to stop managing the whole table (not both)")
     found = read_settings(config, dsn, required=False)
     missing = 0
-    with connect(require_dsn(found)), open_manager(found) as manager:
+    with connect(require_dsn(found)) as conn:
+        known = known_tables(conn, found)
+        managed = managed_tables(conn, found)
+    hint = "" if table in managed else f" ({table} is not managed{did_you_mean(table, known)})"
+    with open_manager(found) as manager:
         if all_tenants:
             if manager.remove_managed_table(table):
                 out.print(Text(f"- {table} is no longer managed (its partitions stay)", "red"))
             else:
-                err.print(f"{table} was not managed.")
+                err.print(f"{table} was not managed{did_you_mean(table, known)}.")
                 missing += 1
         for t in tenant_ids or []:
             if manager.remove_managed_table(table, t):
                 out.print(Text(f"- tenant {t} of {table} (its partitions stay)", style="red"))
             else:
-                err.print(f"tenant {t!r} of {table} was not registered.")
+                err.print(f"tenant {t!r} of {table} was not registered{hint}.")
                 missing += 1
     spec = found.table(table)
     if spec is not None:

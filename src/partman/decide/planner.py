@@ -521,8 +521,8 @@ def repairs(
             Notice(
                 "warning",
                 table.qualified_name,
-                "a DETACH CONCURRENTLY is pending on a partition partman does not own; "
-                "finish it with ALTER TABLE ... DETACH PARTITION ... FINALIZE",
+                f"a DETACH CONCURRENTLY is pending on {p.qualified_name}, a partition partman "
+                "does not own; finish it with ALTER TABLE ... DETACH PARTITION ... FINALIZE",
                 partition=p.qualified_name,
             )
         )
@@ -599,7 +599,10 @@ def retention(
         if p.detach_pending or p.is_partitioned:
             continue  # repairs() handles pending detaches; sub-partitioned ones are not ours
         if not piece.regular:
-            message = "past retention but spans tenants or is unbounded; left alone"
+            message = (
+                f"{p.qualified_name} is past retention but spans tenants or is unbounded; "
+                "left alone"
+            )
             notices.append(Notice("info", table, message, tenant_shown, p.qualified_name))
         elif owned is None or not is_owner_comment(p.comment):
             why = (
@@ -608,7 +611,8 @@ def retention(
                 else "its comment no longer marks it as partman's (drift)"
             )
             message = (
-                f"past retention ({policy.retention}) but not dropped: {why}; adopt it with "
+                f"{p.qualified_name} is past retention ({policy.retention}) but not dropped: "
+                f"{why}; adopt it with "
                 "import_existing_partitions (`partman import`) or drop it yourself"
             )
             notices.append(Notice("warning", table, message, tenant_shown, p.qualified_name))
@@ -672,11 +676,11 @@ def _create(
         lower_key=lower_key,
         upper_key=upper_key,
         move=ctx.move,
+        traits=ctx.parent.traits,
     )
 
 
 def _show(value: dt.datetime | dt.date) -> str:
-        traits=ctx.parent.traits,
     """A bound for people: to the second, with its offset."""
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="seconds")

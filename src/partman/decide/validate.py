@@ -1,15 +1,17 @@
 """Does a parent in the catalog have the shape a Table describes? Pure: catalog in, error out.
 
 Used twice: by registration (raise before anything is written) and by every pass (a table that
-was altered after registration is reported and skipped, and the others go on).
+was altered after registration is reported and skipped, and the others go on). Also what is
+legal but likely a mistake (`warnings`, which `partman check` shows).
 """
 
 from __future__ import annotations
 
 from ..errors import KeyMismatchError, NotPartitionedError, TableNotFoundError
 from ..model.columns import ColumnKind, KeyColumn
-from ..model.intervals import Interval, Unit
+from ..model.intervals import Interval, Retention, Unit
 from ..model.snapshot import Catalog, ParentInfo, TableRecord
+from ..settings import Problem, Settings
 
 _KIND_WORDS = {
     "r": "a plain table",
@@ -110,3 +112,43 @@ def check_record(
     )
     assert parent is not None
     return parent, tenant_key, time_key
+
+
+def short_retention(
+    qualified: str, interval: Interval, retention: Retention | None, tenant: object = None
+) -> str | None:
+    """Why a retention shorter than one partition surprises (retention drops whole partitions
+    once they end), or None when it is not shorter."""
+    if retention is None:
+        return None
+    period = retention.period
+    length = period.approx if isinstance(period, Interval) else period
+    if length >= interval.approx:
+        return None
+    who = qualified if tenant is None else f"{qualified} tenant {tenant}"
+    return (
+        f"{who}: retention_period {retention} is shorter than partition_interval {interval}: "
+        f"retention drops whole partitions, so every partition expires {retention} after it is "
+        f"complete, and then only the current partition's rows are left (as little as "
+        f"{retention} of data); keep at least {interval}, or use a shorter partition_interval"
+    )
+
+
+def warnings(found: Settings) -> list[Problem]:
+    """What the file says that is legal but likely not meant, each at its key: a retention
+    shorter than the partition interval (the table's, or a tenant's own)."""
+    out: list[Problem] = []
+    for spec in found.tables:
+        table = spec.table
+        message = short_retention(table.qualified_name, table.interval, table.retention)
+        if message is not None:
+            out.append(found.problem((*spec.path, "retention_period"), message))
+        for t in spec.tenants:
+            if not t.own_policy:
+                continue
+            message = short_retention(
+                table.qualified_name, table.interval, t.tenant.retention, t.tenant_id
+            )
+            if message is not None:
+                out.append(found.problem((*t.path, "retention_period"), message))
+    return out

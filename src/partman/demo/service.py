@@ -23,14 +23,56 @@ import psycopg
 from ..errors import PartmanError
 from ..model.config import Config, Table, Tenant
 from ..model.service_options import ServiceOptions
+from ..model.text import human_duration
 from ..service.root import OnReady, Service
 from . import scenario as seed
 
 UNREGISTERED = "project-initech"
 SHORTENED = ("o'reilly-媒体", "3 days")
+FIRST_PASS_DELAY = dt.timedelta(seconds=10)
+"""Long enough to see the pending plan (and apply it with the UI's button), short enough that
+nobody waits for the service to do something."""
 
 
-def _announce(token: str) -> OnReady:
+def _clock(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%H:%M:%S UTC")
+
+
+def _when(delay: dt.timedelta) -> str:
+    """ "in 10 s (at 15:17:31 UTC)" """
+    seconds = delay.total_seconds()
+    span = f"{seconds:.0f} s" if seconds < 60 else human_duration(seconds)
+    return f"in {span} (at {_clock(dt.datetime.now(dt.UTC) + delay)})"
+
+
+class _PassAnnouncer(logging.Handler):
+    """Prints a line when a pass has finished, with when the next one comes: the demo's logs
+    are quiet (warnings only), and a service that shows nothing looks stuck.
+
+    The "partman" logger is set to INFO for it; records below WARNING stop here (the demo
+    shows warnings only), and, as Python's last resort does when no handler is configured,
+    warnings are still printed to stderr."""
+
+    def __init__(self, sample_rate: dt.timedelta) -> None:
+        super().__init__(logging.INFO)
+        self.sample_rate = sample_rate
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "event", None) == "pass_finished":
+            created = getattr(record, "partitions_created", 0)
+            retired = getattr(record, "partitions_retired", 0)
+            print(
+                f"pass finished: {created} partition(s) created, {retired} retired; next pass "
+                f"{_when(self.sample_rate)}",
+                flush=True,
+            )
+        if record.levelno >= logging.WARNING and not logging.getLogger().handlers:
+            last = logging.lastResort
+            if last is not None:
+                last.handle(record)
+
+
+def _announce(token: str, first_pass: str, every: str) -> OnReady:
     def ready(service: Service, url: str) -> None:
         lines = [
             f"partman demo: open {url}/ (API docs: {url}/docs, metrics: {url}/metrics)",
@@ -39,6 +81,8 @@ def _announce(token: str) -> OnReady:
             f"  curl -X POST -H 'Authorization: Bearer {token}' -H 'Content-Type: "
             f'application/json\' -d \'{{"tenant_id": "{UNREGISTERED}"}}\' '
             f"{url}/api/tables/convoy.events/tenants",
+            f"first maintenance pass {first_pass}, then every {every}; until then /api/plan "
+            "shows what it will do",
             "Ctrl-C stops it and deletes the throwaway database.",
         ]
         print("\n".join(lines), flush=True)
@@ -124,13 +168,15 @@ def run_demo_server(
     sample_rate: dt.timedelta = dt.timedelta(minutes=2),
     log_level: str = "warning",
     on_ready: OnReady | None = None,
+    first_pass_delay: dt.timedelta = FIRST_PASS_DELAY,
 ) -> None:
     """Serve the UI and API over the seed's tables until Ctrl-C (or SIGTERM).
 
     `dsn` None starts an embedded PostgreSQL 18 (deleted afterwards); a DSN must point to an
     empty database. `token` None makes a random one, shown at start and handed to the UI.
-    The first scheduled pass waits one `sample_rate`, so the pending plan can be looked at
-    (and applied with the UI's button) first; changes through the API start one at once.
+    The first scheduled pass comes after `first_pass_delay` (a few seconds to look at the
+    pending plan, or apply it with the UI's button), then one every `sample_rate`; what each
+    pass did and when the next comes is printed. Changes through the API start one at once.
     """
     token = token or secrets.token_urlsafe(12)
     options = ServiceOptions(
@@ -138,11 +184,12 @@ def run_demo_server(
         port=port,
         token=token,
         expose_token_to_ui=True,
-        first_pass_delay=sample_rate,
+        first_pass_delay=first_pass_delay,
         log_level=log_level,
         instance="demo",
     )
-    logging.getLogger("partman").setLevel(logging.WARNING)
+    logger = logging.getLogger("partman")
+    logger.setLevel(logging.WARNING)
     with _database(dsn) as url:
         service = Service(url, config=Config(sample_rate=sample_rate), options=options)
         try:
@@ -151,4 +198,11 @@ def run_demo_server(
         except BaseException:
             service.close()
             raise
-        service.serve(on_ready or _announce(token))
+        logger.setLevel(logging.INFO)  # for the announcer; other handlers show warnings only
+        announcer = _PassAnnouncer(sample_rate)
+        logger.addHandler(announcer)
+        try:
+            every = human_duration(sample_rate.total_seconds())
+            service.serve(on_ready or _announce(token, _when(first_pass_delay), every))
+        finally:
+            logger.removeHandler(announcer)

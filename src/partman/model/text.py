@@ -25,6 +25,12 @@ def iso(value: dt.datetime | dt.date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def iso_seconds(value: dt.datetime) -> str:
+    """ISO 8601 to the second, as people read a time (runs, problems): the microseconds a
+    clock gives say nothing to them and only make the columns ragged."""
+    return value.replace(microsecond=0).isoformat()
+
+
 def human_duration(seconds: float) -> str:
     """3 d 4 h, 5 h 12 min, 40 min: how far ahead partitions reach."""
     seconds = max(0.0, seconds)

@@ -27,6 +27,19 @@ class Served(Protocol):
     def close(self) -> None: ...
 
 
+def _uvicorn_logging() -> dict[str, Any] | None:
+    """uvicorn's own logging setup (plain lines on stderr), unless the process has set up its
+    logging (`partman run`: one JSON object per line): then uvicorn's loggers hand their
+    records to it, and every line on stderr has the same form."""
+    if logging.getLogger().handlers:
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            named = logging.getLogger(name)
+            named.handlers.clear()
+            named.propagate = True
+        return None
+    return uvicorn.config.LOGGING_CONFIG
+
+
 class HttpServer(uvicorn.Server):
     """uvicorn's server, which knows its URL once it listens (port 0 picks a free one)."""
 
@@ -42,6 +55,7 @@ class HttpServer(uvicorn.Server):
                 app,
                 host=options.host,
                 port=options.port,
+                log_config=_uvicorn_logging(),
                 log_level=options.log_level,
                 access_log=options.access_log,
                 lifespan="on",

@@ -24,6 +24,7 @@ from .problems import Path_, Problem, SettingsError, key_text
 from .values import (
     CONFIG_FIELDS,
     DATABASE_FIELDS,
+    NEEDED_BY_SOME,
     SECTIONS,
     SERVICE_FIELDS,
     TABLE_FIELDS,
@@ -32,6 +33,7 @@ from .values import (
     TENANT_KEYS,
     Converter,
     Invalid,
+    Unset,
     expand,
     tenant_id,
     toml_type,
@@ -90,6 +92,15 @@ class Settings:
     locator: Locator | None = field(default=None, repr=False, compare=False)
     service: dict[str, Any] = field(default_factory=dict)
     """The [service] section's values, by ServiceOptions field name."""
+    unset: tuple[Problem, ...] = ()
+    """The problems (also in `problems`) that are environment variables not set in a section
+    only some commands use (NEEDED_BY_SOME): a command that does not use it runs anyway."""
+
+    def problems_for(self, *sections: str) -> tuple[Problem, ...]:
+        """The problems that stop a command using `sections` of NEEDED_BY_SOME (every other
+        section is used by every command)."""
+        skipped = [p for p in self.unset if p.key.split(".", 1)[0] not in sections]
+        return tuple(p for p in self.problems if p not in skipped)
 
     def table(self, qualified: str) -> TableSpec | None:
         return next((t for t in self.tables if t.qualified_name == qualified), None)
@@ -117,6 +128,7 @@ class Reader:
         self.locator = locator  # None: a mapping given as such (no text, so no lines)
         self.environ = environ
         self.problems: list[Problem] = []
+        self.unset: list[Problem] = []
 
     def add(self, path: Path_, message: str) -> None:
         line = None if self.locator is None else self.locator.line(path)
@@ -138,6 +150,8 @@ class Reader:
                 return expand(value, self.environ)
             except Invalid as error:
                 self.add(path, str(error))
+                if isinstance(error, Unset) and path[0] in NEEDED_BY_SOME:
+                    self.unset.append(self.problems[-1])
                 return _BAD
         if isinstance(value, list):
             return [self.expanded((*path, i), v) for i, v in enumerate(value)]
@@ -284,6 +298,7 @@ def read_sections(data: Mapping[str, object], r: Reader, dsn: str | None) -> Set
         problems=tuple(r.problems),
         locator=r.locator,
         service=service,
+        unset=tuple(r.unset),
     )
 
 

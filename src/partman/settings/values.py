@@ -23,6 +23,11 @@ class Invalid(Exception):
     """A value that cannot be used; the message says why and what would do."""
 
 
+class Unset(Invalid):
+    """A value names an environment variable that is not set: wrong only for a command that
+    needs that value (`partman plan` never uses [service] token)."""
+
+
 _TOML_TYPES: list[tuple[type, str]] = [
     (bool, "a boolean"),
     (int, "an integer"),
@@ -185,6 +190,9 @@ TENANT_FIELDS = keys_of(Tenant, rename=TENANT_KEYS, read_as={"tenant_id": tenant
 SERVICE_FIELDS = keys_of(ServiceOptions)
 """The [service] section: `partman.service.ServiceOptions`, read by `partman run`."""
 SECTIONS = ("database", "partman", "service", "table")
+NEEDED_BY_SOME = ("service",)
+"""Sections only some commands use ([service]: `partman run`): an unset environment variable
+there is a problem of the file, but only those commands stop on it."""
 
 # -- environment variables ---------------------------------------------------------------------
 
@@ -202,7 +210,7 @@ def expand(text: str, environ: Mapping[str, str]) -> str:
         if value is None or (value == "" and fallback is not None):
             if fallback is not None:
                 return fallback
-            raise Invalid(
+            raise Unset(
                 f"environment variable {name} is not set (set it, or write "
                 f"${{{name}:-fallback}} for a fallback)"
             )
