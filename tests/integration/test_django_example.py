@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -124,6 +125,11 @@ def test_migrate_check_plan_apply_covers_every_project_ten_days_ahead(dsn: str, 
     after = ok(manage(dsn, "check", "--database", "default"))
     assert "System check identified no issues" in after.stdout
     assert "partman." not in after.stderr
+
+    shown = ok(manage(dsn, "partman", "status")).stdout
+    last_run = next(line for line in shown.splitlines() if line.startswith("Last run: "))
+    at = last_run.split()[2]  # to the second, as the command line shows times
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", at), last_run
 
     status = json.loads(ok(manage(dsn, "partman", "status", "--json")).stdout)
     assert status["ok"] is True

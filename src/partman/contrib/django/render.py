@@ -26,6 +26,7 @@ from partman.cli.render import (
 )
 from partman.db.reads import Run
 from partman.engine.sync import Change
+from partman.model.text import iso_seconds
 
 from .survey import Survey, SurveyedRunway
 
@@ -95,7 +96,7 @@ def status_text(found: Survey, last: Run | None) -> Draw:
             console.print("Last run: none yet (manage.py partman apply)")
         else:
             console.print(
-                f"Last run: {last.started_at.isoformat()} {last.outcome or 'unfinished'} "
+                f"Last run: {iso_seconds(last.started_at)} {last.outcome or 'unfinished'} "
                 f"({run_counts(last.summary)})"
             )
         short = found.short
