@@ -871,6 +871,9 @@ def test_version_is_a_flag_in_the_help(tmp_path: Path) -> None:
     plan = ok(run(tmp_path, "plan", "--help")).stdout
     assert all("<bool>" not in line for line in plan.splitlines() if "--json" in line)
     assert ok(run(tmp_path, "--version")).stdout.startswith("partman ")
+    for args in ([], ["plan"], ["tenants"], ["tenants", "add"]):  # --help is a flag too
+        shown = ok(run(tmp_path, *args, "--help")).stdout
+        assert "<bool>" not in next(line for line in shown.splitlines() if "--help" in line)
 
 
 def test_demo_serve_runs_its_first_pass_within_seconds_and_says_when_the_next_comes(

@@ -9,11 +9,12 @@ stdout; logs go to stderr.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import typer
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import PartmanError
 from ..model.text import first_line
@@ -21,7 +22,30 @@ from ..settings import SettingsError
 from . import inventory, plan, service, setup, tenants
 from .common import FLAG, USAGE, err, print_problems
 
+
+
+class _Group(TyperGroup):
+    """`--help` drawn as the flag it is (typer's help would show `--help <bool>`)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _flag(super().get_help_option(ctx))
+
+
+class _Command(TyperCommand):
+    """`--help` drawn as the flag it is (typer's help would show `--help <bool>`)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _flag(super().get_help_option(ctx))
+
+
+def _flag(option: Any) -> Any:
+    if option is not None:
+        option.metavar = FLAG
+    return option
+
+
 app = typer.Typer(
+    cls=_Group,
     help=(
         "partman: PostgreSQL partitions created ahead, trimmed behind, on a lock budget.\n\n"
         "Declare tables and retention policies in partman.toml, then: partman check, "
@@ -33,6 +57,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold a DSN with its password
 )
 tenants_app = typer.Typer(
+    cls=_Group,
     help="List, add, set the policy of, or remove tenants of a multi-tenant table.",
     no_args_is_help=True,
 )
@@ -64,23 +89,24 @@ def _root(
     """partman: PostgreSQL partitions created ahead, trimmed behind, on a lock budget."""
 
 
-app.command()(setup.init)
-app.command()(setup.check)
-app.command()(plan.plan)
-app.command("apply")(plan.apply)
+app.command(cls=_Command)(setup.init)
+app.command(cls=_Command)(setup.check)
+app.command(cls=_Command)(plan.plan)
+app.command("apply", cls=_Command)(plan.apply)
 app.command(
     "maintain",
+    cls=_Command,
     help="Same as `partman apply` (go_partman's name for one maintenance pass).",
 )(plan.apply)
-app.command("import")(plan.import_)
-app.command()(inventory.partitions)
-app.command()(inventory.status)
-tenants_app.command("list")(tenants.list_)
-tenants_app.command("add")(tenants.add)
-tenants_app.command("set")(tenants.set_)
-tenants_app.command("remove")(tenants.remove)
-app.command()(service.demo)
-app.command()(service.run)
+app.command("import", cls=_Command)(plan.import_)
+app.command(cls=_Command)(inventory.partitions)
+app.command(cls=_Command)(inventory.status)
+tenants_app.command("list", cls=_Command)(tenants.list_)
+tenants_app.command("add", cls=_Command)(tenants.add)
+tenants_app.command("set", cls=_Command)(tenants.set_)
+tenants_app.command("remove", cls=_Command)(tenants.remove)
+app.command(cls=_Command)(service.demo)
+app.command(cls=_Command)(service.run)
 
 
 def main() -> None:
