@@ -9,8 +9,12 @@ Roles and tablespaces are cluster-wide: each test names its own uniquely and dro
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -296,6 +300,116 @@ SELECT count(*), count(DISTINCT t.tgrelid)
     conn.execute(insert, (NOW, "a"))
     stamped = conn.execute(sql.SQL("SELECT note FROM {}").format(partition)).fetchone()
     assert stamped == ("stamped",)
+
+
+# -- storage parameters: the table's, since PostgreSQL refuses them on a partitioned parent ------
+
+
+def _reloptions(conn: Conn) -> dict[str, list[str] | None]:
+    """pg_class.reloptions of each partition partman made of app.items."""
+    rows = conn.execute(
+        "SELECT c.relname, c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'app.items'::regclass ORDER BY 1"
+    ).fetchall()
+    assert rows
+    return {r[0]: None if r[1] is None else sorted(r[1]) for r in rows}
+
+
+def test_partitions_get_the_tables_storage_parameters(dsn: str, conn: Conn) -> None:
+    conn.execute(ITEMS.format(extra=""))
+    parameters = {
+        "fillfactor": 90,
+        "autovacuum_vacuum_scale_factor": 0.05,
+        "autovacuum_enabled": False,
+        "toast.autovacuum_vacuum_threshold": 1000,
+    }
+    refused = (psycopg.errors.WrongObjectType, psycopg.errors.InvalidParameterValue)  # 18, 15
+    with pytest.raises(refused):  # the parent cannot have them
+        conn.execute("ALTER TABLE app.items SET (fillfactor = 90)")
+    _maintain(dsn, default_partition=True, storage_parameters=parameters)
+    options = _reloptions(conn)
+    expected = [
+        "autovacuum_enabled=false",
+        "autovacuum_vacuum_scale_factor=0.05",
+        "fillfactor=90",
+    ]
+    assert set(options) == set(_created(conn)) and len(options) > 1
+    assert all(o == expected for o in options.values()), options
+    toast = conn.execute(
+        "SELECT DISTINCT t.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class t ON t.oid = c.reltoastrelid WHERE i.inhparent = 'app.items'::regclass"
+    ).fetchall()
+    assert toast == [(["autovacuum_vacuum_threshold=1000"],)]
+
+
+def _cli(cwd: Path, dsn: str, *args: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
+    environ.update({"COLUMNS": "200", "NO_COLOR": "1", "PARTMAN_DSN": dsn})
+    proc = subprocess.run(
+        [sys.executable, "-m", "partman", *args],
+        cwd=cwd,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    return proc.stdout
+
+
+ITEMS_TOML = """\
+[[table]]
+name = "items"
+schema = "app"
+partition_by = "at"
+partition_count = {count}
+storage_parameters = {{ fillfactor = {fillfactor} }}
+"""
+
+
+def test_a_changed_storage_parameter_is_planned_and_given_to_later_partitions(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    conn.execute(ITEMS.format(extra=""))
+    config = tmp_path / "partman.toml"
+    config.write_text(ITEMS_TOML.format(count=2, fillfactor=90))
+    _cli(tmp_path, dsn, "apply", "--yes")
+    first = _reloptions(conn)
+    assert len(first) == 3 and all(o == ["fillfactor=90"] for o in first.values()), first
+    assert "No changes" in _cli(tmp_path, dsn, "plan")
+
+    config.write_text(ITEMS_TOML.format(count=4, fillfactor=70))
+    plan = _cli(tmp_path, dsn, "plan")
+    assert "storage_parameters fillfactor=90 -> fillfactor=70" in plan, plan
+    _cli(tmp_path, dsn, "apply", "--yes")
+    after = _reloptions(conn)
+    assert len(after) == 5
+    assert {k: v for k, v in after.items() if k in first} == first  # left as they were
+    assert [v for k, v in after.items() if k not in first] == [["fillfactor=70"]] * 2
+    assert "No changes" in _cli(tmp_path, dsn, "plan")
+
+
+def test_an_adopted_partition_without_the_tables_storage_parameters_is_reported(
+    dsn: str, conn: Conn
+) -> None:
+    conn.execute(ITEMS.format(extra=""))
+    conn.execute(
+        "CREATE TABLE app.items_same PARTITION OF app.items "
+        "    FOR VALUES FROM ('2026-03-08') TO ('2026-03-09') WITH (fillfactor = 90.0);"
+        "CREATE TABLE app.items_other PARTITION OF app.items "
+        "    FOR VALUES FROM ('2026-03-09') TO ('2026-03-10') WITH (fillfactor = 50)"
+    )
+    with partman.Manager(dsn, clock=partman.SimulatedClock(NOW)) as manager:
+        report = manager.import_existing_partitions(_table(storage_parameters={"fillfactor": 90}))
+    assert sorted(f.partition for f in report.imported) == ["app.items_other", "app.items_same"]
+    assert [f.partition for f in report.differing] == ["app.items_other"]
+    assert (
+        "storage parameters fillfactor=50 (the table's storage_parameters: fillfactor=90)"
+        in report.differing[0].reason
+    )
+    assert _reloptions(conn)["items_other"] == ["fillfactor=50"]  # left as it is
 
 
 # -- adopted partitions ------------------------------------------------------------------------

@@ -126,6 +126,19 @@ def test_switching_on_the_default_partition_is_a_change() -> None:
     assert change.detail == "default_partition False -> True"
 
 
+def test_storage_parameters_are_said_and_a_changed_one_is_a_change() -> None:
+    with_ff = table(storage_parameters={"fillfactor": 90, "autovacuum_enabled": False})
+    [added] = changes(resolved(with_ff), None)
+    assert added.detail.endswith(", partitions WITH (autovacuum_enabled=false, fillfactor=90)")
+    assert changes(resolved(with_ff), stored(with_ff)) == []
+    [change] = changes(resolved(table(storage_parameters={"fillfactor": 70})), stored(with_ff))
+    assert change.detail == (
+        "storage_parameters autovacuum_enabled=false, fillfactor=90 -> fillfactor=70"
+    )
+    [dropped] = changes(resolved(), stored(with_ff))
+    assert dropped.detail.endswith("-> none")
+
+
 def test_the_record_stored_is_the_tables_with_the_id_given() -> None:
     record_ = desired_record(table(), 7)
     assert record_ == TableRecord.from_table(table(), 7)

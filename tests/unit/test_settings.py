@@ -423,3 +423,29 @@ def test_an_entry_with_only_an_unknown_key_is_still_read_so_check_can_check_the_
     assert [t.qualified_name for t in s.tables] == ["convoy.events"]
     with pytest.raises(SettingsError):
         s.raise_for_problems()
+
+
+def test_storage_parameters_are_an_inline_table_checked_at_their_line() -> None:
+    good = parse(
+        '[[table]]\nname = "events"\npartition_by = "at"\n'
+        "storage_parameters = { fillfactor = 90, autovacuum_vacuum_scale_factor = 0.05 }\n"
+    )
+    assert not good.problems
+    assert good.tables[0].table.storage_parameters == {
+        "autovacuum_vacuum_scale_factor": 0.05,
+        "fillfactor": 90,
+    }
+    bad = parse(
+        '[[table]]\nname = "a"\npartition_by = "at"\nstorage_parameters = { fillfactr = 90 }\n'
+        '[[table]]\nname = "b"\npartition_by = "at"\nstorage_parameters = "fillfactor=90"\n'
+        '[[table]]\nname = "c"\npartition_by = "at"\n'
+        "storage_parameters = { autovacuum_enabled = 1 }\n"
+    )
+    assert [str(p) for p in bad.problems] == [
+        "partman.toml:4: table[0].storage_parameters: 'fillfactr' is not a storage parameter: "
+        "did you mean fillfactor?",
+        "partman.toml:8: table[1].storage_parameters: expected an inline table like "
+        "{ fillfactor = 90 }, got a string ('fillfactor=90')",
+        "partman.toml:12: table[2].storage_parameters: autovacuum_enabled must be true or "
+        "false, got 1",
+    ]

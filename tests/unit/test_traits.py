@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from psycopg import sql
@@ -117,3 +118,64 @@ def test_an_adopted_partition_is_compared_with_what_its_parent_declares() -> Non
         "grants none (the parent's: bob: SELECT)",
         "tablespace slow (the parent's: default)",
     ]  # storage parameters: a partitioned parent cannot have any, so none are compared
+
+
+# -- the table's storage parameters (PostgreSQL refuses them on a partitioned parent) -----------
+
+
+def test_a_tables_storage_parameters_are_checked_by_their_rule() -> None:
+    from partman import Table
+    from partman.errors import ConfigError
+
+    def table(parameters: object) -> Table:
+        return Table(name="items", partition_by="at", storage_parameters=parameters)  # type: ignore[arg-type]
+
+    kept = table({"fillfactor": 90, "autovacuum_vacuum_scale_factor": 0.05})
+    assert kept.storage_parameters == {"autovacuum_vacuum_scale_factor": 0.05, "fillfactor": 90}
+    assert table({}).storage_parameters == {}
+    for bad, words in [
+        ({"fillfactr": 90}, "'fillfactr' is not a storage parameter: did you mean fillfactor?"),
+        ({"user_catalog_table": True}, "'user_catalog_table' is not a storage parameter"),
+        ({"fillfactor": "90"}, "fillfactor must be an integer, got '90'"),
+        ({"fillfactor": 5}, "fillfactor must be 10..100"),
+        ({"autovacuum_enabled": 1}, "autovacuum_enabled must be true or false, got 1"),
+        ({"parallel_workers": 1.5}, "parallel_workers must be an integer"),
+        ({"fillfactor) WITH (oids": 1}, "is not a storage parameter"),
+        ("fillfactor=90", "expected a mapping of parameter to value"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(words)) as caught:
+            table(bad)
+        assert str(caught.value).startswith("Table.storage_parameters: ")
+        assert caught.value.field == "storage_parameters"
+
+
+def test_a_tables_storage_parameters_are_rendered_into_each_new_partitions_create() -> None:
+    from partman import Table
+    from partman.model.snapshot import TableRecord
+
+    record = TableRecord.from_table(
+        Table(
+            name="items",
+            partition_by="at",
+            storage_parameters={"fillfactor": 90, "toast.autovacuum_enabled": False},
+        )
+    )
+    assert record.options == ("fillfactor=90", "toast.autovacuum_enabled=false")
+    traits = Traits(tablespace="fast", options=("fillfactor=70", "parallel_workers=2"))
+    assert _sql(traits.with_options(record.options))[0] == (
+        LIKE + ' WITH ("fillfactor" = \'90\', "parallel_workers" = \'2\', "toast"."autovacuum_'
+        'enabled" = \'false\') TABLESPACE "fast"'
+    )
+    assert Traits().with_options(()) == Traits()
+    with pytest.raises(ValueError, match="unexpected storage parameter"):
+        _sql(Traits(options=("oids=true) TABLESPACE x --=1",)))
+
+
+def test_an_adopted_partitions_storage_parameters_are_compared_by_meaning() -> None:
+    expected = Traits().with_options(("autovacuum_enabled=false", "fillfactor=90"))
+    same = Traits(options=("fillfactor=90.0", "autovacuum_enabled=off"))
+    assert expected.differences(same) == []
+    assert expected.differences(Traits(options=("fillfactor=90",))) == [
+        "storage parameters fillfactor=90 (the table's storage_parameters: "
+        "autovacuum_enabled=false, fillfactor=90)"
+    ]

@@ -23,7 +23,6 @@ from . import inventory, plan, service, setup, tenants
 from .common import FLAG, USAGE, err, print_problems
 
 
-
 class _Group(TyperGroup):
     """`--help` drawn as the flag it is (typer's help would show `--help <bool>`)."""
 

@@ -28,7 +28,7 @@ import datetime as dt
 import sys
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Index, MetaData, UniqueConstraint
@@ -71,6 +71,10 @@ class PartitionPolicy:
     archive_schema: str | None = None
     default_partition: bool = False
     backfill: bool = False
+    storage_parameters: Mapping[str, int | float | bool] = dataclasses.field(
+        default_factory=dict, hash=False
+    )
+    """Each new partition's `WITH (...)`, e.g. {"fillfactor": 90} (`Table.storage_parameters`)."""
     tenants: tuple[TenantId | Tenant, ...] = ()
     """Tenants registered with the table; plain ids take the table's policy."""
     tenants_query: str | None = None
@@ -104,6 +108,7 @@ class PartitionPolicy:
             archive_schema=self.archive_schema,
             default_partition=self.default_partition,
             backfill=self.backfill,
+            storage_parameters=self.storage_parameters,
         )
 
     @property
@@ -147,6 +152,7 @@ def partitioned(
     archive_schema: str | None = None,
     default_partition: bool = False,
     backfill: bool = False,
+    storage_parameters: Mapping[str, int | float | bool] | None = None,
     tenants: Iterable[TenantId | Tenant] = (),
     tenants_query: str | None = None,
     **table_kwargs: Any,
@@ -170,6 +176,7 @@ def partitioned(
             archive_schema=archive_schema,
             default_partition=default_partition,
             backfill=backfill,
+            storage_parameters=storage_parameters or {},
             tenants=tuple(tenants),
             tenants_query=tenants_query,
         )

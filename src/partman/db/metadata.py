@@ -24,6 +24,7 @@ from ..model.snapshot import (
     TableRecord,
     TenantRecord,
 )
+from ..model.storage import Value
 
 SCHEMA_MARKER = "partman metadata (https://pypi.org/project/partman); do not edit by hand"
 
@@ -118,6 +119,15 @@ COMMENT ON COLUMN {s}.partitions.state IS
     'retention under way (action says what comes next); kept/archived: retired by retention';
 """
         ).format(s=s),
+        sql.SQL(
+            """
+ALTER TABLE {s}.managed_tables
+    ADD COLUMN storage_parameters jsonb NOT NULL DEFAULT '{{}}'
+        CHECK (jsonb_typeof(storage_parameters) = 'object');
+COMMENT ON COLUMN {s}.managed_tables.storage_parameters IS
+    'WITH (...) of each new partition, e.g. {{"fillfactor": 90}}';
+"""
+        ).format(s=s),
     ]
 
 
@@ -153,7 +163,7 @@ def state_queries(schema: str) -> list[sql.Composed]:
         sql.SQL(
             "SELECT id, schema_name, table_name, tenant_column, time_column, partition_interval, "
             "retention, partition_count, backfill, default_partition, retention_action, "
-            "archive_schema FROM {}.managed_tables ORDER BY id"
+            "archive_schema, storage_parameters FROM {}.managed_tables ORDER BY id"
         ).format(s),
         sql.SQL(
             "SELECT table_id, tenant_id, retention, partition_count, retention_action "
@@ -200,6 +210,7 @@ def parse_state(
             default_partition=r[9],
             retention_action=r[10],
             archive_schema=r[11],
+            storage_parameters=parameters(r[12]),
         )
         for r in tables
     )
@@ -215,6 +226,11 @@ def parse_state(
         tenants={k: tuple(v) for k, v in by_table.items()},
         owned=owned.by_key,
     )
+
+
+def parameters(stored: dict[str, Value] | None) -> tuple[tuple[str, Value], ...]:
+    """The storage_parameters column (jsonb, read as a dict) as `TableRecord` keeps it."""
+    return tuple(sorted((stored or {}).items()))
 
 
 class OwnedRecords:

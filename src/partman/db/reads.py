@@ -20,7 +20,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 import psycopg
@@ -173,6 +173,8 @@ class ManagedTable:
     default_partition: bool
     backfill: bool
     tenants: int
+    storage_parameters: dict[str, Any] = field(default_factory=dict, hash=False)
+    """Each new partition's WITH (...), e.g. {"fillfactor": 90}."""
 
     @property
     def period(self) -> dt.timedelta:
@@ -191,6 +193,7 @@ class ManagedTable:
             "default_partition": self.default_partition,
             "backfill": self.backfill,
             "tenants": self.tenants,
+            "storage_parameters": self.storage_parameters,
         }
 
 
@@ -200,7 +203,8 @@ def managed_tables(conn: psycopg.Connection[Any], meta: str) -> list[ManagedTabl
 SELECT t.schema_name || '.' || t.table_name AS "table", t.tenant_column, t.time_column,
        t.partition_interval AS "interval", t.retention, t.partition_count, t.retention_action,
        t.archive_schema, t.default_partition, t.backfill,
-       (SELECT count(*) FROM {s}.tenants n WHERE n.table_id = t.id) AS tenants
+       (SELECT count(*) FROM {s}.tenants n WHERE n.table_id = t.id) AS tenants,
+       t.storage_parameters
   FROM {s}.managed_tables t ORDER BY t.schema_name, t.table_name
 """
     ).format(s=sql.Identifier(meta))

@@ -142,15 +142,18 @@ def differing(
     parent: ParentInfo,
     adopted: list[tuple[PartitionInfo, TenantValue | None]],
     traits: dict[int, Traits],
+    options: tuple[str, ...] = (),
 ) -> list[Found]:
-    """Adopted partitions that do not carry what their parent declares (`Traits`), and how.
+    """Adopted partitions that do not carry what their parent declares (`Traits`), or the
+    storage parameters their table gives each new partition (`options`), and how.
 
     A partition partman creates gets them; one it adopts is someone else's work, so it is
     reported and left as it is."""
     out = []
+    expected = parent.traits.with_options(options)
     for p, tenant in adopted:
         mine = traits.get(p.oid)
-        found = [] if mine is None else parent.traits.differences(mine)
+        found = [] if mine is None else expected.differences(mine)
         if found:
             reason = "; ".join(found) + "; left as it is (partman never changes an adopted one)"
             out.append(

@@ -40,6 +40,7 @@ from ..model.snapshot import (
     PartitionInfo,
     State,
     TableRecord,
+    Traits,
     is_owner_comment,
 )
 from .validate import check_record
@@ -300,6 +301,12 @@ class TableContext:
         """Partition names in use under this parent (and those planned so far)."""
         return self.names()
 
+    @functools.cached_property
+    def traits(self) -> Traits:
+        """What a new partition carries: its parent's traits, and the table's storage
+        parameters (PostgreSQL refuses them on the partitioned parent)."""
+        return self.parent.traits.with_options(self.table.options)
+
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return self.domain.align_tz
@@ -399,7 +406,7 @@ def _create_default(ctx: TableContext) -> CreatePartition | Operation:
         lower=None,
         upper=None,
         reason="default_partition is on and the parent has none",
-        traits=ctx.parent.traits,
+        traits=ctx.traits,
     )
 
 
@@ -676,7 +683,7 @@ def _create(
         lower_key=lower_key,
         upper_key=upper_key,
         move=ctx.move,
-        traits=ctx.parent.traits,
+        traits=ctx.traits,
     )
 
 

@@ -142,7 +142,13 @@ def _describe_table(r: snapshot.TableRecord) -> str:
         text += ", default partition"
     if r.backfill:
         text += ", backfill"
+    if r.storage_parameters:
+        text += f", partitions WITH ({_parameters(r)})"
     return text
+
+
+def _parameters(r: snapshot.TableRecord) -> str:
+    return ", ".join(r.options) or "none"
 
 
 _POLICY_FIELDS = (
@@ -152,6 +158,7 @@ _POLICY_FIELDS = (
     "default_partition",
     "retention_action",
     "archive_schema",
+    "storage_parameters",
 )
 
 
@@ -159,6 +166,8 @@ def _table_diff(old: snapshot.TableRecord, new: snapshot.TableRecord) -> list[st
     out = []
     for name in _POLICY_FIELDS:
         a, b = getattr(old, name), getattr(new, name)
+        if name == "storage_parameters":
+            a, b = _parameters(old), _parameters(new)
         if str(a) != str(b):
             shown = {"None": "forever"} if name == "retention" else {}
             out.append(f"{name} {shown.get(str(a), a)} -> {shown.get(str(b), b)}")

@@ -53,6 +53,7 @@ from ..model.config import FOREVER, Config, Table, Tenant, TenantId
 from ..model.operations import Plan
 from ..model.report import Report
 from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, Traits
+from ..model.storage import options_of
 from . import store
 from .executor import Executor
 from .hooks import PreDropHook, StepHook
@@ -349,7 +350,10 @@ class Manager:
                 self._adopt(conn, table, parent, adoption.adopt, adoption.tenants)
                 found = adoption.found
                 report.differing += differing(
-                    parent, adoption.adopt, self._traits(conn, adoption.adopt)
+                    parent,
+                    adoption.adopt,
+                    self._traits(conn, adoption.adopt),
+                    options_of(table.storage_parameters),
                 )
                 report.imported += found.imported
                 report.already_owned += found.already_owned

@@ -51,6 +51,7 @@ from ..model.config import FOREVER, Config, Table, Tenant, TenantId
 from ..model.operations import Plan
 from ..model.report import Report
 from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, Traits
+from ..model.storage import options_of
 from . import store_async as store
 from .executor_async import AsyncExecutor
 from .hooks import AsyncPreDropHook, AsyncStepHook
@@ -349,7 +350,10 @@ class AsyncManager:
                 await self._adopt(conn, table, parent, adoption.adopt, adoption.tenants)
                 found = adoption.found
                 report.differing += differing(
-                    parent, adoption.adopt, await self._traits(conn, adoption.adopt)
+                    parent,
+                    adoption.adopt,
+                    await self._traits(conn, adoption.adopt),
+                    options_of(table.storage_parameters),
                 )
                 report.imported += found.imported
                 report.already_owned += found.already_owned

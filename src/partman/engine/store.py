@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, scalar_row
+from psycopg.types.json import Jsonb
 
 from ..db.metadata import SCHEMA_MARKER, migrations
 from ..db.reads import SCHEMA_EXISTS, SCHEMA_FOUND, SchemaFound, schema_version
@@ -101,23 +102,23 @@ def upsert_table(
     s = sql.Identifier(schema)
     changed = sql.SQL(
         "(t.retention, t.partition_count, t.backfill, t.default_partition, t.retention_action, "
-        "t.archive_schema) IS DISTINCT FROM (EXCLUDED.retention, EXCLUDED.partition_count, "
-        "EXCLUDED.backfill, EXCLUDED.default_partition, EXCLUDED.retention_action, "
-        "EXCLUDED.archive_schema)"
+        "t.archive_schema, t.storage_parameters) IS DISTINCT FROM (EXCLUDED.retention, "
+        "EXCLUDED.partition_count, EXCLUDED.backfill, EXCLUDED.default_partition, "
+        "EXCLUDED.retention_action, EXCLUDED.archive_schema, EXCLUDED.storage_parameters)"
     )
     query = sql.SQL(
         """
 WITH up AS (
     INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
         partition_interval, retention, partition_count, backfill, default_partition,
-        retention_action, archive_schema)
+        retention_action, archive_schema, storage_parameters)
     VALUES (%(schema)s, %(name)s, %(tenant)s, %(time)s, %(interval)s, %(retention)s,
-        %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s)
+        %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s, %(parameters)s)
     ON CONFLICT (schema_name, table_name) DO UPDATE SET retention = EXCLUDED.retention,
         partition_count = EXCLUDED.partition_count, backfill = EXCLUDED.backfill,
         default_partition = EXCLUDED.default_partition,
         retention_action = EXCLUDED.retention_action, archive_schema = EXCLUDED.archive_schema,
-        updated_at = now()
+        storage_parameters = EXCLUDED.storage_parameters, updated_at = now()
     WHERE {update} AND {changed}
     RETURNING id)
 SELECT id, true AS changed FROM up
@@ -138,6 +139,7 @@ SELECT id, false FROM {s}.managed_tables
         "default": record.default_partition,
         "action": record.retention_action,
         "archive": record.archive_schema,
+        "parameters": Jsonb(dict(record.storage_parameters)),
     }
     for _ in range(3):
         cur = conn.cursor(row_factory=class_row(_Upserted)).execute(query, params)

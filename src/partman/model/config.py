@@ -11,11 +11,13 @@ import datetime as dt
 import enum
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from .intervals import KEEP_FOREVER, Interval, Retention, parse_retention
 from .rules import Check, Subject, apply_rules, optional, rule
+from .storage import Value, check_parameters
 
 MAX_IDENTIFIER_BYTES = 63
 MAX_PARTITION_COUNT = 10_000
@@ -187,6 +189,10 @@ def _partition_count(value: object, s: Subject) -> object:
     return value
 
 
+def _storage_parameters(value: object, s: Subject) -> object:
+    return check_parameters(value, None if s.in_file else s.label)
+
+
 def _table_tenant_id(value: object, s: Subject) -> object:
     if isinstance(value, bool) or not (value is None or isinstance(value, TenantId)):
         raise ConfigError(f"{s.label} must be a str, int or UUID, not {value!r}")
@@ -312,6 +318,12 @@ class Table:
     """What retention does with an expired partition: "drop", "detach" or "archive"."""
     archive_schema: str | None = field(default=None, metadata=rule(_optional_name, "a string"))
     """Where retention_action ARCHIVE moves expired partitions."""
+    storage_parameters: Mapping[str, Value] = field(
+        default_factory=dict, hash=False, metadata=rule(_storage_parameters)
+    )
+    """Storage parameters each new partition is created with (`WITH (fillfactor = 90)`), e.g.
+    {"fillfactor": 90, "autovacuum_vacuum_scale_factor": 0.05}: PostgreSQL refuses them on a
+    partitioned parent. Heap table parameters only (`model.storage.PARAMETERS`)."""
     interval: Interval = field(init=False, repr=False, compare=False)
     retention: Retention | None = field(init=False, repr=False, compare=False)
 

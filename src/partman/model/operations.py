@@ -18,6 +18,7 @@ from psycopg import sql
 from .bounds import BoundValue
 from .columns import TenantValue
 from .snapshot import PLAIN, Traits
+from .storage import parameter_sql
 from .text import iso
 
 LIKE_OPTIONS = sql.SQL(
@@ -41,16 +42,16 @@ def create_statements(
     partition: sql.Identifier, parent: sql.Identifier, traits: Traits
 ) -> list[sql.Composed]:
     """A new partition's table, with what its parent declares and LIKE does not copy: access
-    method, storage parameters and tablespace in the CREATE itself, then replica identity,
-    grants and owner, all before the ATTACH (in the same transaction: a crash leaves nothing
-    half-made). A replica identity USING INDEX is set after the ATTACH, once the partition's
-    index is known (`identity_index_statement`)."""
+    method, storage parameters (its table's `storage_parameters`) and tablespace in the CREATE
+    itself, then replica identity, grants and owner, all before the ATTACH (in the same
+    transaction: a crash leaves nothing half-made). A replica identity USING INDEX is set after
+    the ATTACH, once the partition's index is known (`identity_index_statement`)."""
     create = sql.SQL("CREATE TABLE {} (LIKE {} {})").format(partition, parent, LIKE_OPTIONS)
     if traits.access_method is not None:
         create += sql.SQL(" USING {}").format(sql.Identifier(traits.access_method))
     if traits.options:
         create += sql.SQL(" WITH ({})").format(
-            sql.SQL(", ").join(_storage_parameter(o) for o in traits.options)
+            sql.SQL(", ").join(parameter_sql(o) for o in traits.options)
         )
     if traits.tablespace is not None:
         create += sql.SQL(" TABLESPACE {}").format(sql.Identifier(traits.tablespace))
@@ -90,14 +91,6 @@ def identity_index_statement(partition: sql.Identifier, index: str) -> sql.Compo
     """REPLICA IDENTITY USING INDEX, with the partition's own index of the parent's one."""
     return sql.SQL("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}").format(
         partition, sql.Identifier(index)
-    )
-
-
-def _storage_parameter(option: str) -> sql.Composed:
-    """A `reloptions` entry ("fillfactor=70", "toast.autovacuum_enabled=off") as SQL."""
-    name, _, value = option.partition("=")
-    return sql.SQL("{} = {}").format(
-        sql.SQL(".").join(sql.Identifier(part) for part in name.split(".")), sql.Literal(value)
     )
 
 

@@ -7,6 +7,7 @@ reads them (`db.catalog`, `db.metadata`) and the engine sends the reads.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -15,6 +16,7 @@ from .bounds import RangeBound
 from .columns import KeyColumn
 from .config import FOREVER, Table
 from .intervals import Interval, Retention, parse_retention
+from .storage import Value, canonical, merged, options_of
 
 OWNER_COMMENT = "managed by partman ({origin}); dropped only by its retention policy"
 """The second witness of ownership, on each partition partman created or adopted."""
@@ -78,10 +80,17 @@ class Traits:
     tablespace: str | None = None
     """None: the database's default."""
     options: tuple[str, ...] = ()
-    """Storage parameters, as `reloptions` prints them ("fillfactor=70"); PostgreSQL refuses
-    them on a partitioned table, so a parent never has any today."""
+    """Storage parameters, as `reloptions` prints them ("fillfactor=70"). PostgreSQL refuses
+    them on a partitioned table, so a parent's come from its table's `storage_parameters`
+    (`with_options`)."""
     access_method: str | None = None
     """A partitioned table has one only when set explicitly (PostgreSQL 17 and later)."""
+
+    def with_options(self, options: tuple[str, ...]) -> Traits:
+        """These traits, with `options` (a table's storage parameters) over the parent's."""
+        if not options:
+            return self
+        return dataclasses.replace(self, options=merged(self.options, options))
 
     def differences(self, other: Traits) -> list[str]:
         """How `other` (an adopted partition's) differs from these (its parent's), in words."""
@@ -98,14 +107,18 @@ class Traits:
                 f"tablespace {other.tablespace or 'default'} "
                 f"(the parent's: {self.tablespace or 'default'})"
             )
-        if self.options and set(other.options) != set(self.options):
+        if self.options and _meant(other.options) != _meant(self.options):
             out.append(
                 f"storage parameters {', '.join(other.options) or 'none'} "
-                f"(the parent's: {', '.join(self.options)})"
+                f"(the table's storage_parameters: {', '.join(self.options)})"
             )
         if self.access_method is not None and other.access_method != self.access_method:
             out.append(f"access method {other.access_method} (the parent's: {self.access_method})")
         return out
+
+
+def _meant(options: tuple[str, ...]) -> set[tuple[str, object]]:
+    return {canonical(o) for o in options}
 
 
 PLAIN = Traits()
@@ -174,10 +187,17 @@ class TableRecord:
     default_partition: bool = False
     retention_action: str = "drop"
     archive_schema: str | None = None
+    storage_parameters: tuple[tuple[str, Value], ...] = ()
+    """Given to each new partition (`Table.storage_parameters`), by name."""
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The storage parameters as `reloptions` prints them ("fillfactor=90")."""
+        return options_of(dict(self.storage_parameters))
 
     @classmethod
     def from_table(cls, table: Table, table_id: int = 0) -> TableRecord:
@@ -196,6 +216,7 @@ class TableRecord:
             default_partition=table.default_partition,
             retention_action=table.action.value,
             archive_schema=table.archive_schema,
+            storage_parameters=tuple(sorted(table.storage_parameters.items())),
         )
 
 

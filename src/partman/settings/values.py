@@ -137,6 +137,12 @@ def tenant_id(value: object) -> str | int:
     return value
 
 
+def _inline_table(value: object) -> dict[str, object]:
+    _expect(value, dict, "an inline table like { fillfactor = 90 }")
+    assert isinstance(value, dict)
+    return value
+
+
 _BY_TYPE: dict[object, Converter] = {
     dt.timedelta: _duration,
     bool: _boolean,
@@ -177,7 +183,10 @@ def keys_of(
 CONFIG_FIELDS = keys_of(Config)
 """[partman]: partman.Config."""
 DATABASE_FIELDS: dict[str, Converter] = {"dsn": _string}
-TABLE_FIELDS = {**keys_of(Table, rename={"tenant_id": ""}), "tenants_query": _string}
+TABLE_FIELDS = {
+    **keys_of(Table, rename={"tenant_id": ""}, read_as={"storage_parameters": _inline_table}),
+    "tenants_query": _string,
+}
 """[[table]]: partman.Table, field for field (its tenants are listed, `tenants` and
 [[table.tenant]], instead of one tenant_id), and the query more tenants are read by."""
 TABLE_REQUIRED = {

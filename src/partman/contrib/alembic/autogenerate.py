@@ -125,6 +125,7 @@ def _fields(r: snapshot.TableRecord) -> tuple[Any, ...]:
         r.default_partition,
         r.retention_action,
         r.archive_schema,
+        r.storage_parameters,
     )
 
 
@@ -155,6 +156,7 @@ def _policy_of_record(
         retention_action=r.retention_action,
         archive_schema=r.archive_schema,
         default_partition=r.default_partition,
+        storage_parameters=dict(r.storage_parameters),
         backfill=r.backfill,
         tenants=tuple(
             Tenant(
@@ -213,6 +215,7 @@ def _policy_args(autogen_context: AutogenContext, p: PartitionPolicy) -> list[st
         ("archive_schema", p.archive_schema, None),
         ("default_partition", p.default_partition, False),
         ("backfill", p.backfill, False),
+        ("storage_parameters", dict(p.storage_parameters), {}),
         ("tenants", _tenants_arg(autogen_context, p), None),
         ("tenants_query", p.tenants_query, None),
     ]

@@ -11,7 +11,7 @@ does not exist, never a table that exists but nobody keeps partitioned.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
@@ -62,6 +62,7 @@ class ManageTableOp(MigrateOperation):
         archive_schema: str | None = None,
         default_partition: bool = False,
         backfill: bool = False,
+        storage_parameters: Mapping[str, int | float | bool] | None = None,
         tenants: Iterable[TenantId | Tenant] = (),
         tenants_query: str | None = None,
         metadata_schema: str = DEFAULT_METADATA_SCHEMA,
@@ -83,6 +84,7 @@ class ManageTableOp(MigrateOperation):
             archive_schema=archive_schema,
             default_partition=default_partition,
             backfill=backfill,
+            storage_parameters=storage_parameters or {},
             tenants=tuple(tenants),
             tenants_query=tenants_query,
         )
@@ -192,6 +194,7 @@ class CreatePartitionedTableOp(MigrateOperation):
         archive_schema: str | None = None,
         default_partition: bool = False,
         backfill: bool = False,
+        storage_parameters: Mapping[str, int | float | bool] | None = None,
         tenants: Iterable[TenantId | Tenant] = (),
         tenants_query: str | None = None,
         metadata_schema: str = DEFAULT_METADATA_SCHEMA,
@@ -212,6 +215,7 @@ class CreatePartitionedTableOp(MigrateOperation):
             archive_schema=archive_schema,
             default_partition=default_partition,
             backfill=backfill,
+            storage_parameters=storage_parameters or {},
             tenants=tuple(tenants),
             tenants_query=tenants_query,
         )
