@@ -18,7 +18,10 @@ What a table asks of the role, from PostgreSQL's rules for the statements a pass
   looks whether the schema exists, and SET SCHEMA needs CREATE on the archive schema;
 - partman's metadata: CREATE on the database to create its schema (`partman init`), then USAGE
   on the schema and SELECT, INSERT, UPDATE, DELETE on its tables (or being their owner).
-"""
+
+The GRANT statements here are text for a person to read and run, never sent by partman; every
+name in them arrives already quoted by the server (`quote_ident`, `*_sql` fields), so the
+wording can be composed as plain strings.
 
 from __future__ import annotations
 
