@@ -22,6 +22,7 @@ What a table asks of the role, from PostgreSQL's rules for the statements a pass
 The GRANT statements here are text for a person to read and run, never sent by partman; every
 name in them arrives already quoted by the server (`quote_ident`, `*_sql` fields), so the
 wording can be composed as plain strings.
+"""
 
 from __future__ import annotations
 
