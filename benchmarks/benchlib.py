@@ -66,6 +66,12 @@ SINGLE_TABLE_SQL = (
     "created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP, data jsonb, "
     "PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at)"
 )
+# RANGE (created_at) whose partitions are split by HASH (device_id) (shapes.py, vs_partsmith.py)
+SUB_HASH_TABLE_SQL = (
+    "CREATE TABLE {} (id varchar NOT NULL, device_id bigint NOT NULL, "
+    "created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP, data jsonb, "
+    "PRIMARY KEY (id, created_at, device_id)) PARTITION BY RANGE (created_at)"
+)
 
 console = Console(width=int(os.environ.get("COLUMNS", "160")))
 

@@ -59,11 +59,7 @@ RETAIN_DAYS = 5
 MODULUS = 4
 
 FLAT_TABLE_SQL = b.SINGLE_TABLE_SQL
-HASH_TABLE_SQL = (
-    "CREATE TABLE {} (id varchar NOT NULL, device_id bigint NOT NULL, "
-    "created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP, data jsonb, "
-    "PRIMARY KEY (id, created_at, device_id)) PARTITION BY RANGE (created_at)"
-)
+HASH_TABLE_SQL = b.SUB_HASH_TABLE_SQL
 
 
 # --------------------------------------------------------------------------- set-up
