@@ -64,7 +64,7 @@ def partition(
     schema: str = "public",
     rows: int | None = None,
     detach_pending: bool = False,
-    is_partitioned: bool = False,
+    is_partitioned: bool | str = False,
 ) -> PartitionInfo:
     """A range partition FROM ([tenant,] lower) TO ([upper_tenant or tenant,] upper)."""
     if tenant is None:
@@ -82,7 +82,7 @@ def partition(
         comment=comment,
         estimated_rows=rows,
         detach_pending=detach_pending,
-        is_partitioned=is_partitioned,
+        sub_strategy="r" if is_partitioned is True else (is_partitioned or None),
     )
 
 
@@ -94,7 +94,7 @@ def default_partition(name: str = "events_default", *, comment: str | None = Non
 
 def unreadable_partition(name: str, bound_text: str = "FOR VALUES IN ('x')") -> PartitionInfo:
     """A child whose bound partman does not read (`bound` is None)."""
-    return PartitionInfo(next(_oids), "public", name, bound_text, None, None, None, False, False)
+    return PartitionInfo(next(_oids), "public", name, bound_text, None, None, None, False, None)
 
 
 def parent(

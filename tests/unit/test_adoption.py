@@ -34,7 +34,6 @@ from hypothesis import strategies as st
 
 from partman.decide.adoption import Adoption, Found, classify
 from partman.model.bounds import Special
-from partman.model.intervals import Interval
 from partman.model.snapshot import ParentInfo, State
 
 EMPTY = state()
@@ -55,7 +54,7 @@ def run(
         the_state,
         tenant_key=key[0] if len(key) == 2 else None,
         time_key=key[-1],
-        interval=Interval.parse(interval),
+        shape=record(interval=interval, tenant_column="tenant" if len(key) == 2 else None),
         zone=zone,
         only_tenant=only_tenant,
     )
@@ -134,7 +133,9 @@ def test_partitions_partman_never_touches_are_foreign_with_the_reason() -> None:
     reasons = {f.partition: f.reason for f in result.found.foreign}
     assert reasons == {
         "public.events_default": "the default partition",
-        "public.sub": "itself partitioned (sub-partitions are not managed)",
+        "public.sub": (
+            "itself partitioned (sub-partitions are not managed, but for sub_partition_by)"
+        ),
         "public.pending": "a DETACH CONCURRENTLY is pending on it",
         "public.odd_shape": "a bound shape partman does not read",
         "public.spans": "spans several tenants or is unbounded",

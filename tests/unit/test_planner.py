@@ -287,7 +287,7 @@ class _Builder:
             comment=comment,
             estimated_rows=None,
             detach_pending=extra.get("detach_pending", False),
-            is_partitioned=extra.get("is_partitioned", False),
+            sub_strategy="r" if extra.get("is_partitioned") else None,
         )
         self.partitions.append(p)
         if is_owned:
@@ -493,7 +493,7 @@ def table_world(
             comment=None,
             estimated_rows=None,
             detach_pending=False,
-            is_partitioned=False,
+            sub_strategy=None,
         )
         builder.partitions.append(default)
     return table, layout, records, builder
@@ -533,7 +533,7 @@ def apply(world: World, the_plan: Plan) -> World:
                 comment=CREATED,
                 estimated_rows=0,
                 detach_pending=False,
-                is_partitioned=False,
+                sub_strategy=None,
             )
             catalog[key] = replace(parent, partitions=(*parent.partitions, p))
             owned[(p.schema, p.name)] = OwnedPartition(
@@ -1066,7 +1066,7 @@ def test_period_by_period_shortcuts_find_the_gaps_every_piece_would(
     """premake skips the pieces that ended before the period under way, and stops looking at
     one that covers the whole period: the gaps are those a look at every piece finds."""
     base = dt.datetime(2026, 1, 1, tzinfo=UTC)
-    fake = PartitionInfo(0, "s", "p", "", None, None, None, False, False)
+    fake = PartitionInfo(0, "s", "p", "", None, None, None, False, None)
     pieces = sorted(
         (Piece(base + a * HOUR, base + (a + n) * HOUR, fake, True) for a, n in raw),
         key=lambda p: (p.lower, p.upper),

@@ -256,9 +256,7 @@ def catalog_error(the_table: Table, *, exists: bool = True, **shape: Any) -> Cat
         check_parent(
             the_table.qualified_name,
             parent(**shape) if exists else None,
-            tenant_column=the_table.tenant_id_column,
-            time_column=the_table.partition_by,
-            interval=the_table.interval,
+            TableRecord.from_table(the_table),
         )
     except CatalogError as error:
         return error

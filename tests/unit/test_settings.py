@@ -238,8 +238,8 @@ retention_action = "archive"
         "partman.toml:13: table[0].tenants[1]: expected a tenant id (a string or an integer), "
         "got a boolean",
         "partman.toml:19: table[1].partition_interval: invalid partition interval "
-        "'1 fortnight': use e.g. '1 hour', '6 hours', '1 day', 'daily', '1 week', 'monthly', "
-        "'1 month', '3 months', 'quarterly', '1 year'",
+        "'1 fortnight': use e.g. '15 minutes', '1 hour', '6 hours', '1 day', 'daily', '1 week', "
+        "'monthly', '1 month', '3 months', 'quarterly', '1 year'",
         "partman.toml:23: table[1].tenant[0].retention_period: invalid retention period "
         "'7 dayz': use e.g. '30 days', '90d', '720h', '12 weeks', '3 months', '1 year', or "
         '"forever"',

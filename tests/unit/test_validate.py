@@ -31,13 +31,10 @@ def check(
     time_column: str = "at",
     interval: Interval = DAILY,
 ) -> tuple[KeyColumn | None, KeyColumn]:
-    return check_parent(
-        "public.events",
-        the_parent,
-        tenant_column=tenant_column,
-        time_column=time_column,
-        interval=interval,
+    shape = dataclasses.replace(
+        record(tenant_column=tenant_column), time_column=time_column, interval=interval
     )
+    return check_parent("public.events", the_parent, shape)
 
 
 def refused(the_parent: ParentInfo | None, error: type[CatalogError], **table: object) -> str:
@@ -81,9 +78,14 @@ def test_a_relation_that_is_not_partitioned_is_named_with_the_fix(relkind: str, 
 
 @pytest.mark.parametrize(("strategy", "word"), [("l", "LIST"), ("h", "HASH")])
 def test_list_or_hash_partitioning_is_refused_naming_range(strategy: str, word: str) -> None:
-    assert refused(parent(strategy=strategy), NotPartitionedError) == (
-        f"public.events is partitioned by {word}, not RANGE; partman manages "
+    message = refused(parent(strategy=strategy), NotPartitionedError)
+    assert message.startswith(
+        f"public.events is partitioned by {word}, not RANGE; the Table says "
         "PARTITION BY RANGE (tenant, at)"
+    )
+    assert message.endswith(
+        "(partman manages RANGE (time), RANGE (tenant, time), LIST (tenant) -> RANGE (time) "
+        "and RANGE (time) -> HASH)"
     )
 
 
@@ -98,7 +100,7 @@ def test_an_expression_key_asks_for_plain_columns() -> None:
 def test_a_column_the_table_names_but_the_parent_lacks_is_named_with_the_columns_it_has() -> None:
     assert refused(parent(), KeyMismatchError, tenant_column="project_id") == (
         "public.events has no column 'project_id' (columns: tenant, at, payload); check "
-        "Table.tenant_id_column/partition_by (names are case-sensitive)"
+        "Table.tenant_id_column (names are case-sensitive)"
     )
     assert "has no column 'At'" in refused(parent(), KeyMismatchError, time_column="At")
 
@@ -122,7 +124,14 @@ def test_a_key_in_the_wrong_order_says_what_the_key_must_be() -> None:
 def test_a_time_column_of_another_type_names_its_type_and_the_types_allowed() -> None:
     number = KeyColumn("at", "int8", "bigint", -1)
     assert refused(parent(tenant=None, key=(number,)), KeyMismatchError, tenant_column=None) == (
-        "public.events.at is bigint; the partition_by column must be timestamptz, timestamp or date"
+        "public.events.at is bigint; for ids give partition_interval as a number of ids (e.g. "
+        "1000000), or set epoch ('seconds', 'milliseconds', ...) if it holds time since 1970"
+    )
+    words = KeyColumn("at", "text", "text", -1)
+    assert refused(parent(tenant=None, key=(words,)), KeyMismatchError, tenant_column=None) == (
+        "public.events.at is text; the partition_by column must be timestamptz, timestamp, "
+        "date, a UUIDv7 (uuid), an epoch integer (with epoch) or an integer id (with an "
+        "integer partition_interval)"
     )
 
 

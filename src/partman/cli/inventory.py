@@ -14,7 +14,7 @@ from rich.text import Text
 from ..db import reads
 from ..decide.coverage import SHORT_OF_ONE_PERIOD, Inventory, Runway, runways
 from ..model.clock import RealClock
-from ..model.intervals import Interval
+from ..model.config import table_interval
 from ..model.text import human_duration, iso_seconds
 from .common import (
     FLAG,
@@ -179,7 +179,7 @@ def status(
         r
         for r in runways(
             inventory.coverage,
-            {t.table: (Interval.parse(t.interval), t.partition_count) for t in tables},
+            {t.table: (table_interval(t.interval), t.partition_count) for t in tables},
             {(p.table, p.tenant): p.partition_count for p in policies},
         )
         if r.short(SHORT_OF_ONE_PERIOD)

@@ -17,7 +17,7 @@ from ..decide.coverage import Coverage
 from ..decide.reconcile import Change
 from ..model.operations import Notice, Operation, Plan
 from ..model.report import Report
-from ..model.text import human_duration
+from ..model.text import human_duration, iso
 
 _CHANGE_WORDS = {
     "create_metadata": "metadata",
@@ -32,7 +32,7 @@ _RETIRES = ("drop", "detach", "archive")
 def _bounds(op: Operation) -> str:
     if op.lower is None:
         return ""
-    return f" [{op.lower.isoformat()}, {op.upper.isoformat() if op.upper else ''})"
+    return f" [{iso(op.lower)}, {iso(op.upper) or ''})"
 
 
 def op_line(op: Operation, indent: str, show_sql: bool) -> list[Text]:

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..errors import ConfigError, PartmanError
 from ..model.config import RetentionAction, Table, Tenant, TenantId
-from ..model.intervals import Interval, Unit
+from ..model.intervals import Interval
 
 __all__ = [
     "DeclaredTable",
@@ -265,7 +265,7 @@ def _check_columns(table: SATable, policy: PartitionPolicy) -> None:
             "DateTime (timestamptz or timestamp) or Date column"
         )
     is_date = time_type is dt.date
-    if is_date and Interval.parse(policy.interval).unit is Unit.HOUR:
+    if is_date and Interval.parse(policy.interval).fixed:
         raise ConfigError(
             f"column {policy.by!r} is a Date, so it cannot be partitioned by "
             f"{Interval.parse(policy.interval)}; use '1 day' or longer"

@@ -94,8 +94,9 @@ def catalog_queries(
     """Two statements: a row per wanted parent that exists, and a row per partition of them.
 
     Partition rows (in no particular order; `parse_catalog` sorts): parent oid, oid, schema,
-    name, bound text, comment, estimated rows (NULL: never analyzed), detach pending, itself
-    partitioned: `PARTITION_COLUMNS` columns (then whether attached, which the join uses).
+    name, bound text, comment, estimated rows (NULL: never analyzed), detach pending, its own
+    strategy when itself partitioned: `PARTITION_COLUMNS` columns (then whether attached,
+    which the join uses).
 
     `owned`, partman's ownership records (a row source with the columns `schema_name`,
     `partition_name` and `record`), is joined on the partition's name. Then come: whether the
@@ -137,7 +138,9 @@ SELECT i.inhparent::int8 AS parent, c.oid::int8 AS oid, n.nspname::text AS schem
        c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
        d.description AS comment,
        CASE WHEN c.reltuples >= 0 THEN trunc(c.reltuples)::int8 END AS estimated_rows,
-       i.inhdetachpending AS detach_pending, c.relkind = 'p' AS nested,
+       i.inhdetachpending AS detach_pending,
+       (SELECT pt.partstrat::text FROM pg_partitioned_table pt
+         WHERE pt.partrelid = c.oid) AS nested,
        c.relispartition AS attached
   FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid
@@ -417,3 +420,21 @@ class BoundCache:
 
 BOUNDS = BoundCache()
 """The process's parsed bounds (`BOUNDS.clear()` empties it)."""
+
+
+def positions_query(probes: Sequence[Any]) -> sql.Composed:
+    """(i, newest id) for each probe (`decide.positions.Probe`), in one statement: the max of
+    its partitions from the newest down, the first that has a row. COALESCE evaluates its
+    arguments in order and stops at the first that is not NULL, so an index on the column (or
+    a small newest partition) is all that is read."""
+    rows = []
+    for i, probe in enumerate(probes):
+        column = sql.Identifier(probe.column)
+        newest = sql.SQL(", ").join(
+            sql.SQL("(SELECT max({}) FROM {})").format(column, sql.Identifier(*name))
+            for name in probe.partitions
+        )
+        rows.append(
+            sql.SQL("SELECT {}::int4, COALESCE({}, NULL)::text").format(sql.Literal(i), newest)
+        )
+    return sql.SQL(" UNION ALL ").join(rows)

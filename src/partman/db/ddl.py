@@ -293,30 +293,30 @@ def guards_query(oids: Sequence[int]) -> sql.Composed:
     ).format(values)
 
 
-def newest_row_query(op: RetirePartition) -> sql.Composed:
-    """What the partition really holds, whatever its bounds say: its oldest and newest time
-    values, and how many rows are at or after the retention cutoff (must be none)."""
-    time = sql.Identifier(op.time_column)
+def _span(op: RetirePartition) -> sql.Composed:
+    """The partition's oldest and newest values of the checked column (as text), and how many
+    rows are at or after the cutoff. ORDER BY ... LIMIT 1 rather than min()/max(): it reads an
+    index on the column as they do, and works for every ordered type (uuid has no min())."""
+    column = sql.Identifier(op.time_column)
     return sql.SQL(
-        "SELECT min({})::text, max({}), count(*) FILTER (WHERE {} >= {}) FROM {}"
-    ).format(time, time, time, sql.Literal(op.cutoff), op.partition)
+        "(SELECT {c}::text FROM {p} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1), "
+        "(SELECT {c}::text FROM {p} WHERE {c} IS NOT NULL ORDER BY {c} DESC LIMIT 1), "
+        "(SELECT count(*) FROM {p} WHERE {c} >= {cutoff})"
+    ).format(c=column, p=op.partition, cutoff=sql.Literal(op.cutoff))
+
+
+def newest_row_query(op: RetirePartition) -> sql.Composed:
+    """What the partition really holds, whatever its bounds say: its oldest and newest values
+    of the checked column, and how many rows are at or after the retention cutoff (must be
+    none)."""
+    return sql.SQL("SELECT {}").format(_span(op))
 
 
 def newest_rows_query(ops: Sequence[RetirePartition]) -> sql.Composed:
     """`newest_row_query` for a batch, in one statement: one row per partition (its position
     first), in their order."""
     spans = sql.SQL(" UNION ALL ").join(
-        sql.SQL(
-            "(SELECT {}, min({})::text, max({})::text, count(*) FILTER (WHERE {} >= {}) FROM {})"
-        ).format(
-            sql.Literal(i),
-            sql.Identifier(op.time_column),
-            sql.Identifier(op.time_column),
-            sql.Identifier(op.time_column),
-            sql.Literal(op.cutoff),
-            op.partition,
-        )
-        for i, op in enumerate(ops)
+        sql.SQL("(SELECT {}, {})").format(sql.Literal(i), _span(op)) for i, op in enumerate(ops)
     )
     return sql.SQL("{} ORDER BY 1").format(spans)
 

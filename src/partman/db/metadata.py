@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
-from ..model.intervals import Interval, parse_retention
+from ..model.config import table_interval, table_retention
 from ..model.snapshot import (
     OwnedPartition,
     State,
@@ -128,6 +128,22 @@ COMMENT ON COLUMN {s}.managed_tables.storage_parameters IS
     'WITH (...) of each new partition, e.g. {{"fillfactor": 90}}';
 """
         ).format(s=s),
+        sql.SQL(
+            """
+ALTER TABLE {s}.managed_tables
+    ADD COLUMN epoch text
+        CHECK (epoch IN ('seconds', 'milliseconds', 'microseconds', 'nanoseconds')),
+    ADD COLUMN retention_column text,
+    ADD COLUMN sub_partition_by text,
+    ADD COLUMN sub_partition_modulus integer CHECK (sub_partition_modulus BETWEEN 2 AND 1024),
+    ADD COLUMN tenant_partitioning text NOT NULL DEFAULT 'range'
+        CHECK (tenant_partitioning IN ('range', 'list'));
+COMMENT ON COLUMN {s}.managed_tables.partition_interval IS
+    'a period of time, or digits alone: the ids in one window';
+COMMENT ON COLUMN {s}.managed_tables.retention IS
+    'NULL keeps partitions forever; digits alone: a distance in ids below max(id)';
+"""
+        ).format(s=s),
     ]
 
 
@@ -163,7 +179,8 @@ def state_queries(schema: str) -> list[sql.Composed]:
         sql.SQL(
             "SELECT id, schema_name, table_name, tenant_column, time_column, partition_interval, "
             "retention, partition_count, backfill, default_partition, retention_action, "
-            "archive_schema, storage_parameters FROM {}.managed_tables ORDER BY id"
+            "archive_schema, storage_parameters, epoch, retention_column, sub_partition_by, "
+            "sub_partition_modulus, tenant_partitioning FROM {}.managed_tables ORDER BY id"
         ).format(s),
         sql.SQL(
             "SELECT table_id, tenant_id, retention, partition_count, retention_action "
@@ -203,14 +220,19 @@ def parse_state(
             name=r[2],
             tenant_column=r[3],
             time_column=r[4],
-            interval=Interval.parse(r[5]),
-            retention=parse_retention(r[6]),
+            interval=table_interval(r[5]),
+            retention=table_retention(r[6]),
             partition_count=r[7],
             backfill=r[8],
             default_partition=r[9],
             retention_action=r[10],
             archive_schema=r[11],
             storage_parameters=parameters(r[12]),
+            epoch=r[13],
+            retention_column=r[14],
+            sub_partition_by=r[15],
+            sub_partition_modulus=r[16],
+            tenant_partitioning=r[17],
         )
         for r in tables
     )

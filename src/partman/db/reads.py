@@ -28,8 +28,8 @@ from psycopg import sql
 from psycopg.rows import RowFactory, class_row, dict_row, scalar_row
 
 from ..errors import NotRegisteredError
-from ..model.config import FOREVER
-from ..model.intervals import Interval
+from ..model.config import FOREVER, table_interval
+from ..model.keys import IdInterval
 from ..model.snapshot import State, TableRecord, TenantRecord
 from ..model.text import iso
 from . import metadata
@@ -178,7 +178,12 @@ class ManagedTable:
 
     @property
     def period(self) -> dt.timedelta:
-        return Interval.parse(self.interval).approx
+        """One partition's length (an id table's: its width, an id counted as a second, as
+        `decide.coverage.Runway` does)."""
+        interval = table_interval(self.interval)
+        if isinstance(interval, IdInterval):
+            return dt.timedelta(seconds=interval.width)
+        return interval.approx
 
     def to_dict(self) -> dict[str, Any]:
         return {

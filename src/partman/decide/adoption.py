@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model.columns import KeyColumn, TenantValue, tenant_text
-from ..model.intervals import Interval
-from ..model.snapshot import ParentInfo, PartitionInfo, State, Traits, is_owner_comment
-from .planner import TimeDomain, timelines
+from ..model.snapshot import (
+    ParentInfo,
+    PartitionInfo,
+    State,
+    TableRecord,
+    Traits,
+    is_owner_comment,
+)
+from .domains import domain_of
+from .planner import nested_strategy, timelines
 
 
 @dataclass(frozen=True)
@@ -93,12 +100,13 @@ def classify(
     *,
     tenant_key: KeyColumn | None,
     time_key: KeyColumn,
-    interval: Interval,
+    shape: TableRecord,
     zone: zoneinfo.ZoneInfo,
     only_tenant: TenantValue | None,
 ) -> Adoption:
-    domain = TimeDomain(time_key.kind, zone)
-    by_tenant, others = timelines(parent, tenant_key, domain)
+    domain = domain_of(shape, time_key, zone)
+    nested = nested_strategy(shape)
+    by_tenant, others = timelines(parent, tenant_key, domain, nested)
     report = ImportReport()
     adopt: list[tuple[PartitionInfo, TenantValue | None]] = []
     tenants: list[TenantValue] = []
@@ -114,14 +122,14 @@ def classify(
             found = Found(table, p.qualified_name, tenant_text(tenant), p.bound_text)
             if (p.schema, p.name) in state.owned and is_owner_comment(p.comment):
                 report.already_owned.append(found)
-            elif interval.is_aligned(piece.lower, piece.upper, domain.align_tz) is None:
+            elif not domain.is_aligned(piece.lower, piece.upper):
                 report.misaligned.append(
                     Found(
                         found.table,
                         found.partition,
                         found.tenant,
                         found.bound,
-                        f"not exactly one {interval} period; left alone, never dropped",
+                        f"not exactly one {shape.interval} period; left alone, never dropped",
                     )
                 )
             else:
@@ -172,7 +180,7 @@ def _why_foreign(p: PartitionInfo) -> str:
     if p.is_default:
         return "the default partition"
     if p.is_partitioned:
-        return "itself partitioned (sub-partitions are not managed)"
+        return "itself partitioned (sub-partitions are not managed, but for sub_partition_by)"
     if p.detach_pending:
         return "a DETACH CONCURRENTLY is pending on it"
     if p.bound is None:

@@ -18,8 +18,10 @@ from typing import Any
 from ..errors import CatalogError
 from ..model.columns import TenantValue, tenant_from_text, tenant_text
 from ..model.intervals import Interval
+from ..model.keys import IdInterval
 from ..model.snapshot import Catalog, State, is_owner_comment
-from .planner import Piece, TimeDomain, timelines
+from .domains import Domain, Position, domain_of
+from .planner import Piece, nested_strategy, timelines
 from .validate import check_record
 
 
@@ -71,16 +73,21 @@ class Coverage:
     """End of the gap-free run of partitions that contains now (ISO 8601); None when now has
     no partition."""
     runway_seconds: float  # 0 when now itself has no partition
-    """Seconds from now to `covered_until`; 0 when now has no partition."""
+    """Seconds from now to `covered_until`; 0 when now has no partition (or for ids)."""
+    runway_ids: int | None = None
+    """An id table's runway: ids from the newest id to `covered_until` (None for time)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "table": self.table,
             "tenant": self.tenant,
             "partitions": self.partitions,
             "covered_until": self.covered_until,
             "runway_seconds": self.runway_seconds,
         }
+        if self.runway_ids is not None:
+            out["runway_ids"] = self.runway_ids
+        return out
 
 
 @dataclass(frozen=True)
@@ -144,17 +151,23 @@ class Runway:
     the partition_count that applies to the tenant."""
 
     coverage: Coverage
-    interval: Interval
+    interval: Interval | IdInterval
     """The table's partition_interval."""
     partition_count: int
     """The tenant's own partition_count, else the table's."""
 
     @property
     def runway(self) -> dt.timedelta:
+        """How far ahead; an id table's counts an id as a second (its period is its width in
+        seconds too), so that the verdict holds runway against periods alike."""
+        if isinstance(self.interval, IdInterval):
+            return dt.timedelta(seconds=self.coverage.runway_ids or 0)
         return dt.timedelta(seconds=self.coverage.runway_seconds)
 
     @property
     def period(self) -> dt.timedelta:
+        if isinstance(self.interval, IdInterval):
+            return dt.timedelta(seconds=self.interval.width)
         return self.interval.approx
 
     @property
@@ -182,7 +195,7 @@ class Runway:
 
 def runways(
     coverage: Iterable[Coverage],
-    tables: Mapping[str, tuple[Interval, int]],
+    tables: Mapping[str, tuple[Interval | IdInterval, int]],
     tenant_counts: Mapping[tuple[str, str], int],
 ) -> list[Runway]:
     """Each coverage with its policy: `tables` maps "schema.name" to its (partition_interval,
@@ -208,9 +221,8 @@ def inventory(
             parent, tenant_key, time_key = check_record(table, catalog)
         except CatalogError:
             continue
-        domain = TimeDomain(time_key.kind, zone)
-        by_tenant, _ = timelines(parent, tenant_key, domain)
-        aligned_now = domain.now(now)
+        domain = domain_of(table, time_key, zone)
+        by_tenant, _ = timelines(parent, tenant_key, domain, nested_strategy(table))
         for p in parent.partitions:
             if p.is_default:
                 rows.append(
@@ -242,22 +254,37 @@ def inventory(
             ]
         for tenant in managed:
             pieces = by_tenant.get(tenant, [])
-            until = _covered_until(pieces, aligned_now)
+            here = position(domain, parent.positions.get(tenant), pieces, now)
+            until = _covered_until(pieces, here)
+            ahead = None if until is None else until - here
             coverage.append(
                 Coverage(
                     table=table.qualified_name,
                     tenant=tenant_text(tenant),
                     partitions=len(pieces),
                     covered_until=None if until is None else _show(domain, until),
-                    runway_seconds=0.0 if until is None else (until - aligned_now).total_seconds(),
+                    runway_seconds=(
+                        ahead.total_seconds() if isinstance(ahead, dt.timedelta) else 0.0
+                    ),
+                    runway_ids=None if domain.by_time else int(ahead or 0),
                 )
             )
     return Inventory(rows, coverage)
 
 
-def _covered_until(pieces: list[Piece], now: dt.datetime) -> dt.datetime | None:
+def position(domain: Domain, newest: int | None, pieces: list[Piece], now: dt.datetime) -> Position:
+    """Where a tenant is: now, or an id table's newest id (else its lowest window, else 0)."""
+    if domain.by_time:
+        return domain.now(now)
+    if newest is not None:
+        return newest
+    regular = [p.lower for p in pieces if p.regular]
+    return min(regular) if regular else 0
+
+
+def _covered_until(pieces: list[Piece], now: Position) -> Position | None:
     """End of the gap-free run of pieces containing now (pieces sorted by lower bound)."""
-    end: dt.datetime | None = None
+    end: Position | None = None
     for piece in pieces:
         if end is None:
             if piece.lower <= now < piece.upper:
@@ -276,14 +303,12 @@ def _owner(state: State, p: Any) -> str:
     return owned.origin
 
 
-def _show(domain: TimeDomain, value: dt.datetime) -> str:
-    if value in (dt.datetime.min.replace(tzinfo=dt.UTC), dt.datetime.max.replace(tzinfo=dt.UTC)):
-        return "unbounded"
-    return domain.to_value(value).isoformat()
+def _show(domain: Domain, value: Position) -> str:
+    return domain.show(value)
 
 
 def _row(
-    table: str, tenant: str | None, piece: Piece, domain: TimeDomain, state: State
+    table: str, tenant: str | None, piece: Piece, domain: Domain, state: State
 ) -> PartitionRow:
     p = piece.partition
     return PartitionRow(

@@ -20,8 +20,9 @@ from typing import Any, NamedTuple, cast
 from ..errors import CatalogError
 from ..model.bounds import BoundValue, Special
 from ..model.columns import ColumnKind, KeyColumn, TenantValue, tenant_from_text, tenant_text
-from ..model.intervals import Interval, Retention, Unit
-from ..model.naming import partition_name, period_label, short_hash
+from ..model.intervals import Interval, Retention
+from ..model.keys import IdInterval, IdRetention, KeyValue
+from ..model.naming import partition_name, short_hash
 from ..model.operations import (
     CreateDefaultPartition,
     CreatePartition,
@@ -43,67 +44,27 @@ from ..model.snapshot import (
     Traits,
     is_owner_comment,
 )
+from .domains import TIME_MAX, TIME_MIN, Domain, Position, domain_of
+from .domains import TimeDomain as TimeDomain
 from .validate import check_record
 
 UTC = dt.UTC
-_MIN = dt.datetime.min.replace(tzinfo=UTC)
-_MAX = dt.datetime.max.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class TimeDomain:
-    """Maps the time column's values to aware datetimes in the space periods are aligned in.
-
-    timestamptz values are instants, aligned in the configured zone. timestamp and date values
-    are wall-clock readings: they are aligned as if they were UTC (a calendar without DST, so
-    no repeated or missing hour), and "now" is the configured zone's wall clock.
-    """
-
-    kind: ColumnKind
-    zone: zoneinfo.ZoneInfo
-
-    @property
-    def align_tz(self) -> zoneinfo.ZoneInfo:
-        return self.zone if self.kind is ColumnKind.TIMESTAMPTZ else zoneinfo.ZoneInfo("UTC")
-
-    def now(self, instant: dt.datetime) -> dt.datetime:
-        if self.kind is ColumnKind.TIMESTAMPTZ:
-            return instant.astimezone(UTC)
-        return instant.astimezone(self.zone).replace(tzinfo=UTC)
-
-    def to_value(self, aligned: dt.datetime) -> dt.datetime | dt.date:
-        if self.kind is ColumnKind.TIMESTAMPTZ:
-            return aligned.astimezone(UTC)
-        naive = aligned.astimezone(UTC).replace(tzinfo=None)
-        return naive.date() if self.kind is ColumnKind.DATE else naive
-
-    def from_value(self, value: BoundValue, *, upper: bool) -> dt.datetime:
-        """Unbounded or unreadable ends become -inf/+inf: they cover, and never expire."""
-        if isinstance(value, Special):
-            if value is Special.MINVALUE:
-                return _MIN
-            if value is Special.MAXVALUE:
-                return _MAX
-            return _MAX if upper else _MIN
-        if isinstance(value, dt.datetime):
-            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        if isinstance(value, dt.date):
-            return dt.datetime.combine(value, dt.time(), UTC)
-        raise TypeError(f"not a time value: {value!r}")
-
-    def label_time(self, aligned: dt.datetime) -> dt.datetime:
-        """The wall time a partition's name shows."""
-        return aligned.astimezone(self.align_tz)
+_MIN = TIME_MIN
+_MAX = TIME_MAX
+RETENTION_PROBE = 4
+"""Id windows checked per tenant and pass when retention goes by a time column's age: the
+oldest closed ones, whose newest row the executor reads before anything is dropped (ids grow
+with time, so once one is too young the later ones are too)."""
 
 
 class Piece(NamedTuple):
     """A partition's share of one tenant's timeline, in aligned space (a named tuple: a pass
     makes one per partition)."""
 
-    lower: dt.datetime
-    upper: dt.datetime
+    lower: Position
+    upper: Position
     partition: PartitionInfo
-    regular: bool  # one tenant, finite bounds: partman may adopt/drop it
+    regular: bool  # one tenant, exact finite bounds: partman may adopt/drop it
 
 
 @dataclass(frozen=True)
@@ -113,21 +74,24 @@ class TenantTimeline:
 
 
 def timelines(
-    parent: ParentInfo, tenant_key: KeyColumn | None, domain: TimeDomain
+    parent: ParentInfo, tenant_key: KeyColumn | None, domain: Domain, nested: str | None = None
 ) -> tuple[dict[TenantValue | None, list[Piece]], list[PartitionInfo]]:
-    """Group a parent's partitions by tenant; the rest (default, spanning, unreadable) apart."""
+    """Group a parent's partitions by tenant; the rest (default, spanning, unreadable) apart.
+    A partition partitioned by `nested` (the strategy of the table's sub-partitions, 'h') is
+    one like the others; one partitioned otherwise is left alone."""
     by_tenant: dict[TenantValue | None, list[Piece]] = {}
     others: list[PartitionInfo] = []
-    from_value = domain.from_value
+    from_value, exact = domain.from_value, domain.exact
+    lowest, highest = domain.lowest, domain.highest
     new = tuple.__new__  # Piece(...) without the keyword-capable __new__: ~3x faster
     for p in parent.partitions:
         bound = p.bound
         if bound is None or bound.is_default:
             others.append(p)
             continue
-        irregular = p.is_partitioned or p.detach_pending  # never adopted or dropped, but it
-        if irregular:  # still covers its range: creating into it would fail
-            others.append(p)
+        irregular = p.detach_pending or (p.sub_strategy is not None and p.sub_strategy != nested)
+        if irregular:  # never adopted or dropped, but it still covers its range: creating
+            others.append(p)  # into it would fail
         lower, upper, _ = bound
         lo_value, hi_value = lower[-1], upper[-1]
         # An instant already in UTC is its own aligned time, and finite: the common case, kept
@@ -136,12 +100,12 @@ def timelines(
             lo_time, lo_finite = lo_value, True
         else:
             lo_time = from_value(lo_value, upper=False)
-            lo_finite = not isinstance(lo_value, Special)
+            lo_finite = exact(lo_value)
         if type(hi_value) is dt.datetime and hi_value.tzinfo is UTC:
             hi_time, hi_finite = hi_value, True
         else:
             hi_time = from_value(hi_value, upper=True)
-            hi_finite = not isinstance(hi_value, Special)
+            hi_finite = exact(hi_value)
         finite = lo_finite and hi_finite and not irregular
         if tenant_key is None:
             by_tenant.setdefault(None, []).append(new(Piece, (lo_time, hi_time, p, finite)))
@@ -152,14 +116,14 @@ def timelines(
                 # Spans tenants: it covers the end tenants partly; the ones between depend on
                 # the column's collation, which only the server knows. Creating into it fails
                 # loudly.
-                if not isinstance(t_lo, Special | dt.date):
-                    by_tenant.setdefault(t_lo, []).append(new(Piece, (lo_time, _MAX, p, False)))
-                if not isinstance(t_hi, Special | dt.date):
-                    by_tenant.setdefault(t_hi, []).append(new(Piece, (_MIN, hi_time, p, False)))
+                if isinstance(t_lo, _TENANT_TYPES):
+                    by_tenant.setdefault(t_lo, []).append(new(Piece, (lo_time, highest, p, False)))
+                if isinstance(t_hi, _TENANT_TYPES):
+                    by_tenant.setdefault(t_hi, []).append(new(Piece, (lowest, hi_time, p, False)))
                 if not irregular:
                     others.append(p)
                 continue
-            if isinstance(t_lo, dt.date):
+            if not isinstance(t_lo, _TENANT_TYPES):
                 if not irregular:
                     others.append(p)
                 continue
@@ -178,11 +142,11 @@ _order = operator.itemgetter(0, 1)  # a piece's (lower, upper)
 
 
 def gaps(
-    lower: dt.datetime, upper: dt.datetime, pieces: Sequence[Piece], start: int = 0
-) -> list[tuple[dt.datetime, dt.datetime]]:
+    lower: Position, upper: Position, pieces: Sequence[Piece], start: int = 0
+) -> list[tuple[Position, Position]]:
     """The parts of [lower, upper) no piece covers (pieces sorted by lower bound; those before
     `start` are known to end at or before `lower`)."""
-    result: list[tuple[dt.datetime, dt.datetime]] = []
+    result: list[tuple[Position, Position]] = []
     cursor = lower
     for i in range(start, len(pieces)):
         piece = pieces[i]
@@ -203,7 +167,7 @@ def gaps(
 @dataclass(frozen=True)
 class TenantPolicy:
     tenant: TenantValue | None
-    retention: Retention | None
+    retention: Retention | IdRetention | None
     partition_count: int
     action: str = "drop"
 
@@ -286,15 +250,15 @@ class TableContext:
 
     table: TableRecord
     parent: ParentInfo
-    domain: TimeDomain
-    now: dt.datetime  # in aligned space
+    domain: Domain
+    now: dt.datetime  # the clock, in aligned space (time domains; an id table's is the real now)
     names: Callable[[], set[str]]  # the names in use where this parent's partitions go
     move: MoveRows | None  # the default partition, when there is one
     # Every tenant of the table asks for the same periods: each is computed once per table.
-    _periods: dict[tuple[int, int], list[tuple[int, dt.datetime, dt.datetime]]] = field(
+    _periods: dict[tuple[int, int], list[tuple[int, Position, Position]]] = field(
         default_factory=dict
     )
-    _indexes: dict[dt.datetime, int] = field(default_factory=dict)
+    _indexes: dict[Position, int] = field(default_factory=dict)
 
     @functools.cached_property
     def taken(self) -> set[str]:
@@ -312,24 +276,36 @@ class TableContext:
         return self.domain.align_tz
 
     @property
-    def interval(self) -> Interval:
+    def interval(self) -> Interval | IdInterval:
         return self.table.interval
 
-    def index(self, instant: dt.datetime) -> int:
-        """The number of the period holding `instant` (`Interval.index`, memoized)."""
-        found = self._indexes.get(instant)
+    def index(self, position: Position) -> int:
+        """The number of the period holding `position` (memoized)."""
+        found = self._indexes.get(position)
         if found is None:
-            found = self._indexes[instant] = self.interval.index(instant, self.tz)
+            found = self._indexes[position] = self.domain.index(position)
         return found
 
-    def periods(self, first: int, last: int) -> list[tuple[int, dt.datetime, dt.datetime]]:
-        """(index, FROM, TO) of periods `first` through `last` (`Interval.bounds`, memoized)."""
+    def periods(self, first: int, last: int) -> list[tuple[int, Position, Position]]:
+        """(index, FROM, TO) of periods `first` through `last` (memoized)."""
         found = self._periods.get((first, last))
         if found is None:
-            tz = self.tz
-            found = [(k, *self.interval.bounds(k, tz)) for k in range(first, last + 1)]
+            bounds = self.domain.bounds
+            found = [(k, *bounds(k)) for k in range(first, last + 1)]
             self._periods[(first, last)] = found
         return found
+
+    def position(self, tenant: TenantValue | None, pieces: list[Piece]) -> Position:
+        """Where the tenant is now: the clock for time, the newest id for ids (read from the
+        newest partitions into `ParentInfo.positions`; without one, the lowest window partman
+        knows, or 0)."""
+        if self.domain.by_time:
+            return self.now
+        found = self.parent.positions.get(tenant)
+        if found is not None:
+            return found
+        regular = [p.lower for p in pieces if p.regular]
+        return min(regular) if regular else 0
 
 
 def plan_table(
@@ -342,7 +318,7 @@ def plan_table(
     zone: zoneinfo.ZoneInfo,
     taken: Callable[[], set[str]] | None = None,
 ) -> tuple[list[Operation], list[Operation], list[Notice]]:
-    domain = TimeDomain(time_key.kind, zone)
+    domain = domain_of(table, time_key, zone)
     default = parent.default_partition
     move = None
     if default is not None:
@@ -359,8 +335,9 @@ def plan_table(
         def taken() -> set[str]:
             return {p.name for p in parent.partitions} | {o.name for o in owned if o.exists}
 
-    ctx = TableContext(table, parent, domain, domain.now(now), taken, move)
-    by_tenant, others = timelines(parent, tenant_key, domain)
+    aligned_now = domain.now(now) if domain.by_time else now
+    ctx = TableContext(table, parent, domain, aligned_now, taken, move)
+    by_tenant, others = timelines(parent, tenant_key, domain, nested_strategy(table))
     creates: list[Operation] = []
     drops: list[Operation] = []
     notices: list[Notice] = []
@@ -371,12 +348,11 @@ def plan_table(
     creates += resume_staging(ctx, owned, by_tenant, tenant_kind)
     for policy in policy_of.values():
         pieces = by_tenant.get(policy.tenant, [])
-        cutoff = None
-        if policy.retention is not None:
-            cutoff = policy.retention.cutoff(ctx.now, ctx.tz)
-        creates += premake(ctx, policy, pieces, cutoff)
+        position = ctx.position(policy.tenant, pieces)
+        cutoff = retention_cutoff(ctx, policy, position)
+        creates += premake(ctx, policy, pieces, cutoff, position)
         if cutoff is not None:
-            d, n = retention(ctx, policy, pieces, cutoff, state)
+            d, n = retention(ctx, policy, pieces, cutoff, state, position)
             drops += d
             notices += n
     d, n = repairs(ctx, owned, others, policy_of, tenant_kind)
@@ -426,8 +402,8 @@ def resume_staging(
             if o.tenant_id is None or tenant_kind is None
             else tenant_from_text(o.tenant_id, tenant_kind)
         )
-        lower = _parse_time(o.lower, ctx.domain.kind)
-        upper = _parse_time(o.upper, ctx.domain.kind)
+        lower = ctx.domain.parse_text(o.lower)
+        upper = ctx.domain.parse_text(o.upper)
         op = CreatePartition(
             parent_schema=ctx.parent.schema,
             parent_name=ctx.parent.name,
@@ -443,7 +419,7 @@ def resume_staging(
             resume_staging=True,
         )
         out.append(op)
-        fake = PartitionInfo(0, o.schema, o.name, "", None, None, None, False, False)
+        fake = PartitionInfo(0, o.schema, o.name, "", None, None, None, False, None)
         pieces = by_tenant.setdefault(tenant, [])
         pieces.append(
             Piece(
@@ -491,8 +467,8 @@ def repairs(
             "tenant": tenant,
             "partition_schema": o.schema,
             "partition_name": o.name,
-            "lower": _parse_time(o.lower, ctx.domain.kind) if o.lower else None,
-            "upper": _parse_time(o.upper, ctx.domain.kind) if o.upper else None,
+            "lower": ctx.domain.parse_text(o.lower) if o.lower else None,
+            "upper": ctx.domain.parse_text(o.upper) if o.upper else None,
         }
         if not o.exists:
             if o.state != "staging":
@@ -508,7 +484,7 @@ def repairs(
                     archive_schema=table.archive_schema,
                     oid=p.oid,
                     bound_text=p.bound_text,
-                    time_column=table.time_column,
+                    time_column=_checked_column(table),
                     stage=Stage.PENDING,
                 )
             )
@@ -519,7 +495,7 @@ def repairs(
                     reason=f"detached by an interrupted pass; {action} it now",
                     action=action,
                     archive_schema=table.archive_schema,
-                    time_column=table.time_column,
+                    time_column=_checked_column(table),
                     stage=Stage.DETACHED,
                 )
             )
@@ -543,21 +519,40 @@ def _key(o: OwnedPartition) -> tuple[str, str]:
     return (o.schema, o.name)
 
 
-def _parse_time(text: str, kind: ColumnKind) -> dt.datetime | dt.date:
-    if kind is ColumnKind.DATE:
-        return dt.date.fromisoformat(text[:10])
-    value = dt.datetime.fromisoformat(text)
-    if kind is ColumnKind.TIMESTAMPTZ:
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.replace(tzinfo=None)
+def _checked_column(table: TableRecord) -> str:
+    """The column whose newest row retention checks: the key, or an id table's time column."""
+    return table.retention_column or table.time_column
+
+
+def retention_cutoff(
+    ctx: TableContext, policy: TenantPolicy, position: Position
+) -> Position | None:
+    """The position partitions must end at or before to expire; None: kept forever.
+
+    Time: now minus the period. Ids by distance: the newest id minus it. Ids by a time
+    column's age: the start of the window holding the newest id (only closed windows are
+    candidates; their rows decide)."""
+    kept = policy.retention
+    if kept is None:
+        return None
+    if isinstance(kept, IdRetention):
+        return kept.cutoff(int(position))
+    if ctx.domain.by_time:
+        return kept.cutoff(ctx.now, ctx.tz)
+    return ctx.domain.bounds(ctx.index(position))[0]
 
 
 def premake(
-    ctx: TableContext, policy: TenantPolicy, pieces: list[Piece], cutoff: dt.datetime | None
+    ctx: TableContext,
+    policy: TenantPolicy,
+    pieces: list[Piece],
+    cutoff: Position | None,
+    position: Position,
 ) -> list[Operation]:
     """The current period through `partition_count` ahead (from the retention window's start
-    with backfill), less what existing partitions already cover, whatever their bounds."""
-    current = ctx.index(ctx.now)
+    with backfill), less what existing partitions already cover, whatever their bounds. The
+    current period holds `position`: now, or an id table's newest id."""
+    current = ctx.index(position)
     first = current
     if ctx.table.backfill and cutoff is not None:
         first = min(first, ctx.index(cutoff))
@@ -565,7 +560,7 @@ def premake(
     count = len(pieces)
     skip = 0  # pieces that end before the period under way, so before every later one
     for index, lo, hi in ctx.periods(first, current + policy.partition_count):
-        if cutoff is not None and hi <= cutoff:
+        if cutoff is not None and hi <= cutoff and index != current:
             continue  # backfill never creates what retention would drop at once
         while skip < count and pieces[skip].upper <= lo:
             skip += 1
@@ -590,21 +585,27 @@ def retention(
     ctx: TableContext,
     policy: TenantPolicy,
     pieces: list[Piece],
-    cutoff: dt.datetime,
+    cutoff: Position,
     state: State,
+    position: Position = None,
 ) -> tuple[list[Operation], list[Notice]]:
     """Partitions wholly before the cutoff: dropped if partman owns them, reported if not."""
     drops: list[Operation] = []
     notices: list[Notice] = []
     domain, table = ctx.domain, ctx.table.qualified_name
     tenant_shown = tenant_text(policy.tenant)
+    by_age = not domain.by_time and isinstance(policy.retention, Retention)
+    if by_age:  # an id table whose retention goes by a time column's age: check its rows
+        assert isinstance(policy.retention, Retention)
+        age_cutoff: KeyValue = _age_cutoff(ctx, policy.retention)
+        probes = 0
     for piece in pieces:
-        if piece.upper > cutoff or piece.upper == _MAX:
+        if piece.upper > cutoff or piece.upper == domain.highest:
             continue
         p = piece.partition
         owned = state.owned.get((p.schema, p.name))
-        if p.detach_pending or p.is_partitioned:
-            continue  # repairs() handles pending detaches; sub-partitioned ones are not ours
+        if p.detach_pending or (p.is_partitioned and p.sub_strategy != nested_strategy(ctx.table)):
+            continue  # repairs() handles pending detaches; other sub-partitioned ones: not ours
         if not piece.regular:
             message = (
                 f"{p.qualified_name} is past retention but spans tenants or is unbounded; "
@@ -624,7 +625,24 @@ def retention(
             )
             notices.append(Notice("warning", table, message, tenant_shown, p.qualified_name))
         else:
+            if by_age:
+                if probes == RETENTION_PROBE:
+                    continue
+                probes += 1
             upper = domain.to_value(piece.upper)
+            if by_age:
+                reason = (
+                    f"retention {policy.retention} by {ctx.table.retention_column}: every id "
+                    f"below {domain.show(piece.upper)} is older than the newest window; dropped "
+                    f"if its newest {ctx.table.retention_column} is before {_show(age_cutoff)}"
+                )
+                shown_cutoff = age_cutoff
+            else:
+                reason = (
+                    f"retention {policy.retention}: ends {_show(upper)}, at or before the "
+                    f"cutoff {_show(domain.to_value(cutoff))}"
+                )
+                shown_cutoff = domain.to_value(cutoff)
             drops.append(
                 RetirePartition(
                     parent_schema=ctx.parent.schema,
@@ -634,35 +652,40 @@ def retention(
                     partition_name=p.name,
                     lower=domain.to_value(piece.lower),
                     upper=upper,
-                    reason=(
-                        f"retention {policy.retention}: ends {_show(upper)}, at or before the "
-                        f"cutoff {_show(domain.to_value(cutoff))}"
-                    ),
+                    reason=reason,
                     action=policy.action,
                     archive_schema=ctx.table.archive_schema,
                     oid=p.oid,
                     bound_text=p.bound_text,
                     estimated_rows=p.estimated_rows,
-                    cutoff=domain.to_value(cutoff),
-                    time_column=ctx.table.time_column,
+                    cutoff=shown_cutoff,
+                    time_column=_checked_column(ctx.table),
                     concurrently=ctx.move is None,
                 )
             )
     return drops, notices
 
 
+def _age_cutoff(ctx: TableContext, kept: Retention) -> KeyValue:
+    """now - retention, as a value of an id table's retention_column."""
+    column = ctx.parent.columns[str(ctx.table.retention_column)]
+    time = Domain(column.kind, ctx.domain.zone)
+    return time.to_value(kept.cutoff(time.now(ctx.now), time.align_tz))
+
+
 def _create(
     ctx: TableContext,
     tenant: TenantValue | None,
-    lo: dt.datetime,
-    hi: dt.datetime,
+    lo: Position,
+    hi: Position,
     whole: bool,
     reason: str,
 ) -> CreatePartition:
     domain = ctx.domain
     lower, upper = domain.to_value(lo), domain.to_value(hi)
-    sub_day = ctx.interval.unit is Unit.HOUR or not whole
-    label = period_label(domain.label_time(lo), sub_day=sub_day)
+    interval = ctx.interval
+    sub_day = not whole or (isinstance(interval, Interval) and interval.fixed)
+    label = domain.label(lo, sub_day=sub_day)
     if not whole:
         reason += f" (only the gap [{lower}, {upper}) is free)"
     name = partition_name(ctx.parent.name, tenant, label)
@@ -687,8 +710,17 @@ def _create(
     )
 
 
-def _show(value: dt.datetime | dt.date) -> str:
+def _show(value: KeyValue) -> str:
     """A bound for people: to the second, with its offset."""
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="seconds")
-    return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def nested_strategy(table: TableRecord) -> str | None:
+    """How the table's periods are themselves partitioned: 'h' with `sub_partition_by`. A
+    partition partitioned so is one partman makes and plans with like any other; anything
+    else partitioned is left alone."""
+    return None if table.sub_partition_by is None else "h"

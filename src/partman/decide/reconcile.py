@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import KeyMismatchError, PartmanError, TableNotFoundError
+from ..errors import KeyMismatchError, NotPartitionedError, PartmanError, TableNotFoundError
 from ..model import snapshot
 from ..model.columns import KeyColumn
 from ..model.config import FOREVER, Table, Tenant
@@ -182,6 +182,12 @@ def key_of(spec: TableSpec, error: PartmanError) -> Path_:
     """The key of the file a catalog error is about."""
     message = str(error)
     table = spec.table
+    if isinstance(error, KeyMismatchError | NotPartitionedError):
+        for name in ("sub_partition_by", "retention_column", "tenant_partitioning", "epoch"):
+            if name in message:
+                return (*spec.path, name)
+        if "integer partition_interval" in message or "number of ids" in message:
+            return (*spec.path, "partition_interval")
     if isinstance(error, KeyMismatchError):
         for name, value in (
             ("tenant_id_column", table.tenant_id_column),
@@ -226,4 +232,3 @@ def changes(r: Resolved, old: snapshot.TableRecord | None) -> list[Change]:
 
 def toml_value(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-

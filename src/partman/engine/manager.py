@@ -320,7 +320,7 @@ class Manager:
                     catalog.get((template.schema, template.name)),
                 )
             self._ensure_metadata(conn)
-            state, _ = read_world(conn, self.config.metadata_schema)
+            state, _ = read_world(conn, self.config.metadata_schema, self.config.tz)
             for schema, name in names:
                 table = _named(template, schema, name)
                 try:
@@ -343,7 +343,7 @@ class Manager:
                     state,
                     tenant_key=tenant_key,
                     time_key=time_key,
-                    interval=table.interval,
+                    shape=snapshot.TableRecord.from_table(table),
                     zone=self.config.tz,
                     only_tenant=only,
                 )
@@ -379,7 +379,7 @@ class Manager:
         with self._connection() as conn:
             if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
                 return Plan(now=self.clock.now())  # a dry run creates nothing, not even metadata
-            state, catalog = read_world(conn, self.config.metadata_schema)
+            state, catalog = read_world(conn, self.config.metadata_schema, self.config.tz)
         return planner.plan(state, catalog, self.clock.now(), self.config.tz)
 
     def inventory(
@@ -391,7 +391,7 @@ class Manager:
         with self._connection() as conn:
             if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
                 return Inventory([], [])
-            state, catalog = read_world(conn, self.config.metadata_schema)
+            state, catalog = read_world(conn, self.config.metadata_schema, self.config.tz)
         found = inventory(state, catalog, self.clock.now(), self.config.tz)
         shown = None if tenant is None else str(tenant)
 
@@ -420,7 +420,7 @@ class Manager:
                 self.last_report = report
                 return report
             try:
-                state, catalog = read_world(conn, self.config.metadata_schema)
+                state, catalog = read_world(conn, self.config.metadata_schema, self.config.tz)
                 plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
                 report.plan = plan
                 defaults = _defaults(catalog)
@@ -539,9 +539,7 @@ class Manager:
         keys = check_parent(
             table.qualified_name,
             parent,
-            tenant_column=table.tenant_id_column,
-            time_column=table.partition_by,
-            interval=table.interval,
+            snapshot.TableRecord.from_table(table),
         )
         try:
             record = self._record(conn, table.qualified_name, (table.schema, table.name))

@@ -83,9 +83,7 @@ def register(
         tenant_key, _ = check_parent(
             qualified,
             parent,
-            tenant_column=table.tenant_id_column,
-            time_column=table.partition_by,
-            interval=table.interval,
+            snapshot.TableRecord.from_table(table),
         )
         state = read_registered(conn, metadata_schema)
         old = _find(state, table.schema, table.name)
@@ -186,12 +184,15 @@ def _find(state: snapshot.State, schema: str, name: str) -> snapshot.TableRecord
 def _check_key_unchanged(old: snapshot.TableRecord, table: Table) -> None:
     """The key columns and interval cannot change under existing partitions (as the Manager
     and `partman check` say)."""
+    new = snapshot.TableRecord.from_table(table)
     mismatches = [
         f"{what} {was!r} (asked for {asked!r})"
         for what, was, asked in (
             ("tenant column", old.tenant_column, table.tenant_id_column),
             ("partition_by", old.time_column, table.partition_by),
             ("interval", str(old.interval), str(table.interval)),
+            ("epoch", old.epoch, new.epoch),
+            ("tenant_partitioning", old.tenant_partitioning, new.tenant_partitioning),
         )
         if was != asked
     ]

@@ -102,23 +102,30 @@ def upsert_table(
     s = sql.Identifier(schema)
     changed = sql.SQL(
         "(t.retention, t.partition_count, t.backfill, t.default_partition, t.retention_action, "
-        "t.archive_schema, t.storage_parameters) IS DISTINCT FROM (EXCLUDED.retention, "
+        "t.archive_schema, t.storage_parameters, t.retention_column, t.sub_partition_by, "
+        "t.sub_partition_modulus) IS DISTINCT FROM (EXCLUDED.retention, "
         "EXCLUDED.partition_count, EXCLUDED.backfill, EXCLUDED.default_partition, "
-        "EXCLUDED.retention_action, EXCLUDED.archive_schema, EXCLUDED.storage_parameters)"
+        "EXCLUDED.retention_action, EXCLUDED.archive_schema, EXCLUDED.storage_parameters, "
+        "EXCLUDED.retention_column, EXCLUDED.sub_partition_by, EXCLUDED.sub_partition_modulus)"
     )
     query = sql.SQL(
         """
 WITH up AS (
     INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
         partition_interval, retention, partition_count, backfill, default_partition,
-        retention_action, archive_schema, storage_parameters)
+        retention_action, archive_schema, storage_parameters, epoch, retention_column,
+        sub_partition_by, sub_partition_modulus, tenant_partitioning)
     VALUES (%(schema)s, %(name)s, %(tenant)s, %(time)s, %(interval)s, %(retention)s,
-        %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s, %(parameters)s)
+        %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s, %(parameters)s,
+        %(epoch)s, %(retention_column)s, %(sub_by)s, %(sub_modulus)s, %(tenant_partitioning)s)
     ON CONFLICT (schema_name, table_name) DO UPDATE SET retention = EXCLUDED.retention,
         partition_count = EXCLUDED.partition_count, backfill = EXCLUDED.backfill,
         default_partition = EXCLUDED.default_partition,
         retention_action = EXCLUDED.retention_action, archive_schema = EXCLUDED.archive_schema,
-        storage_parameters = EXCLUDED.storage_parameters, updated_at = now()
+        storage_parameters = EXCLUDED.storage_parameters,
+        retention_column = EXCLUDED.retention_column,
+        sub_partition_by = EXCLUDED.sub_partition_by,
+        sub_partition_modulus = EXCLUDED.sub_partition_modulus, updated_at = now()
     WHERE {update} AND {changed}
     RETURNING id)
 SELECT id, true AS changed FROM up
@@ -140,6 +147,11 @@ SELECT id, false FROM {s}.managed_tables
         "action": record.retention_action,
         "archive": record.archive_schema,
         "parameters": Jsonb(dict(record.storage_parameters)),
+        "epoch": record.epoch,
+        "retention_column": record.retention_column,
+        "sub_by": record.sub_partition_by,
+        "sub_modulus": record.sub_partition_modulus,
+        "tenant_partitioning": record.tenant_partitioning,
     }
     for _ in range(3):
         cur = conn.cursor(row_factory=class_row(_Upserted)).execute(query, params)

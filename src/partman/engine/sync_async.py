@@ -154,9 +154,7 @@ async def _resolve_table(
         tenant_key, _ = check_parent(
             table.qualified_name,
             catalog.get((table.schema, table.name)),
-            tenant_column=table.tenant_id_column,
-            time_column=table.partition_by,
-            interval=table.interval,
+            snapshot.TableRecord.from_table(table),
         )
     except PartmanError as error:
         problem(key_of(spec, error), str(error))
@@ -166,6 +164,12 @@ async def _resolve_table(
             ("tenant_id_column", old.tenant_column, table.tenant_id_column),
             ("partition_by", old.time_column, table.partition_by),
             ("partition_interval", str(old.interval), str(table.interval)),
+            ("epoch", old.epoch, snapshot.TableRecord.from_table(table).epoch),
+            (
+                "tenant_partitioning",
+                old.tenant_partitioning,
+                "list" if table.list_tenants else "range",
+            ),
         ):
             if was != asked:
                 problem(

@@ -7,6 +7,8 @@ both faces: `world.py` is generated from this file by tools/async_to_sync.py.
 
 from __future__ import annotations
 
+import zoneinfo
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -18,6 +20,7 @@ from ..db.catalog import (
     catalog_queries,
     gc_paused,
     parents_from_values,
+    positions_query,
 )
 from ..db.metadata import (
     OWNED_RECORD,
@@ -27,14 +30,42 @@ from ..db.metadata import (
     parse_state,
     state_queries,
 )
+from ..decide.positions import probes
 from ..model.snapshot import Catalog, State
 
 
-async def read_world(conn: psycopg.AsyncConnection[Any], meta_schema: str) -> tuple[State, Catalog]:
-    """Everything a pass needs to plan: one round trip, constant whatever the tenant count.
+async def read_world(
+    conn: psycopg.AsyncConnection[Any], meta_schema: str, zone: zoneinfo.ZoneInfo | None = None
+) -> tuple[State, Catalog]:
+    """Everything a pass needs to plan: one round trip, constant whatever the tenant count;
+    a second one only where id tables are managed (their newest ids, `read_positions`).
 
     The ownership records come joined to the partitions they are about (see `catalog_queries`).
     """
+    state, catalog = await _read_snapshot(conn, meta_schema)
+    await read_positions(conn, state, catalog, zone or zoneinfo.ZoneInfo("UTC"))
+    return state, catalog
+
+
+async def read_positions(
+    conn: psycopg.AsyncConnection[Any], state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo
+) -> None:
+    """Each id table's newest id per tenant, into its `ParentInfo.positions`."""
+    found = probes(state, catalog, zone)
+    if not found:
+        return
+    async with conn.transaction():
+        cur = await conn.execute(positions_query(found))
+        rows = await cur.fetchall()
+    for i, text in rows:
+        if text is not None:
+            probe = found[i]
+            catalog[probe.parent].positions[probe.tenant] = int(Decimal(text))
+
+
+async def _read_snapshot(
+    conn: psycopg.AsyncConnection[Any], meta_schema: str
+) -> tuple[State, Catalog]:
     tables_query, tenants_query, _ = state_queries(meta_schema)
     statements: list[sql.Composable] = [
         sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),

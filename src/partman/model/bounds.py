@@ -13,6 +13,7 @@ import enum
 import re
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from .columns import ColumnKind
@@ -29,7 +30,7 @@ class Special(enum.Enum):
         return self.value
 
 
-BoundValue = str | int | uuid.UUID | dt.datetime | dt.date | Special
+BoundValue = str | int | Decimal | uuid.UUID | dt.datetime | dt.date | Special
 
 
 class BoundSyntaxError(ValueError):
@@ -163,6 +164,11 @@ def _convert(token: _Token, kind: ColumnKind) -> BoundValue:
             return word
         if kind is ColumnKind.INTEGER:
             return int(word)
+        if kind is ColumnKind.NUMERIC:
+            number = Decimal(word)
+            if not number.is_finite():
+                return Special.UNREADABLE
+            return int(number) if number == number.to_integral_value() else number
         if kind is ColumnKind.UUID:
             return uuid.UUID(word)
         if kind is ColumnKind.DATE:
@@ -175,7 +181,7 @@ def _convert(token: _Token, kind: ColumnKind) -> BoundValue:
             if value.tzinfo is None:
                 return Special.UNREADABLE
             return value.astimezone(dt.UTC)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, InvalidOperation):
         # 'infinity', BC dates, years past 9999 (or pushed past them by a non-UTC offset)
         return Special.UNREADABLE
     return Special.UNREADABLE

@@ -24,6 +24,7 @@ class ColumnKind(enum.Enum):
 
     TEXT = "text"
     INTEGER = "integer"
+    NUMERIC = "numeric"
     UUID = "uuid"
     TIMESTAMPTZ = "timestamptz"
     TIMESTAMP = "timestamp"
@@ -39,6 +40,11 @@ class ColumnKind(enum.Enum):
         return self in (ColumnKind.TIMESTAMPTZ, ColumnKind.TIMESTAMP, ColumnKind.DATE)
 
     @property
+    def is_id(self) -> bool:
+        """Counts ids (or epoch time): integer or numeric."""
+        return self in (ColumnKind.INTEGER, ColumnKind.NUMERIC)
+
+    @property
     def is_tenant(self) -> bool:
         return self in (ColumnKind.TEXT, ColumnKind.INTEGER, ColumnKind.UUID)
 
@@ -51,6 +57,7 @@ _KINDS = {
     "int2": ColumnKind.INTEGER,
     "int4": ColumnKind.INTEGER,
     "int8": ColumnKind.INTEGER,
+    "numeric": ColumnKind.NUMERIC,
     "uuid": ColumnKind.UUID,
     "timestamptz": ColumnKind.TIMESTAMPTZ,
     "timestamp": ColumnKind.TIMESTAMP,

@@ -16,6 +16,14 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from .intervals import KEEP_FOREVER, Interval, Retention, parse_retention
+from .keys import (
+    EPOCH_TEXT,
+    Epoch,
+    IdInterval,
+    IdRetention,
+    parse_epoch,
+    parse_id_retention,
+)
 from .rules import Check, Subject, apply_rules, optional, rule
 from .storage import Value, check_parameters
 
@@ -50,6 +58,18 @@ class PartitionType(enum.Enum):
     """The partitioning strategy of the parent; go_partman's `TypeRange`."""
 
     RANGE = "range"
+
+
+class TenantPartitioning(enum.Enum):
+    """How a multi-tenant parent splits its tenants."""
+
+    RANGE = "range"
+    """`PARTITION BY RANGE (tenant, time)`: one partition per tenant and period, directly
+    under the parent (go_partman's shape)."""
+    LIST = "list"
+    """`PARTITION BY LIST (tenant)`: one partition per tenant, itself `PARTITION BY RANGE
+    (time)` with the tenant's periods below it. Scales to many more tenants: the parent has
+    one partition per tenant, not per tenant and period."""
 
 
 def check_identifier(value: object, what: str) -> str:
@@ -143,7 +163,36 @@ def _partition_type(value: object, s: Subject) -> object:
 
 
 def _interval(value: object, s: Subject) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        IdInterval(value)  # a window of ids
+        return value
     Interval.parse(value)  # type: ignore[arg-type]
+    return value
+
+
+def _epoch(value: object, s: Subject) -> object:
+    return parse_epoch(value, s.name if s.in_file else s.label)
+
+
+def _tenant_partitioning(value: object, s: Subject) -> object:
+    if isinstance(value, TenantPartitioning):
+        return value
+    try:
+        return TenantPartitioning(str(value).lower())
+    except ValueError:
+        raise ConfigError(
+            f'{s.name if s.in_file else s.label} must be "range" (PARTITION BY RANGE '
+            f'(tenant, time)) or "list" (PARTITION BY LIST (tenant), each tenant\'s '
+            f"partition by RANGE (time)), got {value!r}"
+        ) from None
+
+
+def _modulus(value: object, s: Subject) -> object:
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 1024:
+        raise ConfigError(
+            f"{s.label} must be an integer from 2 to 1024 (HASH partitions below each "
+            f"period), got {value!r}"
+        )
     return value
 
 
@@ -152,9 +201,13 @@ def _keeps_forever(value: object) -> bool:
 
 
 def _retention(value: object, s: Subject) -> object:
-    """A Table's retention period; "forever" (as a file writes it) is None, keep everything."""
+    """A Table's retention period; "forever" (as a file writes it) is None, keep everything.
+    An int is a distance in ids (id tables only, checked with the interval)."""
     if _keeps_forever(value):
         return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        IdRetention(value)
+        return value
     _parse_retention(value, s)
     return value
 
@@ -163,6 +216,9 @@ def _tenant_retention(value: object, s: Subject) -> object:
     """A Tenant's: None inherits the table's, "forever" keeps this tenant's partitions."""
     if _keeps_forever(value):
         return FOREVER
+    if isinstance(value, int) and not isinstance(value, bool):
+        IdRetention(value)
+        return value
     _parse_retention(value, s)
     return value
 
@@ -205,8 +261,11 @@ def _tenant_id(value: object, s: Subject) -> object:
     return value
 
 
-_INTERVAL_TEXT = 'a string like "1 day", "1 hour", "1 week" or "monthly"'
-_RETENTION_TEXT = 'a string like "30 days", "3 months" or "forever"'
+_INTERVAL_TEXT = (
+    'a string like "1 day", "15 minutes", "1 week" or "monthly", or an integer (ids per window)'
+)
+_RETENTION_TEXT = 'a string like "30 days", "3 months" or "forever", or an integer (ids)'
+_TENANT_PARTITIONING_TEXT = 'the string "range" or "list"'
 _ACTION_TEXT = 'one of "drop", "detach", "archive"'
 
 
@@ -288,21 +347,45 @@ class Table:
     """The tenant column, first in the key `RANGE (tenant, time)` (text-like, integer or uuid).
     None: the table is keyed by its time column alone."""
     partition_by: str = field(metadata=rule(_name, "a string"))
-    """The time column of the key: timestamptz, timestamp or date."""
+    """The column partitions are ranges of: time (timestamptz, timestamp, date), an epoch
+    integer (with `epoch`), a UUIDv7 (uuid), or an integer id (int, bigint, numeric, with an
+    integer `partition_interval`)."""
     partition_type: PartitionType = field(
         default=PartitionType.RANGE, metadata=rule(_partition_type, 'the string "range"')
     )
     """RANGE, the only strategy partman manages."""
-    retention_period: dt.timedelta | str | Interval | None = field(
+    retention_period: dt.timedelta | str | Interval | int | None = field(
         default=None, metadata=rule(_retention, _RETENTION_TEXT)
     )
     """Partitions whose upper bound is at or before now minus this are retired (see
-    `retention_action`). None: kept forever."""
-    partition_interval: dt.timedelta | str | Interval = field(
+    `retention_action`). None: kept forever. For an id table, an int: windows wholly below
+    max(id) minus this many ids expire; or a time period with `retention_column`."""
+    partition_interval: dt.timedelta | str | Interval | int = field(
         default="1 day", metadata=rule(_interval, _INTERVAL_TEXT)
     )
-    """The length of one partition: whole hours, days, weeks or months ("6 hours", "1 day",
-    "1 week", "monthly", a timedelta), aligned on the calendar of `Config.timezone`."""
+    """The length of one partition: seconds, minutes, hours, days, weeks or months ("15
+    minutes", "6 hours", "1 day", "1 week", "monthly", a timedelta), aligned on the calendar
+    of `Config.timezone`; for an id key, an int: the ids in one window (e.g. 1_000_000)."""
+    epoch: Epoch | str | None = field(default=None, metadata=rule(optional(_epoch), EPOCH_TEXT))
+    """The partition_by column is an integer holding time since 1970 in this unit:
+    "seconds", "milliseconds", "microseconds" or "nanoseconds" (pg_partman's p_epoch)."""
+    retention_column: str | None = field(default=None, metadata=rule(_optional_name, "a string"))
+    """Id tables: a time column (timestamptz, timestamp, date) by whose age retention goes:
+    a window below the current one expires once its newest row in this column is older than
+    `retention_period`, checked against the rows themselves."""
+    sub_partition_by: str | None = field(default=None, metadata=rule(_optional_name, "a string"))
+    """Each period's partition is itself `PARTITION BY HASH (this column)`, with
+    `sub_partition_modulus` partitions below it, made with it in one transaction."""
+    sub_partition_modulus: int | None = field(
+        default=None, metadata=rule(optional(_modulus), "an integer")
+    )
+    """How many HASH partitions each period has (2 to 1024)."""
+    tenant_partitioning: TenantPartitioning | str = field(
+        default=TenantPartitioning.RANGE,
+        metadata=rule(_tenant_partitioning, _TENANT_PARTITIONING_TEXT),
+    )
+    """How tenants split the parent: "range" (`RANGE (tenant, time)`, the default) or "list"
+    (`LIST (tenant)`, each tenant's partition `RANGE (time)`)."""
     partition_count: int = field(default=10, metadata=rule(_partition_count))
     """Future partitions kept ahead of the current one (pg_partman's premake)."""
     backfill: bool = False
@@ -324,8 +407,8 @@ class Table:
     """Storage parameters each new partition is created with (`WITH (fillfactor = 90)`), e.g.
     {"fillfactor": 90, "autovacuum_vacuum_scale_factor": 0.05}: PostgreSQL refuses them on a
     partitioned parent. Heap table parameters only (`model.storage.PARAMETERS`)."""
-    interval: Interval = field(init=False, repr=False, compare=False)
-    retention: Retention | None = field(init=False, repr=False, compare=False)
+    interval: Interval | IdInterval = field(init=False, repr=False, compare=False)
+    retention: Retention | IdRetention | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         apply_rules(self)
@@ -352,14 +435,96 @@ class Table:
                 f"Table {self.name!r}: archive_schema must differ from the table's own schema",
                 field="archive_schema",
             )
-        object.__setattr__(self, "interval", Interval.parse(self.partition_interval))
-        object.__setattr__(self, "retention", parse_retention(self.retention_period))
+        object.__setattr__(self, "interval", table_interval(self.partition_interval))
+        object.__setattr__(self, "retention", table_retention(self.retention_period))
+        self._check_shape()
         if self.backfill and self.retention is None:
             raise ConfigError(
                 f"Table {self.name!r}: backfill creates partitions back to the start of the "
                 "retention window, so it needs a retention_period",
                 field="backfill",
             )
+
+    def _check_shape(self) -> None:
+        """The rules between the shape's fields (key axis, levels); each names the fix."""
+        by_id = isinstance(self.interval, IdInterval)
+        name = self.name
+        if by_id and self.epoch is not None:
+            raise ConfigError(
+                f"Table {name!r}: epoch {self.epoch_unit.value!r} makes {self.partition_by!r} "
+                "time, so partition_interval must be a period like '1 day', not a number of ids",
+                field="partition_interval",
+            )
+        if isinstance(self.retention, IdRetention) and not by_id:
+            raise ConfigError(
+                f"Table {name!r}: retention_period {self.retention_period!r} is a number of ids, "
+                "but partition_interval is a period of time; write a period like '30 days'",
+                field="retention_period",
+            )
+        if self.retention_column is not None:
+            if not by_id:
+                raise ConfigError(
+                    f"Table {name!r}: retention_column is for id tables (an integer "
+                    "partition_interval); a time table's retention goes by partition_by itself",
+                    field="retention_column",
+                )
+            if self.retention is None or isinstance(self.retention, IdRetention):
+                raise ConfigError(
+                    f"Table {name!r}: retention_column {self.retention_column!r} needs a "
+                    "retention_period of time, like '30 days'",
+                    field="retention_column",
+                )
+        elif by_id and isinstance(self.retention, Retention):
+            raise ConfigError(
+                f"Table {name!r}: retention_period {self.retention_period!r} is a period of time "
+                "but the key is an id; give a number of ids (windows below max(id) minus it "
+                "expire), or set retention_column to a time column whose age decides",
+                field="retention_period",
+            )
+        if by_id and self.backfill:
+            raise ConfigError(
+                f"Table {name!r}: backfill is for time keys; an id table's windows start at "
+                "its current max(id)",
+                field="backfill",
+            )
+        if (self.sub_partition_by is None) != (self.sub_partition_modulus is None):
+            raise ConfigError(
+                f"Table {name!r}: sub_partition_by and sub_partition_modulus go together "
+                "(e.g. sub_partition_by='device_id', sub_partition_modulus=8)",
+                field="sub_partition_modulus"
+                if self.sub_partition_modulus is None
+                else "sub_partition_by",
+            )
+        if self.sub_partition_by is not None and self.sub_partition_by in (
+            self.partition_by,
+            self.tenant_id_column,
+        ):
+            raise ConfigError(
+                f"Table {name!r}: sub_partition_by {self.sub_partition_by!r} is already a key "
+                "column; hash by another column",
+                field="sub_partition_by",
+            )
+        if self.list_tenants:
+            if self.tenant_id_column is None:
+                raise ConfigError(
+                    f"Table {name!r}: tenant_partitioning 'list' needs tenant_id_column, the "
+                    "column the parent is PARTITION BY LIST on",
+                    field="tenant_partitioning",
+                )
+            if self.default_partition:
+                raise ConfigError(
+                    f"Table {name!r}: default_partition is not supported with "
+                    "tenant_partitioning 'list' (rows of an unregistered tenant would have "
+                    "nowhere to move); register each tenant instead",
+                    field="default_partition",
+                )
+            if self.sub_partition_by is not None:
+                raise ConfigError(
+                    f"Table {name!r}: sub_partition_by is not supported with "
+                    "tenant_partitioning 'list' (LIST -> RANGE -> HASH); partman supports "
+                    "LIST -> RANGE, RANGE -> HASH and RANGE (tenant, time)",
+                    field="sub_partition_by",
+                )
 
     @property
     def qualified_name(self) -> str:
@@ -369,6 +534,37 @@ class Table:
     def action(self) -> RetentionAction:
         return parse_action(self.retention_action, "Table.retention_action")
 
+    @property
+    def epoch_unit(self) -> Epoch:
+        assert self.epoch is not None
+        return parse_epoch(self.epoch, "Table.epoch")
+
+    @property
+    def list_tenants(self) -> bool:
+        """Tenants are LIST partitions of the parent, each partitioned by RANGE (time)."""
+        return (
+            TenantPartitioning(
+                _tenant_partitioning(self.tenant_partitioning, Subject("Table", "x"))
+            )
+            is TenantPartitioning.LIST
+        )
+
+
+def table_interval(value: object) -> Interval | IdInterval:
+    """A partition_interval as the planner uses it: ids per window, or a period of time."""
+    if isinstance(value, IdInterval):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return IdInterval(value)
+    if isinstance(value, str) and value.strip().isdigit():  # as the metadata stores ids
+        return IdInterval(int(value))
+    return Interval.parse(value)  # type: ignore[arg-type]
+
+
+def table_retention(value: object) -> Retention | IdRetention | None:
+    """A retention_period as the planner uses it: a distance in ids, or a period of time."""
+    return parse_id_retention(value) or parse_retention(value)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True, kw_only=True)
 class Tenant:
@@ -376,10 +572,11 @@ class Tenant:
 
     tenant_id: TenantId = field(metadata=rule(_tenant_id))
     """A value of the tenant column: a str, int or UUID (data, never spliced into SQL)."""
-    retention_period: dt.timedelta | str | Interval | None = field(
+    retention_period: dt.timedelta | str | Interval | int | None = field(
         default=None, metadata=rule(optional(_tenant_retention), _RETENTION_TEXT)
     )
-    """None inherits the table's; the string 'forever' keeps this tenant's partitions."""
+    """None inherits the table's; the string 'forever' keeps this tenant's partitions; an int
+    is a distance in ids (id tables)."""
     partition_count: int | None = None
     """None inherits the table's."""
     retention_action: RetentionAction | str | None = field(
@@ -412,8 +609,8 @@ class Tenant:
         return self.retention_period == FOREVER
 
     @property
-    def retention(self) -> Retention | None:
+    def retention(self) -> Retention | IdRetention | None:
         """The tenant's own retention; None when it inherits or keeps forever."""
         if self.retention_period == FOREVER:
             return None
-        return parse_retention(self.retention_period)
+        return table_retention(self.retention_period)

@@ -37,8 +37,8 @@ _MAX_DAYS = 36525  # 100 years: anything longer is a typo, not a partitioning sc
 _MAX_MONTHS = 1200
 
 _INTERVAL_EXAMPLES = (
-    "'1 hour', '6 hours', '1 day', 'daily', '1 week', 'monthly', '1 month', '3 months', "
-    "'quarterly', '1 year'"
+    "'15 minutes', '1 hour', '6 hours', '1 day', 'daily', '1 week', 'monthly', '1 month', "
+    "'3 months', 'quarterly', '1 year'"
 )
 KEEP_FOREVER = "or None to keep partitions forever"
 """How a retention message says to keep partitions forever, in Python."""
@@ -49,15 +49,19 @@ def _retention_examples(forever: str = KEEP_FOREVER) -> str:
 
 
 class Unit(enum.Enum):
-    """The unit a period is counted in; quarters and years are months, so they share month math."""
+    """The unit a period is counted in; quarters and years are months, so they share month math.
+    SECOND is for periods shorter than an hour ("15 minutes", "30 seconds"); a whole number of
+    hours is always HOUR or longer."""
 
+    SECOND = "second"
     HOUR = "hour"
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
 
 
-_UNIT_HOURS = {Unit.HOUR: 1, Unit.DAY: 24, Unit.WEEK: 24 * 7}
+_UNIT_SECONDS = {Unit.SECOND: 1, Unit.HOUR: 3600, Unit.DAY: 86400, Unit.WEEK: 86400 * 7}
+_FIXED = (Unit.SECOND, Unit.HOUR)  # elapsed time from one anchor, not calendar days
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,10 +232,8 @@ def _interval_from_parts(months: int, days: int, seconds: int) -> Interval:
         if days or seconds:
             raise _Bad("months cannot be combined with days or hours in one period")
         return Interval(months, Unit.MONTH)
-    if seconds % 3600:
-        raise _Bad("it is not a whole number of hours")
     if seconds:
-        return Interval(days * 24 + seconds // 3600, Unit.HOUR)
+        return Interval(days * 86400 + seconds, Unit.SECOND)
     return Interval(days, Unit.DAY)
 
 
@@ -255,7 +257,7 @@ class Interval:
         if not isinstance(unit, Unit):
             raise IntervalError(
                 f"partition interval unit {unit!r} is not a partman Unit "
-                "(Unit.HOUR, Unit.DAY, Unit.WEEK or Unit.MONTH)"
+                "(Unit.SECOND, Unit.HOUR, Unit.DAY, Unit.WEEK or Unit.MONTH)"
             )
         if isinstance(count, bool) or not isinstance(count, int):
             raise IntervalError(
@@ -273,18 +275,16 @@ class Interval:
                     f"{_INTERVAL_EXAMPLES}"
                 )
             return
-        hours = count * _UNIT_HOURS[unit]
-        if hours > _MAX_DAYS * 24:
+        seconds = count * _UNIT_SECONDS[unit]
+        if seconds > _MAX_DAYS * 86400:
             raise IntervalError(
                 f"partition interval of {count} {unit.value}s is longer than 100 years; use "
                 f"e.g. {_INTERVAL_EXAMPLES}"
             )
-        if hours % (24 * 7) == 0:
-            count, unit = hours // (24 * 7), Unit.WEEK
-        elif hours % 24 == 0:
-            count, unit = hours // 24, Unit.DAY
-        else:
-            count, unit = hours, Unit.HOUR
+        for bigger in (Unit.WEEK, Unit.DAY, Unit.HOUR, Unit.SECOND):
+            if seconds % _UNIT_SECONDS[bigger] == 0:
+                count, unit = seconds // _UNIT_SECONDS[bigger], bigger
+                break
         object.__setattr__(self, "count", count)
         object.__setattr__(self, "unit", unit)
 
@@ -304,17 +304,17 @@ class Interval:
                     f"partition interval must be positive, got {value}; use e.g. "
                     "timedelta(hours=6), timedelta(days=1) or timedelta(weeks=1)"
                 )
-            if value % _HOUR:
+            if value % _SECOND:
                 raise IntervalError(
-                    f"partition interval {value} is not a whole number of hours; use e.g. "
-                    "timedelta(hours=6), timedelta(days=1) or timedelta(weeks=1)"
+                    f"partition interval {value} is not a whole number of seconds; use e.g. "
+                    "timedelta(minutes=15), timedelta(hours=6) or timedelta(days=1)"
                 )
             if value > dt.timedelta(days=_MAX_DAYS):
                 raise IntervalError(
                     f"partition interval {value} is longer than 100 years; use e.g. "
                     "timedelta(hours=6), timedelta(days=1) or timedelta(weeks=1)"
                 )
-            return cls(value // _HOUR, Unit.HOUR)
+            return cls(value // _SECOND, Unit.SECOND)
         if not isinstance(value, str):
             raise IntervalError(
                 f"partition interval must be a string, timedelta or Interval, got {value!r}; "
@@ -357,9 +357,17 @@ class Interval:
     def _hour_anchor(self, tz: ZoneInfo) -> dt.datetime:
         return _day_start(tz, _EPOCH_DATE)
 
+    @property
+    def fixed(self) -> bool:
+        """Counted in elapsed time (hours, minutes, seconds) rather than calendar days."""
+        return self.unit in _FIXED
+
+    def _step(self) -> dt.timedelta:
+        return self.count * _UNIT_SECONDS[self.unit] * _SECOND
+
     def _start(self, index: int, tz: ZoneInfo) -> dt.datetime:
-        if self.unit is Unit.HOUR:
-            return self._hour_anchor(tz) + index * self.count * _HOUR
+        if self.unit in _FIXED:
+            return self._hour_anchor(tz) + index * self._step()
         day = self._period_date(index)
         first = _day_start(tz, day)
         reached = _wall(tz, first).date()
@@ -379,8 +387,8 @@ class Interval:
     def index(self, instant: dt.datetime, tz: ZoneInfo) -> int:
         """The number of the period holding `instant`: the largest k with start(k) <= instant."""
         utc = _naive_utc(instant, "instant")
-        if self.unit is Unit.HOUR:
-            return (utc - self._hour_anchor(tz)) // (self.count * _HOUR)
+        if self.unit in _FIXED:
+            return (utc - self._hour_anchor(tz)) // self._step()
         k = self._date_index(_wall(tz, utc).date())
         while self._start(k, tz) > utc:
             k -= 1
@@ -413,6 +421,8 @@ class Interval:
         count, word = self.count, self.unit.value
         if self.unit is Unit.MONTH and count % 12 == 0:
             count, word = count // 12, "year"
+        elif self.unit is Unit.SECOND and count % 60 == 0:
+            count, word = count // 60, "minute"
         return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
     def postgres(self) -> str:
@@ -424,7 +434,7 @@ class Interval:
         """Nominal length (a month is 30 days): only for ordering and estimates, never bounds."""
         if self.unit is Unit.MONTH:
             return dt.timedelta(days=30 * self.count)
-        return self.count * _UNIT_HOURS[self.unit] * _HOUR
+        return self._step()
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,8 +454,8 @@ class Retention:
     def __post_init__(self) -> None:
         period = self.period
         if isinstance(period, Interval):
-            if period.unit is Unit.HOUR:
-                object.__setattr__(self, "period", period.count * _HOUR)
+            if period.unit in _FIXED:
+                object.__setattr__(self, "period", period.approx)
             return
         _check_period(period, _retention_examples())
 

@@ -17,6 +17,7 @@ from psycopg import sql
 
 from .bounds import BoundValue
 from .columns import TenantValue
+from .keys import KeyValue
 from .snapshot import PLAIN, Traits
 from .storage import parameter_sql
 from .text import iso
@@ -28,7 +29,8 @@ LIKE_OPTIONS = sql.SQL(
 """What `LIKE` copies from the parent. Identity is left out (a partition may not have its own);
 foreign keys and row triggers are cloned by ATTACH itself."""
 
-TimeBound = dt.datetime | dt.date
+TimeBound = KeyValue
+"""A bound on the range column: time, an epoch or id number, a UUIDv7 (`model.keys`)."""
 
 PRIVILEGES = frozenset(
     {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"}

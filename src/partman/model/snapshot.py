@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .bounds import RangeBound
-from .columns import KeyColumn
-from .config import FOREVER, Table
-from .intervals import Interval, Retention, parse_retention
+from .columns import KeyColumn, TenantValue
+from .config import FOREVER, Table, table_retention
+from .intervals import Interval, Retention
+from .keys import Epoch, IdInterval, IdRetention
 from .storage import Value, canonical, merged, options_of
 
 OWNER_COMMENT = "managed by partman ({origin}); dropped only by its retention policy"
@@ -37,7 +38,14 @@ class PartitionInfo(NamedTuple):
     comment: str | None
     estimated_rows: int | None  # None: never analyzed
     detach_pending: bool
-    is_partitioned: bool  # itself partitioned (sub-partitions): never touched
+    sub_strategy: str | None
+    """Itself partitioned: its strategy ('h' hash, 'r' range, 'l' list); None for a table.
+    partman plans with the HASH-partitioned periods it makes (`Table.sub_partition_by`) and
+    the LIST shape's tenant partitions, and leaves any other partitioned partition alone."""
+
+    @property
+    def is_partitioned(self) -> bool:
+        return self.sub_strategy is not None
 
     @property
     def is_default(self) -> bool:
@@ -149,6 +157,11 @@ class ParentInfo:
     partitions: tuple[PartitionInfo, ...]  # by name
     traits: Traits = PLAIN
     """What a new partition must carry from it (owner, grants, replica identity, ...)."""
+    positions: dict[TenantValue | None, int] = dataclasses.field(
+        default_factory=dict, compare=False
+    )
+    """An id table's newest id, per tenant (None: the table has none), read from its newest
+    partitions after the catalog (`db.positions`); absent: no row yet."""
 
     @property
     def qualified_name(self) -> str:
@@ -180,8 +193,9 @@ class TableRecord:
     name: str
     tenant_column: str | None
     time_column: str
-    interval: Interval
-    retention: Retention | None
+    """The partition_by column (time, epoch, UUIDv7 or id)."""
+    interval: Interval | IdInterval
+    retention: Retention | IdRetention | None
     partition_count: int
     backfill: bool
     default_partition: bool = False
@@ -189,10 +203,32 @@ class TableRecord:
     archive_schema: str | None = None
     storage_parameters: tuple[tuple[str, Value], ...] = ()
     """Given to each new partition (`Table.storage_parameters`), by name."""
+    epoch: str | None = None
+    """`Table.epoch`: the unit of an integer time column."""
+    retention_column: str | None = None
+    """`Table.retention_column`: the time column an id table's retention checks."""
+    sub_partition_by: str | None = None
+    """`Table.sub_partition_by`: each period is PARTITION BY HASH (this column)."""
+    sub_partition_modulus: int | None = None
+    tenant_partitioning: str = "range"
+    """"range": RANGE (tenant, time); "list": LIST (tenant), each RANGE (time)."""
 
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def by_id(self) -> bool:
+        """Windows of ids rather than periods of time."""
+        return isinstance(self.interval, IdInterval)
+
+    @property
+    def epoch_unit(self) -> Epoch | None:
+        return None if self.epoch is None else Epoch(self.epoch)
+
+    @property
+    def list_tenants(self) -> bool:
+        return self.tenant_partitioning == "list"
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -217,6 +253,11 @@ class TableRecord:
             retention_action=table.action.value,
             archive_schema=table.archive_schema,
             storage_parameters=tuple(sorted(table.storage_parameters.items())),
+            epoch=None if table.epoch is None else table.epoch_unit.value,
+            retention_column=table.retention_column,
+            sub_partition_by=table.sub_partition_by,
+            sub_partition_modulus=table.sub_partition_modulus,
+            tenant_partitioning="list" if table.list_tenants else "range",
         )
 
 
@@ -229,12 +270,12 @@ class TenantRecord:
     retention: str | None  # None: inherit; 'forever'; or an interval text
     partition_count: int | None
 
-    def effective_retention(self, table: TableRecord) -> Retention | None:
+    def effective_retention(self, table: TableRecord) -> Retention | IdRetention | None:
         if self.retention is None:
             return table.retention
         if self.retention == FOREVER:
             return None
-        return parse_retention(self.retention)
+        return table_retention(self.retention)
 
     retention_action: str | None = None  # None: inherit
 
@@ -285,5 +326,8 @@ class State:
         return out
 
 
-def retention_text(retention: Retention | None) -> str | None:
+def retention_text(retention: Retention | IdRetention | None) -> str | None:
+    """How the metadata stores a retention: its text, digits alone for ids."""
+    if isinstance(retention, IdRetention):
+        return str(retention.distance)
     return None if retention is None else str(retention)

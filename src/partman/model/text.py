@@ -20,9 +20,14 @@ def first_line(error: BaseException, *, with_type: bool = False) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
-def iso(value: dt.datetime | dt.date | None) -> str | None:
-    """ISO 8601, None kept as None (JSON null)."""
-    return None if value is None else value.isoformat()
+def iso(value: object) -> str | None:
+    """ISO 8601 for time, the value's own text for an id or UUID; None kept as None (JSON
+    null)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def iso_seconds(value: dt.datetime) -> str:
