@@ -302,3 +302,49 @@ def test_a_shape_partman_cannot_manage_is_refused_before_anything_is_written(
     with pytest.raises(partman.PartmanError, match=words):
         manager.add_managed_table(partman.Table(name="t", **table))
     assert conn.execute("SELECT to_regnamespace('partman_meta') IS NULL").fetchone() == (True,)
+
+
+# -- levels: RANGE (time) -> HASH -------------------------------------------------------------
+
+
+def test_each_period_is_built_with_its_hash_leaves_before_it_is_attached_and_retired_whole(
+    conn: Conn, manager: partman.Manager, clock: partman.SimulatedClock
+) -> None:
+    conn.execute(
+        "CREATE TABLE public.readings (device_id int NOT NULL, at timestamptz NOT NULL, "
+        "v float8, PRIMARY KEY (device_id, at)) PARTITION BY RANGE (at)"
+    )
+    table = partman.Table(
+        name="readings",
+        partition_by="at",
+        partition_count=1,
+        retention_period="1 day",
+        sub_partition_by="device_id",
+        sub_partition_modulus=4,
+    )
+    manager.add_managed_table(table)
+    plan = manager.plan()
+    assert 'PARTITION BY HASH ("device_id")' in plan.creates[0].sql
+    assert manager.maintain().ok
+    leaves = conn.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'public.readings_p20260310'::regclass ORDER BY 1"
+    ).fetchall()
+    assert leaves == [
+        (f"readings_p20260310_h{r}", f"FOR VALUES WITH (modulus 4, remainder {r})")
+        for r in range(4)
+    ]
+    conn.execute("INSERT INTO readings SELECT d, %s, 1.0 FROM generate_series(1, 100) d", (NOW,))
+    spread = conn.execute("SELECT count(DISTINCT tableoid) FROM readings").fetchone()
+    assert spread == (4,)
+    assert manager.plan().operations == ()  # the partitioned periods are partman's own
+    clock.advance(dt.timedelta(days=3))
+    report = manager.maintain()
+    assert report.ok, str(report)
+    assert sorted(op.partition_name for op in report.dropped) == [
+        "readings_p20260310",
+        "readings_p20260311",
+    ]
+    gone = conn.execute("SELECT to_regclass('public.readings_p20260310_h0')").fetchone()
+    assert gone == (None,)

@@ -27,6 +27,7 @@ from ..model.operations import (
     CreateDefaultPartition,
     CreatePartition,
     ForgetPartition,
+    HashLevel,
     MoveRows,
     Notice,
     Operation,
@@ -271,9 +272,19 @@ class TableContext:
         parameters (PostgreSQL refuses them on the partitioned parent)."""
         return self.parent.traits.with_options(self.table.options)
 
+    like: tuple[str, str] | None = None
+    """What new tables copy when it is not `parent` (a LIST tenant's new partition)."""
+
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return self.domain.align_tz
+
+    @functools.cached_property
+    def hash_level(self) -> HashLevel | None:
+        table = self.table
+        if table.sub_partition_by is None or table.sub_partition_modulus is None:
+            return None
+        return HashLevel(table.sub_partition_by, table.sub_partition_modulus)
 
     @property
     def interval(self) -> Interval | IdInterval:
@@ -707,6 +718,8 @@ def _create(
         upper_key=upper_key,
         move=ctx.move,
         traits=ctx.traits,
+        hash_level=ctx.hash_level,
+        like=ctx.like,
     )
 
 

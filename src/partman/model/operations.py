@@ -18,6 +18,7 @@ from psycopg import sql
 from .bounds import BoundValue
 from .columns import TenantValue
 from .keys import KeyValue
+from .naming import MAX_IDENTIFIER_BYTES, short_hash
 from .snapshot import PLAIN, Traits
 from .storage import parameter_sql
 from .text import iso
@@ -40,8 +41,36 @@ PRIVILEGES = frozenset(
 _IDENTITY = {"f": sql.SQL("FULL"), "n": sql.SQL("NOTHING")}
 
 
+@dataclass(frozen=True)
+class HashLevel:
+    """Each period's partition is itself PARTITION BY HASH (`column`), with `modulus` leaf
+    partitions made with it (`Table.sub_partition_by`)."""
+
+    column: str
+    modulus: int
+
+    def leaf_name(self, period: str, remainder: int) -> str:
+        return leaf_name(period, f"h{remainder}")
+
+
+def leaf_name(partition: str, suffix: str) -> str:
+    """A sub-partition's name: the partition's, then `_<suffix>`, cut to 63 bytes with a hash
+    of what was cut (as `model.naming.partition_name` does)."""
+    name = f"{partition}_{suffix}"
+    if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        return name
+    tag = short_hash(partition)
+    budget = MAX_IDENTIFIER_BYTES - len(suffix) - len(tag) - 2
+    head = partition.encode()[:budget].decode(errors="ignore")
+    return f"{head}_{tag}_{suffix}"
+
+
 def create_statements(
-    partition: sql.Identifier, parent: sql.Identifier, traits: Traits
+    partition: sql.Identifier,
+    parent: sql.Identifier,
+    traits: Traits,
+    *,
+    by: sql.Composable | None = None,
 ) -> list[sql.Composed]:
     """A new partition's table, with what its parent declares and LIKE does not copy: access
     method, storage parameters (its table's `storage_parameters`) and tablespace in the CREATE
@@ -49,9 +78,11 @@ def create_statements(
     transaction: a crash leaves nothing half-made). A replica identity USING INDEX is set after
     the ATTACH, once the partition's index is known (`identity_index_statement`)."""
     create = sql.SQL("CREATE TABLE {} (LIKE {} {})").format(partition, parent, LIKE_OPTIONS)
-    if traits.access_method is not None:
+    if by is not None:  # itself partitioned: no storage of its own, so no WITH (...)
+        create += sql.SQL(" PARTITION BY {}").format(by)
+    if traits.access_method is not None and by is None:
         create += sql.SQL(" USING {}").format(sql.Identifier(traits.access_method))
-    if traits.options:
+    if traits.options and by is None:
         create += sql.SQL(" WITH ({})").format(
             sql.SQL(", ").join(parameter_sql(o) for o in traits.options)
         )
@@ -216,6 +247,12 @@ class CreatePartition(Operation):
     interrupted while moving rows): finish moving and attach it."""
     traits: Traits = PLAIN
     """What the parent declares that the new partition carries (`create_statements`)."""
+    hash_level: HashLevel | None = None
+    """The period is itself PARTITION BY HASH, its leaves made with it, before it is attached
+    (one transaction: it is never live without all of them)."""
+    like: tuple[str, str] | None = None
+    """The table new tables copy (LIKE): the parent, unless that is itself a partition under
+    construction (a LIST tenant's partition): then the top parent."""
 
     @property
     def kind(self) -> str:
@@ -225,8 +262,27 @@ class CreatePartition(Operation):
         """The CREATE alone (`create_statements` has what comes with it)."""
         return self.create_statements()[0]
 
+    @property
+    def template(self) -> sql.Identifier:
+        return self.parent if self.like is None else sql.Identifier(*self.like)
+
     def create_statements(self) -> list[sql.Composed]:
-        return create_statements(self.partition, self.parent, self.traits)
+        level = self.hash_level
+        if level is None:
+            return create_statements(self.partition, self.template, self.traits)
+        by = sql.SQL("HASH ({})").format(sql.Identifier(level.column))
+        out = create_statements(self.partition, self.template, self.traits, by=by)
+        for remainder in range(level.modulus):
+            leaf = sql.Identifier(
+                self.partition_schema, level.leaf_name(self.partition_name, remainder)
+            )
+            out += create_statements(leaf, self.template, self.traits)
+            out.append(
+                sql.SQL(
+                    "ALTER TABLE {} ATTACH PARTITION {} FOR VALUES WITH (MODULUS {}, REMAINDER {})"
+                ).format(self.partition, leaf, sql.Literal(level.modulus), sql.Literal(remainder))
+            )
+        return out
 
     def attach_statement(self) -> sql.Composed:
         return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
