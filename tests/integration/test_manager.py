@@ -529,7 +529,7 @@ BAD_TABLES: list[tuple[str, dict[str, Any], type[partman.PartmanError], str]] = 
         "text time column",
         {"name": "texty"},
         partman.KeyMismatchError,
-        "timestamptz, timestamp or date",
+        "timestamptz, timestamp, date, a UUIDv7",
     ),
     (
         "wrong tenant column",

@@ -348,3 +348,75 @@ def test_each_period_is_built_with_its_hash_leaves_before_it_is_attached_and_ret
     ]
     gone = conn.execute("SELECT to_regclass('public.readings_p20260310_h0')").fetchone()
     assert gone == (None,)
+
+
+# -- levels: LIST (tenant) -> RANGE (time) -----------------------------------------------------
+
+
+def create_list_parent(conn: Conn) -> None:
+    conn.execute(
+        "CREATE TABLE public.events (tenant_id text NOT NULL, created_at timestamptz NOT NULL, "
+        "body text) PARTITION BY LIST (tenant_id)"
+    )
+
+
+def list_table(**policy: Any) -> partman.Table:
+    fields: dict[str, Any] = {
+        "name": "events",
+        "tenant_id_column": "tenant_id",
+        "tenant_partitioning": "list",
+        "partition_by": "created_at",
+        "partition_count": 2,
+        "retention_period": "3 days",
+    }
+    return partman.Table(**{**fields, **policy})
+
+
+def test_a_new_list_tenant_gets_its_partition_and_periods_in_one_pass_attached_last(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    create_list_parent(conn)
+    manager.add_managed_table(list_table(tenant_id="Acme Inc."))
+    plan = manager.plan()
+    [op] = plan.creates
+    statements = op.sql.split(";\n")
+    assert statements[0].startswith('CREATE TABLE "public"."events_acme_inc_')
+    assert statements[0].endswith('PARTITION BY RANGE ("created_at")')
+    assert statements[-1].endswith("FOR VALUES IN ('Acme Inc.');")
+    report = manager.maintain()
+    assert report.ok, str(report)
+    tenant = conn.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'public.events'::regclass"
+    ).fetchall()
+    assert len(tenant) == 1 and tenant[0][1] == "FOR VALUES IN ('Acme Inc.')"
+    periods = bounds(conn, f"public.{tenant[0][0]}")
+    assert len(periods) == 3
+    conn.execute("INSERT INTO events VALUES ('Acme Inc.', %s, 'x')", (NOW,))
+    assert manager.plan().operations == ()
+
+
+def test_list_tenants_keep_their_own_retention_and_count(
+    conn: Conn, manager: partman.Manager, clock: partman.SimulatedClock
+) -> None:
+    create_list_parent(conn)
+    manager.add_managed_table(list_table(tenant_id="a"))
+    manager.register_tenants(
+        list_table(),
+        [partman.Tenant(tenant_id="b", retention_period="forever", partition_count=4)],
+    )
+    assert manager.maintain().ok
+    counts = dict(
+        conn.execute(
+            "SELECT p.relname, count(*) FROM pg_inherits t JOIN pg_class p ON p.oid = t.inhrelid "
+            "JOIN pg_inherits c ON c.inhparent = p.oid "
+            "WHERE t.inhparent = 'public.events'::regclass GROUP BY 1"
+        ).fetchall()
+    )
+    assert counts == {"events_a": 3, "events_b": 5}
+    clock.advance(dt.timedelta(days=6))
+    report = manager.maintain()
+    assert report.ok, str(report)
+    dropped = {op.partition_name for op in report.dropped}
+    assert dropped == {"events_a_p20260310", "events_a_p20260311", "events_a_p20260312"}
+    assert all(op.parent_name == "events_a" for op in report.dropped)

@@ -22,7 +22,13 @@ from typing import Any
 
 from psycopg import sql
 
-from ..model.bounds import BoundSyntaxError, BoundValue, RangeBound, parse_range_bound
+from ..model.bounds import (
+    BoundSyntaxError,
+    BoundValue,
+    RangeBound,
+    parse_list_bound,
+    parse_range_bound,
+)
 from ..model.columns import ColumnKind, KeyColumn
 from ..model.snapshot import Catalog, Grant, ParentInfo, PartitionInfo, Traits
 
@@ -104,11 +110,19 @@ def catalog_queries(
     exists and whether it is attached to some parent. A record of no partition of a wanted
     parent gets a row of its own: NULL partition columns but its schema and name.
     """
-    wanted = sql.SQL(
+    named = sql.SQL(
         "SELECT pc.oid FROM ({parents}) AS wanted(s, t) "
         "JOIN pg_namespace pn ON pn.nspname = wanted.s "
         "JOIN pg_class pc ON pc.relnamespace = pn.oid AND pc.relname = wanted.t"
     ).format(parents=parents)
+    # A LIST parent's partitions that are themselves partitioned (a tenant's partition, RANGE
+    # by time) are parents too: their rows and partitions come with the named ones.
+    wanted = sql.SQL(
+        "{named} UNION ALL SELECT li.inhrelid FROM ({named}) AS n(oid) "
+        "JOIN pg_partitioned_table lt ON lt.partrelid = n.oid AND lt.partstrat = 'l' "
+        "JOIN pg_inherits li ON li.inhparent = n.oid "
+        "JOIN pg_partitioned_table st ON st.partrelid = li.inhrelid"
+    ).format(named=named)
     heads = sql.SQL(
         """
 SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text, pt.partstrat::text,
@@ -118,9 +132,8 @@ SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text, pt.pa
                                   AND k.attnum <> 0),
        cols.names, cols.typnames, cols.typesql, cols.typmods, cols.generated,
        {traits}
-  FROM ({parents}) AS wanted(s, t)
-  JOIN pg_namespace pn ON pn.nspname = wanted.s
-  JOIN pg_class pc ON pc.relnamespace = pn.oid AND pc.relname = wanted.t
+  FROM pg_class pc
+  JOIN pg_namespace pn ON pn.oid = pc.relnamespace
   LEFT JOIN pg_partitioned_table pt ON pt.partrelid = pc.oid
   LEFT JOIN LATERAL (
        SELECT array_agg(a.attname::text ORDER BY a.attnum) AS names,
@@ -130,8 +143,9 @@ SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text, pt.pa
               array_agg(a.attgenerated <> '' ORDER BY a.attnum) AS generated
          FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
         WHERE a.attrelid = pc.oid AND a.attnum > 0 AND NOT a.attisdropped) cols ON true
+ WHERE pc.oid IN ({wanted})
 """
-    ).format(parents=parents, traits=TRAITS)
+    ).format(wanted=wanted, traits=TRAITS)
     children = sql.SQL(
         """
 SELECT i.inhparent::int8 AS parent, c.oid::int8 AS oid, n.nspname::text AS schema,
@@ -292,8 +306,8 @@ class _Head:
         self.key = _key_columns(head)
         self.parser: _Parser | None = None
         self.used: dict[str, _Entry] | None = None  # a full read's entries for this parser
-        if self.key is not None and head[4] == "r":
-            self.parser = BOUNDS.parser(tuple(c.typname for c in self.key))
+        if self.key is not None and head[4] in ("r", "l"):
+            self.parser = BOUNDS.parser(tuple(c.typname for c in self.key), head[4])
             if used is not None:
                 self.used = used.setdefault(self.parser, {})
         self.children: list[PartitionInfo] = []
@@ -357,8 +371,9 @@ _Entry = tuple[str, RangeBound | None]  # (the text, as first seen; its bound, N
 class _Parser:
     """Parses bound texts for one partition key (its column types, in order), and keeps them."""
 
-    def __init__(self, typnames: tuple[str, ...]) -> None:
+    def __init__(self, typnames: tuple[str, ...], strategy: str = "r") -> None:
         self.kinds = [ColumnKind.from_typname(t) for t in typnames]
+        self.read = parse_list_bound if strategy == "l" else parse_range_bound
         self.padded = tuple(t == "bpchar" for t in typnames)
         self.entries: dict[str, _Entry] = {}
 
@@ -367,7 +382,7 @@ class _Parser:
         a partition, and the instant where one period ends and the next begins, are one object
         each rather than one per partition."""
         try:
-            bound = parse_range_bound(text, self.kinds)
+            bound = self.read(text, self.kinds)
         except BoundSyntaxError:
             return None
         if bound.is_default:
@@ -400,14 +415,15 @@ class BoundCache:
     """
 
     def __init__(self) -> None:
-        self._parsers: dict[tuple[str, ...], _Parser] = {}
+        self._parsers: dict[tuple[str, ...], _Parser] = {}  # by strategy and key types
         self._lock = threading.Lock()
 
-    def parser(self, typnames: tuple[str, ...]) -> _Parser:
-        parser = self._parsers.get(typnames)
+    def parser(self, typnames: tuple[str, ...], strategy: str = "r") -> _Parser:
+        key = (strategy, *typnames)
+        parser = self._parsers.get(key)
         if parser is None:
             with self._lock:
-                parser = self._parsers.setdefault(typnames, _Parser(typnames))
+                parser = self._parsers.setdefault(key, _Parser(typnames, strategy))
         return parser
 
     def clear(self) -> None:

@@ -17,7 +17,13 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from ..model.columns import tenant_text
-from ..model.operations import CreatePartition, Operation, RetirePartition, render
+from ..model.operations import (
+    CreatePartition,
+    CreateTenantPartition,
+    Operation,
+    RetirePartition,
+    render,
+)
 from ..model.report import Outcome
 from ..model.snapshot import owner_comment
 from ..model.text import first_line, iso
@@ -214,7 +220,12 @@ def created_records(meta: str, op: Operation, state: str = "attached") -> list[s
         else f"partman staging for {op.parent_qualified}: rows are moving in from the "
         "default partition; attached when done"
     )
+    children: list[sql.Composable] = []
+    if isinstance(op, CreateTenantPartition):  # its periods, made with it
+        for child in op.children:
+            children += created_records(meta, child, state)
     return [
+        *children,
         sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(comment)),
         metadata.record_partition_sql(
             meta,

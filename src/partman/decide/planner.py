@@ -26,6 +26,7 @@ from ..model.naming import partition_name, short_hash
 from ..model.operations import (
     CreateDefaultPartition,
     CreatePartition,
+    CreateTenantPartition,
     ForgetPartition,
     HashLevel,
     MoveRows,
@@ -200,7 +201,9 @@ def plan(state: State, catalog: Catalog, now: dt.datetime, zone: zoneinfo.ZoneIn
         try:
             parent, tenant_key, time_key = check_record(table, catalog)
             names = functools.partial(in_use.of, parent.schema)
-            c, d, n = plan_table(table, parent, state, tenant_key, time_key, now, zone, names)
+            c, d, n = plan_table(
+                table, parent, state, tenant_key, time_key, now, zone, names, catalog
+            )
         except CatalogError as error:
             notices.append(Notice("error", table.qualified_name, f"skipped: {error}"))
             continue
@@ -274,6 +277,9 @@ class TableContext:
 
     like: tuple[str, str] | None = None
     """What new tables copy when it is not `parent` (a LIST tenant's new partition)."""
+    keyed_tenant: bool = True
+    """The tenant is part of the parent's key (RANGE (tenant, time)); False under a LIST
+    tenant's own partition, keyed by time alone."""
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -312,7 +318,7 @@ class TableContext:
         knows, or 0)."""
         if self.domain.by_time:
             return self.now
-        found = self.parent.positions.get(tenant)
+        found = self.parent.positions.get(tenant if self.keyed_tenant else None)
         if found is not None:
             return found
         regular = [p.lower for p in pieces if p.regular]
@@ -328,7 +334,43 @@ def plan_table(
     now: dt.datetime,
     zone: zoneinfo.ZoneInfo,
     taken: Callable[[], set[str]] | None = None,
+    catalog: Catalog | None = None,
 ) -> tuple[list[Operation], list[Operation], list[Notice]]:
+    if table.list_tenants:
+        assert tenant_key is not None
+        return plan_list_table(
+            table, parent, state, catalog or {}, tenant_key, time_key, now, zone, taken
+        )
+    tenant_kind = None if tenant_key is None else tenant_key.kind
+    return _plan_parent(
+        table,
+        parent,
+        state,
+        tenant_key,
+        time_key,
+        now,
+        zone,
+        taken,
+        policies(table, state, tenant_kind),
+    )
+
+
+def _plan_parent(
+    table: TableRecord,
+    parent: ParentInfo,
+    state: State,
+    tenant_key: KeyColumn | None,
+    time_key: KeyColumn,
+    now: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    taken: Callable[[], set[str]] | None,
+    wanted: list[TenantPolicy],
+    *,
+    tenant: TenantPolicy | None = None,
+    like: tuple[str, str] | None = None,
+) -> tuple[list[Operation], list[Operation], list[Notice]]:
+    """One parent's partitions against the policies of its tenants. `tenant`: the parent is
+    that one tenant's own partition (LIST -> RANGE), keyed by time alone."""
     domain = domain_of(table, time_key, zone)
     default = parent.default_partition
     move = None
@@ -340,20 +382,26 @@ def plan_table(
             None if tenant_key is None else tenant_key.name,
             time_key.name,
         )
-    owned = state.owned_by_parent.get((table.schema, table.name), [])
+    owned = state.owned_by_parent.get((parent.schema, parent.name), [])
     if taken is None:
 
         def taken() -> set[str]:
             return {p.name for p in parent.partitions} | {o.name for o in owned if o.exists}
 
     aligned_now = domain.now(now) if domain.by_time else now
-    ctx = TableContext(table, parent, domain, aligned_now, taken, move)
+    ctx = TableContext(
+        table, parent, domain, aligned_now, taken, move, like=like, keyed_tenant=tenant is None
+    )
     by_tenant, others = timelines(parent, tenant_key, domain, nested_strategy(table))
+    if tenant is not None:  # the tenant's own partition: its timeline is the tenant's
+        by_tenant = {tenant.tenant: by_tenant.get(None, [])}
     creates: list[Operation] = []
     drops: list[Operation] = []
     notices: list[Notice] = []
     tenant_kind = None if tenant_key is None else tenant_key.kind
-    policy_of = {p.tenant: p for p in policies(table, state, tenant_kind)}
+    if tenant is not None:
+        tenant_kind = _kind_of(tenant.tenant)
+    policy_of = {p.tenant: p for p in wanted}
     if table.default_partition and default is None:
         creates.append(_create_default(ctx))
     creates += resume_staging(ctx, owned, by_tenant, tenant_kind)
@@ -377,6 +425,121 @@ def plan_table(
         notices.append(Notice("error", table.qualified_name, message))
         drops = [op for op in drops if op.kind != "archive"]
     return creates, drops, notices
+
+
+def _kind_of(tenant: TenantValue | None) -> ColumnKind | None:
+    """The kind of column a tenant value comes from (to read stored ids back)."""
+    if isinstance(tenant, uuid.UUID):
+        return ColumnKind.UUID
+    if isinstance(tenant, int):
+        return ColumnKind.INTEGER
+    return None if tenant is None else ColumnKind.TEXT
+
+
+def plan_list_table(
+    table: TableRecord,
+    parent: ParentInfo,
+    state: State,
+    catalog: Catalog,
+    tenant_key: KeyColumn,
+    time_key: KeyColumn,
+    now: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    taken: Callable[[], set[str]] | None,
+) -> tuple[list[Operation], list[Operation], list[Notice]]:
+    """LIST (tenant) -> RANGE (time): each tenant's own partition is a parent of its periods,
+    planned like a single-tenant table under that tenant's policy. A tenant without one gets
+    it, with its periods, in one operation that attaches it last."""
+    tenant_parts: dict[TenantValue, PartitionInfo] = {}
+    for p in parent.partitions:
+        bound = p.bound
+        if bound is None or bound.is_default or len(bound.lower) != 1 or p.sub_strategy != "r":
+            continue  # anything else under the parent is foreign, and left alone
+        value = bound.lower[0]
+        if isinstance(value, _TENANT_TYPES):
+            tenant_parts[value] = p
+    creates: list[Operation] = []
+    drops: list[Operation] = []
+    notices: list[Notice] = []
+    names = taken or (lambda: {p.name for p in parent.partitions})
+    for policy in policies(table, state, tenant_key.kind):
+        assert policy.tenant is not None
+        own = tenant_parts.get(policy.tenant)
+        if own is None:
+            creates.append(_new_tenant(table, parent, state, time_key, now, zone, names, policy))
+            continue
+        sub = catalog.get((own.schema, own.name))
+        if sub is None or sub.key is None or [c.name for c in sub.key] != [time_key.name]:
+            message = (
+                f"{own.qualified_name}, the partition of tenant {policy.tenant}, is not "
+                f"PARTITION BY RANGE ({time_key.name}); left alone"
+            )
+            notices.append(Notice("error", table.qualified_name, message, str(policy.tenant)))
+            continue
+        c, d, n = _plan_parent(
+            table, sub, state, None, time_key, now, zone, names, [policy], tenant=policy
+        )
+        creates += c
+        drops += d
+        notices += n
+    return creates, drops, notices
+
+
+def _new_tenant(
+    table: TableRecord,
+    parent: ParentInfo,
+    state: State,
+    time_key: KeyColumn,
+    now: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    names: Callable[[], set[str]],
+    policy: TenantPolicy,
+) -> Operation:
+    """A tenant's partition of a LIST parent, with its periods: planned against an empty
+    partition of that name, made in one transaction, attached to the parent last."""
+    assert policy.tenant is not None
+    taken = names()
+    name = partition_name(parent.name, policy.tenant, "").rstrip("_")
+    if name in taken:
+        name = partition_name(parent.name, policy.tenant, short_hash(str(policy.tenant)))
+    taken.add(name)
+    sub = ParentInfo(
+        oid=0,
+        schema=parent.schema,
+        name=name,
+        relkind="p",
+        strategy="r",
+        key=(time_key,),
+        columns=parent.columns,
+        partitions=(),
+        traits=parent.traits,
+    )
+    children, _, _ = _plan_parent(
+        table,
+        sub,
+        state,
+        None,
+        time_key,
+        now,
+        zone,
+        lambda: taken,
+        [policy],
+        tenant=policy,
+        like=(parent.schema, parent.name),
+    )
+    return CreateTenantPartition(
+        parent_schema=parent.schema,
+        parent_name=parent.name,
+        tenant=policy.tenant,
+        partition_schema=parent.schema,
+        partition_name=name,
+        lower=None,
+        upper=None,
+        reason=f"new tenant: its partition of the LIST parent, with {len(children)} period(s)",
+        time_column=time_key.name,
+        children=tuple(c for c in children if isinstance(c, CreatePartition)),
+        traits=parent.traits,
+    )
 
 
 def _create_default(ctx: TableContext) -> CreatePartition | Operation:
@@ -424,8 +587,8 @@ def resume_staging(
             lower=lower,
             upper=upper,
             reason="resume: finish moving rows from the default partition, then attach",
-            lower_key=(lower,) if tenant is None else (tenant, lower),
-            upper_key=(upper,) if tenant is None else (tenant, upper),
+            lower_key=(tenant, lower) if tenant is not None and ctx.keyed_tenant else (lower,),
+            upper_key=(tenant, upper) if tenant is not None and ctx.keyed_tenant else (upper,),
             move=ctx.move,
             resume_staging=True,
         )
@@ -699,12 +862,15 @@ def _create(
     label = domain.label(lo, sub_day=sub_day)
     if not whole:
         reason += f" (only the gap [{lower}, {upper}) is free)"
-    name = partition_name(ctx.parent.name, tenant, label)
+    named = tenant if ctx.keyed_tenant else None  # under a tenant's own partition: its name
+    name = partition_name(ctx.parent.name, named, label)
     if name in ctx.taken:  # an odd existing partition already uses the name: keep both apart
-        name = partition_name(ctx.parent.name, tenant, f"{label}_{short_hash(str(lo), str(hi))}")
+        name = partition_name(ctx.parent.name, named, f"{label}_{short_hash(str(lo), str(hi))}")
     ctx.taken.add(name)
-    lower_key: tuple[BoundValue, ...] = (lower,) if tenant is None else (tenant, lower)
-    upper_key: tuple[BoundValue, ...] = (upper,) if tenant is None else (tenant, upper)
+    lower_key: tuple[BoundValue, ...] = (lower,)
+    upper_key: tuple[BoundValue, ...] = (upper,)
+    if tenant is not None and ctx.keyed_tenant:
+        lower_key, upper_key = (tenant, lower), (tenant, upper)
     return CreatePartition(
         parent_schema=ctx.parent.schema,
         parent_name=ctx.parent.name,

@@ -69,6 +69,22 @@ def parse_range_bound(text: str, kinds: Sequence[ColumnKind]) -> RangeBound:
     )
 
 
+def parse_list_bound(text: str, kinds: Sequence[ColumnKind]) -> RangeBound:
+    """A LIST partition's bound, `FOR VALUES IN (...)`, as a RangeBound whose lower and upper
+    are both the values listed (one value: one tenant), or the DEFAULT partition."""
+    text = text.strip()
+    if text == "DEFAULT":
+        return DEFAULT_BOUND
+    prefix = "FOR VALUES IN "
+    if not text.startswith(prefix) or len(kinds) != 1:
+        raise BoundSyntaxError(f"not a list bound: {text!r}")
+    tokens, pos = _parse_list(text, len(prefix))
+    if pos != len(text):
+        raise BoundSyntaxError(f"unexpected text after bound: {text[pos:]!r}")
+    values = tuple(_convert(tok, kinds[0]) for tok in tokens)
+    return RangeBound(values, values)
+
+
 _Token = tuple[str, bool]  # (text, was quoted)
 _BARE = re.compile(r"[A-Za-z0-9_.+-]+")
 

@@ -328,6 +328,33 @@ class CreatePartition(Operation):
 
 
 @dataclass(frozen=True)
+class CreateTenantPartition(CreatePartition):
+    """A tenant's partition of a LIST parent, itself PARTITION BY RANGE (time), with its first
+    periods (`children`, each a CreatePartition of it): all made while it is detached, and it
+    is attached last, in one transaction. No moment sees it live and short of its periods, so
+    a crash never leaves a tenant whose rows would be rejected by a live partition."""
+
+    time_column: str = ""
+    children: tuple[CreatePartition, ...] = ()
+
+    def create_statements(self) -> list[sql.Composed]:
+        by = sql.SQL("RANGE ({})").format(sql.Identifier(self.time_column))
+        out = create_statements(self.partition, self.template, self.traits, by=by)
+        for child in self.children:
+            out += child.create_statements()
+            out.append(child.attach_statement())
+        return out
+
+    def attach_statement(self) -> sql.Composed:
+        return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            self.parent, self.partition, sql.Literal(self.tenant)
+        )
+
+    def statements(self) -> list[sql.Composed]:
+        return [*self.create_statements(), self.attach_statement()]
+
+
+@dataclass(frozen=True)
 class CreateDefaultPartition(Operation):
     """The DEFAULT partition a table asked for (`Table.default_partition`)."""
 
