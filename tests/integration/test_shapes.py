@@ -420,3 +420,74 @@ def test_list_tenants_keep_their_own_retention_and_count(
     dropped = {op.partition_name for op in report.dropped}
     assert dropped == {"events_a_p20260310", "events_a_p20260311", "events_a_p20260312"}
     assert all(op.parent_name == "events_a" for op in report.dropped)
+
+
+def test_list_tenants_show_in_the_inventory_with_their_runway(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    create_list_parent(conn)
+    manager.add_managed_table(list_table(tenant_id="a"))
+    assert manager.maintain().ok
+    inventory = manager.inventory()
+    assert {r.partition for r in inventory.partitions} == {
+        "public.events_a_p20260310",
+        "public.events_a_p20260311",
+        "public.events_a_p20260312",
+    }
+    assert {r.tenant for r in inventory.partitions} == {"a"}
+    [coverage] = inventory.coverage
+    assert coverage.covered_until == "2026-03-13T00:00:00+00:00"
+
+
+def test_an_id_table_under_list_tenants_reads_each_tenants_newest_id(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    conn.execute(
+        "CREATE TABLE public.ledger (tenant_id int NOT NULL, id bigint NOT NULL) "
+        "PARTITION BY LIST (tenant_id)"
+    )
+    table = partman.Table(
+        name="ledger",
+        tenant_id=1,
+        tenant_id_column="tenant_id",
+        tenant_partitioning="list",
+        partition_by="id",
+        partition_interval=100,
+        partition_count=1,
+    )
+    manager.add_managed_table(table)
+    manager.register_tenants(table, [2])
+    assert manager.maintain().ok
+    conn.execute("INSERT INTO ledger SELECT 1, g FROM generate_series(0, 150) g")
+    plan = manager.plan()
+    assert [(op.tenant, op.partition_name) for op in plan.creates] == [(1, "ledger_1_p200")]
+    runway = {c.tenant: c.runway_ids for c in manager.inventory().coverage}
+    assert runway == {"1": 50, "2": 200}
+
+
+def test_an_existing_list_tree_is_adopted_period_by_period_with_its_tenants(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    create_list_parent(conn)
+    conn.execute(
+        "CREATE TABLE public.events_globex PARTITION OF public.events FOR VALUES IN ('globex') "
+        "PARTITION BY RANGE (created_at)"
+    )
+    conn.execute(
+        "CREATE TABLE public.globex_day PARTITION OF public.events_globex "
+        "FOR VALUES FROM ('2026-03-10') TO ('2026-03-11')"
+    )
+    conn.execute(
+        "CREATE TABLE public.globex_odd PARTITION OF public.events_globex "
+        "FOR VALUES FROM ('2026-03-11') TO ('2026-03-11 06:00')"
+    )
+    found = manager.import_existing_partitions(list_table(name="events"))
+    assert [f.partition for f in found.imported] == ["public.globex_day"]
+    assert [f.partition for f in found.misaligned] == ["public.globex_odd"]
+    assert found.tenants == {"public.events": ["globex"]}
+    plan = manager.plan()
+    assert {op.partition_name for op in plan.creates} == {
+        "events_globex_p20260311_0600",
+        "events_globex_p20260312",
+    }
+    assert all(op.parent_name == "events_globex" for op in plan.creates)

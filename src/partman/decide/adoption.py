@@ -103,23 +103,27 @@ def classify(
     shape: TableRecord,
     zone: zoneinfo.ZoneInfo,
     only_tenant: TenantValue | None,
+    tenant: TenantValue | None = None,
 ) -> Adoption:
+    """`tenant`: `parent` is that tenant's own partition of a LIST parent, keyed by time."""
     domain = domain_of(shape, time_key, zone)
     nested = nested_strategy(shape)
     by_tenant, others = timelines(parent, tenant_key, domain, nested)
+    if tenant is not None:
+        by_tenant = {tenant: by_tenant.get(None, [])}
     report = ImportReport()
     adopt: list[tuple[PartitionInfo, TenantValue | None]] = []
     tenants: list[TenantValue] = []
     table = parent.qualified_name
-    for tenant, pieces in by_tenant.items():
-        if only_tenant is not None and tenant != only_tenant:
+    for whose, pieces in by_tenant.items():
+        if only_tenant is not None and whose != only_tenant:
             continue
         regular = [piece for piece in pieces if piece.regular]
-        if tenant is not None and regular:
-            tenants.append(tenant)
+        if whose is not None and (regular or tenant is not None):
+            tenants.append(whose)
         for piece in regular:
             p = piece.partition
-            found = Found(table, p.qualified_name, tenant_text(tenant), p.bound_text)
+            found = Found(table, p.qualified_name, tenant_text(whose), p.bound_text)
             if (p.schema, p.name) in state.owned and is_owner_comment(p.comment):
                 report.already_owned.append(found)
             elif not domain.is_aligned(piece.lower, piece.upper):
@@ -134,7 +138,7 @@ def classify(
                 )
             else:
                 report.imported.append(found)
-                adopt.append((p, tenant))
+                adopt.append((p, whose))
     seen = {p.oid for p in others}
     for pieces in by_tenant.values():
         for piece in pieces:

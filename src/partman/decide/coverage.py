@@ -21,7 +21,7 @@ from ..model.intervals import Interval
 from ..model.keys import IdInterval
 from ..model.snapshot import Catalog, State, is_owner_comment
 from .domains import Domain, Position, domain_of
-from .planner import Piece, nested_strategy, timelines
+from .planner import Piece, nested_strategy, subtrees, timelines
 from .validate import check_record
 
 
@@ -222,7 +222,16 @@ def inventory(
         except CatalogError:
             continue
         domain = domain_of(table, time_key, zone)
-        by_tenant, _ = timelines(parent, tenant_key, domain, nested_strategy(table))
+        nested = nested_strategy(table)
+        positions: dict[TenantValue | None, int | None] = {}
+        by_tenant: dict[TenantValue | None, list[Piece]] = {}
+        if table.list_tenants:  # LIST -> RANGE: each tenant's own partition holds its periods
+            for whose, sub in subtrees(parent, catalog, time_key).items():
+                by_tenant[whose] = timelines(sub, None, domain, nested)[0].get(None, [])
+                positions[whose] = sub.positions.get(None)
+        else:
+            by_tenant, _ = timelines(parent, tenant_key, domain, nested)
+            positions.update(parent.positions)
         for p in parent.partitions:
             if p.is_default:
                 rows.append(
@@ -254,7 +263,7 @@ def inventory(
             ]
         for tenant in managed:
             pieces = by_tenant.get(tenant, [])
-            here = position(domain, parent.positions.get(tenant), pieces, now)
+            here = position(domain, positions.get(tenant), pieces, now)
             until = _covered_until(pieces, here)
             ahead = None if until is None else until - here
             coverage.append(

@@ -450,14 +450,7 @@ def plan_list_table(
     """LIST (tenant) -> RANGE (time): each tenant's own partition is a parent of its periods,
     planned like a single-tenant table under that tenant's policy. A tenant without one gets
     it, with its periods, in one operation that attaches it last."""
-    tenant_parts: dict[TenantValue, PartitionInfo] = {}
-    for p in parent.partitions:
-        bound = p.bound
-        if bound is None or bound.is_default or len(bound.lower) != 1 or p.sub_strategy != "r":
-            continue  # anything else under the parent is foreign, and left alone
-        value = bound.lower[0]
-        if isinstance(value, _TENANT_TYPES):
-            tenant_parts[value] = p
+    tenant_parts = tenant_partitions(parent)
     creates: list[Operation] = []
     drops: list[Operation] = []
     notices: list[Notice] = []
@@ -483,6 +476,36 @@ def plan_list_table(
         drops += d
         notices += n
     return creates, drops, notices
+
+
+def tenant_partitions(parent: ParentInfo) -> dict[TenantValue, PartitionInfo]:
+    """A LIST parent's partitions of one tenant each, themselves partitioned by RANGE; anything
+    else under it (several tenants in one partition, a default, a plain table) is foreign and
+    left alone."""
+    out: dict[TenantValue, PartitionInfo] = {}
+    for p in parent.partitions:
+        bound = p.bound
+        if bound is None or bound.is_default or len(bound.lower) != 1 or p.sub_strategy != "r":
+            continue
+        value = bound.lower[0]
+        if isinstance(value, _TENANT_TYPES):
+            out[value] = p
+    return out
+
+
+def subtrees(
+    parent: ParentInfo, catalog: Catalog, time_key: KeyColumn
+) -> dict[TenantValue, ParentInfo]:
+    """Each tenant's own partition of a LIST parent, as the parent of its periods (those whose
+    key is the time column alone)."""
+    out: dict[TenantValue, ParentInfo] = {}
+    for tenant, p in tenant_partitions(parent).items():
+        sub = catalog.get((p.schema, p.name))
+        if sub is not None and sub.key is not None and [c.name for c in sub.key] == [
+            time_key.name
+        ]:
+            out[tenant] = sub
+    return out
 
 
 def _new_tenant(

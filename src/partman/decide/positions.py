@@ -16,7 +16,7 @@ from ..errors import CatalogError
 from ..model.columns import TenantValue
 from ..model.snapshot import Catalog, State
 from .domains import domain_of
-from .planner import nested_strategy, timelines
+from .planner import nested_strategy, subtrees, timelines
 from .validate import check_record
 
 PROBED = 50
@@ -45,10 +45,15 @@ def probes(state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo) -> list[Prob
         except CatalogError:
             continue  # the pass reports it
         domain = domain_of(table, key, zone)
-        by_tenant, _ = timelines(parent, tenant_key, domain, nested_strategy(table))
-        for tenant, pieces in by_tenant.items():
-            newest = sorted(pieces, key=lambda p: p.upper, reverse=True)[:PROBED]
-            names = tuple((p.partition.schema, p.partition.name) for p in newest)
-            if names:
-                out.append(Probe((parent.schema, parent.name), tenant, key.name, names))
+        nested = nested_strategy(table)
+        trees = [(parent, tenant_key)]
+        if table.list_tenants:  # each tenant's own partition: its positions are its own
+            trees = [(sub, None) for sub in subtrees(parent, catalog, key).values()]
+        for tree, keyed in trees:
+            by_tenant, _ = timelines(tree, keyed, domain, nested)
+            for tenant, pieces in by_tenant.items():
+                newest = sorted(pieces, key=lambda p: p.upper, reverse=True)[:PROBED]
+                names = tuple((p.partition.schema, p.partition.name) for p in newest)
+                if names:
+                    out.append(Probe((tree.schema, tree.name), tenant, key.name, names))
     return out

@@ -13,6 +13,7 @@ from ..errors import KeyMismatchError, NotPartitionedError, PartmanError, TableN
 from ..model import snapshot
 from ..model.columns import KeyColumn
 from ..model.config import FOREVER, Table, Tenant
+from ..model.keys import IdInterval
 from ..model.operations import Plan
 from ..model.snapshot import Catalog
 from ..settings import Path_, Problem, Settings, TableSpec
@@ -131,9 +132,15 @@ def _describe_tenant(r: snapshot.TenantRecord | None) -> str:
 
 
 def _describe_table(r: snapshot.TableRecord) -> str:
+    """The table's shape and policy in words; what a plain time table does not have (ids, an
+    epoch column, HASH leaves, LIST tenants) is said only when it is there."""
     retention = "forever" if r.retention is None else f"{r.retention}"
+    if r.retention_column is not None:
+        retention += f" by {r.retention_column}"
+    size = f"{r.interval} ids" if r.by_id else f"{r.interval}"
+    epoch = f" ({r.time_column} in epoch {r.epoch})" if r.epoch is not None else ""
     text = (
-        f"{r.interval} partitions, {r.partition_count} ahead, retention {retention}, "
+        f"{size} partitions{epoch}, {r.partition_count} ahead, retention {retention}, "
         f"retention_action {r.retention_action}"
     )
     if r.archive_schema:
@@ -144,6 +151,10 @@ def _describe_table(r: snapshot.TableRecord) -> str:
         text += ", backfill"
     if r.storage_parameters:
         text += f", partitions WITH ({_parameters(r)})"
+    if r.sub_partition_by is not None:
+        text += f", each HASH ({r.sub_partition_by}) into {r.sub_partition_modulus}"
+    if r.list_tenants:
+        text += f", LIST ({r.tenant_column}) -> RANGE ({r.time_column})"
     return text
 
 
@@ -159,7 +170,12 @@ _POLICY_FIELDS = (
     "retention_action",
     "archive_schema",
     "storage_parameters",
+    "retention_column",
+    "sub_partition_by",
+    "sub_partition_modulus",
 )
+"""What a registered table may change (the key, its interval, epoch and tenant_partitioning
+may not: existing partitions would no longer line up)."""
 
 
 def _table_diff(old: snapshot.TableRecord, new: snapshot.TableRecord) -> list[str]:
@@ -169,7 +185,7 @@ def _table_diff(old: snapshot.TableRecord, new: snapshot.TableRecord) -> list[st
         if name == "storage_parameters":
             a, b = _parameters(old), _parameters(new)
         if str(a) != str(b):
-            shown = {"None": "forever"} if name == "retention" else {}
+            shown = {"None": "forever" if name == "retention" else "none"}
             out.append(f"{name} {shown.get(str(a), a)} -> {shown.get(str(b), b)}")
     return out
 
@@ -231,4 +247,10 @@ def changes(r: Resolved, old: snapshot.TableRecord | None) -> list[Change]:
 
 
 def toml_value(value: object) -> str:
+    """`value` as partman.toml writes it: an integer (ids per window) bare, anything else as
+    a quoted string."""
+    if isinstance(value, IdInterval):
+        value = value.width
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -36,6 +36,7 @@ from ..db.ddl import RETRYABLE, parent_lock_sql
 from ..decide import planner
 from ..decide.adoption import ImportReport, classify, differing
 from ..decide.coverage import Inventory, inventory
+from ..decide.planner import subtrees
 from ..decide.validate import check_parent, check_record
 from ..errors import (
     ConfigError,
@@ -338,30 +339,43 @@ class Manager:
                     report.skipped_tables[table.qualified_name] = str(error)
                     continue
                 parent = catalog[(schema, name)]
-                adoption = classify(
-                    parent,
-                    state,
-                    tenant_key=tenant_key,
-                    time_key=time_key,
-                    shape=snapshot.TableRecord.from_table(table),
-                    zone=self.config.tz,
-                    only_tenant=only,
-                )
-                self._adopt(conn, table, parent, adoption.adopt, adoption.tenants)
-                found = adoption.found
-                report.differing += differing(
-                    parent,
-                    adoption.adopt,
-                    self._traits(conn, adoption.adopt),
-                    options_of(table.storage_parameters),
-                )
-                report.imported += found.imported
-                report.already_owned += found.already_owned
-                report.misaligned += found.misaligned
-                report.foreign += found.foreign
+                trees: list[tuple[ParentInfo, KeyColumn | None, TenantValue | None]] = [
+                    (parent, tenant_key, None)
+                ]
+                if table.list_tenants:  # each tenant's own partition holds its periods
+                    trees = [
+                        (sub, None, whose)
+                        for whose, sub in subtrees(parent, catalog, time_key).items()
+                        if only is None or whose == only
+                    ]
+                tenants_found: list[str] = []
+                for tree, keyed, whose in trees:
+                    adoption = classify(
+                        tree,
+                        state,
+                        tenant_key=keyed,
+                        time_key=time_key,
+                        shape=snapshot.TableRecord.from_table(table),
+                        zone=self.config.tz,
+                        only_tenant=only if whose is None else None,
+                        tenant=whose,
+                    )
+                    self._adopt(conn, table, tree, adoption.adopt, adoption.tenants)
+                    found = adoption.found
+                    report.differing += differing(
+                        tree,
+                        adoption.adopt,
+                        self._traits(conn, adoption.adopt),
+                        options_of(table.storage_parameters),
+                    )
+                    report.imported += found.imported
+                    report.already_owned += found.already_owned
+                    report.misaligned += found.misaligned
+                    report.foreign += found.foreign
+                    tenants_found += [str(t) for t in adoption.tenants]
                 report.tables.append(table.qualified_name)
                 if tenant_key is not None:
-                    report.tenants[table.qualified_name] = [str(t) for t in adoption.tenants]
+                    report.tenants[table.qualified_name] = tenants_found
         self._event(
             "partitions_imported",
             imported=len(report.imported),
