@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 from builders import COLUMNS, PAYLOAD, catalog, parent, record
 
-from partman.decide.validate import check_parent, check_record
+from partman.decide.validate import check_parent, check_record, many_partitions
 from partman.errors import (
     CatalogError,
     KeyMismatchError,
@@ -17,7 +17,7 @@ from partman.errors import (
     TableNotFoundError,
 )
 from partman.model.columns import KeyColumn
-from partman.model.intervals import Interval
+from partman.model.intervals import Interval, parse_retention
 from partman.model.snapshot import ParentInfo
 
 DAILY = Interval.parse("1 day")
@@ -174,3 +174,29 @@ def _record_error(the_catalog: dict[tuple[str, str], ParentInfo], error: type[Ex
     with pytest.raises(error) as raised:
         check_record(record(), the_catalog)
     return str(raised.value)
+
+
+def test_a_minute_interval_kept_a_month_warns_of_the_partitions_it_keeps() -> None:
+    message = many_partitions(
+        "public.ticks", Interval.parse("1 minute"), parse_retention("30 days"), 10
+    )
+    assert message is not None
+    assert message.startswith(
+        "public.ticks: partition_interval 1 minute with retention_period 30 days keeps about "
+        "43,211 partitions per tenant"
+    )
+
+
+def test_a_sub_hour_interval_kept_forever_warns_of_its_daily_growth() -> None:
+    message = many_partitions("public.ticks", Interval.parse("15 minutes"), None, 10)
+    assert message is not None
+    assert "adds 96 partitions a day per tenant, forever" in message
+
+
+@pytest.mark.parametrize(
+    ("interval", "retention"),
+    [("1 day", "10 years"), ("1 hour", "90 days"), ("15 minutes", "30 days"), ("1 hour", None)],
+)
+def test_usual_intervals_do_not_warn(interval: str, retention: str | None) -> None:
+    found = many_partitions("public.t", Interval.parse(interval), parse_retention(retention), 10)
+    assert found is None

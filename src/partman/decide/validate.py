@@ -7,6 +7,8 @@ legal but likely a mistake (`warnings`, which `partman check` shows).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ..errors import KeyMismatchError, NotPartitionedError, TableNotFoundError
 from ..model.columns import ColumnKind, KeyColumn
 from ..model.intervals import Interval, Retention
@@ -202,15 +204,60 @@ def short_retention(
     )
 
 
+MANY_PARTITIONS = 5000
+"""Partitions per tenant kept at once past which a policy is worth a second look: planning,
+locking and maintenance all grow with the partition count."""
+
+
+def many_partitions(
+    qualified: str,
+    interval: Interval | IdInterval,
+    retention: Retention | IdRetention | None,
+    partition_count: int,
+) -> str | None:
+    """Why a short interval surprises (a partition count that explodes), or None. An
+    interval shorter than an hour kept forever grows by more than 24 partitions a day; with a
+    retention, the count kept is retention / interval + partition_count."""
+    if not isinstance(interval, Interval):
+        return None
+    if isinstance(retention, Retention):
+        period = retention.period
+        length = period.approx if isinstance(period, Interval) else period
+        kept = length // interval.approx + partition_count + 1
+        if kept <= MANY_PARTITIONS:
+            return None
+        return (
+            f"{qualified}: partition_interval {interval} with retention_period {retention} "
+            f"keeps about {kept:,} partitions per tenant; PostgreSQL's planning, locking and "
+            f"partman's passes slow down with thousands of partitions. Use a longer "
+            f"partition_interval (at most {MANY_PARTITIONS:,} partitions is a good bound), or a "
+            "shorter retention"
+        )
+    if interval.approx >= dt.timedelta(hours=1):
+        return None
+    per_day = dt.timedelta(days=1) // interval.approx
+    return (
+        f"{qualified}: partition_interval {interval} without a retention_period adds {per_day:,} "
+        f"partitions a day per tenant, forever (over {per_day * 365:,} a year); set a "
+        "retention_period or use a longer partition_interval"
+    )
+
+
 def warnings(found: Settings) -> list[Problem]:
     """What the file says that is legal but likely not meant, each at its key: a retention
-    shorter than the partition interval (the table's, or a tenant's own)."""
+    shorter than the partition interval (the table's, or a tenant's own), and a partition
+    count that explodes (a short interval)."""
     out: list[Problem] = []
     for spec in found.tables:
         table = spec.table
         message = short_retention(table.qualified_name, table.interval, table.retention)
         if message is not None:
             out.append(found.problem((*spec.path, "retention_period"), message))
+        message = many_partitions(
+            table.qualified_name, table.interval, table.retention, table.partition_count
+        )
+        if message is not None:
+            out.append(found.problem((*spec.path, "partition_interval"), message))
         for t in spec.tenants:
             if not t.own_policy:
                 continue

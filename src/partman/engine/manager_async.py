@@ -35,7 +35,7 @@ from ..decide import planner
 from ..decide.adoption import ImportReport, classify, differing
 from ..decide.coverage import Inventory, inventory
 from ..decide.planner import subtrees
-from ..decide.validate import check_parent, check_record
+from ..decide.validate import check_parent, check_record, many_partitions
 from ..errors import (
     ConfigError,
     LockUnavailableError,
@@ -197,6 +197,14 @@ class AsyncManager:
             table=table.qualified_name,
             tenant=tenant_text(tenant),
         )
+        crowded = many_partitions(
+            table.qualified_name, table.interval, table.retention, table.partition_count
+        )
+        if changed and crowded is not None:
+            self._event(
+                "many_partitions", severity=logging.WARNING, table=table.qualified_name,
+                warning=crowded,
+            )  # fmt: skip
         return changed
 
     async def register_tenants(
