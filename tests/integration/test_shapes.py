@@ -491,3 +491,26 @@ def test_an_existing_list_tree_is_adopted_period_by_period_with_its_tenants(
         "events_globex_p20260312",
     }
     assert all(op.parent_name == "events_globex" for op in plan.creates)
+
+
+def test_ids_waiting_in_the_default_partition_count_and_move_into_their_new_window(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    create_orders(conn)
+    table = partman.Table(
+        name="orders",
+        partition_by="id",
+        partition_interval=1000,
+        partition_count=1,
+        default_partition=True,
+    )
+    manager.add_managed_table(table)
+    assert manager.maintain().ok  # [0, 1000), [1000, 2000) and the default
+    conn.execute("INSERT INTO orders SELECT g, now() FROM generate_series(2500, 2600) g")
+    report = manager.maintain()
+    assert report.ok, str(report)
+    assert [op.partition_name for op in report.created] == ["orders_p2000", "orders_p3000"]
+    where = conn.execute(
+        "SELECT tableoid::regclass::text, count(*) FROM orders GROUP BY 1"
+    ).fetchall()
+    assert where == [("orders_p2000", 101)]

@@ -446,11 +446,22 @@ def positions_query(probes: Sequence[Any]) -> sql.Composed:
     rows = []
     for i, probe in enumerate(probes):
         column = sql.Identifier(probe.column)
-        newest = sql.SQL(", ").join(
-            sql.SQL("(SELECT max({}) FROM {})").format(column, sql.Identifier(*name))
-            for name in probe.partitions
+        newest: sql.Composable = sql.SQL("COALESCE({}, NULL)").format(
+            sql.SQL(", ").join(
+                sql.SQL("(SELECT max({}) FROM {})").format(column, sql.Identifier(*name))
+                for name in probe.partitions
+            )
+            if probe.partitions
+            else sql.SQL("NULL")
         )
-        rows.append(
-            sql.SQL("SELECT {}::int4, COALESCE({}, NULL)::text").format(sql.Literal(i), newest)
-        )
+        if probe.default is not None:  # GREATEST ignores NULLs
+            waiting = sql.SQL("SELECT max({}) FROM {}").format(
+                column, sql.Identifier(*probe.default)
+            )
+            if probe.tenant_column is not None:
+                waiting += sql.SQL(" WHERE {} = {}").format(
+                    sql.Identifier(probe.tenant_column), sql.Literal(probe.tenant)
+                )
+            newest = sql.SQL("GREATEST(({}), {})").format(waiting, newest)
+        rows.append(sql.SQL("SELECT {}::int4, ({})::text").format(sql.Literal(i), newest))
     return sql.SQL(" UNION ALL ").join(rows)

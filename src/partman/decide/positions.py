@@ -13,7 +13,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 from ..errors import CatalogError
-from ..model.columns import TenantValue
+from ..model.columns import TenantValue, tenant_from_text
 from ..model.snapshot import Catalog, State
 from .domains import domain_of
 from .planner import nested_strategy, subtrees, timelines
@@ -32,6 +32,11 @@ class Probe:
     column: str
     partitions: tuple[tuple[str, str], ...]
     """(schema, name), newest window first."""
+    default: tuple[str, str] | None = None
+    """The parent's DEFAULT partition, whose rows count too (ids past every window wait
+    there until their window is made)."""
+    tenant_column: str | None = None
+    """The tenant column of a RANGE (tenant, id) parent: the default's rows are filtered by it."""
 
 
 def probes(state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo) -> list[Probe]:
@@ -51,9 +56,26 @@ def probes(state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo) -> list[Prob
             trees = [(sub, None) for sub in subtrees(parent, catalog, key).values()]
         for tree, keyed in trees:
             by_tenant, _ = timelines(tree, keyed, domain, nested)
+            default = tree.default_partition
+            home = None if default is None else (default.schema, default.name)
+            if home is not None:  # a tenant's ids may all be waiting in the default
+                if keyed is None:
+                    by_tenant.setdefault(None, [])
+                else:
+                    for t in state.tenants.get(table.id, ()):
+                        by_tenant.setdefault(tenant_from_text(t.tenant_id, keyed.kind), [])
             for tenant, pieces in by_tenant.items():
                 newest = sorted(pieces, key=lambda p: p.upper, reverse=True)[:PROBED]
                 names = tuple((p.partition.schema, p.partition.name) for p in newest)
-                if names:
-                    out.append(Probe((tree.schema, tree.name), tenant, key.name, names))
+                if names or home is not None:
+                    out.append(
+                        Probe(
+                            (tree.schema, tree.name),
+                            tenant,
+                            key.name,
+                            names,
+                            home,
+                            None if keyed is None else keyed.name,
+                        )
+                    )
     return out
