@@ -514,3 +514,25 @@ def test_ids_waiting_in_the_default_partition_count_and_move_into_their_new_wind
         "SELECT tableoid::regclass::text, count(*) FROM orders GROUP BY 1"
     ).fetchall()
     assert where == [("orders_p2000", 101)]
+
+
+def test_existing_id_windows_are_adopted_by_bounds_and_a_gap_is_filled_with_the_gap_only(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    create_orders(conn)
+    conn.execute(
+        "CREATE TABLE public.orders_a PARTITION OF public.orders FOR VALUES FROM (0) TO (1000)"
+    )
+    conn.execute(  # a foreign, odd window in the premake range
+        "CREATE TABLE public.orders_b PARTITION OF public.orders FOR VALUES FROM (1000) TO (1500)"
+    )
+    conn.execute("INSERT INTO orders VALUES (999, now())")
+    table = partman.Table(
+        name="orders", partition_by="id", partition_interval=1000, partition_count=2
+    )
+    found = manager.import_existing_partitions(table)
+    assert [f.partition for f in found.imported] == ["public.orders_a"]
+    assert [f.partition for f in found.misaligned] == ["public.orders_b"]
+    plan = manager.plan()
+    assert [(op.lower, op.upper) for op in plan.creates] == [(1500, 2000), (2000, 3000)]
+    assert manager.maintain().ok
