@@ -26,8 +26,10 @@ from partman.decide.reconcile import (
 )
 from partman.decide.validate import check_parent
 from partman.errors import CatalogError, NotPartitionedError
+from partman.model.columns import KeyColumn
 from partman.model.config import Config, Table, Tenant
 from partman.model.intervals import Interval
+from partman.model.keys import IdInterval
 from partman.model.snapshot import TableRecord, TenantRecord
 from partman.settings import Problem, Settings, TableSpec
 
@@ -137,6 +139,35 @@ def test_storage_parameters_are_said_and_a_changed_one_is_a_change() -> None:
     )
     [dropped] = changes(resolved(), stored(with_ff))
     assert dropped.detail.endswith("-> none")
+
+
+def test_each_shape_is_said_and_its_changeable_parts_are_policy_changes() -> None:
+    ids = table(
+        tenant_id_column=None,
+        partition_interval=1_000_000,
+        retention_period="30 days",
+        retention_column="created_at",
+    )
+    [added] = changes(resolved(ids), None)
+    assert added.detail == (
+        "1000000 ids partitions, 10 ahead, retention 30 days by created_at, retention_action drop"
+    )
+    by_distance = table(tenant_id_column=None, partition_interval=1000, retention_period=5000)
+    [change] = changes(resolved(by_distance), stored(ids))
+    assert change.detail == ("retention 30 days -> 5000 ids; retention_column created_at -> none")
+    hashed = table(epoch="milliseconds", sub_partition_by="device_id", sub_partition_modulus=8)
+    [added] = changes(resolved(hashed), None)
+    assert added.detail == (
+        "1 day partitions (at in epoch milliseconds), 10 ahead, retention 30 days, "
+        "retention_action drop, each HASH (device_id) into 8"
+    )
+    wider = table(epoch="milliseconds", sub_partition_by="device_id", sub_partition_modulus=16)
+    [change] = changes(resolved(wider), stored(hashed))
+    assert change.detail == "sub_partition_modulus 8 -> 16"
+    [change] = changes(resolved(table(epoch="milliseconds")), stored(hashed))
+    assert change.detail == "sub_partition_by device_id -> none; sub_partition_modulus 8 -> none"
+    [added] = changes(resolved(table(tenant_partitioning="list")), None)
+    assert added.detail.endswith(", LIST (tenant) -> RANGE (at)")
 
 
 def test_the_record_stored_is_the_tables_with_the_id_given() -> None:
@@ -282,12 +313,33 @@ def test_a_catalog_error_points_at_the_key_of_the_file_to_fix() -> None:
     assert isinstance(catalog_error(table(), strategy="l"), NotPartitionedError)
 
 
+def test_a_shape_error_points_at_the_shape_key() -> None:
+    bigint = KeyColumn("at", "int8", "bigint", -1)
+    hashed = table(sub_partition_by="device", sub_partition_modulus=4)
+    spec = TableSpec(hashed, (), None, PATH)
+    assert key_of(spec, catalog_error(hashed)) == (*PATH, "sub_partition_by")
+    epoch = table(tenant_id_column=None, epoch="milliseconds")
+    spec = TableSpec(epoch, (), None, PATH)
+    assert key_of(spec, catalog_error(epoch, tenant=None)) == (*PATH, "epoch")
+    ids = table(tenant_id_column=None, partition_interval=1000, retention_period=None)
+    spec = TableSpec(ids, (), None, PATH)
+    assert key_of(spec, catalog_error(ids, tenant=None)) == (*PATH, "partition_interval")
+    untold = table(tenant_id_column=None, retention_period=None)
+    spec = TableSpec(untold, (), None, PATH)
+    error = catalog_error(untold, tenant=None, key=[bigint])
+    assert key_of(spec, error) == (*PATH, "epoch") and "set epoch" in str(error)
+    listed = table(tenant_partitioning="list")
+    spec = TableSpec(listed, (), None, PATH)
+    assert key_of(spec, catalog_error(listed)) == (*PATH, "tenant_partitioning")
+
+
 # -- values written back into the file -------------------------------------------------------
 
 
 def test_a_toml_value_is_a_quoted_string_with_quotes_and_backslashes_escaped() -> None:
     assert toml_value('say "hi" \\o/') == '"say \\"hi\\" \\\\o/"'
     assert toml_value(Interval.parse("1 week")) == '"1 week"'
+    assert toml_value(IdInterval(1000)) == "1000"  # ids per window: a TOML integer
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs"))))

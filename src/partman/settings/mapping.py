@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -212,9 +213,13 @@ class Reader:
         entry: Mapping[str, object],
         keys: Mapping[str, str] | None = None,
     ) -> None:
-        """An error of Config/Table/Tenant, at the key of the field it names."""
+        """An error of Config/Table/Tenant, at the key of the field it names; when that key
+        is not written (a missing partner: sub_partition_by without sub_partition_modulus),
+        at the key of the entry the message names first, else at the entry."""
         key = None if error.field is None else (keys or {}).get(error.field, error.field)
-        self.add((*path, key) if key is not None and key in entry else path, str(error))
+        if key is None or key not in entry:
+            key = _first_named(str(error), entry)
+        self.add((*path, key) if key is not None else path, str(error))
 
     def section(self, data: Mapping[str, object], name: str) -> Mapping[str, object] | None:
         value = data.get(name)
@@ -224,6 +229,16 @@ class Reader:
             self.add((name,), f"expected a table ([{name}]), got {toml_type(value)}")
             return None
         return value
+
+
+def _first_named(message: str, entry: Mapping[str, object]) -> str | None:
+    """The key of `entry` that `message` names first (as a whole word), if any."""
+    found = [
+        (m.start(), key)
+        for key in entry
+        if (m := re.search(rf"(?<![\w.]){re.escape(key)}(?!\w)", message)) is not None
+    ]
+    return min(found)[1] if found else None
 
 
 def from_mapping(

@@ -151,12 +151,35 @@ _BY_TYPE: dict[object, Converter] = {
 }
 
 
+_WRITTEN: tuple[type, ...] = (str, int, bool)
+"""The field types a file writes as such (a field typed `str | int` takes either)."""
+
+
+def _written_as(kinds: tuple[type, ...], what: str) -> Converter:
+    """A value of one of the TOML types `kinds`, described as `what` when it is none of them
+    (e.g. 'a string like "1 day", or an integer (ids per window)')."""
+
+    def written(value: object) -> object:
+        fits = any(
+            isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            for kind in kinds
+        )
+        if not fits:
+            raise Invalid(f"expected {what}, got {toml_type(value)} ({value!r})")
+        return value
+
+    return written
+
+
 def _reading(f: dataclasses.Field[Any], hint: object) -> Converter:
-    """How a file writes field `f`: the text its rule describes, else by its type."""
+    """How a file writes field `f`: as the TOML types among its type's (a string when it
+    has none: an enum is written as its value), described by the text its rule gives; else
+    by its type."""
+    kinds = [k for k in (typing.get_args(hint) or (hint,)) if k is not type(None)]
     found = rule_of(f)
     if found is not None and found.expected is not None:
-        return _text(found.expected)
-    kinds = [k for k in (typing.get_args(hint) or (hint,)) if k is not type(None)]
+        written = tuple(k for k in _WRITTEN if k in kinds)
+        return _written_as(written or (str,), found.expected)
     if len(kinds) == 1 and kinds[0] in _BY_TYPE:
         return _BY_TYPE[kinds[0]]
     raise TypeError(f"{f.name}: say how a file writes {hint} (a rule's `expected` text)")

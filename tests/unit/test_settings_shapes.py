@@ -1,0 +1,134 @@
+"""partman.toml speaks every shape a Table has: integer ids (a TOML integer interval and
+retention), epoch columns, retention by a time column, RANGE -> HASH and LIST tenants; each
+mistake lands at its key, and intervals whose partitions would number in the tens of
+thousands are warned about."""
+
+from __future__ import annotations
+
+import pytest
+
+import partman
+from partman.model.keys import Epoch, IdInterval, IdRetention
+from partman.settings import parse
+from partman.settings.advice import partition_growth
+
+
+def entry(body: str, extra: str = "") -> str:
+    return f'[[table]]\nname = "t"\npartition_by = "at"\n{body}\n{extra}'
+
+
+def problems(text: str) -> list[str]:
+    return [str(p) for p in parse(text, environ={}).problems]
+
+
+def test_ids_are_toml_integers_and_every_shape_key_is_read() -> None:
+    s = parse(
+        entry(
+            "partition_interval = 1000000\nretention_period = 5000000\n"
+            'sub_partition_by = "device_id"\nsub_partition_modulus = 8'
+        )
+        + entry(
+            'partition_interval = 1000\nretention_period = "30 days"\n'
+            'retention_column = "created_at"'
+        ).replace('name = "t"', 'name = "u"')
+        + entry(
+            'epoch = "milliseconds"\npartition_interval = "15 minutes"\n'
+            'tenant_id_column = "tenant"\ntenant_partitioning = "list"'
+        ).replace('name = "t"', 'name = "v"'),
+        environ={},
+    ).raise_for_problems()
+    ids, by_age, epoch = (spec.table for spec in s.tables)
+    assert ids == partman.Table(
+        name="t",
+        partition_by="at",
+        partition_interval=1_000_000,
+        retention_period=5_000_000,
+        sub_partition_by="device_id",
+        sub_partition_modulus=8,
+    )
+    assert ids.interval == IdInterval(1_000_000) and ids.retention == IdRetention(5_000_000)
+    assert by_age.retention_column == "created_at" and str(by_age.retention) == "30 days"
+    assert epoch.epoch_unit is Epoch.MILLISECONDS and epoch.list_tenants
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            'epoch = "hours"',
+            'partman.toml:4: table[0].epoch: epoch must be one of "seconds", "milliseconds", '
+            '"microseconds", "nanoseconds" (partman.Epoch), got \'hours\'',
+        ),
+        (
+            "retention_period = 100",
+            "partman.toml:4: table[0].retention_period: Table 't': retention_period 100 is a "
+            "number of ids, but partition_interval is a period of time; write a period like "
+            "'30 days'",
+        ),
+        (
+            'sub_partition_by = "device_id"',
+            "partman.toml:4: table[0].sub_partition_by: Table 't': sub_partition_by and "
+            "sub_partition_modulus go together (e.g. sub_partition_by='device_id', "
+            "sub_partition_modulus=8)",
+        ),
+        (
+            'sub_partition_by = "device_id"\nsub_partition_modulus = "8"',
+            "partman.toml:5: table[0].sub_partition_modulus: expected an integer, got a string "
+            "('8')",
+        ),
+        (
+            'tenant_partitioning = "list"',
+            "partman.toml:4: table[0].tenant_partitioning: Table 't': tenant_partitioning "
+            "'list' needs tenant_id_column, the column the parent is PARTITION BY LIST on",
+        ),
+        (
+            'partition_interval = 1000\nretention_period = "30 days"',
+            "partman.toml:5: table[0].retention_period: Table 't': retention_period '30 days' "
+            "is a period of time but the key is an id; give a number of ids (windows below "
+            "max(id) minus it expire), or set retention_column to a time column whose age "
+            "decides",
+        ),
+        (
+            "partition_interval = 1.5",
+            'partman.toml:4: table[0].partition_interval: expected a string like "1 day", '
+            '"15 minutes", "1 week" or "monthly", or an integer (ids per window), got a float '
+            "(1.5)",
+        ),
+        (
+            "partition_interval = true",
+            'partman.toml:4: table[0].partition_interval: expected a string like "1 day", '
+            '"15 minutes", "1 week" or "monthly", or an integer (ids per window), got a '
+            "boolean (True)",
+        ),
+    ],
+)
+def test_each_shape_mistake_lands_at_its_key(body: str, expected: str) -> None:
+    assert problems(entry(body)) == [expected]
+
+
+def test_partitions_in_the_tens_of_thousands_are_warned_about_at_their_key() -> None:
+    s = parse(
+        entry('partition_interval = "30 seconds"')
+        + entry(
+            'partition_interval = "1 minute"\nretention_period = "30 days"\n'
+            'tenant_id_column = "tenant"',
+            '[[table.tenant]]\nid = "a"\nretention_period = "1 day"\n',
+        ).replace('name = "t"', 'name = "u"')
+        + entry('partition_interval = "15 minutes"\nretention_period = "30 days"').replace(
+            'name = "t"', 'name = "v"'
+        )
+        + entry("partition_interval = 10\nretention_period = 1000000").replace(
+            'name = "t"', 'name = "w"'
+        ),
+        environ={},
+    ).raise_for_problems()
+    assert [str(w) for w in partition_growth(s)] == [
+        "partman.toml:4: table[0].partition_interval: public.t: 30 seconds partitions with no "
+        "retention_period make 2,880 partitions a day, kept forever: more than 10,000 within 4 "
+        "days, and every query that cannot prune them plans and locks them all; set a "
+        "retention_period, or use a longer partition_interval",
+        "partman.toml:9: table[1].retention_period: public.u: 1 minute partitions kept for 30 "
+        "days (retention_period), plus 10 ahead (partition_count), are about 43,211 partitions "
+        "per tenant, more than 10,000: every query that cannot prune them plans and locks them "
+        "all; use a longer partition_interval or a shorter retention_period",
+    ]  # tenant a keeps 1 day (1,451), 15 minutes for 30 days is 2,891, ids grow by rows
