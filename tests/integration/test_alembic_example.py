@@ -420,3 +420,53 @@ def test_a_key_column_that_needs_quoting_is_quoted_in_partition_by() -> None:
         **args,
     )
     assert [t.partition_by for t in partman_tables(table.metadata)] == ["Created At"]
+
+
+SHAPES = """\
+op.create_partitioned_table(
+    "orders",
+    sa.Column("id", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("id"),
+    schema="convoy",
+    by="id",
+    interval=1000,
+    premake=2,
+    retention="30 days",
+    retention_column="created_at",
+)
+op.create_partitioned_table(
+    "readings",
+    sa.Column("device_id", sa.Integer(), nullable=False),
+    sa.Column("at", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("device_id", "at"),
+    schema="convoy",
+    by="at",
+    epoch="milliseconds",
+    interval="1 day",
+    premake=1,
+    sub_partition_by="device_id",
+    sub_partition_modulus=4,
+)
+"""
+
+
+def test_a_migration_creates_and_manages_id_and_epoch_tables_with_hash_leaves(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    alembic(dsn, "upgrade", "head", project=copy_of_example(tmp_path, SHAPES))
+    shapes = conn.execute(
+        "SELECT table_name, partition_interval, retention, retention_column, epoch, "
+        "sub_partition_by, sub_partition_modulus FROM partman_meta.managed_tables "
+        "WHERE table_name IN ('orders', 'readings') ORDER BY 1"
+    ).fetchall()
+    assert shapes == [
+        ("orders", "1000", "30 days", "created_at", None, None, None),
+        ("readings", "1 day", None, None, "milliseconds", "device_id", 4),
+    ]
+    maintain(dsn)
+    leaves = conn.execute(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+        "WHERE p.relname LIKE 'readings_p%' AND p.relkind = 'p'"
+    ).fetchone()
+    assert leaves == (2 * 4,)  # today and one day ahead, each HASH into 4

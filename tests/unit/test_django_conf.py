@@ -4,6 +4,8 @@ reader; what only a Python settings module can get wrong is named in Python's te
 from __future__ import annotations
 
 from partman.contrib.django import conf
+from partman.model.config import RetentionAction, TenantPartitioning
+from partman.model.keys import Epoch, IdInterval
 
 TABLE = {
     "name": "events",
@@ -65,3 +67,50 @@ def test_a_table_given_as_a_dict_says_it_is_a_list() -> None:
 def test_a_block_that_is_not_a_dict() -> None:
     block = conf.read([TABLE])
     assert shown(block) == ["PARTMAN: must be a dict, got list"]
+
+
+def test_a_block_takes_every_shape_and_enums_as_their_values() -> None:
+    block = conf.read(
+        {
+            "table": [
+                {
+                    "name": "orders",
+                    "partition_by": "id",
+                    "partition_interval": 1_000_000,
+                    "retention_period": 5_000_000,
+                    "retention_action": RetentionAction.DETACH,
+                },
+                {
+                    "name": "hits",
+                    "partition_by": "at",
+                    "epoch": Epoch.MILLISECONDS,
+                    "partition_interval": "15 minutes",
+                    "sub_partition_by": "device_id",
+                    "sub_partition_modulus": 8,
+                },
+                {**TABLE, "tenant_partitioning": TenantPartitioning.LIST},
+            ]
+        }
+    )
+    assert block.ok, shown(block)
+    orders, hits, events = (spec.table for spec in block.settings.tables)
+    assert orders.interval == IdInterval(1_000_000) and orders.action is RetentionAction.DETACH
+    assert hits.epoch is Epoch.MILLISECONDS and hits.sub_partition_modulus == 8
+    assert events.list_tenants
+
+
+def test_shape_mistakes_are_named_at_their_key_as_python_has_it() -> None:
+    block = conf.read(
+        {
+            "table": [
+                {"name": "a", "partition_by": "at", "epoch": "hours"},
+                {"name": "b", "partition_by": "at", "sub_partition_by": "device_id"},
+                {"name": "c", "partition_by": "at", "retention_period": 100},
+            ]
+        }
+    )
+    assert [conf.key_of(p) for p in block.problems] == [
+        'PARTMAN["table"][0]["epoch"]',
+        'PARTMAN["table"][1]["sub_partition_by"]',
+        'PARTMAN["table"][2]["retention_period"]',
+    ]

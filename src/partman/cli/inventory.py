@@ -3,7 +3,6 @@ whether maintenance is keeping up. Only reads."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
@@ -15,7 +14,8 @@ from ..db import reads
 from ..decide.coverage import SHORT_OF_ONE_PERIOD, Inventory, Runway, runways
 from ..model.clock import RealClock
 from ..model.config import table_interval
-from ..model.text import human_duration, iso_seconds
+from ..model.keys import IdInterval
+from ..model.text import iso_seconds
 from .common import (
     FLAG,
     OK,
@@ -36,7 +36,7 @@ from .common import (
     setup_logging,
 )
 from .names import require_managed
-from .render import coverage_words, run_counts
+from .render import coverage_words, partitions_text, period_text, run_counts, runway_text
 
 
 def partitions(
@@ -219,14 +219,15 @@ def status(
     out.print(Text(f"Tables ({len(tables)})", style="bold"))
     for t in tables:
         mine = [c for c in inventory.coverage if c.table == t.table]
-        least = min(mine, key=lambda c: c.runway_seconds, default=None)
+        least = min(mine, key=lambda c: (c.runway_ids or 0, c.runway_seconds), default=None)
         ahead = (
             "no tenants"
             if least is None
-            else f"least covered: {human_duration(least.runway_seconds)} ahead"
+            else f"least covered: {runway_text(least)} ahead"
             + ("" if least.tenant is None else f" (tenant {least.tenant})")
         )
-        out.print(Text(f"  {t.table}: {t.interval} partitions, {t.tenants} tenant(s), {ahead}"))
+        size = partitions_text(table_interval(t.interval))
+        out.print(Text(f"  {t.table}: {size} partitions, {t.tenants} tenant(s), {ahead}"))
     if problems:
         out.print(Text("Problems in the last 24 hours", style="bold"))
         for p in problems:
@@ -248,20 +249,16 @@ def _short_message(r: Runway) -> str:
     c = r.coverage
     who = c.table + ("" if c.tenant is None else f" tenant {c.tenant}")
     if c.covered_until is None:
+        if isinstance(r.interval, IdInterval):
+            return (
+                f"{who}: no partition covers the newest id; inserts of new ids fail (or go "
+                "to a default partition)"
+            )
         return f"{who}: no partition covers now; inserts fail (or go to a default partition)"
     return (
         f"{who}: covered only until {c.covered_until} (less than one "
-        f"{_period_words(r.period)} period ahead); run `partman apply`"
+        f"{period_text(r.interval)} period ahead); run `partman apply`"
     )
-
-
-def _period_words(period: dt.timedelta) -> str:
-    """The period as the status message words it: "1-day", "7-day", "6-hour"."""
-    if period % dt.timedelta(days=1) == dt.timedelta():
-        days = period.days
-        return "1-day" if days == 1 else f"{days}-day"
-    hours = int(period.total_seconds() // 3600)
-    return "1-hour" if hours == 1 else f"{hours}-hour"
 
 
 def _print_findings(findings: list[str]) -> None:

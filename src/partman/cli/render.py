@@ -15,6 +15,8 @@ from rich.text import Text
 
 from ..decide.coverage import Coverage
 from ..decide.reconcile import Change
+from ..model.intervals import Interval
+from ..model.keys import IdInterval
 from ..model.operations import Notice, Operation, Plan
 from ..model.report import Report
 from ..model.text import human_duration, iso
@@ -195,11 +197,34 @@ def run_counts(summary: dict[str, Any]) -> str:
 # -- coverage --------------------------------------------------------------------------------
 
 
+def runway_text(c: Coverage) -> str:
+    """How far ahead the partitions reach: "2 d 4 h", or an id table's "1500 ids"."""
+    if c.runway_ids is not None:
+        return ids_text(c.runway_ids)
+    return human_duration(c.runway_seconds)
+
+
+def ids_text(count: int) -> str:
+    return f"{count} id" if count == 1 else f"{count} ids"
+
+
+def partitions_text(interval: Interval | IdInterval) -> str:
+    """One partition's size before "partitions": "1 day", an id table's "1000000-id"."""
+    return f"{interval.width}-id" if isinstance(interval, IdInterval) else str(interval)
+
+
+def period_text(interval: Interval | IdInterval) -> str:
+    """One period as "less than one ... period" says it: "1-day", "15-minute", "1000-id"."""
+    if isinstance(interval, IdInterval):
+        return f"{interval.width}-id"
+    count, _, unit = str(interval).partition(" ")
+    return f"{count}-{unit.removesuffix('s')}"
+
+
 def coverage_words(c: Coverage) -> str:
-    """How many partitions, and until when they cover from now."""
+    """How many partitions, and until when they cover from now (an id table: up to which
+    id they reach from its newest one)."""
     if c.covered_until is None:
-        return f"{c.partitions} partition(s); now is NOT covered"
-    return (
-        f"{c.partitions} partition(s), covered until {c.covered_until} "
-        f"({human_duration(c.runway_seconds)} ahead)"
-    )
+        now = "the newest id" if c.runway_ids is not None else "now"
+        return f"{c.partitions} partition(s); {now} is NOT covered"
+    return f"{c.partitions} partition(s), covered until {c.covered_until} ({runway_text(c)} ahead)"

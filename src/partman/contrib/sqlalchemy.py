@@ -29,6 +29,7 @@ import sys
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Column, Index, MetaData, UniqueConstraint
@@ -36,8 +37,9 @@ from sqlalchemy import Table as SATable
 from sqlalchemy.dialects import postgresql
 
 from ..errors import ConfigError, PartmanError
-from ..model.config import RetentionAction, Table, Tenant, TenantId
+from ..model.config import RetentionAction, Table, Tenant, TenantId, TenantPartitioning
 from ..model.intervals import Interval
+from ..model.keys import Epoch, IdInterval
 
 __all__ = [
     "DeclaredTable",
@@ -64,9 +66,11 @@ class PartitionPolicy:
 
     by: str
     tenant: str | None = None
-    interval: str | dt.timedelta | Interval = "1 day"
+    interval: str | dt.timedelta | Interval | int = "1 day"
+    """A period of time, or an int: ids per partition (an integer id column)."""
     premake: int = 10
-    retention: str | dt.timedelta | Interval | None = None
+    retention: str | dt.timedelta | Interval | int | None = None
+    """A period of time, or an int: a distance in ids (id tables)."""
     retention_action: RetentionAction | str = RetentionAction.DROP
     archive_schema: str | None = None
     default_partition: bool = False
@@ -75,6 +79,18 @@ class PartitionPolicy:
         default_factory=dict, hash=False
     )
     """Each new partition's `WITH (...)`, e.g. {"fillfactor": 90} (`Table.storage_parameters`)."""
+    epoch: Epoch | str | None = None
+    """`by` is an integer holding time since 1970 in this unit ("seconds", "milliseconds",
+    "microseconds", "nanoseconds"): `Table.epoch`."""
+    retention_column: str | None = None
+    """Id tables: the time column whose age retention goes by (`Table.retention_column`)."""
+    sub_partition_by: str | None = None
+    """Each period is itself PARTITION BY HASH (this column) (`Table.sub_partition_by`)."""
+    sub_partition_modulus: int | None = None
+    """How many HASH partitions each period has (`Table.sub_partition_modulus`)."""
+    tenant_partitioning: TenantPartitioning | str = TenantPartitioning.RANGE
+    """"range": PARTITION BY RANGE (tenant, by); "list": PARTITION BY LIST (tenant), each
+    tenant's partition RANGE (by) (`Table.tenant_partitioning`)."""
     tenants: tuple[TenantId | Tenant, ...] = ()
     """Tenants registered with the table; plain ids take the table's policy."""
     tenants_query: str | None = None
@@ -109,16 +125,37 @@ class PartitionPolicy:
             default_partition=self.default_partition,
             backfill=self.backfill,
             storage_parameters=self.storage_parameters,
+            epoch=self.epoch,
+            retention_column=self.retention_column,
+            sub_partition_by=self.sub_partition_by,
+            sub_partition_modulus=self.sub_partition_modulus,
+            tenant_partitioning=self.tenant_partitioning,
         )
 
     @property
+    def list_tenants(self) -> bool:
+        return self.table("t").list_tenants
+
+    @property
     def key_columns(self) -> tuple[str, ...]:
+        """The parent's partition key: (tenant, by), (by), or under LIST tenants (tenant)."""
+        if self.tenant is not None and self.list_tenants:
+            return (self.tenant,)
         return (self.by,) if self.tenant is None else (self.tenant, self.by)
 
     @property
+    def unique_columns(self) -> tuple[str, ...]:
+        """Every column a level of the tree is partitioned by: each primary key and unique
+        constraint must hold them all (the tenant, the range column, the HASH column)."""
+        found = (self.tenant, self.by, self.sub_partition_by)
+        return tuple(c for c in found if c is not None)
+
+    @property
     def partition_by_sql(self) -> str:
-        """The `postgresql_partition_by` value: `RANGE (tenant, time)`, identifiers quoted."""
-        return f"RANGE ({', '.join(_PREPARER.quote(c) for c in self.key_columns)})"
+        """The `postgresql_partition_by` value: `RANGE (tenant, time)`, or `LIST (tenant)`,
+        identifiers quoted (the levels below are partman's to make)."""
+        strategy = "LIST" if self.tenant is not None and self.list_tenants else "RANGE"
+        return f"{strategy} ({', '.join(_PREPARER.quote(c) for c in self.key_columns)})"
 
     @property
     def tenant_list(self) -> tuple[Tenant, ...]:
@@ -145,19 +182,30 @@ def partitioned(
     *,
     by: str,
     tenant: str | None = None,
-    interval: str | dt.timedelta | Interval = "1 day",
+    interval: str | dt.timedelta | Interval | int = "1 day",
     premake: int = 10,
-    retention: str | dt.timedelta | Interval | None = None,
+    retention: str | dt.timedelta | Interval | int | None = None,
     retention_action: RetentionAction | str = RetentionAction.DROP,
     archive_schema: str | None = None,
     default_partition: bool = False,
     backfill: bool = False,
     storage_parameters: Mapping[str, int | float | bool] | None = None,
+    epoch: Epoch | str | None = None,
+    retention_column: str | None = None,
+    sub_partition_by: str | None = None,
+    sub_partition_modulus: int | None = None,
+    tenant_partitioning: TenantPartitioning | str = TenantPartitioning.RANGE,
     tenants: Iterable[TenantId | Tenant] = (),
     tenants_query: str | None = None,
     **table_kwargs: Any,
 ) -> dict[str, Any]:
-    """Table keywords for a parent partitioned `BY RANGE ([tenant,] by)` and managed by partman.
+    """Table keywords for a parent partitioned `BY RANGE ([tenant,] by)` (or `BY LIST
+    (tenant)` with tenant_partitioning="list") and managed by partman.
+
+    `by` is a time column (DateTime, Date), a UUIDv7 (Uuid), an epoch integer (with
+    `epoch="milliseconds"`...) or an integer id (with an int `interval`: ids per partition,
+    and an int `retention`: a distance in ids, or a period with `retention_column`).
+    `sub_partition_by`/`sub_partition_modulus` make each period PARTITION BY HASH.
 
     Use it as `__table_args__` (or as the last item of a `__table_args__` tuple), or as
     `Table(..., **partitioned(...))`. Other Table keywords (`schema`, `comment`, ...) may be
@@ -177,6 +225,11 @@ def partitioned(
             default_partition=default_partition,
             backfill=backfill,
             storage_parameters=storage_parameters or {},
+            epoch=epoch,
+            retention_column=retention_column,
+            sub_partition_by=sub_partition_by,
+            sub_partition_modulus=sub_partition_modulus,
+            tenant_partitioning=tenant_partitioning,
             tenants=tuple(tenants),
             tenants_query=tenants_query,
         )
@@ -252,24 +305,59 @@ def partman_tables(*metadata: MetaData) -> list[Table]:
 
 def _check_columns(table: SATable, policy: PartitionPolicy) -> None:
     columns = {c.name: c for c in table.columns}
-    for what, name in (("tenant", policy.tenant), ("by", policy.by)):
+    for what, name in (
+        ("tenant", policy.tenant),
+        ("by", policy.by),
+        ("sub_partition_by", policy.sub_partition_by),
+        ("retention_column", policy.retention_column),
+    ):
         if name is not None and name not in columns:
             raise ConfigError(
                 f"{what}={name!r} is not a column of the table (columns: "
                 f"{', '.join(columns)}); names are case-sensitive"
             )
-    time_type = _python_type(columns[policy.by])
-    if time_type is not None and not issubclass(time_type, dt.date):
+    interval = policy.table("t").interval
+    by = columns[policy.by]
+    by_type = _python_type(by)
+    if by_type is not None:
+        if isinstance(interval, IdInterval):
+            if not _is_integer(by_type):
+                raise ConfigError(
+                    f"column {policy.by!r} is {by.type}; an integer interval ({interval} ids "
+                    "per partition) needs an Integer, BigInteger or Numeric id column; for "
+                    "time write a period like '1 day'"
+                )
+        elif policy.epoch is not None:
+            if not _is_integer(by_type) or by_type is Decimal:
+                raise ConfigError(
+                    f"column {policy.by!r} is {by.type}; epoch={policy.epoch!r} is for a "
+                    "BigInteger column holding time since 1970; drop epoch for a DateTime"
+                )
+        elif _is_integer(by_type):
+            raise ConfigError(
+                f"column {policy.by!r} is {by.type}; for ids give interval as a number of ids "
+                "(e.g. interval=1_000_000), or epoch='seconds' (or 'milliseconds', ...) if it "
+                "holds time since 1970"
+            )
+        elif not issubclass(by_type, dt.date | uuid.UUID):
+            raise ConfigError(
+                f"column {policy.by!r} is {by.type}; partition_by needs a DateTime "
+                "(timestamptz or timestamp), Date, Uuid (UUIDv7), an integer with epoch=..., "
+                "or an integer id with an integer interval"
+            )
+    if by_type is dt.date and isinstance(interval, Interval) and interval.fixed:
         raise ConfigError(
-            f"column {policy.by!r} is {columns[policy.by].type}; partition_by needs a "
-            "DateTime (timestamptz or timestamp) or Date column"
+            f"column {policy.by!r} is a Date, so it cannot be partitioned by {interval}; use "
+            "'1 day' or longer"
         )
-    is_date = time_type is dt.date
-    if is_date and Interval.parse(policy.interval).fixed:
-        raise ConfigError(
-            f"column {policy.by!r} is a Date, so it cannot be partitioned by "
-            f"{Interval.parse(policy.interval)}; use '1 day' or longer"
-        )
+    if policy.retention_column is not None:
+        age = columns[policy.retention_column]
+        age_type = _python_type(age)
+        if age_type is not None and not issubclass(age_type, dt.date):
+            raise ConfigError(
+                f"column {policy.retention_column!r} is {age.type}; retention_column needs a "
+                "DateTime or Date column"
+            )
     if policy.tenant is not None:
         tenant_type = _python_type(columns[policy.tenant])
         if tenant_type is not None and not issubclass(tenant_type, str | int | uuid.UUID):
@@ -295,7 +383,7 @@ def _check_unique_keys(table: SATable, policy: PartitionPolicy) -> None:
             names = [c.name for c in index.columns]
             keys.append(("unique index", "Index(..., {}, unique=True)", names))
     for what, fix, names in keys:
-        missing = [c for c in policy.key_columns if c not in names]
+        missing = [c for c in policy.unique_columns if c not in names]
         if missing:
             columns = ", ".join(repr(n) for n in [*names, *missing])
             raise ConfigError(
@@ -303,6 +391,10 @@ def _check_unique_keys(table: SATable, policy: PartitionPolicy) -> None:
                 f"{', '.join(missing)}; PostgreSQL requires every key column in each primary "
                 f"key and unique constraint of a partitioned table, e.g. {fix.format(columns)}"
             )
+
+
+def _is_integer(kind: type) -> bool:
+    return (issubclass(kind, int) and not issubclass(kind, bool)) or issubclass(kind, Decimal)
 
 
 def _python_type(column: Column[Any]) -> type | None:

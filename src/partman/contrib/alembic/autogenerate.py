@@ -30,8 +30,9 @@ from partman.model import snapshot
 
 from ...db.reads import read_registered
 from ...engine.registration import DEFAULT_METADATA_SCHEMA, read_parents
-from ...model.config import FOREVER, RetentionAction, Tenant
-from ...model.intervals import Interval, parse_retention
+from ...model.config import FOREVER, RetentionAction, Tenant, table_retention
+from ...model.intervals import Retention
+from ...model.keys import IdInterval, IdRetention
 from ..sqlalchemy import PartitionPolicy, policy_of
 from .ops import ManageTableOp, UnmanageTableOp
 
@@ -126,6 +127,11 @@ def _fields(r: snapshot.TableRecord) -> tuple[Any, ...]:
         r.retention_action,
         r.archive_schema,
         r.storage_parameters,
+        r.epoch,
+        r.retention_column,
+        r.sub_partition_by,
+        r.sub_partition_modulus,
+        r.tenant_partitioning,
     )
 
 
@@ -150,24 +156,44 @@ def _policy_of_record(
     return PartitionPolicy(
         by=r.time_column,
         tenant=r.tenant_column,
-        interval=str(r.interval),
+        interval=r.interval.width if isinstance(r.interval, IdInterval) else str(r.interval),
         premake=r.partition_count,
-        retention=snapshot.retention_text(r.retention),
+        retention=_retention_arg(r.retention),
         retention_action=r.retention_action,
         archive_schema=r.archive_schema,
         default_partition=r.default_partition,
         storage_parameters=dict(r.storage_parameters),
         backfill=r.backfill,
+        epoch=r.epoch,
+        retention_column=r.retention_column,
+        sub_partition_by=r.sub_partition_by,
+        sub_partition_modulus=r.sub_partition_modulus,
+        tenant_partitioning=r.tenant_partitioning,
         tenants=tuple(
             Tenant(
                 tenant_id=t.tenant_id,
-                retention_period=t.retention,
+                retention_period=_stored_retention(t.retention),
                 partition_count=t.partition_count,
                 retention_action=t.retention_action,
             )
             for t in tenants
         ),
     )
+
+
+def _retention_arg(retention: Retention | IdRetention | None) -> str | int | None:
+    """A retention as a declaration writes it: a period's text, or a distance in ids."""
+    if isinstance(retention, IdRetention):
+        return retention.distance
+    return None if retention is None else str(retention)
+
+
+def _stored_retention(text: str | None) -> str | int | None:
+    """A tenant's retention as the metadata stores it ("forever", a period, an id distance's
+    digits), as a declaration writes it."""
+    if text is None or text == FOREVER:
+        return text
+    return _retention_arg(table_retention(text))
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -202,13 +228,14 @@ def _policy_args(autogen_context: AutogenContext, p: PartitionPolicy) -> list[st
     """Keyword arguments of op.manage_table. The key, interval, premake and retention are
     always written out (a migration must mean the same when partman's defaults change); the
     rest only when set. Periods in partman's spelling, the one its metadata stores."""
-    retention = parse_retention(p.retention)
+    table = p.table("t")
+    interval = table.interval
     always: list[tuple[str, object]] = [
         ("by", p.by),
         ("tenant", p.tenant),
-        ("interval", str(Interval.parse(p.interval))),
+        ("interval", interval.width if isinstance(interval, IdInterval) else str(interval)),
         ("premake", p.premake),
-        ("retention", None if retention is None else str(retention)),
+        ("retention", _retention_arg(table.retention)),
     ]
     optional: list[tuple[str, object, object]] = [
         ("retention_action", RetentionAction(p.retention_action).value, "drop"),
@@ -216,6 +243,11 @@ def _policy_args(autogen_context: AutogenContext, p: PartitionPolicy) -> list[st
         ("default_partition", p.default_partition, False),
         ("backfill", p.backfill, False),
         ("storage_parameters", dict(p.storage_parameters), {}),
+        ("epoch", None if table.epoch is None else table.epoch_unit.value, None),
+        ("retention_column", p.retention_column, None),
+        ("sub_partition_by", p.sub_partition_by, None),
+        ("sub_partition_modulus", p.sub_partition_modulus, None),
+        ("tenant_partitioning", "list" if table.list_tenants else "range", "range"),
         ("tenants", _tenants_arg(autogen_context, p), None),
         ("tenants_query", p.tenants_query, None),
     ]
@@ -236,7 +268,7 @@ def _tenants_arg(autogen_context: AutogenContext, p: PartitionPolicy) -> _Code |
         tenant_id = t.tenant_id if isinstance(t.tenant_id, str | int) else str(t.tenant_id)
         fields = [f"tenant_id={tenant_id!r}"]
         if t.retention_period is not None:
-            shown = FOREVER if t.keeps_forever else snapshot.retention_text(t.retention)
+            shown = FOREVER if t.keeps_forever else _retention_arg(t.retention)
             fields.append(f"retention_period={shown!r}")
         if t.partition_count is not None:
             fields.append(f"partition_count={t.partition_count!r}")

@@ -21,8 +21,9 @@ from sqlalchemy.schema import SchemaItem
 
 from ...engine.registration import DEFAULT_METADATA_SCHEMA, register, unregister
 from ...errors import PartmanError
-from ...model.config import RetentionAction, Tenant, TenantId
+from ...model.config import RetentionAction, Tenant, TenantId, TenantPartitioning
 from ...model.intervals import Interval
+from ...model.keys import Epoch
 from ..sqlalchemy import PartitionPolicy
 
 
@@ -55,23 +56,32 @@ class ManageTableOp(MigrateOperation):
         by: str,
         schema: str | None = None,
         tenant: str | None = None,
-        interval: str | dt.timedelta | Interval = "1 day",
+        interval: str | dt.timedelta | Interval | int = "1 day",
         premake: int = 10,
-        retention: str | dt.timedelta | Interval | None = None,
+        retention: str | dt.timedelta | Interval | int | None = None,
         retention_action: RetentionAction | str = "drop",
         archive_schema: str | None = None,
         default_partition: bool = False,
         backfill: bool = False,
         storage_parameters: Mapping[str, int | float | bool] | None = None,
+        epoch: Epoch | str | None = None,
+        retention_column: str | None = None,
+        sub_partition_by: str | None = None,
+        sub_partition_modulus: int | None = None,
+        tenant_partitioning: TenantPartitioning | str = "range",
         tenants: Iterable[TenantId | Tenant] = (),
         tenants_query: str | None = None,
         metadata_schema: str = DEFAULT_METADATA_SCHEMA,
     ) -> None:
         """Register the partitioned table `schema.table_name` with partman, in this migration's
         transaction. Checks it against the catalog first (it must be partitioned BY RANGE
-        ([tenant,] by)); `tenants` are registered with it, and so are the ids `tenants_query`
-        returns. Idempotent: on a managed table it updates the policy (the key columns and the
-        interval cannot change). Partitions are made by the next maintenance pass."""
+        ([tenant,] by), or BY LIST (tenant) with tenant_partitioning="list"); `tenants` are
+        registered with it, and so are the ids `tenants_query` returns. The shape keywords are
+        `partman.Table`'s: an int `interval` (ids per partition) and `retention` (a distance
+        in ids), `epoch`, `retention_column`, `sub_partition_by`/`sub_partition_modulus`,
+        `tenant_partitioning`. Idempotent: on a managed table it updates the policy (the key
+        columns, the interval, epoch and tenant_partitioning cannot change). Partitions are
+        made by the next maintenance pass."""
         policy = _policy(
             table_name,
             schema,
@@ -85,6 +95,11 @@ class ManageTableOp(MigrateOperation):
             default_partition=default_partition,
             backfill=backfill,
             storage_parameters=storage_parameters or {},
+            epoch=epoch,
+            retention_column=retention_column,
+            sub_partition_by=sub_partition_by,
+            sub_partition_modulus=sub_partition_modulus,
+            tenant_partitioning=tenant_partitioning,
             tenants=tuple(tenants),
             tenants_query=tenants_query,
         )
@@ -159,7 +174,8 @@ class UnmanageTableOp(MigrateOperation):
 
 @Operations.register_operation("create_partitioned_table")
 class CreatePartitionedTableOp(MigrateOperation):
-    """Create a parent partitioned BY RANGE ([tenant,] by), then register it with partman."""
+    """Create a parent partitioned BY RANGE ([tenant,] by) (BY LIST (tenant) with
+    tenant_partitioning="list"), then register it with partman."""
 
     def __init__(
         self,
@@ -187,14 +203,19 @@ class CreatePartitionedTableOp(MigrateOperation):
         by: str,
         schema: str | None = None,
         tenant: str | None = None,
-        interval: str | dt.timedelta | Interval = "1 day",
+        interval: str | dt.timedelta | Interval | int = "1 day",
         premake: int = 10,
-        retention: str | dt.timedelta | Interval | None = None,
+        retention: str | dt.timedelta | Interval | int | None = None,
         retention_action: RetentionAction | str = "drop",
         archive_schema: str | None = None,
         default_partition: bool = False,
         backfill: bool = False,
         storage_parameters: Mapping[str, int | float | bool] | None = None,
+        epoch: Epoch | str | None = None,
+        retention_column: str | None = None,
+        sub_partition_by: str | None = None,
+        sub_partition_modulus: int | None = None,
+        tenant_partitioning: TenantPartitioning | str = "range",
         tenants: Iterable[TenantId | Tenant] = (),
         tenants_query: str | None = None,
         metadata_schema: str = DEFAULT_METADATA_SCHEMA,
@@ -216,6 +237,11 @@ class CreatePartitionedTableOp(MigrateOperation):
             default_partition=default_partition,
             backfill=backfill,
             storage_parameters=storage_parameters or {},
+            epoch=epoch,
+            retention_column=retention_column,
+            sub_partition_by=sub_partition_by,
+            sub_partition_modulus=sub_partition_modulus,
+            tenant_partitioning=tenant_partitioning,
             tenants=tuple(tenants),
             tenants_query=tenants_query,
         )

@@ -23,9 +23,11 @@ from typing import Any
 import psycopg
 from django.core import checks
 
+from partman.cli.render import ids_text, runway_text
 from partman.decide.coverage import Runway
 from partman.model.clock import RealClock
-from partman.model.text import first_line, human_duration
+from partman.model.keys import IdInterval
+from partman.model.text import first_line
 
 from . import conf, database
 from .survey import survey
@@ -104,16 +106,19 @@ def check_runway(
 
 
 def _short_message(r: Runway) -> str:
-    """W001's words (its object is the table): tenant and runway."""
+    """W001's words (its object is the table): tenant and runway (an id table's in ids)."""
     c = r.coverage
     who = "the table" if c.tenant is None else f"tenant {c.tenant!r}"
-    premake = f"its premake of {r.partition_count} x {r.interval}"
+    by_id = isinstance(r.interval, IdInterval)
+    size = ids_text(r.interval.width) if isinstance(r.interval, IdInterval) else r.interval
+    premake = f"its premake of {r.partition_count} x {size}"
     if c.covered_until is None:
+        now = "the newest id" if by_id else "now"
         return (
-            f"{who}: runway 0, no partition covers now ({premake}); inserts fail, or go "
+            f"{who}: runway 0, no partition covers {now} ({premake}); inserts fail, or go "
             "to a default partition"
         )
     return (
-        f"{who}: runway {human_duration(r.runway.total_seconds())} (partitions until "
-        f"{c.covered_until}), less than half {premake}"
+        f"{who}: runway {runway_text(c)} (partitions until {c.covered_until}), less than "
+        f"half {premake}"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,11 +94,14 @@ def _hint(key: str) -> str:
 
 def _plain(value: object) -> object:
     """Python's spellings of partman.toml's values: tuples read as lists, any mapping as a
-    dict (the reader checks for the TOML types, and settings modules like tuples)."""
+    dict (the reader checks for the TOML types, and settings modules like tuples), an enum
+    (`partman.RetentionAction.DETACH`, `Epoch.MILLISECONDS`) as its value."""
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
     return value
 
 

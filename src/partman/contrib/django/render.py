@@ -19,6 +19,7 @@ from rich.text import Text
 from partman import Plan, Report
 from partman.cli.render import (
     coverage_words,
+    partitions_text,
     render_grouped,
     render_plan,
     report_line,
@@ -78,7 +79,8 @@ def status_text(found: Survey, last: Run | None) -> Draw:
         if not found.tables:
             console.print('No managed tables: declare them in PARTMAN["table"].')
         for t in found.tables:
-            head = f"{t.name}: {t.record.interval} partitions, {t.record.partition_count} ahead"
+            size = partitions_text(t.record.interval)
+            head = f"{t.name}: {size} partitions, {t.record.partition_count} ahead"
             if not t.registered:
                 head += " (not applied yet)"
             console.print(Text(head, style="bold"))

@@ -25,6 +25,7 @@ from partman.decide.coverage import SHORT_OF_HALF_PREMAKE, Runway, inventory, ru
 from partman.engine.sync import Resolution, resolve
 from partman.engine.world import default_rows
 from partman.model import snapshot
+from partman.model.keys import IdInterval
 from partman.settings import Problem, Settings
 
 
@@ -41,18 +42,26 @@ class SurveyedRunway:
         return self.runway.short(SHORT_OF_HALF_PREMAKE)
 
     def to_dict(self) -> dict[str, Any]:
+        """An id table's runway and premake are in ids (`runway_ids`, `premake_ids`), its
+        seconds null."""
         c = self.runway.coverage
-        return {
+        interval = self.runway.interval
+        by_id = isinstance(interval, IdInterval)
+        out: dict[str, Any] = {
             "table": c.table,
             "tenant": c.tenant,
             "registered": self.registered,
             "partitions": c.partitions,
             "covered_until": c.covered_until,
-            "runway_seconds": self.runway.runway.total_seconds(),
-            "premake_seconds": self.runway.premake.total_seconds(),
+            "runway_seconds": None if by_id else self.runway.runway.total_seconds(),
+            "premake_seconds": None if by_id else self.runway.premake.total_seconds(),
             "partition_count": self.runway.partition_count,
             "short": self.short,
         }
+        if isinstance(interval, IdInterval):
+            out["runway_ids"] = c.runway_ids or 0
+            out["premake_ids"] = self.runway.partition_count * interval.width
+        return out
 
 
 @dataclass(frozen=True)
