@@ -1,6 +1,7 @@
-"""Every benchmark of issue 7, one after the other, then all their tables together.
+"""Every benchmark of issues 7 and 14, one after the other, then all their tables together.
 
-    .venv/bin/python benchmarks/run.py [--quick] [create steady retention pg_partman footprint]
+    .venv/bin/python benchmarks/run.py [--quick]
+        [create steady retention pg_partman partsmith shapes footprint]
 
 With no names it runs them all (footprint is then measured by the steady-state run, at its
 ~30k size, instead of building that database a second time). `--quick` runs tiny sizes, to
@@ -18,10 +19,12 @@ import benchlib as b
 import create
 import footprint
 import retention
+import shapes
 import steady
+import vs_partsmith
 import vs_pg_partman
 
-ORDER = ("create", "steady", "retention", "pg_partman", "footprint")
+ORDER = ("create", "steady", "retention", "pg_partman", "partsmith", "shapes", "footprint")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "retention": lambda: retention.main(quick),
         "pg_partman": lambda: vs_pg_partman.main(quick),
+        "partsmith": lambda: vs_partsmith.main(quick),
+        "shapes": lambda: shapes.main(quick),
         "footprint": lambda: footprint.main(quick),
     }
     started = time.perf_counter()

@@ -589,13 +589,6 @@ def main(argv: list[str] | None = None) -> int:
             rows += rows_for(shape, out)
             for problem in out.problems:
                 notes.append(f"[red]{key}[/]: {problem}")
-            for phase in PHASES:
-                pm = out.partman.get(phase)
-                plain = out.plain.get(phase, {})
-                if pm is not None and plain:
-                    best = min(plain.values())
-                    notes.append(f"{key} {PHASES[phase]}: partman / fastest plain = "
-                                 f"{pm / best:.2f}x")  # fmt: skip
     b.print_table(
         f"7. Shapes: partman against plain SQL, PostgreSQL {srv.version}; {parents} parents "
         f"a shape (list: 1 parent, {tenants} tenants), {AHEAD + 1} periods made, "
