@@ -150,7 +150,7 @@ def test_each_shape_is_said_and_its_changeable_parts_are_policy_changes() -> Non
     )
     [added] = changes(resolved(ids), None)
     assert added.detail == (
-        "1000000 ids partitions, 10 ahead, retention 30 days by created_at, retention_action drop"
+        "1000000-id partitions, 10 ahead, retention 30 days by created_at, retention_action drop"
     )
     by_distance = table(tenant_id_column=None, partition_interval=1000, retention_period=5000)
     [change] = changes(resolved(by_distance), stored(ids))

@@ -1,7 +1,6 @@
 """partman.toml speaks every shape a Table has: integer ids (a TOML integer interval and
 retention), epoch columns, retention by a time column, RANGE -> HASH and LIST tenants; each
-mistake lands at its key, and intervals whose partitions would number in the tens of
-thousands are warned about."""
+mistake lands at its key."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import pytest
 import partman
 from partman.model.keys import Epoch, IdInterval, IdRetention
 from partman.settings import parse
-from partman.settings.advice import partition_growth
 
 
 def entry(body: str, extra: str = "") -> str:
@@ -104,31 +102,3 @@ def test_ids_are_toml_integers_and_every_shape_key_is_read() -> None:
 )
 def test_each_shape_mistake_lands_at_its_key(body: str, expected: str) -> None:
     assert problems(entry(body)) == [expected]
-
-
-def test_partitions_in_the_tens_of_thousands_are_warned_about_at_their_key() -> None:
-    s = parse(
-        entry('partition_interval = "30 seconds"')
-        + entry(
-            'partition_interval = "1 minute"\nretention_period = "30 days"\n'
-            'tenant_id_column = "tenant"',
-            '[[table.tenant]]\nid = "a"\nretention_period = "1 day"\n',
-        ).replace('name = "t"', 'name = "u"')
-        + entry('partition_interval = "15 minutes"\nretention_period = "30 days"').replace(
-            'name = "t"', 'name = "v"'
-        )
-        + entry("partition_interval = 10\nretention_period = 1000000").replace(
-            'name = "t"', 'name = "w"'
-        ),
-        environ={},
-    ).raise_for_problems()
-    assert [str(w) for w in partition_growth(s)] == [
-        "partman.toml:4: table[0].partition_interval: public.t: 30 seconds partitions with no "
-        "retention_period make 2,880 partitions a day, kept forever: more than 10,000 within 4 "
-        "days, and every query that cannot prune them plans and locks them all; set a "
-        "retention_period, or use a longer partition_interval",
-        "partman.toml:9: table[1].retention_period: public.u: 1 minute partitions kept for 30 "
-        "days (retention_period), plus 10 ahead (partition_count), are about 43,211 partitions "
-        "per tenant, more than 10,000: every query that cannot prune them plans and locks them "
-        "all; use a longer partition_interval or a shorter retention_period",
-    ]  # tenant a keeps 1 day (1,451), 15 minutes for 30 days is 2,891, ids grow by rows

@@ -13,7 +13,7 @@ from ..db import privileges as privileges_db
 from ..decide import privileges, validate
 from ..engine import sync as sync_module
 from ..model.clock import RealClock
-from ..settings import Problem, Settings, advice
+from ..settings import Problem, Settings
 from .common import (
     OK,
     PROBLEMS,
@@ -64,7 +64,7 @@ def check(
     partitioned as declared, tenant ids the tenant column cannot hold, a tenants_query that
     fails. Only reads (SELECTs in READ ONLY transactions). Warnings (legal but likely not
     meant, such as a retention_period shorter than the partition_interval, a short interval
-    whose partitions would number more than 10,000 per tenant, or an environment variable
+    whose partitions would number in the thousands per tenant, or an environment variable
     only `partman run` needs that is not set) are listed and do not fail the check.
     Exit 0 when all is well, 1 when there are problems, 2 when it cannot run (no config file,
     no database).
@@ -81,7 +81,7 @@ def check(
         return
     found = settings_module.read(path, dsn=dsn)
     problems = list(found.problems_for())
-    warnings = [*found.unset, *validate.warnings(found), *advice.partition_growth(found)]
+    warnings = [*found.unset, *validate.warnings(found)]
     tables: list[dict[str, Any]] = []
     tenants: dict[str, int] = {}  # a tenant declared and returned by tenants_query is one
     if found.dsn:

@@ -137,7 +137,7 @@ def _describe_table(r: snapshot.TableRecord) -> str:
     retention = "forever" if r.retention is None else f"{r.retention}"
     if r.retention_column is not None:
         retention += f" by {r.retention_column}"
-    size = f"{r.interval} ids" if r.by_id else f"{r.interval}"
+    size = f"{r.interval}-id" if r.by_id else f"{r.interval}"
     epoch = f" ({r.time_column} in epoch {r.epoch})" if r.epoch is not None else ""
     text = (
         f"{size} partitions{epoch}, {r.partition_count} ahead, retention {retention}, "
