@@ -4,6 +4,7 @@ an id table's coverage is said in ids by `partitions` and `status`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,32 @@ def test_an_id_tables_coverage_is_said_in_ids(dsn: str, conn: Conn, tmp_path: Pa
     ) in status.stderr
     report = as_json(run(tmp_path, "status", "--json", dsn=dsn), 1)
     assert [(c["covered_until"], c["runway_ids"]) for c in report["runway"]] == [("3000", 500)]
+
+
+def test_an_id_tables_tenants_take_and_show_a_retention_in_ids(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    conn.execute(
+        "CREATE TABLE orders (shop text NOT NULL, id bigint NOT NULL) PARTITION BY RANGE (shop, id)"
+    )
+    write(tmp_path, SHAPES.split("\n\n")[0].replace('"id"', '"id"\ntenant_id_column = "shop"', 1))
+    ok(run(tmp_path, "tenants", "add", "public.orders", "a", "--retention-period", "2000", dsn=dsn))
+    changed = ok(
+        run(tmp_path, "tenants", "set", "public.orders", "a", "--partition-count", "1", dsn=dsn)
+    )
+    assert "partition_count 2 -> 1" in changed.stdout
+    changed = ok(
+        run(
+            tmp_path,
+            "tenants",
+            "set",
+            "public.orders",
+            "a",
+            "--retention-period",
+            "3000 ids",
+            dsn=dsn,
+        )
+    )
+    assert "retention 2000 ids -> 3000 ids" in changed.stdout
+    listed = ok(run(tmp_path, "tenants", "list", dsn=dsn)).stdout
+    assert re.search(r"public\.orders\s+a\s+3000 ids \(own\)\s+1 \(own\)", listed), listed

@@ -576,3 +576,104 @@ def test_demo_server_end_to_end(dsn: str, conn: Conn) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_tables_show_their_shape_and_an_id_tables_runway_is_in_ids(
+    dsn: str, conn: Conn, make_service: Any, serve: Any
+) -> None:
+    """/api/tables says each table's shape (ids, epoch, HASH leaves, storage parameters); an
+    id table's coverage is in ids, and its tenants take a retention in ids."""
+    conn.execute(
+        "CREATE TABLE public.orders (shop text NOT NULL, id bigint NOT NULL, "
+        "created_at timestamptz NOT NULL) PARTITION BY RANGE (shop, id)"
+    )
+    conn.execute(
+        "CREATE TABLE public.hits (device int NOT NULL, at bigint NOT NULL) PARTITION BY RANGE (at)"
+    )
+    service = make_service()
+    manager = service.manager
+    orders = partman.Table(
+        name="orders",
+        tenant_id_column="shop",
+        partition_by="id",
+        partition_interval=1000,
+        partition_count=2,
+        retention_period="30 days",
+        retention_column="created_at",
+    )
+    manager.add_managed_table(orders)
+    manager.register_tenants(orders, ["a"])
+    hits = partman.Table(
+        name="hits",
+        partition_by="at",
+        epoch="milliseconds",
+        sub_partition_by="device",
+        sub_partition_modulus=4,
+        storage_parameters={"fillfactor": 90},
+    )
+    manager.add_managed_table(hits)
+    service.run_pass("setup")
+    conn.execute("INSERT INTO orders SELECT 'a', g, now() FROM generate_series(1, 1500) g")
+    client = serve(service)
+
+    tables = {t["table"]: t for t in client.get("/api/tables").json()}
+    shape = (
+        "partition_interval",
+        "by_id",
+        "epoch",
+        "retention_period",
+        "retention_column",
+        "sub_partition_by",
+        "sub_partition_modulus",
+        "tenant_partitioning",
+        "storage_parameters",
+    )
+    assert [tables["public.orders"][k] for k in shape] == [
+        "1000",
+        True,
+        None,
+        "30 days",
+        "created_at",
+        None,
+        None,
+        "range",
+        {},
+    ]
+    assert [tables["public.hits"][k] for k in shape] == [
+        "1 day",
+        False,
+        "milliseconds",
+        "forever",
+        None,
+        "device",
+        4,
+        "range",
+        {"fillfactor": 90},
+    ]
+    assert tables["public.orders"]["min_runway_ids"] == 1500
+    assert tables["public.orders"]["min_runway_text"] == "1500 ids"
+
+    coverage = client.get("/api/partitions", params={"table": "public.orders"}).json()["coverage"]
+    assert [(c["covered_until"], c["runway_ids"], c["runway_text"]) for c in coverage] == [
+        ("3000", 1500, "1500 ids")
+    ]
+    added = client.post(
+        "/api/tables/public.orders/tenants",
+        json={"tenant_id": "b", "retention_period": 5000},
+        headers=AUTH,
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["retention_period"] == "5000 ids"
+    # a change of another field keeps the stored distance in ids
+    patched = client.patch(
+        "/api/tables/public.orders/tenants/b", json={"partition_count": 1}, headers=AUTH
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["retention_period"], patched.json()["partition_count"]) == (
+        "5000 ids",
+        1,
+    )
+    again = client.patch(
+        "/api/tables/public.orders/tenants/b", json={"retention_period": "6000 ids"}, headers=AUTH
+    )
+    assert again.json()["effective_retention_period"] == "6000 ids"

@@ -8,6 +8,7 @@ pending plan; then Apply is clicked (the UI asks for the token) and the run appe
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -268,9 +269,11 @@ def test_api_docs_render_offline_from_the_services_own_origin(dsn: str, browser:
         # anything not from the service fails, as it would offline
         context.route(
             "**/*",
-            lambda route: route.continue_()
-            if route.request.url.startswith(server.url) or route.request.url.startswith("data:")
-            else route.abort(),
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(server.url) or route.request.url.startswith("data:")
+                else route.abort()
+            ),
         )
         page.goto(server.url + "/docs")
         block = page.locator(".opblock-get", has=page.locator('[data-path="/api/tables"]'))
@@ -499,5 +502,106 @@ def test_ui_stays_readable_and_fast_with_5000_tenants(dsn: str, conn: Conn, page
         print(f"\n5,001 tenants: first paint {first_paint:.2f}s, search {searched * 1000:.0f} ms")
         assert first_paint < 3.0, first_paint
         assert searched < 1.0, searched
+    finally:
+        server.stop()
+
+
+def _shape_service(dsn: str, *tables: partman.Table) -> Service:
+    service = Service(
+        dsn,
+        options=ServiceOptions(port=0, scheduler=False, instance="ui", log_level="warning"),
+        clock=partman.SimulatedClock(NOW),
+    )
+    for table in tables:
+        service.manager.add_managed_table(table)
+    service.run_pass("setup")
+    return service
+
+
+def _marks(page: Page, table: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = page.locator(
+        f'svg[data-table="{table}"] g.tenant-row rect.part'
+    ).evaluate_all(
+        """rects => rects.map(r => ({x: r.x.baseVal.value, w: r.width.baseVal.value,
+            state: r.dataset.state, name: r.dataset.partition,
+            tip: r.querySelector('title').textContent}))"""
+    )
+    return found
+
+
+def test_an_id_table_is_drawn_on_an_axis_of_ids_around_its_newest_id(
+    dsn: str, conn: Conn, page: Page
+) -> None:
+    conn.execute("CREATE TABLE public.orders (id bigint NOT NULL) PARTITION BY RANGE (id)")
+    orders = partman.Table(
+        name="orders",
+        partition_by="id",
+        partition_interval=1000,
+        partition_count=2,
+        retention_period=5000,
+    )
+    service = _shape_service(dsn, orders)
+    conn.execute("INSERT INTO orders SELECT generate_series(1, 1500)")
+    server = service.start_server()
+    try:
+        _loaded(page, server.url + "/")
+        card = page.locator('.table-card[data-table="public.orders"]')
+        expect(card.locator(".policy")).to_contain_text("every 1000 ids · keeps 5000 ids")
+        expect(card.locator(".policy")).to_contain_text("shortest runway 1500 ids")
+        row = card.locator('g.tenant-row[data-tenant=""]')
+        expect(row.locator("text").first).to_contain_text("(all rows) · runway 1500 ids")
+        marks = _marks(page, "public.orders")
+        by_name = {m["name"]: m for m in marks}
+        # [0, 1000) is below the newest id, [1000, 2000) holds it, [2000, 3000) is ahead,
+        # and the plan makes [3000, 4000)
+        assert [by_name[f"public.orders_p{k}"]["state"] for k in (0, 1000, 2000)] == [
+            "past",
+            "current",
+            "ahead",
+        ]
+        assert [m["state"] for m in marks if m["state"] == "planned"] == ["planned"]
+        # placed by value: equal widths, each starting where the one before ends
+        xs = [by_name[f"public.orders_p{k}"] for k in (0, 1000, 2000)]
+        for before, after in itertools.pairwise(xs):
+            assert abs(before["x"] + before["w"] - after["x"]) < 0.5, xs
+        assert "0 → 1000" in xs[0]["tip"]
+        # the newest id is marked on its row; an id table has no "now" line
+        newest = row.locator("line.newest")
+        expect(newest).to_have_attribute("data-newest", "1500")
+        expect(card.locator("line.now")).to_have_count(0)
+        axis = _axis(page, "public.orders")
+        assert axis["labels"] and all(re.fullmatch(r"-?\d+", t) for t in axis["labels"]), axis
+    finally:
+        server.stop()
+
+
+def test_epoch_and_uuidv7_tables_are_placed_on_the_time_axis(
+    dsn: str, conn: Conn, page: Page
+) -> None:
+    conn.execute("CREATE TABLE public.hits (at bigint NOT NULL) PARTITION BY RANGE (at)")
+    conn.execute("CREATE TABLE public.events (id uuid NOT NULL) PARTITION BY RANGE (id)")
+    hits = partman.Table(name="hits", partition_by="at", epoch="milliseconds", partition_count=2)
+    events = partman.Table(name="events", partition_by="id", partition_count=2)
+    service = _shape_service(dsn, hits, events)
+    server = service.start_server()
+    try:
+        _loaded(page, server.url + "/")
+        expect(page.locator('.table-card[data-table="public.hits"] .policy')).to_contain_text(
+            "at in epoch milliseconds"
+        )
+        for table in ("public.hits", "public.events"):
+            marks = _marks(page, table)
+            assert sorted(m["state"] for m in marks) == ["ahead", "ahead", "current"], marks
+            (current,) = [m for m in marks if m["state"] == "current"]
+            # the bounds are the column's values; the tip also says the times they stand for
+            assert "2026-03-10 00:00:00Z → 2026-03-11 00:00:00Z" in current["tip"], current
+            now_x = page.locator(f'svg[data-table="{table}"] line.now').evaluate(
+                "l => l.x1.baseVal.value"
+            )
+            # NOW is noon: the "now" line halves today's partition
+            assert abs(now_x - (current["x"] + current["w"] / 2)) < 1, (now_x, current)
+        axes = [_axis(page, t) for t in ("public.hits", "public.events")]
+        assert axes[0]["xs"] == axes[1]["xs"]  # both daily: one scale
+        assert all(re.fullmatch(r"\d\d-\d\d", t) for t in axes[0]["labels"]), axes[0]
     finally:
         server.stop()

@@ -8,7 +8,7 @@ import pytest
 
 import partman
 from partman.model.keys import Epoch, IdInterval, IdRetention
-from partman.settings import parse
+from partman.settings import parse, retention_text_value
 
 
 def entry(body: str, extra: str = "") -> str:
@@ -102,3 +102,23 @@ def test_ids_are_toml_integers_and_every_shape_key_is_read() -> None:
 )
 def test_each_shape_mistake_lands_at_its_key(body: str, expected: str) -> None:
     assert problems(entry(body)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("5000", 5000),
+        ("5000 ids", 5000),
+        (" 12 IDS ", 12),
+        ("30 days", "30 days"),
+        ("forever", "forever"),
+    ],
+)
+def test_a_retention_given_as_text_is_an_id_distance_when_it_is_a_number(
+    text: str, value: str | int
+) -> None:
+    """`partman tenants add/set --retention-period` and the API's JSON strings: an id table's
+    distance is written "5000" or "5000 ids" (as partman shows it), and is an int to the model."""
+    assert retention_text_value(text) == value
+    if isinstance(value, int):
+        assert partman.Tenant(tenant_id="a", retention_period=value).retention == IdRetention(value)

@@ -13,7 +13,7 @@ from rich.text import Text
 from ..db import reads
 from ..errors import PartmanError
 from ..model.config import FOREVER, Tenant
-from ..settings import Settings
+from ..settings import Settings, retention_text_value
 from .common import (
     FLAG,
     OK,
@@ -118,7 +118,7 @@ def list_(
         grid.add_row(
             escape(r.table),
             escape(r.tenant),
-            mark(r.retention, r.own_retention),
+            mark(_retention_words(r.retention), r.own_retention),
             mark(r.partition_count, r.own_partition_count),
             mark(r.retention_action, r.own_retention_action),
             "declared" if _declared(found, r.table, r.tenant) else "",
@@ -133,6 +133,12 @@ def list_(
             "config",
         )
     print_grid(grid)
+
+
+def _retention_words(stored: str) -> str:
+    """A retention as the metadata stores it, for people: an id distance's digits as
+    "5000 ids" (what `tenants set --retention-period` takes back)."""
+    return f"{stored} ids" if stored.isdigit() else stored
 
 
 def _declared(found: Settings, table: str, tenant: str) -> bool:
@@ -155,6 +161,8 @@ def _warn_declared(found: Settings, table: str, tenant: str) -> None:
 def _policy_value(option: str, value: str | None, current: Any) -> Any:
     """An option's value: unchanged when not given, None for "inherit"."""
     if value is None:
+        if option == "--retention-period" and isinstance(current, str):
+            return retention_text_value(current)  # as stored: an id distance is its digits
         return current
     if value.strip().lower() == "inherit":
         return None
@@ -165,6 +173,8 @@ def _policy_value(option: str, value: str | None, current: Any) -> Any:
             fail(f"{option} {value!r}: give a whole number, or inherit")
     if option == "--retention-period" and value.strip().lower() == FOREVER:
         return FOREVER
+    if option == "--retention-period":
+        return retention_text_value(value)  # an id table's distance: "5000" or "5000 ids"
     return value
 
 
@@ -284,6 +294,8 @@ def set_(
 
 def _change(name: str, before: object, now: object, own_before: object, own_now: object) -> str:
     """ "retention 30 days -> 7 days", with where each comes from when only that changed."""
+    if name == "retention" and isinstance(before, str) and isinstance(now, str):
+        before, now = _retention_words(before), _retention_words(now)
     if before != now:
         return f"{name} {before} -> {now}"
     where = {True: "its own", False: "the table's"}

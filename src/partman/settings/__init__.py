@@ -18,6 +18,7 @@ from .values import (
     TENANT_FIELDS,
     expand,
     parse_duration,
+    retention_text_value,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "parse",
     "parse_duration",
     "read",
+    "retention_text_value",
 ]

@@ -137,6 +137,14 @@ def tenant_id(value: object) -> str | int:
     return value
 
 
+def retention_text_value(text: str) -> str | int:
+    """A retention period as a command line or a JSON string gives it, as the model takes it:
+    an id table's distance ("5000000", or "5000000 ids", as partman shows it) is an int; any
+    other text ("30 days", "forever", "inherit") is left as it is."""
+    digits = text.strip().lower().removesuffix("ids").strip()
+    return int(digits) if digits.isdigit() else text
+
+
 def _inline_table(value: object) -> dict[str, object]:
     _expect(value, dict, "an inline table like { fillfactor = 90 }")
     assert isinstance(value, dict)

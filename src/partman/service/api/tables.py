@@ -72,6 +72,7 @@ def table_out(
     strays: dict[str, dict[str, int]] | None = None,
 ) -> TableOut:
     mine = [c for c in coverage if c.table == record.qualified_name]
+    ids = [c.runway_ids for c in mine if c.runway_ids is not None]
     return TableOut(
         table=record.qualified_name,
         schema_name=record.schema,
@@ -79,12 +80,20 @@ def table_out(
         tenant_column=record.tenant_column,
         time_column=record.time_column,
         partition_interval=str(record.interval),
+        by_id=record.by_id,
+        epoch=record.epoch,
         retention_period=retention_out(record.retention),
+        retention_column=record.retention_column,
         partition_count=record.partition_count,
         retention_action=record.retention_action,
         archive_schema=record.archive_schema,
         default_partition=record.default_partition,
         backfill=record.backfill,
+        sub_partition_by=record.sub_partition_by,
+        sub_partition_modulus=record.sub_partition_modulus,
+        tenant_partitioning=record.tenant_partitioning,
+        storage_parameters=dict(record.storage_parameters),
+        min_runway_ids=min(ids, default=None) if record.by_id else None,
         tenants=counts.get(record.id, 0),
         partitions=sum(
             1 for p in partitions if p.table == record.qualified_name and not p.is_default

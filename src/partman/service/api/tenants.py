@@ -10,6 +10,7 @@ from ...engine import lookups
 from ...errors import NotRegisteredError
 from ...model import snapshot
 from ...model.config import Tenant
+from ...settings import retention_text_value
 from .access import Access
 from .host import Host
 from .models import (
@@ -19,6 +20,7 @@ from .models import (
     TenantIn,
     TenantOut,
     TenantPatch,
+    own_retention_out,
     retention_out,
 )
 from .params import TableName, TenantName
@@ -82,7 +84,7 @@ def router(host: Host, access: Access) -> APIRouter:
                 )
         wanted = Tenant(
             tenant_id=value,
-            retention_period=body.retention_period,
+            retention_period=_retention_in(body.retention_period),
             partition_count=body.partition_count,
             retention_action=body.retention_action,
         )
@@ -101,7 +103,9 @@ def router(host: Host, access: Access) -> APIRouter:
         _, current = registered(table, tenant)
         value = current.tenant_id
         given = body.model_fields_set
-        retention = body.retention_period if "retention_period" in given else current.retention
+        retention = _retention_in(
+            body.retention_period if "retention_period" in given else current.retention
+        )
         count = body.partition_count if "partition_count" in given else current.partition_count
         action = body.retention_action if "retention_action" in given else current.retention_action
         wanted = Tenant(
@@ -139,13 +143,19 @@ def router(host: Host, access: Access) -> APIRouter:
     return api
 
 
+def _retention_in(value: str | int | None) -> str | int | None:
+    """A retention as the API takes it (or as stored), as the model takes it: an id table's
+    distance ("5000", "5000 ids") is an int."""
+    return retention_text_value(value) if isinstance(value, str) else value
+
+
 def tenant_out(
     record: snapshot.TableRecord, tenant: snapshot.TenantRecord, coverage: Coverage | None
 ) -> TenantOut:
     return TenantOut(
         table=record.qualified_name,
         tenant_id=tenant.tenant_id,
-        retention_period=tenant.retention,
+        retention_period=own_retention_out(tenant.retention),
         partition_count=tenant.partition_count,
         retention_action=tenant.retention_action,
         effective_retention_period=retention_out(tenant.effective_retention(record)),
@@ -157,5 +167,6 @@ def tenant_out(
             partitions=coverage.partitions,
             covered_until=coverage.covered_until,
             runway_seconds=coverage.runway_seconds,
+            runway_ids=coverage.runway_ids,
         ),
     )

@@ -70,6 +70,48 @@ function parseTime(text) {
   return Number.isNaN(t) ? null : t;
 }
 
+// A bound as the API gives it (the column's own value) -> a position on the table's axis:
+// milliseconds since 1970 for time (timestamps, epoch integers, UUIDv7s, whose first 48 bits
+// are their millisecond), or the id itself for an id table. null: unbounded or unreadable.
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EPOCH_PER_SECOND = { seconds: 1n, milliseconds: 1000n, microseconds: 1000000n, nanoseconds: 1000000000n };
+
+function positionOf(text, table) {
+  if (text === null || text === undefined || text === "" || text === "unbounded") return null;
+  const s = String(text);
+  if (table && table.by_id) {
+    const n = Number(s);
+    return Number.isFinite(n) ? n : null;
+  }
+  if (table && table.epoch && EPOCH_PER_SECOND[table.epoch]) {
+    if (!/^-?\d+$/.test(s)) return null;
+    return Number((BigInt(s) * 1000n) / EPOCH_PER_SECOND[table.epoch]);
+  }
+  if (UUID_RE.test(s)) return parseInt(s.replace(/-/g, "").slice(0, 12), 16);
+  return parseTime(s);
+}
+
+// ids as axis labels: 1500000 -> "1.5M"
+const COMPACT = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 2 });
+
+function idLabel(n) {
+  return Math.abs(n) < 10000 ? String(n) : COMPACT.format(n);
+}
+
+// How far ahead a row's partitions reach, in its own unit (ids for an id table).
+function runwayValue(coverage) {
+  return coverage.runway_ids !== null && coverage.runway_ids !== undefined
+    ? coverage.runway_ids : coverage.runway_seconds;
+}
+
+// Where an id table's tenant is: its newest id (covered_until minus the runway in ids).
+function newestId(coverage) {
+  if (!coverage || coverage.covered_until === null || coverage.runway_ids === null ||
+      coverage.runway_ids === undefined) return null;
+  const end = Number(coverage.covered_until);
+  return Number.isFinite(end) ? end - coverage.runway_ids : null;
+}
+
 function duration(seconds) {
   return seconds === null || seconds === undefined ? "–" : humanDuration(seconds);
 }
@@ -93,7 +135,10 @@ function shortTime(iso) {
 }
 
 function day(iso) {
-  return iso ? String(iso).slice(0, 16).replace("T", " ") : "";
+  if (!iso) return "";
+  const text = String(iso);
+  // a time to the minute; an id, an epoch integer or a UUID as it is
+  return /^\d{4}-\d\d-\d\d/.test(text) ? text.slice(0, 16).replace("T", " ") : text;
 }
 
 // -- status and token -------------------------------------------------------------------------
@@ -238,6 +283,15 @@ function parseInterval(text) {
   return { count: count, unit: m[2], ms: count * UNIT_MS[m[2]] };
 }
 
+// One partition's step on the table's axis: a period of time, or ids per window.
+function stepOf(table) {
+  if (table.by_id) {
+    const width = Number(table.partition_interval);
+    return { count: width, unit: "id", ms: width > 0 ? width : 1 };
+  }
+  return parseInterval(table.partition_interval);
+}
+
 function rowKey(tenant) {
   return tenant === null ? "" : tenant;
 }
@@ -247,12 +301,12 @@ function rowKey(tenant) {
 function indexData(tables, parts, plan) {
   const byTable = new Map(tables.map((t) => [t.table, {
     defaults: [], parts: new Map(), creates: new Map(), coverage: [], extra: [],
-    retiring: [], lo: Infinity, hi: -Infinity }]));
+    retiring: [], lo: Infinity, hi: -Infinity, rec: t, here: null }]));
   const retiring = new Map();
   const push = (map, key, item) => { if (!map.has(key)) map.set(key, []); map.get(key).push(item); };
   const span = (entry, from, to) => {
-    const a = parseTime(from);
-    const b = parseTime(to);
+    const a = positionOf(from, entry.rec);
+    const b = positionOf(to, entry.rec);
     if (a !== null) entry.lo = Math.min(entry.lo, a);
     if (b !== null) entry.hi = Math.max(entry.hi, b);
   };
@@ -271,7 +325,10 @@ function indexData(tables, parts, plan) {
   }
   for (const c of parts.coverage) {
     const entry = byTable.get(c.table);
-    if (entry) entry.coverage.push(c);
+    if (!entry) continue;
+    entry.coverage.push(c);
+    const newest = entry.rec.by_id ? newestId(c) : null;
+    if (newest !== null) entry.here = entry.here === null ? newest : Math.max(entry.here, newest);
   }
   for (const [table, entry] of byTable) {
     // rows: registered tenants (with coverage) first, then any other tenant the catalog shows
@@ -294,14 +351,21 @@ function indexData(tables, parts, plan) {
   return { byTable: byTable, retiring: retiring };
 }
 
-// One time range per partition interval: tables of the same interval share a scale.
+function rangeKey(step) {
+  return step.count + " " + step.unit;
+}
+
+// One time range per partition interval: tables of the same interval share a scale. Id
+// tables of one width share an axis of ids, around their newest ids.
 function rangesByInterval(tables, index, now) {
   const ranges = new Map();
   for (const t of tables) {
-    const step = parseInterval(t.partition_interval);
+    const step = stepOf(t);
     const entry = index.byTable.get(t.table);
-    const key = step.count + " " + step.unit;
-    const r = ranges.get(key) || { lo: now - 3 * step.ms, hi: now + 2 * step.ms, step: step };
+    const key = rangeKey(step);
+    const here = t.by_id ? (entry.here === null ? 0 : entry.here) : now;
+    const r = ranges.get(key) || { lo: here - 3 * step.ms, hi: here + 2 * step.ms, step: step };
+    if (t.by_id) { r.lo = Math.min(r.lo, here - 3 * step.ms); r.hi = Math.max(r.hi, here + 2 * step.ms); }
     if (Number.isFinite(entry.lo)) r.lo = Math.min(r.lo, entry.lo);
     if (Number.isFinite(entry.hi)) r.hi = Math.max(r.hi, entry.hi);
     ranges.set(key, r);
@@ -329,12 +393,14 @@ function ticks(range, anchor) {
     return { times: out, every: months * 30 * DAY_MS };
   }
   const every = perTick * step.ms;
-  const base = anchor === null ? Math.floor(lo / DAY_MS) * DAY_MS : anchor;
+  const start = step.unit === "id" ? 0 : Math.floor(lo / DAY_MS) * DAY_MS;
+  const base = anchor === null ? start : anchor;
   for (let t = base + Math.ceil((lo - base) / every) * every; t <= hi && out.length < 100; t += every) out.push(t);
   return { times: out, every: every };
 }
 
-function tickLabel(t, every) {
+function tickLabel(t, every, unit) {
+  if (unit === "id") return idLabel(t);
   const iso = new Date(t).toISOString();
   if (every >= 28 * DAY_MS) return iso.slice(0, 7);
   if (every >= DAY_MS && iso.slice(11, 16) === "00:00") return iso.slice(5, 10);
@@ -361,6 +427,8 @@ function timeline(table, entry, rows, range, retiring, defaults, now, width) {
   const defaultRowCount = entry.defaults.length > 0 ? 1 : 0;
   const height = top + (rows.length + defaultRowCount) * rowH + 8;
   const { lo, hi } = range;
+  const byId = Boolean(table.by_id);
+  const pos = (text) => positionOf(text, table);
   const x = (t) => labelW + ((t - lo) / (hi - lo)) * plotW;
   const clamp = (t, fallback) => (t === null ? fallback : Math.min(hi, Math.max(lo, t)));
   const mark = (a, b) => {
@@ -374,11 +442,11 @@ function timeline(table, entry, rows, range, retiring, defaults, now, width) {
     "data-table": table.table, "data-scale": (hi - lo) / plotW });
   const axis = svg("g", { class: "axis" });
   let anchor = null;
-  for (const list of entry.parts.values()) { anchor = parseTime(list[0].from); if (anchor !== null) break; }
+  for (const list of entry.parts.values()) { anchor = pos(list[0].from); if (anchor !== null) break; }
   const tk = ticks(range, anchor);
   for (const t of tk.times) {
     const tx = x(t);
-    const label = tickLabel(t, tk.every);
+    const label = tickLabel(t, tk.every, range.step.unit);
     // the last labels end at their tick rather than run off the right edge
     const end = tx + 6.2 * label.length + 4 > width;
     axis.append(svg("line", { class: "grid", x1: tx, x2: tx, y1: top - 4, y2: height - 4 }));
@@ -396,35 +464,45 @@ function timeline(table, entry, rows, range, retiring, defaults, now, width) {
     let low = false;
     if (row.coverage) {
       runwayText = " · runway " + runwayOf(row.coverage);
-      low = row.coverage.runway_seconds <= 0;
+      low = row.coverage.covered_until === null || runwayValue(row.coverage) <= 0;
     } else if (row.tenant !== null) {
       runwayText = " · not registered";
     }
+    // an id table's "now" is the row's newest id (the table's, for a row without coverage)
+    const rowNow = byId ? (newestId(row.coverage) ?? entry.here) : now;
     g.append(svg("text", { x: 4, y: y + 12, class: low ? "runway-low" : "" },
       svg("title", { text: label + runwayText }),
       (label.length > maxChars ? label.slice(0, maxChars - 1) + "…" : label) + runwayText));
     for (const p of entry.parts.get(row.key) || []) {
-      const a = clamp(parseTime(p.from), lo);
-      const b = clamp(parseTime(p.to), hi);
+      const a = clamp(pos(p.from), lo);
+      const b = clamp(pos(p.to), hi);
       let cls = "ahead";
       if (retiring.has(p.partition)) cls = "drop";
       else if (p.owner === "foreign") cls = "foreign";
-      else if (b <= now) cls = "past";
-      else if (a <= now) cls = "current";
+      else if (rowNow !== null && b <= rowNow) cls = "past";
+      else if (rowNow !== null && a <= rowNow) cls = "current";
       const est = p.estimated_rows === null || p.estimated_rows < 0 ? "?" : p.estimated_rows;
       let tip = p.partition + "\n" + p.from + " → " + p.to + "\nrows ≈ " + est + " · " + p.owner;
+      if (!byId && (table.epoch || UUID_RE.test(String(p.from)))) {
+        tip += "\n" + shortTime(new Date(a).toISOString()) + " → " + shortTime(new Date(b).toISOString());
+      }
       if (cls === "drop") tip += "\nretention: " + retiring.get(p.partition).kind + " next pass";
       const m = mark(a, b);
       g.append(svg("rect", { class: "part " + cls, x: m.x, y: y + 2, width: m.width, height: rowH - 5,
         "data-partition": p.partition, "data-state": cls }, svg("title", { text: tip })));
     }
     for (const op of entry.creates.get(row.key) || []) {
-      const a = clamp(parseTime(op.from), lo);
-      const b = clamp(parseTime(op.to), hi);
+      const a = clamp(pos(op.from), lo);
+      const b = clamp(pos(op.to), hi);
       const m = mark(a, b);
       g.append(svg("rect", { class: "part planned", x: m.x, y: y + 3, width: m.width, height: rowH - 7,
         "data-partition": op.partition, "data-state": "planned" },
         svg("title", { text: op.partition + " (to be created)\n" + op.reason })));
+    }
+    if (byId && rowNow !== null && rowNow >= lo && rowNow <= hi) {
+      const nx = x(rowNow);
+      g.append(svg("line", { class: "newest", x1: nx, x2: nx, y1: y + 1, y2: y + rowH - 2,
+        "data-newest": rowNow }, svg("title", { text: "newest id " + rowNow })));
     }
     root.append(g);
   });
@@ -444,9 +522,11 @@ function timeline(table, entry, rows, range, retiring, defaults, now, width) {
     root.append(g);
   }
 
-  const nx = x(now);
-  root.append(svg("line", { class: "now", x1: nx, x2: nx, y1: top - 6, y2: height - 4 }));
-  root.append(svg("text", { class: "now", x: nx + 3, y: top - 1, text: "now" }));
+  if (!byId) {  // an id table has no "now": each row marks its newest id instead
+    const nx = x(now);
+    root.append(svg("line", { class: "now", x1: nx, x2: nx, y1: top - 6, y2: height - 4 }));
+    root.append(svg("text", { class: "now", x: nx + 3, y: top - 1, text: "now" }));
+  }
   return root;
 }
 
@@ -486,7 +566,7 @@ function summary(table, entry, view) {
   const box = el("div", { class: "summary" });
   if (table.tenant_column !== null) {
     const worst = entry.coverage.filter((c) => c.tenant !== null)
-      .sort((a, b) => a.runway_seconds - b.runway_seconds || (a.tenant < b.tenant ? -1 : 1)).slice(0, 5);
+      .sort((a, b) => runwayValue(a) - runwayValue(b) || (a.tenant < b.tenant ? -1 : 1)).slice(0, 5);
     box.append(el("div", { class: "worst-runway" }, el("span", { class: "label", text: "worst runway" }),
       worst.length === 0 ? el("span", { class: "muted", text: "no tenants" })
         : worst.map((c) => tenantLink(view, c.tenant, c.tenant + " · " + runwayOf(c)))));
@@ -592,19 +672,22 @@ function showTables(tables, parts, plan) {
   const ranges = rangesByInterval(tables, index, now);
   for (const t of tables) {
     const entry = index.byTable.get(t.table);
-    const step = parseInterval(t.partition_interval);
-    const range = ranges.get(step.count + " " + step.unit);
+    const range = ranges.get(rangeKey(stepOf(t)));
     const view = viewOf(t.table);
     const card = el("div", { class: "table-card", "data-table": t.table });
     card.append(el("h3", { text: t.table }));
     const bits = [
-      "every " + t.partition_interval,
-      "keeps " + t.retention_period + " (" + t.retention_action + ")",
+      "every " + t.partition_interval + (t.by_id ? " ids" : ""),
+      "keeps " + t.retention_period + (t.retention_column ? " by " + t.retention_column : "") +
+        " (" + t.retention_action + ")",
       t.partition_count + " ahead",
       t.tenants + " tenant" + (t.tenants === 1 ? "" : "s"),
       t.partitions + " partitions",
       "shortest runway " + (t.min_runway_text || duration(t.min_runway_seconds)),
     ];
+    if (t.epoch) bits.push(t.time_column + " in epoch " + t.epoch);
+    if (t.sub_partition_by) bits.push("each HASH (" + t.sub_partition_by + ") into " + t.sub_partition_modulus);
+    if (t.tenant_partitioning === "list") bits.push("LIST (" + t.tenant_column + ") → RANGE (" + t.time_column + ")");
     if (t.default_partition) bits.push("default partition: " + (t.default_rows === null ? "?" : t.default_rows) + " rows");
     card.append(el("div", { class: "policy", text: bits.join(" · ") }));
     card.append(summary(t, entry, view));
