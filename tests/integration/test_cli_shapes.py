@@ -92,6 +92,12 @@ def test_an_id_tables_coverage_is_said_in_ids(dsn: str, conn: Conn, tmp_path: Pa
     )
 
     conn.execute("INSERT INTO orders SELECT generate_series(1, 2500)")
+    planned = as_json(run(tmp_path, "plan", "--json", dsn=dsn))
+    # premade ahead of the newest id (2500), as the pass will: [3000, 4000), [4000, 5000)
+    assert [op["partition"] for op in planned["operations"]] == [
+        "public.orders_p3000",
+        "public.orders_p4000",
+    ]
     status = run(tmp_path, "status", dsn=dsn)
     assert status.returncode == 1
     assert (

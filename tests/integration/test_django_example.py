@@ -232,3 +232,33 @@ def test_an_unreachable_database_is_a_warning_for_checks_and_an_error_for_comman
         f"CommandError: cannot connect to DATABASES['default'] (127.0.0.1:{port}/convoy): "
     )
     assert "Traceback" not in status.stderr
+
+
+def test_an_id_table_in_the_block_is_checked_applied_and_surveyed_in_ids(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    conn.execute("CREATE TABLE public.orders (id bigint NOT NULL) PARTITION BY RANGE (id)")
+    path = bad_settings(
+        tmp_path,
+        'PARTMAN = {"DATABASE": "default", "table": [{"name": "orders", "partition_by": "id", '
+        '"partition_interval": 1000, "partition_count": 2, "retention_period": 5000}]}\n',
+    )
+    before = ok(
+        manage(dsn, "check", "--database", "default", settings="bad_settings", pythonpath=path)
+    )
+    (warned,) = w001(before.stderr)
+    assert warned.startswith(
+        "public.orders: (partman.W001) the table: runway 0, no partition covers the newest id "
+        "(its premake of 2 x 1000 ids)"
+    ), warned
+    plan = ok(manage(dsn, "partman", "apply", settings="bad_settings", pythonpath=path))
+    assert "1000-id partitions, 2 ahead, retention 5000 ids" in plan.stdout
+    conn.execute("INSERT INTO orders SELECT generate_series(1, 2500)")
+    planned = ok(manage(dsn, "partman", "plan", settings="bad_settings", pythonpath=path))
+    assert "+ create public.orders_p3000" in planned.stdout  # ahead of the newest id, 2500
+    conn.execute("DELETE FROM orders WHERE id > 1500")
+    shown = manage(dsn, "partman", "status", "--json", settings="bad_settings", pythonpath=path)
+    (table,) = json.loads(shown.stdout)["tables"]
+    assert table["partition_interval"] == "1000"
+    (runway,) = table["tenants"]
+    assert (runway["runway_ids"], runway["premake_ids"], runway["short"]) == (1500, 2000, False)

@@ -677,3 +677,12 @@ def test_tables_show_their_shape_and_an_id_tables_runway_is_in_ids(
         "/api/tables/public.orders/tenants/b", json={"retention_period": "6000 ids"}, headers=AUTH
     )
     assert again.json()["effective_retention_period"] == "6000 ids"
+
+    families = _families(client.get("/metrics").text)
+    runway_ids = {
+        (s.labels["table"], s.labels["tenant"]): s.value
+        for s in families["partman_runway_ids"].samples
+    }
+    assert runway_ids == {("public.orders", "a"): 1500.0, ("public.orders", "b"): 0.0}
+    in_seconds = {s.labels["table"] for s in families["partman_runway_seconds"].samples}
+    assert in_seconds == {"public.hits"}  # ids are not seconds: no 0 s runway to alert on

@@ -27,6 +27,7 @@ from rich.table import Table as RichTable
 from .. import settings as settings_module
 from ..engine import sync as sync_module
 from ..engine.manager import Manager
+from ..engine.world import read_positions
 from ..model.clock import RealClock
 from ..model.text import first_line
 from ..settings import DEFAULT_PATH, Problem, Settings
@@ -210,4 +211,6 @@ def resolve_or_fail(conn: psycopg.Connection[Any], found: Settings) -> sync_modu
             f"{len(resolution.problems)} problem(s) with {found.file} against this database; "
             "nothing was run (`partman check` lists them too)"
         )
+    # resolve reads the catalog only: an id table's plan starts at its newest id, as a pass's
+    read_positions(conn, resolution.future_state(), resolution.catalog, found.config.tz)
     return resolution

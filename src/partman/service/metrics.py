@@ -46,12 +46,21 @@ class _InventoryCollector(Collector):
         self._read = read
         self._logger = logger
 
-    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    def _families(
+        self,
+    ) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         return (
             GaugeMetricFamily(
                 "partman_runway_seconds",
                 "Seconds from now to the end of the gap-free run of partitions holding now "
-                "(0 when now has no partition), per managed table and tenant",
+                "(0 when now has no partition), per managed table and tenant (id tables: "
+                "partman_runway_ids)",
+                labels=["table", "tenant"],
+            ),
+            GaugeMetricFamily(
+                "partman_runway_ids",
+                "An id table's runway: ids from its newest id to the end of the gap-free run "
+                "of partitions holding it (0 when it has no partition), per table and tenant",
                 labels=["table", "tenant"],
             ),
             GaugeMetricFamily(
@@ -69,13 +78,13 @@ class _InventoryCollector(Collector):
         return self._families()
 
     def collect(self) -> Iterable[Metric]:
-        runway, partitions, up = self._families()
+        runway, runway_ids, partitions, up = self._families()
         try:
             found = self._read()
         except Exception as error:  # a scrape must answer even when the database is down
             self._logger.debug("metrics: inventory unavailable: %s", error)
             up.add_metric([], 0)
-            return (runway, partitions, up)
+            return (runway, runway_ids, partitions, up)
         counts: dict[str, int] = {}
         for row in found.partitions:
             counts.setdefault(row.table, 0)
@@ -83,11 +92,14 @@ class _InventoryCollector(Collector):
                 counts[row.table] += 1
         for c in found.coverage:
             counts.setdefault(c.table, 0)
-            runway.add_metric([c.table, c.tenant or ""], c.runway_seconds)
+            if c.runway_ids is not None:  # not seconds: an alert on 0 s would always fire
+                runway_ids.add_metric([c.table, c.tenant or ""], c.runway_ids)
+            else:
+                runway.add_metric([c.table, c.tenant or ""], c.runway_seconds)
         for table, n in sorted(counts.items()):
             partitions.add_metric([table], n)
         up.add_metric([], 1)
-        return (runway, partitions, up)
+        return (runway, runway_ids, partitions, up)
 
 
 class Metrics:

@@ -23,7 +23,7 @@ import psycopg
 
 from partman.decide.coverage import SHORT_OF_HALF_PREMAKE, Runway, inventory, runways
 from partman.engine.sync import Resolution, resolve
-from partman.engine.world import default_rows
+from partman.engine.world import default_rows, read_positions
 from partman.model import snapshot
 from partman.model.keys import IdInterval
 from partman.settings import Problem, Settings
@@ -111,6 +111,8 @@ def survey(conn: psycopg.Connection[Any], settings: Settings, now: dt.datetime) 
     """Only reads (the catalog, partman's metadata, the tenants_query of each table)."""
     resolution = resolve(conn, settings, now)
     state = resolution.future_state()
+    # an id table's runway starts at its newest id (resolve reads the catalog only)
+    read_positions(conn, state, resolution.catalog, settings.config.tz)
     found = inventory(state, resolution.catalog, now, settings.config.tz)
     was = resolution.state
     registered_tables = {(t.schema, t.name) for t in was.tables}

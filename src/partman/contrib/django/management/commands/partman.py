@@ -23,6 +23,7 @@ from partman import Manager, PartmanError
 from partman.cli.render import apply_json, plan_json
 from partman.db import reads as status_module
 from partman.engine import sync as sync_module
+from partman.engine.world import read_positions
 from partman.model.clock import RealClock
 from partman.settings import Problem
 
@@ -111,6 +112,9 @@ class Command(BaseCommand):
         settings = block.settings
         with database.connect(block.alias, dsn, settings.config.application_name) as conn:
             resolution = sync_module.resolve(conn, settings, RealClock().now())
+            if not resolution.problems:  # an id table's plan starts at its newest id
+                state = resolution.future_state()
+                read_positions(conn, state, resolution.catalog, settings.config.tz)
         if resolution.problems:
             raise CommandError(
                 _problems(
