@@ -23,8 +23,16 @@ from .errors import (
     TenantError,
 )
 from .model.clock import Clock, RealClock, SimulatedClock
-from .model.config import Config, PartitionType, RetentionAction, Table, Tenant
+from .model.config import (
+    Config,
+    PartitionType,
+    RetentionAction,
+    Table,
+    Tenant,
+    TenantPartitioning,
+)
 from .model.intervals import Interval, Retention
+from .model.keys import Epoch
 from .model.operations import (
     CreateDefaultPartition,
     CreatePartition,
@@ -49,6 +57,7 @@ __all__ = [
     "CreateDefaultPartition",
     "CreatePartition",
     "DropPartition",
+    "Epoch",
     "ForgetPartition",
     "Found",
     "ImportReport",
@@ -80,5 +89,6 @@ __all__ = [
     "TableNotFoundError",
     "Tenant",
     "TenantError",
+    "TenantPartitioning",
     "__version__",
 ]

@@ -42,7 +42,7 @@ from ..model.text import first_line
 from ..settings import Path_, Problem, Settings, SettingsError, TableSpec
 from . import store_async as store
 from .manager_async import AsyncManager
-from .world_async import read_catalog
+from .world_async import read_catalog, read_positions
 
 
 async def read_state(conn: psycopg.AsyncConnection[Any], meta: str) -> snapshot.State | None:
@@ -130,6 +130,8 @@ async def resolve(
         if resolved is not None:
             result.tables.append(resolved)
             result.changes += changes(resolved, old)
+    if not result.problems:  # id tables are planned from their newest ids
+        await read_positions(conn, result.future_state(), catalog, settings.config.tz)
     return result
 
 
@@ -172,12 +174,13 @@ async def _resolve_table(
             ),
         ):
             if was != asked:
+                shown = old.interval if name == "partition_interval" else was
+                fix = f"Remove {name}" if was is None else f"Write {name} = {toml_value(shown)}"
                 problem(
                     (*spec.path, name),
                     f"{table.qualified_name} is already managed with {name} {was!r}; it cannot "
-                    f"change under existing partitions. Write {name} = {toml_value(was)}, or stop "
-                    f"managing it first (`partman tenants remove {table.qualified_name} --all`) "
-                    "to manage it anew",
+                    f"change under existing partitions. {fix}, or stop managing it first "
+                    f"(`partman tenants remove {table.qualified_name} --all`) to manage it anew",
                 )
     table_id = old.id if old is not None else new_id
     resolved = Resolved(spec, desired_record(table, table_id), tenant_key)

@@ -22,6 +22,7 @@ PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 30
 
 SERIES = (
     "partman_runway_seconds",
+    "partman_runway_ids",
     "partman_partitions",
     "partman_database_up",
     "partman_default_partition_rows",
