@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
 import time
 import uuid
@@ -339,6 +340,29 @@ def differences(got: set[tuple[str, ...]], want: set[tuple[str, ...]]) -> str | 
 # --------------------------------------------------------------------------- one shape
 
 
+class Warnings(logging.Handler):
+    """partman's warnings during a shape's run, by event, with their first text and a count
+    (instead of one bare line per table from logging's last-resort handler)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: dict[str, tuple[str, int]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = str(getattr(record, "event", record.getMessage()))
+        text = str(getattr(record, "warning", "") or record.getMessage())
+        first, n = self.seen.get(event, (text, 0))
+        self.seen[event] = (first, n + 1)
+
+
+def manager_for(pool: Any, clock: partman.Clock, warnings: Warnings) -> partman.Manager:
+    logger = logging.getLogger("partman.bench.shapes")
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    logger.handlers[:] = [warnings]
+    return partman.Manager(pool, clock=clock, logger=logger, config=partman.Config())
+
+
 @dataclass
 class Outcome:
     """What one shape measured: seconds by phase and contestant (None: failed, not run)."""
@@ -350,6 +374,7 @@ class Outcome:
     trips: dict[str, int] = field(default_factory=dict)
     plain: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> shape -> s
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Run:
@@ -434,7 +459,8 @@ class Run:
         dsn = self.database("partman")
         pool = b.counting_pool(dsn)
         clock = partman.SimulatedClock(b.START)
-        manager = b.quiet_manager(pool, clock)
+        warnings = Warnings()
+        manager = manager_for(pool, clock, warnings)
         phase = "registration"
         try:
             manager.init()
@@ -475,6 +501,8 @@ class Run:
         except Exception as exc:
             out.problems.append(f"partman, {phase}: {type(exc).__name__}: {exc}")
         finally:
+            for event, (text, n) in warnings.seen.items():
+                out.warnings.append(f"partman logged {event} {n:,} times, e.g. {text}")
             manager.close()
             pool.close()
             self.drop("partman")
@@ -589,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += rows_for(shape, out)
             for problem in out.problems:
                 notes.append(f"[red]{key}[/]: {problem}")
+            for warning in out.warnings:
+                notes.append(f"[yellow]{key}[/]: {warning}")
     b.print_table(
         f"7. Shapes: partman against plain SQL, PostgreSQL {srv.version}; {parents} parents "
         f"a shape (list: 1 parent, {tenants} tenants), {AHEAD + 1} periods made, "

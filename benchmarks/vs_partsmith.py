@@ -402,8 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             "partman",
             "partitions",
             "round trips",
-            "pg-partsmith / partman",
-            "partitions after (pg-partsmith / partman)",
+            "partsmith / partman",
+            "after (partsmith / partman)",
         ],
         out.rows,
         [
