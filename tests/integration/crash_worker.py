@@ -20,6 +20,15 @@ Without a kill the pass runs to its end. Either way every event is printed to st
 JSON line as it happens (``{"event": "step" | "roundtrip", "n": ..., ...}``, flushed), so a
 killed run's output shows where it died; a finished run ends with ``{"event": "report", ...}``
 and exits 0 if the report is ok, 1 if not.
+
+    crash_worker.py --serve
+
+runs the same passes in processes forked from this one, which has imported partman and
+psycopg once (most of a pass's second otherwise): each line on stdin is a JSON request
+``{"argv": [...], "stdout": path, "stderr": path, "timeout": seconds}``; a child is forked
+with its stdout and stderr in those files, runs ``main(argv)`` (killed by SIGALRM after
+`timeout`), and the line ``{"returncode": ...}`` answers (negative: killed by that signal), as
+subprocess would. The child is a process of its own: a SIGKILL is as real a crash as above.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import re
 import signal
 import sys
 import threading
+import traceback
 from typing import Any
 
 import psycopg
@@ -96,8 +106,10 @@ class CountingConnection(psycopg.Connection[Any]):
         return super().execute(query, *args, **kwargs)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     global _args
+    _counts.update(step=0, roundtrip=0, detach=0)
+    CountingConnection.counting = False
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--now", required=True, help="the simulated clock, ISO 8601 with zone")
@@ -107,7 +119,7 @@ def main() -> int:
     parser.add_argument("--move-batch-rows", type=int, default=20)
     parser.add_argument("--lock-timeout-ms", type=int, default=250)
     parser.add_argument("--scenario", default="convoy", help="informational only")
-    _args = parser.parse_args()
+    _args = parser.parse_args(argv)
 
     config = partman.Config(
         move_batch_rows=_args.move_batch_rows,
@@ -135,5 +147,39 @@ def main() -> int:
     return 0 if report.ok else 1
 
 
+def _child(request: dict[str, Any]) -> int:
+    """In the forked child: output to the request's files, a deadline, then the pass."""
+    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    signal.alarm(int(request["timeout"]))
+    try:
+        code = main(request["argv"])
+    except BaseException:
+        traceback.print_exc()
+        code = 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code
+
+
+def serve() -> int:
+    """Fork one child per request on stdin, one at a time (no thread here: forks stay safe)."""
+    import partman.engine.executor  # noqa: F401  (imported by the first pass otherwise)
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_child(request))
+        _, status = os.waitpid(pid, 0)
+        returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        sys.stdout.write(json.dumps({"returncode": returncode}) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main())

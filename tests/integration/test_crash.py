@@ -38,7 +38,9 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -156,7 +158,248 @@ def set_up_t0(dsn: str) -> None:
             _insert(conn, table, tenant, day, rows, "old")
 
 
-def snapshot(conn: Conn) -> dict[str, Any]:
+# -- the shapes -------------------------------------------------------------------------------
+#
+# The same story for each key axis and level partman manages besides RANGE (tenant, time), all
+# in one database (schema "shapes") so that one pass at T1 does every shape's work: set up at
+# T0 (tables, rows waiting in default partitions, one pass, then rows in what it made), the
+# pass at T1 creates (moving rows out of default partitions, staged or not) and retires.
+
+SHAPES_SCHEMA = "shapes"
+SHAPES_ARCHIVE = "shapes_archive"
+
+
+def _epoch_ms(day: int) -> int:
+    return int((DAY0 + day * DAY).timestamp()) * 1000
+
+
+def _uuid7(ms: int, rest: int) -> uuid.UUID:
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62) | rest)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """One table of the shapes scenario: its DDL, its Table, its rows before and after T0's
+    pass, and (LIST) the tenants registered after it, new at T1."""
+
+    ddl: str
+    table: partman.Table
+    before: Callable[[Conn], None] = lambda conn: None
+    after: Callable[[Conn], None] = lambda conn: None
+    tenants_after: tuple[str, ...] = ()
+
+
+def _ids(conn: Conn) -> None:
+    for lo, hi in [(1, 2999), (3500, 3509), (4000, 4044)]:
+        conn.execute(
+            "INSERT INTO shapes.orders SELECT g, %s + g * interval '1 minute', 'n' || g "
+            "FROM generate_series(%s::int8, %s::int8) g",
+            (DAY0, lo, hi),
+        )
+
+
+def _hits(conn: Conn) -> None:
+    for day in range(3):
+        conn.execute(
+            "INSERT INTO shapes.hits SELECT %s + g * 600000, '/d' || %s || '/' || g "
+            "FROM generate_series(0, 9) g",
+            (_epoch_ms(day), day),
+        )
+
+
+def _events(conn: Conn) -> None:
+    rows = [
+        (_uuid7(_epoch_ms(day) + k * 3_600_000 + k, 0x5EED + k), f"d{day}-{k}")
+        for day in range(3)
+        for k in range(8)
+    ]
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO shapes.events VALUES (%s, %s)", rows)
+
+
+def _readings(*days: tuple[int, int]) -> Callable[[Conn], None]:
+    def insert(conn: Conn) -> None:
+        for day, rows in days:
+            conn.execute(
+                "INSERT INTO shapes.readings SELECT g, %s + g * interval '13 minutes', g / 4.0 "
+                "FROM generate_series(1, %s) g",
+                (DAY0 + day * DAY, rows),
+            )
+
+    return insert
+
+
+def _jobs(conn: Conn) -> None:
+    conn.execute(
+        "INSERT INTO shapes.jobs SELECT 'a', %s + g * interval '1 hour', g "
+        "FROM generate_series(0, 71) g",
+        (DAY0,),
+    )
+
+
+SHAPES = [
+    # Integer ids: windows of 1000, two ahead, retention by distance (1500 ids below the
+    # newest), a default partition. T0's pass (no row yet) makes [0, 3000); rows fill it up
+    # to id 2999, and ids past it wait in the default: 10 of [3000, 4000) and 45 of
+    # [4000, 5000), up to 4044. The newest id counts the default's, so at T1 it is 4044:
+    # [4000, 5000) is made (staged: more than MOVE_BATCH_ROWS to move), then [5000, 7000),
+    # and [0, 2000) (wholly below 4044 - 1500) dropped; [3000, 4000) is behind the window
+    # under way, never made, and its rows stay in the default (as a time table's past).
+    Shape(
+        "CREATE TABLE shapes.orders (id bigint NOT NULL, created_at timestamptz NOT NULL, "
+        "note text, PRIMARY KEY (id)) PARTITION BY RANGE (id)",
+        partman.Table(
+            name="orders",
+            schema=SHAPES_SCHEMA,
+            partition_by="id",
+            partition_interval=1000,
+            partition_count=2,
+            retention_period=1500,
+            default_partition=True,
+        ),
+        after=_ids,
+    ),
+    # Epoch milliseconds (bigint): days, two ahead, two kept, no default partition (retention
+    # detaches CONCURRENTLY): T1 makes days 4-6 and drops days 0 and 1.
+    Shape(
+        "CREATE TABLE shapes.hits (at bigint NOT NULL, path text) PARTITION BY RANGE (at)",
+        partman.Table(
+            name="hits",
+            schema=SHAPES_SCHEMA,
+            partition_by="at",
+            epoch="milliseconds",
+            partition_count=2,
+            retention_period="2 days",
+        ),
+        after=_hits,
+    ),
+    # UUIDv7: days, two ahead, two kept and detached (kept as tables) CONCURRENTLY.
+    Shape(
+        "CREATE TABLE shapes.events (id uuid NOT NULL, body text, PRIMARY KEY (id)) "
+        "PARTITION BY RANGE (id)",
+        partman.Table(
+            name="events",
+            schema=SHAPES_SCHEMA,
+            partition_by="id",
+            partition_count=2,
+            retention_period="2 days",
+            retention_action="detach",
+        ),
+        after=_events,
+    ),
+    # RANGE (at) -> HASH (device_id, modulus 4): days, two ahead, two kept and archived into
+    # shapes_archive, a default partition. Rows wait in the default for days 0 (moved at
+    # T0), 3 (never made: they stay), 4 (45 rows: staged at T1, the staging table itself
+    # partitioned by HASH) and 5 (moved as it is made).
+    Shape(
+        "CREATE TABLE shapes.readings (device_id int NOT NULL, at timestamptz NOT NULL, "
+        "v float8, PRIMARY KEY (device_id, at)) PARTITION BY RANGE (at); "
+        "CREATE TABLE shapes.readings_default PARTITION OF shapes.readings DEFAULT",
+        partman.Table(
+            name="readings",
+            schema=SHAPES_SCHEMA,
+            partition_by="at",
+            partition_count=2,
+            retention_period="2 days",
+            retention_action="archive",
+            archive_schema=SHAPES_ARCHIVE,
+            sub_partition_by="device_id",
+            sub_partition_modulus=4,
+            default_partition=True,
+        ),
+        before=_readings((0, 25), (3, 6), (4, 45), (5, 7)),
+        after=_readings((1, 9), (2, 11)),
+    ),
+    # LIST (tenant) -> RANGE (at): tenant "a" from T0 (days, two ahead, two kept: T1 makes
+    # days 4-6 under its partition and drops days 0 and 1), tenant "b" registered after T0's
+    # pass: T1 makes its partition with its periods and attaches it last.
+    Shape(
+        "CREATE TABLE shapes.jobs (tenant text NOT NULL, at timestamptz NOT NULL, v int) "
+        "PARTITION BY LIST (tenant)",
+        partman.Table(
+            name="jobs",
+            schema=SHAPES_SCHEMA,
+            tenant_id="a",
+            tenant_id_column="tenant",
+            tenant_partitioning="list",
+            partition_by="at",
+            partition_count=2,
+            retention_period="2 days",
+        ),
+        after=_jobs,
+        tenants_after=("b",),
+    ),
+]
+
+
+def set_up_shapes(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SHAPES_SCHEMA)))
+        for shape in SHAPES:
+            conn.execute(shape.ddl)  # type: ignore[arg-type]
+            shape.before(conn)
+        with partman.Manager(dsn, config=CONFIG, clock=partman.SimulatedClock(T0)) as m:
+            for shape in SHAPES:
+                m.add_managed_table(shape.table)
+            report = m.maintain()
+            assert report.ok, str(report)
+            # 3 periods each (LIST: tenant a's partition with its 3), and the ids' default
+            assert len(report.created) == 4 * 3 + 1, str(report)
+            for shape in SHAPES:
+                if shape.tenants_after:
+                    m.register_tenants(shape.table, list(shape.tenants_after))
+        for shape in SHAPES:
+            shape.after(conn)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """A scenario: how its databases are set up at T0, and what a snapshot of them reads."""
+
+    name: str
+    set_up_t0: Callable[[str], None]
+    schemas: tuple[str, ...]
+    row: str = "t::text"
+    """Each row as snapshot reads it (the relation is `t`)."""
+    min_steps: int = 1
+    """Steps the pass at T1 takes at least (a check that the scenario still does its job)."""
+    min_roundtrips: int = 1
+    """Round trips at T1 not right after a step, at least."""
+    skeleton: bool = True
+    """Also kill between the round trips before the pass's first step and after its last
+    (the pass lock, the reads, ANALYZE, the run record): the same in every scenario, so
+    killed in one."""
+    repair_kills: tuple[str, ...] = ("move_batch", "attach_staged", "finish")
+    """The steps whose first kill (per kind, per table with `per_table`) the repair-pass
+    test starts from."""
+    per_table: bool = False
+
+
+CONVOY = Setup(
+    "convoy",
+    set_up_t0,
+    SCHEMAS,
+    "t.id, t.project_id, t.created_at::text, t.data::text",
+    min_steps=40,
+    min_roundtrips=15,
+)
+SHAPES_SETUP = Setup(
+    "shapes",
+    set_up_shapes,
+    (SHAPES_SCHEMA, SHAPES_ARCHIVE),
+    min_steps=50,
+    min_roundtrips=15,
+    skeleton=False,
+    # retention's finishing steps are the executor's whatever the shape (killed at every
+    # step above, and repaired twice in convoy); staging is where the shape matters: an id
+    # table's newest id, a period partitioned by HASH filled before it is attached
+    repair_kills=("move_batch", "attach_staged"),
+    per_table=True,
+)
+SETUPS = {s.name: s for s in [CONVOY, SHAPES_SETUP]}
+
+
+def snapshot(conn: Conn, setup: Setup = CONVOY) -> dict[str, Any]:
     """What an uninterrupted pass must leave: relations with bounds and comments, every row
     with the table it is in, and partman's ownership records."""
     with conn.transaction():
@@ -175,15 +418,17 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, pn.nspname || '.' || p
  WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p')
  ORDER BY 1, 2
 """,
-            (list(SCHEMAS),),
+            (list(setup.schemas),),
         ).fetchall()
         rows: list[tuple[Any, ...]] = []
         for schema, name, kind, *_ in relations:
             if kind != "r":
                 continue
             rows += conn.execute(
-                sql.SQL("SELECT {}, id, project_id, created_at::text, data::text FROM {}").format(
-                    sql.Literal(f"{schema}.{name}"), sql.Identifier(schema, name)
+                sql.SQL("SELECT {}, {} FROM {} t").format(
+                    sql.Literal(f"{schema}.{name}"),
+                    sql.SQL(setup.row),
+                    sql.Identifier(schema, name),
                 )
             ).fetchall()
         owned = conn.execute(
@@ -193,7 +438,7 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, pn.nspname || '.' || p
         ).fetchall()
         schemas = conn.execute(
             "SELECT nspname::text FROM pg_namespace WHERE nspname = ANY(%s) ORDER BY 1",
-            (list(SCHEMAS),),
+            (list(setup.schemas),),
         ).fetchall()
     return {
         "schemas": [s for (s,) in schemas],
@@ -309,26 +554,64 @@ class WorkerRun:
         return json.dumps(self.events[-1]) if self.events else "(no event)"
 
 
+class Zygote:
+    """A `crash_worker.py --serve` process: it has imported partman once, and forks a child
+    for each pass (a crash of the child is a crash as real as a process started for it)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, argv: list[str]) -> tuple[int, str, str]:
+        """(returncode, stdout, stderr) of one pass."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        with tempfile.TemporaryDirectory(prefix="crash-") as tmp:
+            out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+            request = {"argv": argv, "stdout": str(out), "stderr": str(err)}
+            request["timeout"] = WORKER_TIMEOUT
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline()
+            if not answer:
+                raise RuntimeError(f"crash_worker.py --serve exited ({self.proc.poll()})")
+            return json.loads(answer)["returncode"], out.read_text(), err.read_text()
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+_ZYGOTES: queue.Queue[Zygote] = queue.Queue()
+_STARTED: list[Zygote] = []
+
+
 def run_worker(dsn: str, *args: str) -> WorkerRun:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(WORKER),
-            "--dsn",
-            dsn,
-            "--now",
-            T1.isoformat(),
-            "--move-batch-rows",
-            str(MOVE_BATCH_ROWS),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=WORKER_TIMEOUT,
-        check=False,
-    )
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return WorkerRun(proc.returncode, events, proc.stderr)
+    """The pass at T1 in a process of its own (forked by a free Zygote; one is started when
+    none is free, as many as passes run at once)."""
+    try:
+        zygote = _ZYGOTES.get_nowait()
+    except queue.Empty:
+        zygote = Zygote()
+        _STARTED.append(zygote)
+    try:
+        argv = ["--dsn", dsn, "--now", T1.isoformat(), "--move-batch-rows", str(MOVE_BATCH_ROWS)]
+        returncode, stdout, stderr = zygote.run([*argv, *args])
+    finally:
+        _ZYGOTES.put(zygote)
+    events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return WorkerRun(returncode, events, stderr)
+
+
+def stop_zygotes() -> None:
+    while _STARTED:
+        _STARTED.pop().close()
+    while not _ZYGOTES.empty():
+        _ZYGOTES.get_nowait()
 
 
 def repair_pass(dsn: str) -> tuple[partman.Report, partman.Plan]:
@@ -343,6 +626,7 @@ def repair_pass(dsn: str) -> tuple[partman.Report, partman.Plan]:
 
 @dataclasses.dataclass
 class Scenario:
+    setup: Setup
     dbs: Databases
     templates: list[str]  # DSNs of databases set up at T0 (one per parallel run), copied
     run: WorkerRun  # the uninterrupted pass at T1: its steps and round trips
@@ -354,26 +638,69 @@ class Scenario:
         return self.templates[0]
 
 
-@pytest.fixture(scope="module")
-def scenario(pg_server: Server) -> Iterator[Scenario]:
-    dbs = Databases(pg_server)
-    # Copies of one template share its relations' OIDs; runs at the same time use copies of
-    # templates set up apart (see test_a_lock_in_another_database_...).
-    templates: list[str] = []
-    try:
+class Scenarios:
+    """The scenarios of one server, each set up when first asked for, all dropped at the end."""
+
+    def __init__(self, server: Server) -> None:
+        self.dbs = Databases(server)
+        self.templates: list[str] = []
+        self.made: dict[str, Scenario] = {}
+
+    def get(self, name: str) -> Scenario:
+        found = self.made.get(name)
+        if found is None:
+            found = self.made[name] = self._set_up(SETUPS[name])
+        return found
+
+    def _set_up(self, setup: Setup) -> Scenario:
+        # Copies of one template share its relations' OIDs; runs at the same time use copies
+        # of templates set up apart (see test_a_lock_in_another_database_...).
+        templates: list[str] = []
         for _ in range(PARALLEL):
-            templates.append(dbs.create())
-            set_up_t0(templates[-1])
-        with dbs.copy(templates[0]) as dsn:
-            run = run_worker(dsn)
+            templates.append(self.dbs.create())
+            self.templates.append(templates[-1])
+            setup.set_up_t0(templates[-1])
+        with self.dbs.copy(templates[0]) as dsn:
+            run = run_worker(dsn, "--scenario", setup.name)
             assert run.returncode == 0, f"{run.last}\n{run.stderr[-3000:]}"
             with psycopg.connect(dsn, autocommit=True) as conn:
-                reference, audit = snapshot(conn), audit_ok(conn)
-        yield Scenario(dbs, templates, run, reference, audit)
+                reference, audit = snapshot(conn, setup), audit_ok(conn)
+        return Scenario(setup, self.dbs, templates, run, reference, audit)
+
+    def close(self) -> None:
+        try:
+            for template in self.templates:
+                self.dbs.drop(template)
+        finally:
+            self.dbs.close()
+            stop_zygotes()
+
+
+@pytest.fixture(scope="module")
+def scenarios(pg_server: Server) -> Iterator[Scenarios]:
+    made = Scenarios(pg_server)
+    try:
+        yield made
     finally:
-        for template in templates:
-            dbs.drop(template)
-        dbs.close()
+        made.close()
+
+
+@pytest.fixture(scope="module")
+def scenario(scenarios: Scenarios) -> Scenario:
+    """The convoy scenario (RANGE (tenant, time), two tables, every retention action)."""
+    return scenarios.get("convoy")
+
+
+@pytest.fixture(scope="module", params=list(SETUPS))
+def any_scenario(scenarios: Scenarios, request: pytest.FixtureRequest) -> Scenario:
+    """Each scenario in turn: convoy, then one per shape."""
+    return scenarios.get(request.param)
+
+
+@pytest.fixture(scope="module")
+def shapes(scenarios: Scenarios) -> Scenario:
+    """The shapes scenario: ids, epoch milliseconds, UUIDv7, RANGE -> HASH, LIST -> RANGE."""
+    return scenarios.get("shapes")
 
 
 def check_repaired(scenario: Scenario, dsn: str) -> list[str]:
@@ -385,7 +712,7 @@ def check_repaired(scenario: Scenario, dsn: str) -> list[str]:
     if len(plan):
         problems.append(f"a further pass would still do something: {plan}")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        got = snapshot(conn)
+        got = snapshot(conn, scenario.setup)
         audit = audit_ok(conn)
     left = [o for o in got["owned"] if o[8] in PASS_STATES]
     if left:
@@ -469,6 +796,48 @@ def test_the_uninterrupted_pass_at_t1_exercises_every_kind_of_step(scenario: Sce
     assert sum(scenario.audit.values()) == len(scenario.audit) == 12 + 6
 
 
+def test_the_uninterrupted_pass_at_t1_does_each_shapes_work(shapes: Scenario) -> None:
+    """The shapes reference: what the kills below interrupt, and what they must end with."""
+    did = collections.defaultdict(set)
+    for e in shapes.run.steps:
+        did[e["table"]].add((e["step"], e["kind"], e["concurrently"]))
+    assert {
+        ("stage", "create", None),
+        ("move_batch", "create", None),
+        ("attach_staged", "create", None),
+        ("create_moving", "create", None),
+        ("detach", "drop", False),
+    } <= did["shapes.orders"]
+    assert {("create", "create", None), ("finish", "drop", True)} <= did["shapes.hits"]
+    assert {("create", "create", None), ("finish", "detach", True)} <= did["shapes.events"]
+    assert {("attach_staged", "create", None), ("finish", "archive", False)} <= did[
+        "shapes.readings"
+    ]
+    assert {("create", "create", None), ("finish", "drop", True)} <= did["shapes.jobs_a"]
+    assert did["shapes.jobs"] == {("create", "create", None)}  # tenant b, new
+    ref = shapes.reference
+    assert not [o for o in ref["owned"] if o[8] in PASS_STATES]
+    assert not [r for r in ref["relations"] if r[5]]
+    where = collections.defaultdict(set)
+    for relation, row in ref["rows"]:
+        where[relation].add(row)
+    ids_waiting = {int(r[1:].split(",")[0]) for r in where["shapes.orders_default"]}
+    assert ids_waiting == set(range(3500, 3510))  # behind the window under way: they stay
+    assert len(where["shapes.orders_p4000"]) == 45
+    assert "shapes.orders_p0" not in where and "shapes.orders_p1000" not in where
+    names = {(r[0], r[1]): r for r in ref["relations"]}
+    for day in (10, 11):
+        assert ("shapes", f"hits_p202603{day}") not in names
+        assert ("shapes", f"jobs_a_p202603{day}") not in names
+        kept = names[("shapes", f"events_p202603{day}")]
+        assert kept[3] is None and "retired by partman" in kept[6]  # detached, kept
+        archived = names[("shapes_archive", f"readings_p202603{day}")]
+        assert archived[3] is None and "(archive)" in archived[6]
+    periods = [r for r in ref["relations"] if r[3] == "shapes.jobs_b"]
+    assert len(periods) == 3
+    assert sum(shapes.audit.values()) == len(shapes.audit) == 16 + 10
+
+
 T = TypeVar("T")
 
 
@@ -511,31 +880,64 @@ def kill_at_each(scenario: Scenario, mode: str, points: list[dict[str, Any]]) ->
     return in_parallel(scenario, points, check)
 
 
-def test_a_pass_killed_at_any_step_is_repaired_by_the_next_one(scenario: Scenario) -> None:
+def step_kill_points(run: WorkerRun) -> list[dict[str, Any]]:
+    """The steps of a run worth a kill: those with a round trip since the step before. A kill
+    before a step that follows another with nothing sent in between (retention checks and
+    finishes several partitions, then sends them in one round trip) leaves the database as
+    the kill before that other one does."""
+    events = run.events
+    return [
+        e
+        for i, e in enumerate(events)
+        if e["event"] == "step" and (i == 0 or events[i - 1]["event"] != "step")
+    ]
+
+
+def _equivalent_kills(run: WorkerRun) -> dict[int, dict[str, Any]]:
+    """Each step's number, and the step whose kill leaves the database as a kill before it
+    does (itself, or the first of the steps before it with nothing sent in between)."""
+    out: dict[int, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    for e in run.events:
+        if e["event"] != "step":
+            current = None
+            continue
+        current = current or e
+        out[e["n"]] = current
+    return out
+
+
+def test_a_pass_killed_at_any_step_is_repaired_by_the_next_one(any_scenario: Scenario) -> None:
     """SIGKILL just before each of the pass's steps, one kill per fresh copy; the next pass
     must end where the uninterrupted one did."""
-    steps = scenario.run.steps
-    assert len(steps) >= 40
-    failures = kill_at_each(scenario, "step", steps)
-    assert not failures, f"{len(failures)} of {len(steps)} kill points:\n" + "\n".join(failures)
+    scenario = any_scenario
+    assert len(scenario.run.steps) >= scenario.setup.min_steps
+    points = step_kill_points(scenario.run)
+    failures = kill_at_each(scenario, "step", points)
+    assert not failures, f"{len(failures)} of {len(points)} kill points:\n" + "\n".join(failures)
 
 
 def test_a_pass_killed_between_any_two_round_trips_is_repaired_by_the_next_one(
-    scenario: Scenario,
+    any_scenario: Scenario,
 ) -> None:
     """Kills where no step is announced: after the run record is written, between the two
     round trips of one transaction, after a DETACH CONCURRENTLY but before its state is
     recorded, before the run is marked finished, ... A round trip right after a step is the
     same kill point as that step (tested above), so it is left out here."""
+    scenario = any_scenario
     events = scenario.run.events
+    steps = [i for i, e in enumerate(events) if e["event"] == "step"]
+    first, last = (0, len(events)) if scenario.setup.skeleton else (steps[0], steps[-1])
     points = [
         e
         for i, e in enumerate(events)
-        if e["event"] == "roundtrip" and (i == 0 or events[i - 1]["event"] != "step")
+        if e["event"] == "roundtrip"
+        and (i == 0 or events[i - 1]["event"] != "step")
+        and first <= i <= last
     ]
     # batched retention takes each step for several partitions in one round trip (a kill
     # after each one's DETACH ... CONCURRENTLY is the kill before the next one's step)
-    assert len(points) >= 15
+    assert len(points) >= scenario.setup.min_roundtrips
     failures = kill_at_each(scenario, "roundtrip", points)
     assert not failures, f"{len(failures)} of {len(points)} kill points:\n" + "\n".join(failures)
 
@@ -607,36 +1009,34 @@ def test_a_pass_killed_while_detach_concurrently_waits_is_repaired_by_the_next_o
     assert not failures, "\n".join(failures)
 
 
-def _first_kills_that_need_repair(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _first_kills_that_need_repair(
+    steps: list[dict[str, Any]], setup: Setup
+) -> list[dict[str, Any]]:
     """Kill points of the first pass that leave work half done for the next one: rows partly
-    moved into a staging table, all moved but not attached, and partitions detached but not
-    yet dropped, archived or kept."""
-
-    def first(step: str, kind: str, concurrently: bool | None, skip: int = 0) -> dict[str, Any]:
-        found = [
-            e
-            for e in steps
-            if (e["step"], e["kind"], e["concurrently"]) == (step, kind, concurrently)
-        ]
-        return found[skip]
-
+    moved into a staging table (the second batch of a staging), all moved but not attached,
+    and partitions detached but not yet dropped, archived or kept; the first of each kind
+    (of each table's, with `per_table`)."""
+    found: dict[tuple[str, str, str, bool | None], list[dict[str, Any]]] = {}
+    for e in steps:
+        if e["step"] in setup.repair_kills:
+            table = e["table"] if setup.per_table else ""
+            found.setdefault((e["step"], table, e["kind"], e["concurrently"]), []).append(e)
     return [
-        first("move_batch", "create", None, skip=1),
-        first("attach_staged", "create", None),
-        first("finish", "drop", False),
-        first("finish", "archive", False),
-        first("finish", "drop", True),
-        first("finish", "detach", True),
+        events[1 if step == "move_batch" else 0]
+        for (step, *_), events in found.items()
+        if len(events) > (step == "move_batch")
     ]
 
 
 def test_a_repair_pass_killed_at_any_of_its_repair_steps_is_repaired_by_the_pass_after_it(
-    scenario: Scenario,
+    any_scenario: Scenario,
 ) -> None:
     """The pass that repairs is a pass too. Kill the first pass where it leaves work half
     done, then kill the second one at each step of the operation it resumes; the third pass
     must still end where the uninterrupted one did."""
-    points = _first_kills_that_need_repair(scenario.run.steps)
+    scenario = any_scenario
+    points = _first_kills_that_need_repair(scenario.run.steps, scenario.setup)
+    assert len(points) == {"convoy": 6, "shapes": 4}[scenario.setup.name], points
 
     def check(template: str, first: dict[str, Any]) -> str | None:
         dbs = scenario.dbs
@@ -645,7 +1045,10 @@ def test_a_repair_pass_killed_at_any_of_its_repair_steps_is_repaired_by_the_pass
             assert killed.returncode == -signal.SIGKILL, killed.last
             with dbs.copy(once_killed) as trace_db:  # the second pass, uninterrupted
                 second = run_worker(trace_db)
-            resumed = [e for e in second.steps if e["partition"] == first["partition"]]
+            # each step of the operation it resumes, or the kill equivalent to it
+            same = _equivalent_kills(second)
+            resumed = [same[e["n"]] for e in second.steps if e["partition"] == first["partition"]]
+            resumed = list({e["n"]: e for e in resumed}.values())
             assert resumed, f"the second pass does not resume {first['partition']}"
             failures = []
             for step in resumed:
