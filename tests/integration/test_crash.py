@@ -22,6 +22,14 @@ everything must be as in the reference: the same relations with the same bounds 
 comments, every row once and in the same table, the same ownership records and states, no
 pass-in-progress state or pending detach left behind, one 'ok' audit row per operation, and
 nothing left to do.
+
+The shapes scenario runs the same kills (`any_scenario`) on the other shapes partman manages,
+all in one database so that one pass does each shape's work: an id table (premake from the
+newest id, rows staged out of its default partition, retention by distance), epoch
+milliseconds, UUIDv7 (detached and kept), RANGE -> HASH (staged, then archived) and LIST ->
+RANGE (a tenant's retention, and a new tenant's partition with its periods). Kill points that
+leave the database as another one does are killed once; round trips that are the same in
+every pass (before its first step, after its last) are killed in convoy only.
 """
 
 from __future__ import annotations
