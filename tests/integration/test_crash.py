@@ -396,7 +396,7 @@ SHAPES_SETUP = Setup(
     set_up_shapes,
     (SHAPES_SCHEMA, SHAPES_ARCHIVE),
     min_steps=50,
-    min_roundtrips=15,
+    min_roundtrips=12,
     skeleton=False,
     # retention's finishing steps are the executor's whatever the shape (killed at every
     # step above, and repaired twice in convoy); staging is where the shape matters: an id
