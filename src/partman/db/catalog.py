@@ -463,5 +463,9 @@ def positions_query(probes: Sequence[Any]) -> sql.Composed:
                     sql.Identifier(probe.tenant_column), sql.Literal(probe.tenant)
                 )
             newest = sql.SQL("GREATEST(({}), {})").format(waiting, newest)
+        for table in probe.staging:  # rows an interrupted pass was moving
+            newest = sql.SQL("GREATEST((SELECT max({}) FROM {}), {})").format(
+                column, sql.Identifier(*table), newest
+            )
         rows.append(sql.SQL("SELECT {}::int4, ({})::text").format(sql.Literal(i), newest))
     return sql.SQL(" UNION ALL ").join(rows)

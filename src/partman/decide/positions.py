@@ -37,6 +37,10 @@ class Probe:
     there until their window is made)."""
     tenant_column: str | None = None
     """The tenant column of a RANGE (tenant, id) parent: the default's rows are filtered by it."""
+    staging: tuple[tuple[str, str], ...] = ()
+    """partman's staging tables of this tenant (a window whose rows an interrupted pass was
+    moving out of the default): their rows count, or the newest id would drop while they are
+    out of both the default and the parent."""
 
 
 def probes(state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo) -> list[Probe]:
@@ -64,10 +68,21 @@ def probes(state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo) -> list[Prob
                 else:
                     for t in state.tenants.get(table.id, ()):
                         by_tenant.setdefault(tenant_from_text(t.tenant_id, keyed.kind), [])
+            staged: dict[TenantValue | None, list[tuple[str, str]]] = {}
+            for o in state.owned_by_parent.get((tree.schema, tree.name), ()):
+                if o.state == "staging" and o.exists and not o.attached:
+                    t = (
+                        None
+                        if keyed is None or o.tenant_id is None
+                        else (tenant_from_text(o.tenant_id, keyed.kind))
+                    )
+                    staged.setdefault(t, []).append((o.schema, o.name))
+                    by_tenant.setdefault(t, [])
             for tenant, pieces in by_tenant.items():
                 newest = sorted(pieces, key=lambda p: p.upper, reverse=True)[:PROBED]
                 names = tuple((p.partition.schema, p.partition.name) for p in newest)
-                if names or home is not None:
+                held = tuple(sorted(staged.get(tenant, ())))
+                if names or home is not None or held:
                     out.append(
                         Probe(
                             (tree.schema, tree.name),
@@ -76,6 +91,7 @@ def probes(state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo) -> list[Prob
                             names,
                             home,
                             None if keyed is None else keyed.name,
+                            held,
                         )
                     )
     return out
