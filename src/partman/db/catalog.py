@@ -149,7 +149,7 @@ SELECT pc.oid::int8, pn.nspname::text, pc.relname::text, pc.relkind::text, pt.pa
     children = sql.SQL(
         """
 SELECT i.inhparent::int8 AS parent, c.oid::int8 AS oid, n.nspname::text AS schema,
-       c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
+       c.relname::text AS name, pg_get_expr(c.relpartbound, 0) AS bound,
        d.description AS comment,
        CASE WHEN c.reltuples >= 0 THEN trunc(c.reltuples)::int8 END AS estimated_rows,
        i.inhdetachpending AS detach_pending,

@@ -71,13 +71,13 @@ def probes(state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo) -> list[Prob
             staged: dict[TenantValue | None, list[tuple[str, str]]] = {}
             for o in state.owned_by_parent.get((tree.schema, tree.name), ()):
                 if o.state == "staging" and o.exists and not o.attached:
-                    t = (
+                    who = (
                         None
                         if keyed is None or o.tenant_id is None
                         else (tenant_from_text(o.tenant_id, keyed.kind))
                     )
-                    staged.setdefault(t, []).append((o.schema, o.name))
-                    by_tenant.setdefault(t, [])
+                    staged.setdefault(who, []).append((o.schema, o.name))
+                    by_tenant.setdefault(who, [])
             for tenant, pieces in by_tenant.items():
                 newest = sorted(pieces, key=lambda p: p.upper, reverse=True)[:PROBED]
                 names = tuple((p.partition.schema, p.partition.name) for p in newest)

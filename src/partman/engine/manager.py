@@ -53,13 +53,13 @@ from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_tex
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
 from ..model.operations import Plan
 from ..model.report import Report
-from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, Traits
+from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, State, Traits
 from ..model.storage import options_of
 from . import store
 from .executor import Executor
 from .hooks import PreDropHook, StepHook
 from .keeper import Keeper
-from .world import default_rows, read_catalog, read_world
+from .world import Seen, default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
 
@@ -113,6 +113,7 @@ class Manager:
         self._meta_ready = False
         self._meta_lock = threading.Lock()
         self._pass_guard = threading.Lock()
+        self._seen: Seen = {}  # id tables' newest ids as last read (see world.read_positions)
         self._keeper = Keeper(
             self.maintain, interval=self.config.sample_rate.total_seconds(), logger=self.logger
         )
@@ -125,6 +126,11 @@ class Manager:
         opens it at once; `AsyncManager` on first use or in `async with`."""
         if self._owns_pool and self._pool.closed:
             self._pool.open()
+
+    def _read_world(self, conn: psycopg.Connection[Any]) -> tuple[State, Catalog]:
+        return read_world(
+            conn, self.config.metadata_schema, self.config.tz, self.config.lock_timeout, self._seen
+        )
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -329,7 +335,7 @@ class Manager:
                     catalog.get((template.schema, template.name)),
                 )
             self._ensure_metadata(conn)
-            state, _ = read_world(conn, self.config.metadata_schema, self.config.tz)
+            state, _ = self._read_world(conn)
             for schema, name in names:
                 table = _named(template, schema, name)
                 try:
@@ -401,7 +407,7 @@ class Manager:
         with self._connection() as conn:
             if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
                 return Plan(now=self.clock.now())  # a dry run creates nothing, not even metadata
-            state, catalog = read_world(conn, self.config.metadata_schema, self.config.tz)
+            state, catalog = self._read_world(conn)
         return planner.plan(state, catalog, self.clock.now(), self.config.tz)
 
     def inventory(
@@ -413,7 +419,7 @@ class Manager:
         with self._connection() as conn:
             if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
                 return Inventory([], [])
-            state, catalog = read_world(conn, self.config.metadata_schema, self.config.tz)
+            state, catalog = self._read_world(conn)
         found = inventory(state, catalog, self.clock.now(), self.config.tz)
         shown = None if tenant is None else str(tenant)
 
@@ -442,7 +448,7 @@ class Manager:
                 self.last_report = report
                 return report
             try:
-                state, catalog = read_world(conn, self.config.metadata_schema, self.config.tz)
+                state, catalog = self._read_world(conn)
                 plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
                 report.plan = plan
                 defaults = _defaults(catalog)

@@ -51,13 +51,13 @@ from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_tex
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
 from ..model.operations import Plan
 from ..model.report import Report
-from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, Traits
+from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, State, Traits
 from ..model.storage import options_of
 from . import store_async as store
 from .executor_async import AsyncExecutor
 from .hooks import AsyncPreDropHook, AsyncStepHook
 from .keeper_async import AsyncKeeper
-from .world_async import default_rows, read_catalog, read_world
+from .world_async import Seen, default_rows, read_catalog, read_world
 
 _PASS_LOCK_CLASS = 0x70617274  # 'part': keeps the pass lock apart from others' advisory locks
 
@@ -113,6 +113,7 @@ class AsyncManager:
         self._meta_ready = False
         self._meta_lock = asyncio.Lock()
         self._pass_guard = asyncio.Lock()
+        self._seen: Seen = {}  # id tables' newest ids as last read (see world.read_positions)
         self._keeper = AsyncKeeper(
             self.maintain, interval=self.config.sample_rate.total_seconds(), logger=self.logger
         )
@@ -125,6 +126,11 @@ class AsyncManager:
         opens it at once; `AsyncManager` on first use or in `async with`."""
         if self._owns_pool and self._pool.closed:
             await self._pool.open()
+
+    async def _read_world(self, conn: psycopg.AsyncConnection[Any]) -> tuple[State, Catalog]:
+        return await read_world(
+            conn, self.config.metadata_schema, self.config.tz, self.config.lock_timeout, self._seen
+        )
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -329,7 +335,7 @@ class AsyncManager:
                     catalog.get((template.schema, template.name)),
                 )
             await self._ensure_metadata(conn)
-            state, _ = await read_world(conn, self.config.metadata_schema, self.config.tz)
+            state, _ = await self._read_world(conn)
             for schema, name in names:
                 table = _named(template, schema, name)
                 try:
@@ -401,7 +407,7 @@ class AsyncManager:
         async with self._connection() as conn:
             if not self._meta_ready and not await store.exists(conn, self.config.metadata_schema):
                 return Plan(now=self.clock.now())  # a dry run creates nothing, not even metadata
-            state, catalog = await read_world(conn, self.config.metadata_schema, self.config.tz)
+            state, catalog = await self._read_world(conn)
         return planner.plan(state, catalog, self.clock.now(), self.config.tz)
 
     async def inventory(
@@ -413,7 +419,7 @@ class AsyncManager:
         async with self._connection() as conn:
             if not self._meta_ready and not await store.exists(conn, self.config.metadata_schema):
                 return Inventory([], [])
-            state, catalog = await read_world(conn, self.config.metadata_schema, self.config.tz)
+            state, catalog = await self._read_world(conn)
         found = inventory(state, catalog, self.clock.now(), self.config.tz)
         shown = None if tenant is None else str(tenant)
 
@@ -442,7 +448,7 @@ class AsyncManager:
                 self.last_report = report
                 return report
             try:
-                state, catalog = await read_world(conn, self.config.metadata_schema, self.config.tz)
+                state, catalog = await self._read_world(conn)
                 plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
                 report.plan = plan
                 defaults = _defaults(catalog)

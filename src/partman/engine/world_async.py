@@ -7,11 +7,13 @@ both faces: `world.py` is generated from this file by tools/async_to_sync.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import errors as pgerrors
 from psycopg import sql
 
 from ..db.catalog import (
@@ -30,12 +32,17 @@ from ..db.metadata import (
     parse_state,
     state_queries,
 )
-from ..decide.positions import probes
+from ..decide.positions import Probe, probes
+from ..model.columns import TenantValue
 from ..model.snapshot import Catalog, State
 
 
 async def read_world(
-    conn: psycopg.AsyncConnection[Any], meta_schema: str, zone: zoneinfo.ZoneInfo | None = None
+    conn: psycopg.AsyncConnection[Any],
+    meta_schema: str,
+    zone: zoneinfo.ZoneInfo | None = None,
+    budget: dt.timedelta | None = None,
+    seen: Seen | None = None,
 ) -> tuple[State, Catalog]:
     """Everything a pass needs to plan: one round trip, constant whatever the tenant count;
     a second one only where id tables are managed (their newest ids, `read_positions`).
@@ -43,24 +50,73 @@ async def read_world(
     The ownership records come joined to the partitions they are about (see `catalog_queries`).
     """
     state, catalog = await _read_snapshot(conn, meta_schema)
-    await read_positions(conn, state, catalog, zone or zoneinfo.ZoneInfo("UTC"))
+    await read_positions(conn, state, catalog, zone or zoneinfo.ZoneInfo("UTC"), budget, seen)
     return state, catalog
 
 
+Seen = dict[tuple[str, str], dict[TenantValue | None, int]]
+"""The newest ids a process read last, per parent and tenant: what a pass plans an id table
+from when a lock keeps it from reading them now (ids only grow, so an older newest id is a
+lower bound: it creates and retires no more than the true one would)."""
+
+
 async def read_positions(
-    conn: psycopg.AsyncConnection[Any], state: State, catalog: Catalog, zone: zoneinfo.ZoneInfo
+    conn: psycopg.AsyncConnection[Any],
+    state: State,
+    catalog: Catalog,
+    zone: zoneinfo.ZoneInfo,
+    budget: dt.timedelta | None = None,
+    seen: Seen | None = None,
 ) -> None:
-    """Each id table's newest id per tenant, into its `ParentInfo.positions`."""
+    """Each id table's newest id per tenant, into its `ParentInfo.positions`.
+
+    Reading a partition's max() needs ACCESS SHARE on it, which waits behind an application's
+    ACCESS EXCLUSIVE. Under a `budget` (the pass's lock_timeout) the one statement gives up;
+    then each parent is read on its own, and a parent still locked keeps the newest ids `seen`
+    last (none: the planner starts from its lowest window and plans nothing new there); the
+    executor then meets the same lock and names its holder."""
     found = probes(state, catalog, zone)
     if not found:
         return
-    async with conn.transaction():
-        cur = await conn.execute(positions_query(found))
-        rows = await cur.fetchall()
+    try:
+        rows = await _positions(conn, found, budget)
+    except pgerrors.LockNotAvailable:
+        if budget is None:
+            raise
+        by_parent: dict[tuple[str, str], list[int]] = {}
+        for n, probe in enumerate(found):
+            by_parent.setdefault(probe.parent, []).append(n)
+        rows = []
+        for parent, group in by_parent.items():
+            try:
+                got = await _positions(conn, [found[n] for n in group], budget)
+            except pgerrors.LockNotAvailable:
+                catalog[parent].positions.update((seen or {}).get(parent, {}))
+                continue
+            rows += [(group[i], text) for i, text in got]
     for i, text in rows:
         if text is not None:
             probe = found[i]
             catalog[probe.parent].positions[probe.tenant] = int(Decimal(text))
+    if seen is not None:
+        for probe in found:
+            known = catalog[probe.parent].positions
+            if probe.tenant in known:
+                seen.setdefault(probe.parent, {})[probe.tenant] = known[probe.tenant]
+
+
+async def _positions(
+    conn: psycopg.AsyncConnection[Any], found: list[Probe], budget: dt.timedelta | None
+) -> list[tuple[int, str | None]]:
+    async with conn.transaction():
+        if budget is not None:
+            await conn.execute(
+                sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(f"{max(1, int(budget.total_seconds() * 1000))}ms")
+                )
+            )
+        cur = await conn.execute(positions_query(found))
+        return [(int(i), text) for i, text in await cur.fetchall()]
 
 
 async def _read_snapshot(
