@@ -683,6 +683,7 @@ def repairs(
                     bound_text=p.bound_text,
                     time_column=_checked_column(table),
                     stage=Stage.PENDING,
+                    sub_partitioned=nested_strategy(table) is not None,
                 )
             )
         elif o.state in _RETIRING and not o.attached:
@@ -694,6 +695,7 @@ def repairs(
                     archive_schema=table.archive_schema,
                     time_column=_checked_column(table),
                     stage=Stage.DETACHED,
+                    sub_partitioned=nested_strategy(table) is not None,
                 )
             )
     for p in pending.values():
@@ -858,6 +860,7 @@ def retention(
                     cutoff=shown_cutoff,
                     time_column=_checked_column(ctx.table),
                     concurrently=ctx.move is None,
+                    sub_partitioned=p.is_partitioned,
                 )
             )
     return drops, notices

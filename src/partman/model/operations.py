@@ -401,6 +401,8 @@ class RetirePartition(Operation):
     """Detach with CONCURRENTLY (False when the parent has a default partition)."""
     stage: Stage = Stage.ATTACHED
     """Where a previous pass left it: "attached", "pending" or "detached"."""
+    sub_partitioned: bool = False
+    """Its rows are in partitions of its own (a HASH level): archive moves them with it."""
 
     @property
     def kind(self) -> str:
@@ -422,10 +424,15 @@ class RetirePartition(Operation):
         if action == "archive":
             assert self.archive_schema is not None
             target = sql.Identifier(self.archive_schema)
-            return [
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(target),
-                sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(self.partition, target),
-            ]
+            moves = [sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(self.partition, target)]
+            if self.sub_partitioned:
+                moves.insert(
+                    0,
+                    _move_subtree(
+                        (self.partition_schema, self.partition_name), self.archive_schema
+                    ),
+                )
+            return [sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(target), *moves]
         return []
 
     def statements(self) -> list[sql.Composed]:
@@ -439,6 +446,27 @@ class RetirePartition(Operation):
             "archive_schema": self.archive_schema,
             "estimated_rows": self.estimated_rows,
         }
+
+
+def _move_subtree(root: tuple[str, str], schema: str) -> sql.Composed:
+    """Every partition below `root` into `schema` (SET SCHEMA moves one table, not its
+    partitions). A DO block cannot take parameters: the names reach it through two settings
+    local to the transaction, and it quotes what it runs with format()'s %I."""
+    return sql.SQL(
+        "SELECT set_config('partman.subtree', {}, true), "
+        "set_config('partman.subtree_schema', {}, true); "
+        "DO $partman$ DECLARE leaf regclass; BEGIN "
+        "FOR leaf IN SELECT relid FROM pg_partition_tree("
+        "current_setting('partman.subtree')::regclass) WHERE level > 0 ORDER BY level DESC LOOP "
+        "EXECUTE format('ALTER TABLE %s SET SCHEMA %I', leaf, "
+        "current_setting('partman.subtree_schema')); "
+        "END LOOP; END $partman$"
+    ).format(sql.Literal(_quoted(root)), sql.Literal(schema))
+
+
+def _quoted(name: tuple[str, str]) -> str:
+    """ "schema"."name", as regclass reads it (each part quoted, as PostgreSQL quotes them)."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name)
 
 
 DropPartition = RetirePartition
