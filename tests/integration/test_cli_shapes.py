@@ -134,3 +134,28 @@ def test_an_id_tables_tenants_take_and_show_a_retention_in_ids(
     assert "retention 2000 ids -> 3000 ids" in changed.stdout
     listed = ok(run(tmp_path, "tenants", "list", dsn=dsn)).stdout
     assert re.search(r"public\.orders\s+a\s+3000 ids \(own\)\s+1 \(own\)", listed), listed
+
+
+def test_a_list_parents_plan_shows_each_tenant_partition_once(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    conn.execute(
+        "CREATE TABLE events (tenant_id text NOT NULL, at timestamptz NOT NULL) "
+        "PARTITION BY LIST (tenant_id)"
+    )
+    conn.execute(
+        "CREATE TABLE events_acme PARTITION OF events FOR VALUES IN ('acme') "
+        "PARTITION BY RANGE (at)"
+    )
+    write(
+        tmp_path,
+        '[[table]]\nname = "events"\npartition_by = "at"\ntenant_id_column = "tenant_id"\n'
+        'tenant_partitioning = "list"\npartition_count = 2\n\n'
+        '[[table.tenant]]\nid = "acme"\n\n[[table.tenant]]\nid = "globex"\n',
+    )
+    shown = ok(run(tmp_path, "plan", dsn=dsn)).stdout
+    headings = [line for line in shown.splitlines() if line.startswith("public.events_acme")]
+    assert len(headings) == 1, shown
+    assert "public.events_globex" in shown, shown  # the new tenant's partition, with periods
+    ok(run(tmp_path, "apply", "--yes", dsn=dsn))
+    assert "No changes" in ok(run(tmp_path, "plan", dsn=dsn)).stdout

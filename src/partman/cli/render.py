@@ -146,7 +146,8 @@ def render_plan(
     """The metadata changes and the pass after them, grouped by table (the file's order
     first), then the one-line summary."""
     tables = list(dict.fromkeys([*order, *(c.table for c in changes if c.table), *plan.tables]))
-    tables += [op.parent_qualified for op in plan if op.parent_qualified not in tables]
+    # a LIST parent's tenant partitions are parents of their own operations: each once
+    tables = list(dict.fromkeys([*tables, *(op.parent_qualified for op in plan)]))
     render_grouped(console, tables, changes, list(plan), plan.notices, show_sql=show_sql)
     for n in plan.notices:
         if n.table not in tables:
