@@ -493,6 +493,34 @@ def test_an_existing_list_tree_is_adopted_period_by_period_with_its_tenants(
     assert all(op.parent_name == "events_globex" for op in plan.creates)
 
 
+def test_a_tenant_in_a_partition_of_several_is_left_alone_said_and_never_fails_a_pass(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    """A LIST partition holding two tenants is foreign: the import names it, a registered
+    tenant it holds gets an error notice instead of a partition that would overlap it, and
+    the other tenants are managed as usual, pass after pass."""
+    create_list_parent(conn)
+    conn.execute(
+        "CREATE TABLE public.events_shared PARTITION OF public.events "
+        "FOR VALUES IN ('acme', 'globex')"
+    )
+    manager.add_managed_table(list_table())
+    found = manager.import_existing_partitions(list_table(name="events"))
+    [shared] = found.foreign
+    assert shared.partition == "public.events_shared" and "holds 2 tenants" in shared.reason
+    manager.register_tenants("public.events", ["acme", "initech"])
+    plan = manager.plan()
+    assert [op.parent_name for op in plan.creates] == ["events"]  # initech's partition only
+    [notice] = [n for n in plan.notices if n.tenant == "acme"]
+    assert "public.events_shared, a partition of several tenants" in notice.message
+    for _ in range(2):
+        report = manager.maintain()
+        assert not report.failed, str(report)
+    assert conn.execute(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.events'::regclass"
+    ).fetchone() == (2,)
+
+
 def test_ids_waiting_in_the_default_partition_count_and_move_into_their_new_window(
     conn: Conn, manager: partman.Manager
 ) -> None:

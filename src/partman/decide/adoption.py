@@ -14,6 +14,7 @@ from typing import Any
 
 from ..model.columns import KeyColumn, TenantValue, tenant_text
 from ..model.snapshot import (
+    Catalog,
     ParentInfo,
     PartitionInfo,
     State,
@@ -22,7 +23,7 @@ from ..model.snapshot import (
     is_owner_comment,
 )
 from .domains import domain_of
-from .planner import nested_strategy, timelines
+from .planner import nested_strategy, subtrees, timelines
 
 
 @dataclass(frozen=True)
@@ -190,3 +191,26 @@ def _why_foreign(p: PartitionInfo) -> str:
     if p.bound is None:
         return "a bound shape partman does not read"
     return "spans several tenants or is unbounded"
+
+
+def list_foreign(parent: ParentInfo, catalog: Catalog, time_key: KeyColumn) -> list[Found]:
+    """The partitions of a LIST parent that are not one tenant's RANGE-by-time partition:
+    several tenants in one, a plain table, another key, the default. partman leaves them alone
+    (and a tenant listed in one gets no partition of its own): the import says so."""
+    own = {(p.schema, p.name) for p in subtrees(parent, catalog, time_key).values()}
+    out: list[Found] = []
+    for p in parent.partitions:
+        if (p.schema, p.name) in own:
+            continue
+        bound = p.bound
+        if bound is not None and bound.is_default:
+            reason = "the LIST parent's default partition: rows of no listed tenant"
+        elif bound is not None and len(bound.lower) > 1:
+            reason = (
+                f"holds {len(bound.lower)} tenants: partman manages a partition per tenant, "
+                f"PARTITION BY RANGE ({time_key.name})"
+            )
+        else:
+            reason = f"not PARTITION BY RANGE ({time_key.name}): left alone"
+        out.append(Found(parent.qualified_name, p.qualified_name, None, p.bound_text, reason))
+    return out

@@ -455,9 +455,31 @@ def plan_list_table(
     drops: list[Operation] = []
     notices: list[Notice] = []
     names = taken or (lambda: {p.name for p in parent.partitions})
+    claimed = {  # every value some other partition holds: a new one would overlap it
+        value: p
+        for p in parent.partitions
+        if p.bound is not None and not p.bound.is_default
+        for value in p.bound.lower
+    }
     for policy in policies(table, state, tenant_key.kind):
         assert policy.tenant is not None
         own = tenant_parts.get(policy.tenant)
+        if own is None and policy.tenant in claimed:
+            other = claimed[policy.tenant]
+            shape = (
+                "a partition of several tenants"
+                if other.bound is not None and len(other.bound.lower) > 1
+                else "not PARTITION BY RANGE "
+                f"({time_key.name})"
+            )
+            message = (
+                f"tenant {policy.tenant} is in {other.qualified_name}, {shape}, so it cannot "
+                "have a partition of its own; left alone (detach it and give the tenant a "
+                f"partition FOR VALUES IN ({policy.tenant}) PARTITION BY RANGE "
+                f"({time_key.name}), or remove the tenant)"
+            )
+            notices.append(Notice("error", table.qualified_name, message, str(policy.tenant)))
+            continue
         if own is None:
             creates.append(_new_tenant(table, parent, state, time_key, now, zone, names, policy))
             continue

@@ -34,7 +34,7 @@ from ..db import metadata
 from ..db.catalog import parse_traits, traits_query
 from ..db.ddl import RETRYABLE, parent_lock_sql
 from ..decide import planner
-from ..decide.adoption import ImportReport, classify, differing
+from ..decide.adoption import ImportReport, classify, differing, list_foreign
 from ..decide.coverage import Inventory, inventory
 from ..decide.planner import subtrees
 from ..decide.validate import check_parent, check_record, many_partitions
@@ -362,6 +362,8 @@ class Manager:
                         for whose, sub in subtrees(parent, catalog, time_key).items()
                         if only is None or whose == only
                     ]
+                if table.list_tenants and only is None:
+                    report.foreign += list_foreign(parent, catalog, time_key)
                 tenants_found: list[str] = []
                 for tree, keyed, whose in trees:
                     adoption = classify(
