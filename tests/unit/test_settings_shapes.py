@@ -122,3 +122,21 @@ def test_a_retention_given_as_text_is_an_id_distance_when_it_is_a_number(
     assert retention_text_value(text) == value
     if isinstance(value, int):
         assert partman.Tenant(tenant_id="a", retention_period=value).retention == IdRetention(value)
+
+
+@pytest.mark.parametrize("written", ["1000000", "1_000_000", "1,000,000 ids", " 1000000 IDS "])
+def test_an_id_count_written_as_text_is_that_many_ids(written: str) -> None:
+    """A number in quotes is read as the int it spells, in a Table, a Tenant and the file."""
+    table = partman.Table(
+        name="t", partition_by="id", partition_interval=written, retention_period=written
+    )
+    assert (table.partition_interval, table.retention_period) == (1_000_000, 1_000_000)
+    assert partman.Tenant(tenant_id="a", retention_period=written).retention_period == 1_000_000
+    s = parse(entry(f'partition_interval = "{written}"'), environ={})
+    assert not s.problems
+    assert s.tables[0].table.partition_interval == 1_000_000
+
+
+def test_a_zero_id_interval_in_text_names_the_interval() -> None:
+    with pytest.raises(partman.PartmanError, match="id partition_interval must be a positive"):
+        partman.Table(name="t", partition_by="id", partition_interval="0")

@@ -162,7 +162,18 @@ def _partition_type(value: object, s: Subject) -> object:
     return value
 
 
+def _ids(value: object) -> object:
+    """An id count as written in a string, "1000000", "1_000_000" or "5000 ids", is that int
+    (ids are counted, never a time): the same value an int gives."""
+    if isinstance(value, str):
+        text = value.strip().lower().removesuffix("ids").strip().replace("_", "").replace(",", "")
+        if text.isdigit():
+            return int(text)
+    return value
+
+
 def _interval(value: object, s: Subject) -> object:
+    value = _ids(value)
     if isinstance(value, int) and not isinstance(value, bool):
         IdInterval(value)  # a window of ids
         return value
@@ -205,6 +216,7 @@ def _retention(value: object, s: Subject) -> object:
     An int is a distance in ids (id tables only, checked with the interval)."""
     if _keeps_forever(value):
         return None
+    value = _ids(value)
     if isinstance(value, int) and not isinstance(value, bool):
         IdRetention(value)
         return value
@@ -216,6 +228,7 @@ def _tenant_retention(value: object, s: Subject) -> object:
     """A Tenant's: None inherits the table's, "forever" keeps this tenant's partitions."""
     if _keeps_forever(value):
         return FOREVER
+    value = _ids(value)
     if isinstance(value, int) and not isinstance(value, bool):
         IdRetention(value)
         return value
