@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "partman" / "engine"
 
-MODULES = ["store", "world", "executor", "keeper", "manager", "sync"]
+MODULES = ["store", "world", "executor", "keeper", "manager", "sync", "indexes"]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 
 NAMES = {
@@ -44,6 +44,7 @@ NAMES = {
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncCursor": "Cursor",
     "AsyncExecutor": "Executor",
+    "AsyncIndexBuilder": "IndexBuilder",
     "AsyncIterator": "Iterator",
     "AsyncJob": "Job",
     "AsyncKeeper": "Keeper",

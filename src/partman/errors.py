@@ -51,3 +51,8 @@ class MetadataError(PartmanError):
 
 class LockUnavailableError(PartmanError):
     """A lock could not be had within the lock budget; the work was skipped, not queued."""
+
+
+class IndexDefinitionError(CatalogError):
+    """An index asked for cannot be built as given (an unknown column, a unique index without
+    the partition key, a name another definition uses); nothing was changed."""

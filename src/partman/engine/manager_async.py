@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..db.ddl import RETRYABLE, parent_lock_sql
 from ..decide import planner
 from ..decide.adoption import ImportReport, classify, differing, list_foreign
 from ..decide.coverage import Inventory, inventory
+from ..decide.indexes import parse_columns
 from ..decide.planner import subtrees
 from ..decide.validate import check_parent, check_record, many_partitions
 from ..errors import (
@@ -49,6 +50,7 @@ from ..model.backoff import Backoff
 from ..model.clock import Clock, RealClock
 from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
+from ..model.indexes import IndexReport, IndexRequest, IndexState
 from ..model.operations import Plan
 from ..model.report import Report
 from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, State, Traits
@@ -56,6 +58,7 @@ from ..model.storage import options_of
 from . import store_async as store
 from .executor_async import AsyncExecutor
 from .hooks import AsyncPreDropHook, AsyncStepHook
+from .indexes_async import AsyncIndexBuilder, IndexHook
 from .keeper_async import AsyncKeeper
 from .world_async import Seen, default_rows, read_catalog, read_world
 
@@ -519,6 +522,47 @@ class AsyncManager:
                 sql.Literal(f"partman:pass:{self.config.metadata_schema}"),
             )
         )
+
+    # -- indexes -----------------------------------------------------------------------------
+
+    async def create_index(
+        self,
+        table: str,
+        columns: Sequence[str] | str,
+        *,
+        unique: bool = False,
+        name: str | None = None,
+        on_step: IndexHook | None = None,
+        build_timeout: dt.timedelta | None = None,
+    ) -> IndexReport:
+        """Build an index on the partitioned table `table` ("schema.name") without blocking
+        writes: `CREATE INDEX ... ON ONLY` the parent, then per partition (one at a time, each
+        under the lock budget) `CREATE INDEX CONCURRENTLY` and `ALTER INDEX ... ATTACH
+        PARTITION`; the parent's index is valid once every partition's is attached.
+
+        `columns`: names (["tenant_id", "created_at"]) or SQL's list ("(tenant_id,
+        created_at)"). Resumable: running it again after a crash finds the parent's index (by
+        `name`, else by definition) and the partitions' (attached, valid, or invalid leftovers
+        of a killed build, dropped and built again) and goes on. A partition whose lock is not
+        granted in time is skipped and named in the report (`missing`); the others go on.
+        Bad input (unknown table or column, a unique index without the partition key, a name
+        another definition holds) raises a `PartmanError` before any DDL. `on_step(step,
+        number, total)` is called before each step; `build_timeout` bounds each concurrent
+        build (default: none, a build blocks nobody)."""
+        wanted = parse_columns(columns) if isinstance(columns, str) else tuple(columns)
+        request = IndexRequest(wanted, unique, name)
+        builder = AsyncIndexBuilder(self.config, self.logger)
+        async with self._connection() as conn:
+            return await builder.create(
+                conn, table, request, on_step=on_step, build_timeout=build_timeout
+            )
+
+    async def index_status(self, table: str) -> list[IndexState]:
+        """Each index of the partitioned table `table`, valid or not, with the partitions that
+        lack it, hold an invalid one, or hold one not attached yet. Only reads."""
+        builder = AsyncIndexBuilder(self.config, self.logger)
+        async with self._connection() as conn:
+            return await builder.status(conn, table)
 
     # -- background maintenance --------------------------------------------------------------
 
