@@ -19,7 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 from ..errors import PartmanError
 from ..model.text import first_line
 from ..settings import SettingsError
-from . import inventory, plan, service, setup, tenants
+from . import indexes, inventory, plan, service, setup, tenants
 from .common import FLAG, USAGE, err, print_problems
 
 
@@ -61,6 +61,12 @@ tenants_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(tenants_app, name="tenants")
+index_app = typer.Typer(
+    cls=_Group,
+    help="Build an index on a partitioned table without blocking writes, or list its indexes.",
+    no_args_is_help=True,
+)
+app.add_typer(index_app, name="index")
 
 
 def _version(value: bool) -> None:
@@ -104,6 +110,8 @@ tenants_app.command("list", cls=_Command)(tenants.list_)
 tenants_app.command("add", cls=_Command)(tenants.add)
 tenants_app.command("set", cls=_Command)(tenants.set_)
 tenants_app.command("remove", cls=_Command)(tenants.remove)
+index_app.command("create", cls=_Command)(indexes.create)
+index_app.command("list", cls=_Command)(indexes.list_)
 app.command(cls=_Command)(service.demo)
 app.command(cls=_Command)(service.run)
 
