@@ -12,6 +12,7 @@ from .engine.manager_async import AsyncManager
 from .errors import (
     CatalogError,
     ConfigError,
+    IndexDefinitionError,
     IntervalError,
     KeyMismatchError,
     LockUnavailableError,
@@ -31,6 +32,7 @@ from .model.config import (
     Tenant,
     TenantPartitioning,
 )
+from .model.indexes import IndexReport, IndexState, IndexStep
 from .model.intervals import Interval, Retention
 from .model.keys import Epoch
 from .model.operations import (
@@ -61,6 +63,10 @@ __all__ = [
     "ForgetPartition",
     "Found",
     "ImportReport",
+    "IndexDefinitionError",
+    "IndexReport",
+    "IndexState",
+    "IndexStep",
     "Interval",
     "IntervalError",
     "Inventory",

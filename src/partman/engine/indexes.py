@@ -21,7 +21,8 @@ autocommit connection, each under the lock budget:
   builds it again (so does the next run, which finds it in the catalog).
 
 When the steps are done the catalog is read again and planned again: partitions created
-meanwhile without the index (or steps a retry can still do) get a second round.
+meanwhile without the index get a second round (steps skipped for a lock wait for the next
+run: they were retried already).
 
 Source of truth for both faces: `indexes.py` (`IndexBuilder`) is generated from this file
 (`AsyncIndexBuilder`) by tools/async_to_sync.py.
@@ -65,8 +66,8 @@ IndexHook = Callable[[IndexStep, int, int], object]
 (progress bars, crash tests); may be a coroutine function for `AsyncManager`."""
 
 ROUNDS = 3
-"""Plans run per build: the first, then again while a round did something and more is left
-(partitions created meanwhile, steps a lock held back)."""
+"""Plans run per build: the first, then again while a round did something and the new plan
+has steps for tables the earlier rounds did not fail on (partitions created meanwhile)."""
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -138,8 +139,9 @@ class IndexBuilder:
                 did = self._round(conn, plan, report, on_step, build_timeout)
                 tree = self.tree(conn, plan.table)
                 plan = plan_index(tree, IndexRequest(plan.columns, plan.unique, plan.name))
-                if not did:
-                    break
+                tried = {r.step.table.oid for r in report.results if r.outcome != Outcome.OK}
+                if not did or {s.table.oid for s in plan.steps} <= tried:
+                    break  # nothing new: what was skipped waits for the next run
         finally:
             _rollback(conn)
             conn.execute(
