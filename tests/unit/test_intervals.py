@@ -622,3 +622,22 @@ def test_quarter_hour_periods_tile_from_the_local_anchor_across_dst() -> None:
         lower, upper = interval.bounds(k + i, tz)
         assert upper - lower == dt.timedelta(minutes=15)
         assert interval.index(lower, tz) == k + i
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0 s"),
+        (45, "45 s"),
+        (90, "1 min 30 s"),
+        (120, "2 min"),
+        (600, "10 min"),
+        (659, "10 min"),
+        (3700, "1 h 1 min"),
+        (90000, "1 d 1 h"),
+    ],
+)
+def test_a_runway_under_ten_minutes_is_said_in_seconds_too(seconds: int, shown: str) -> None:
+    from partman.model.text import human_duration
+
+    assert human_duration(seconds) == shown

@@ -37,7 +37,8 @@ def iso_seconds(value: dt.datetime) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """3 d 4 h, 5 h 12 min, 40 min: how far ahead partitions reach."""
+    """3 d 4 h, 5 h 12 min, 40 min, 1 min 30 s, 45 s: how far ahead partitions reach (a
+    30-second interval's runway is seconds, not "0 min")."""
     seconds = max(0.0, seconds)
     days, rest = divmod(int(seconds), 86400)
     hours, rest = divmod(rest, 3600)
@@ -46,4 +47,7 @@ def human_duration(seconds: float) -> str:
         return f"{days} d {hours} h" if hours else f"{days} d"
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
+    secs = rest % 60
+    if minutes >= 10 or (minutes and not secs):
+        return f"{minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"

@@ -124,7 +124,9 @@ function humanDuration(seconds) {
   const m = Math.floor((s % 3600) / 60);
   if (d) return h ? d + " d " + h + " h" : d + " d";
   if (h) return m ? h + " h " + m + " min" : h + " h";
-  return m + " min";
+  const secs = s % 60;
+  if (m >= 10 || (m && !secs)) return m + " min";
+  return m ? m + " min " + secs + " s" : secs + " s";
 }
 
 function shortTime(iso) {
