@@ -662,3 +662,63 @@ def test_cli_index_create_and_list_print_and_json(dsn: str, conn: Conn, tmp_path
     assert listed["indexes"][0]["valid"] and listed["indexes"][0]["attached"] == 4
     missing = cli(tmp_path, dsn, "index", "list", "app.nope")
     assert missing.returncode == 2 and "table app.nope does not exist" in missing.stderr
+
+
+# -- reading without locks -------------------------------------------------------------------
+
+
+def test_definitions_are_spelled_as_pg_get_indexdef_prints_them_without_opening_a_table(
+    dsn: str, conn: Conn, manager: partman.Manager
+) -> None:
+    make_events(conn, days=2, rows=10)
+    conn.execute('ALTER TABLE app.events ADD COLUMN "Mixed Case" text')
+    definitions = [
+        "(tenant_id, created_at)",
+        "(tenant_id DESC, created_at)",
+        "(tenant_id NULLS FIRST)",
+        "(created_at DESC NULLS LAST)",
+        '(payload COLLATE "C")',
+        "(payload text_pattern_ops)",
+        '("Mixed Case", id)',
+        "(tenant_id) INCLUDE (payload)",
+    ]
+    if conn.info.server_version >= 150000:
+        definitions.append("(tenant_id, created_at) NULLS NOT DISTINCT")
+    for i, d in enumerate(definitions):
+        unique = "UNIQUE " if "NULLS NOT DISTINCT" in d else ""
+        conn.execute(f"CREATE {unique}INDEX d{i} ON app.events {d}")
+    conn.execute("CREATE INDEX e ON app.events (lower(payload))")
+    conn.execute("CREATE INDEX w ON app.events (tenant_id) WHERE tenant_id > 3")
+    printed = dict(
+        conn.execute(
+            "SELECT c.relname::text, substring(pg_get_indexdef(c.oid) FROM ' USING (.*)$') "
+            "FROM pg_class c JOIN pg_index x ON x.indexrelid = c.oid "
+            "WHERE x.indrelid = 'app.events'::regclass"
+        ).fetchall()
+    )
+    with psycopg.connect(dsn) as holder:  # a partition locked: the read does not wait
+        holder.execute("LOCK TABLE app.events_p1 IN ACCESS EXCLUSIVE MODE")
+        states = {s.name: s for s in manager.index_status("app.events")}
+        holder.rollback()
+    for i in range(len(definitions)):
+        assert states[f"d{i}"].definition == printed[f"d{i}"]
+        assert states[f"d{i}"].valid and not states[f"d{i}"].holdings
+    assert states["e"].definition == "btree ((expression))"
+    assert states["w"].definition.startswith("btree (tenant_id) WHERE (predicate ")
+    # what a plain request spells resumes the index the server printed the same way
+    report = manager.create_index("app.events", '("Mixed Case", id)')
+    assert report.existed and report.index == "app.d6" and report.results == []
+
+
+def test_a_partition_locked_access_exclusive_is_skipped_and_the_rest_is_built(
+    dsn: str, conn: Conn, manager: partman.Manager
+) -> None:
+    make_events(conn, days=3, rows=10, default=False)
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE app.events_p1 IN ACCESS EXCLUSIVE MODE")
+        time.sleep(BUDGET.total_seconds())
+        report = manager.create_index("app.events", ["created_at"])
+        holder.rollback()
+    assert report.missing == ["app.events_p1"] and report.counts()["built"] == 2
+    assert "AccessExclusiveLock on events_p1" in (report.results[3].reason or "")
+    assert manager.create_index("app.events", ["created_at"]).valid

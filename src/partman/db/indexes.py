@@ -2,8 +2,9 @@
 `psycopg.sql` and parsed here; what to build is decided in `decide/indexes.py`.
 
 The reads take no lock on any table: they read pg_class, pg_inherits, pg_index,
-pg_partitioned_table and pg_attribute, and print definitions with `pg_get_indexdef`, which reads
-the system caches only (never `pg_get_expr(..., relid)`, which opens the relation).
+pg_partitioned_table and pg_attribute, and spell each index's definition from them (never
+`pg_get_indexdef` or `pg_get_expr(..., relid)`, which open the table: a partition locked
+ACCESS EXCLUSIVE by someone else would make the read wait).
 """
 
 from __future__ import annotations
@@ -15,6 +16,37 @@ from typing import Any
 from psycopg import sql
 
 from ..model.indexes import IndexEntry, IndexStep, IndexTree, StepKind, TableNode
+
+DEFINITION = sql.SQL(
+    """am.amname::text || ' (' || (
+    SELECT string_agg(
+        CASE WHEN x.indkey[i] = 0 THEN '(expression)' ELSE quote_ident(a.attname) END
+        || CASE WHEN x.indkey[i] <> 0 AND x.indcollation[i] <> 0
+                 AND x.indcollation[i] <> a.attcollation
+                THEN ' COLLATE ' || quote_ident(co.collname) ELSE '' END
+        || CASE WHEN NOT oc.opcdefault THEN ' ' || quote_ident(oc.opcname) ELSE '' END
+        || CASE WHEN x.indoption[i] & 1 = 1 THEN ' DESC' ELSE '' END
+        || CASE x.indoption[i] & 3 WHEN 2 THEN ' NULLS FIRST' WHEN 1 THEN ' NULLS LAST' ELSE '' END,
+        ', ' ORDER BY i)
+      FROM generate_series(0, x.indnkeyatts - 1) AS i
+      LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[i]
+      LEFT JOIN pg_collation co ON co.oid = x.indcollation[i]
+      LEFT JOIN pg_opclass oc ON oc.oid = x.indclass[i]) || ')'
+   || CASE WHEN x.indnatts > x.indnkeyatts THEN ' INCLUDE (' || (
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY i)
+          FROM generate_series(x.indnkeyatts, x.indnatts - 1) AS i
+          JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[i]) || ')'
+      ELSE '' END
+   || CASE WHEN coalesce((to_jsonb(x) ->> 'indnullsnotdistinct')::bool, false)
+           THEN ' NULLS NOT DISTINCT' ELSE '' END
+   || CASE WHEN x.indpred IS NOT NULL
+           THEN ' WHERE (predicate ' || left(md5(x.indpred::text), 8) || ')' ELSE '' END"""
+)
+"""An index's definition as `pg_get_indexdef` prints it after USING ("btree (tenant_id,
+created_at)"), from the catalog alone: `pg_get_indexdef` opens the table (an ACCESS SHARE
+lock, which a partition's ACCESS EXCLUSIVE holder would make it wait for). Expressions and
+predicates are not printed (that needs the table too): "(expression)", "WHERE (predicate
+<hash>)"; partman builds neither, so these only tell such indexes apart."""
 
 _TREE = """
 WITH RECURSIVE tree (oid, parent) AS (
@@ -28,7 +60,7 @@ WITH RECURSIVE tree (oid, parent) AS (
 def read_queries(schema: str, name: str, lock_timeout: dt.timedelta) -> list[sql.Composable]:
     """One round trip, one snapshot (REPEATABLE READ, READ ONLY): the table's kind; the tree
     (oid, schema, name, relkind, parent oid, partition key column names); every index of it
-    (oid, name, table oid, unique, valid, ready, definition after USING, parent index oid,
+    (oid, name, table oid, unique, valid, ready, definition (`DEFINITION`), parent index oid,
     backs a constraint); the parent's columns (name, quoted); the relation names taken in the
     tree's schemas."""
     tree = sql.SQL(_TREE).format(schema=sql.Literal(schema), name=sql.Literal(name))
@@ -55,15 +87,16 @@ SELECT t.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, t.parent:
         sql.SQL(
             """{tree}
 SELECT x.indexrelid::int8, ic.relname::text, x.indrelid::int8, x.indisunique, x.indisvalid,
-       x.indisready, substring(pg_get_indexdef(x.indexrelid) FROM ' USING (.*)$'),
+       x.indisready, {definition},
        (SELECT i.inhparent::int8 FROM pg_inherits i WHERE i.inhrelid = x.indexrelid),
        EXISTS (SELECT FROM pg_constraint k
                 WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid
                   AND k.contype IN ('p', 'u', 'x'))
   FROM tree t
   JOIN pg_index x ON x.indrelid = t.oid
-  JOIN pg_class ic ON ic.oid = x.indexrelid"""
-        ).format(tree=tree),
+  JOIN pg_class ic ON ic.oid = x.indexrelid
+  LEFT JOIN pg_am am ON am.oid = ic.relam"""
+        ).format(tree=tree, definition=DEFINITION),
         sql.SQL(
             "SELECT a.attname::text, quote_ident(a.attname) FROM pg_attribute a "
             "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
