@@ -722,3 +722,26 @@ def test_a_partition_locked_access_exclusive_is_skipped_and_the_rest_is_built(
     assert report.missing == ["app.events_p1"] and report.counts()["built"] == 2
     assert "AccessExclusiveLock on events_p1" in (report.results[3].reason or "")
     assert manager.create_index("app.events", ["created_at"]).valid
+
+
+def test_a_name_taken_meanwhile_by_another_table_is_left_alone_and_the_next_run_picks_another(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    make_events(conn, days=2, rows=10, default=False)
+    conn.execute("CREATE TABLE app.plain (tenant_id int)")
+
+    def squat(step: IndexStep, number: int, total: int) -> None:
+        if number == 2:  # the build of events_p0's index is next: its name is taken first
+            conn.execute(f"CREATE INDEX {step.index} ON app.plain (tenant_id)")
+
+    report = manager.create_index("app.events", ["tenant_id"], on_step=squat)
+    failed = [r for r in report.results if r.outcome == "failed"]
+    assert [r.step.table.name for r in failed] == ["events_p0"]
+    assert "is on another table than app.events_p0; left alone" in (failed[0].reason or "")
+    assert conn.execute(
+        "SELECT indrelid::regclass::text FROM pg_index "
+        "WHERE indexrelid = 'app.events_p0_tenant_id_idx'::regclass"
+    ).fetchone() == ("app.plain",)
+    again = manager.create_index("app.events", ["tenant_id"])
+    assert again.valid, again.to_dict()
+    assert index_map(conn, "app.events_tenant_id_idx")["events_p0"][0] == "events_p0_tenant_id_idx1"

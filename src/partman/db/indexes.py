@@ -240,10 +240,10 @@ SELECT a.pid, 'a snapshot', '(its database)', coalesce(a.application_name, ''),
 
 
 def index_query(schema: str, name: str) -> sql.Composed:
-    """(valid, ready) of the index `schema.name`, no row if there is none: where an
-    interrupted `CREATE INDEX CONCURRENTLY` left it."""
+    """(table oid, valid, ready) of the index `schema.name`, no row if there is none: where an
+    interrupted `CREATE INDEX CONCURRENTLY` left it (and whether it is on the table meant)."""
     return sql.SQL(
-        "SELECT x.indisvalid, x.indisready FROM pg_index x "
+        "SELECT x.indrelid::int8, x.indisvalid, x.indisready FROM pg_index x "
         "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = {} AND c.relname = {}"
     ).format(sql.Literal(schema), sql.Literal(name))

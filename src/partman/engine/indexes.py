@@ -282,16 +282,43 @@ class IndexBuilder:
                 )
             )
             return
+        found = self._index(conn, step)
         if step.kind == StepKind.BUILD:
-            cur = conn.execute(q.index_query(step.table.schema, step.index))
-            found = cur.fetchone()
-            if found is not None and found[0] and found[1]:
+            if found == "valid":
                 return  # built by an earlier attempt that only failed to answer
-            if found is not None:  # an earlier attempt's invalid leftover
+            if found == "invalid":  # an earlier attempt's leftover
                 self._concurrently(conn, _drop(step), config.statement_timeout)
             self._concurrently(conn, step.statement(), build_timeout)
             return
-        self._concurrently(conn, step.statement(), config.statement_timeout)
+        if found == "invalid":  # DROP_INVALID: only what is still an invalid index of this table
+            self._concurrently(conn, step.statement(), config.statement_timeout)
+
+    def _index(self, conn: psycopg.Connection[Any], step: IndexStep) -> str | None:
+        """Where the step's index stands now: None (no such relation), "valid", "invalid"
+        (not valid or not ready); a relation of that name that is not an index of the step's
+        table stops the step, which never drops what is not its own."""
+        cur = conn.execute(q.index_query(step.table.schema, step.index))
+        found = cur.fetchone()
+        if found is None:
+            taken = conn.execute(
+                sql.SQL("SELECT to_regclass({})").format(
+                    sql.Literal(step.index_ident.as_string(conn))
+                )
+            )
+            row = taken.fetchone()
+            if row is not None and row[0] is not None:
+                raise pgerrors.DuplicateTable(
+                    f"relation {step.table.schema}.{step.index} exists and is not an index of "
+                    f"{step.table.qualified}; left alone"
+                )
+            return None
+        table, valid, ready = found
+        if table != step.table.oid:
+            raise pgerrors.DuplicateTable(
+                f"index {step.table.schema}.{step.index} is on another table than "
+                f"{step.table.qualified}; left alone"
+            )
+        return "valid" if valid and ready else "invalid"
 
     def _concurrently(
         self,
@@ -310,10 +337,11 @@ class IndexBuilder:
 
     def _drop_leftover(self, conn: psycopg.Connection[Any], step: IndexStep) -> None:
         """A build that failed for good (duplicate values of a unique index, say) leaves an
-        invalid index: drop it, under the budget; if that cannot be done now, the next run
-        finds it and drops it first."""
+        invalid index: drop it (only that: an invalid index of the step's table), under the
+        budget; if that cannot be done now, the next run finds it and drops it first."""
         try:
-            self._concurrently(conn, _drop(step), self.config.statement_timeout)
+            if self._index(conn, step) == "invalid":
+                self._concurrently(conn, _drop(step), self.config.statement_timeout)
         except psycopg.Error:
             _rollback(conn)
 
