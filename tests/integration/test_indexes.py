@@ -745,3 +745,25 @@ def test_a_name_taken_meanwhile_by_another_table_is_left_alone_and_the_next_run_
     again = manager.create_index("app.events", ["tenant_id"])
     assert again.valid, again.to_dict()
     assert index_map(conn, "app.events_tenant_id_idx")["events_p0"][0] == "events_p0_tenant_id_idx1"
+
+
+def test_duplicates_fail_a_unique_build_in_their_partition_and_leave_nothing_behind(
+    conn: Conn, manager: partman.Manager
+) -> None:
+    make_events(conn, days=3, rows=10, default=False)
+    conn.execute("INSERT INTO app.events_p1 (tenant_id, created_at) VALUES (1, '2026-03-02Z')")
+    conn.execute("INSERT INTO app.events_p1 (tenant_id, created_at) VALUES (1, '2026-03-02Z')")
+    report = manager.create_index("app.events", ["tenant_id", "created_at"], unique=True)
+    assert not report.valid and report.missing == ["app.events_p1"]
+    [failed] = [r for r in report.results if r.outcome == "failed"]
+    assert "app.events_p1 holds rows that are not unique on (tenant_id, created_at)" in (
+        failed.reason or ""
+    )
+    leftovers = conn.execute(
+        "SELECT count(*) FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid "
+        "WHERE c.relname = 'events_p1'"
+    ).fetchone()
+    assert leftovers == (0,)
+    conn.execute("DELETE FROM app.events_p1 WHERE ctid = (SELECT max(ctid) FROM app.events_p1 "
+                 "WHERE tenant_id = 1 AND created_at = '2026-03-02Z')")  # fmt: skip
+    assert manager.create_index("app.events", ["tenant_id", "created_at"], unique=True).valid
