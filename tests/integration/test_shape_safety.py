@@ -466,3 +466,35 @@ def test_archiving_a_hash_partitioned_period_moves_its_leaves_with_it(
     assert _relations(conn, "archive") == {"t_p20260310", "t_p20260310_h0", "t_p20260310_h1"}
     assert not {"t_p20260310_h0", "t_p20260310_h1"} & _relations(conn)
     assert conn.execute("SELECT count(*) FROM archive.t_p20260310").fetchone() == (10,)
+
+
+def test_one_stray_id_far_ahead_in_the_default_expires_no_window_and_is_said(
+    dsn: str, conn: Conn, clock: partman.SimulatedClock
+) -> None:
+    """Retention by distance goes by the newest id in the windows, not by an id waiting in
+    the default partition: one bad row at 5,000,000,000 gets its windows (it moves there) and
+    a warning, and the windows holding [0, 2500] with a 5,000-id retention all stay."""
+    conn.execute("CREATE TABLE t (id bigint NOT NULL) PARTITION BY RANGE (id)")
+    table = partman.Table(
+        name="t",
+        partition_by="id",
+        partition_interval=1000,
+        partition_count=2,
+        retention_period=5000,
+        default_partition=True,
+    )
+    with partman.Manager(dsn, clock=clock) as m:
+        m.add_managed_table(table)
+        assert m.maintain().ok
+        conn.execute("INSERT INTO t SELECT generate_series(0, 2500)")
+        assert m.maintain().ok
+        conn.execute("INSERT INTO t VALUES (5000000000)")
+        plan = m.plan()
+        assert list(plan.drops) == []
+        [warning] = [n for n in plan.notices if "stray" in n.message]
+        assert "reach 5000000000" in warning.message and "(2500)" in warning.message
+        report = m.maintain()
+        assert report.ok and report.dropped == [], str(report)
+        assert "t_p5000000000" in [op.partition_name for op in report.created]
+    assert conn.execute("SELECT count(*), max(id) FROM t").fetchone() == (2502, 5000000000)
+    assert conn.execute("SELECT count(*) FROM t_default").fetchone() == (0,)

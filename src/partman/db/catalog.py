@@ -439,8 +439,9 @@ BOUNDS = BoundCache()
 
 
 def positions_query(probes: Sequence[Any]) -> sql.Composed:
-    """(i, newest id) for each probe (`decide.positions.Probe`), in one statement: the max of
-    its partitions from the newest down, the first that has a row. COALESCE evaluates its
+    """(i, newest id, newest id in its windows) for each probe (`decide.positions.Probe`), in
+    one statement: the max of its partitions from the newest down, the first that has a row
+    (then with its default partition's and staging tables' rows counted). COALESCE evaluates its
     arguments in order and stops at the first that is not NULL, so an index on the column (or
     a small newest partition) is all that is read."""
     rows = []
@@ -454,6 +455,7 @@ def positions_query(probes: Sequence[Any]) -> sql.Composed:
             if probe.partitions
             else sql.SQL("NULL")
         )
+        windows = newest
         if probe.default is not None:  # GREATEST ignores NULLs
             waiting = sql.SQL("SELECT max({}) FROM {}").format(
                 column, sql.Identifier(*probe.default)
@@ -467,5 +469,16 @@ def positions_query(probes: Sequence[Any]) -> sql.Composed:
             newest = sql.SQL("GREATEST((SELECT max({}) FROM {}), {})").format(
                 column, sql.Identifier(*table), newest
             )
-        rows.append(sql.SQL("SELECT {}::int4, ({})::text").format(sql.Literal(i), newest))
+        if windows is newest:  # nothing else to read: the same value twice
+            rows.append(
+                sql.SQL("SELECT {}::int4, n, n FROM (SELECT ({})::text AS n) x").format(
+                    sql.Literal(i), newest
+                )
+            )
+        else:
+            rows.append(
+                sql.SQL("SELECT {}::int4, ({})::text, ({})::text").format(
+                    sql.Literal(i), newest, windows
+                )
+            )
     return sql.SQL(" UNION ALL ").join(rows)

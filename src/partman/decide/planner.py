@@ -408,6 +408,7 @@ def _plan_parent(
     for policy in policy_of.values():
         pieces = by_tenant.get(policy.tenant, [])
         position = ctx.position(policy.tenant, pieces)
+        notices += stray_ids(ctx, policy, position)
         cutoff = retention_cutoff(ctx, policy, position)
         creates += premake(ctx, policy, pieces, cutoff, position)
         if cutoff is not None:
@@ -757,10 +758,38 @@ def retention_cutoff(
     if kept is None:
         return None
     if isinstance(kept, IdRetention):
-        return kept.cutoff(int(position))
+        held = _held(ctx, policy) if stray_ids(ctx, policy, position) else None
+        return kept.cutoff(int(position if held is None else held))
     if ctx.domain.by_time:
         return kept.cutoff(ctx.now, ctx.tz)
     return ctx.domain.bounds(ctx.index(position))[0]
+
+
+def stray_ids(ctx: TableContext, policy: TenantPolicy, position: Position) -> list[Notice]:
+    """An id table whose default partition holds ids far past its windows' newest (more than
+    partition_count + 1 windows): likely one bad row. Windows are made for it (its rows move
+    there, none is lost) but retention by distance goes by the windows' newest id instead (ids
+    waiting just past the windows count, as they will be in a window after this pass); say
+    so, for a person to look at the row."""
+    if ctx.domain.by_time:
+        return []
+    held = _held(ctx, policy)
+    if held is None:
+        return []
+    ahead = ctx.index(position) - ctx.index(held)
+    if ahead <= policy.partition_count + 1:
+        return []
+    message = (
+        f"ids waiting in the default partition reach {position}, {ahead} windows past the "
+        f"newest id in the partitions ({held}): windows are made for them, but retention by "
+        f"distance goes by {held}; look for a stray row"
+    )
+    return [Notice("warning", ctx.table.qualified_name, message, tenant_text(policy.tenant))]
+
+
+def _held(ctx: TableContext, policy: TenantPolicy) -> int | None:
+    """The newest id in the windows themselves (ParentInfo.newest_in_windows)."""
+    return ctx.parent.newest_in_windows.get(policy.tenant if ctx.keyed_tenant else None)
 
 
 def premake(

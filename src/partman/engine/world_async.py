@@ -54,8 +54,9 @@ async def read_world(
     return state, catalog
 
 
-Seen = dict[tuple[str, str], dict[TenantValue | None, int]]
-"""The newest ids a process read last, per parent and tenant: what a pass plans an id table
+Seen = dict[tuple[str, str], dict[TenantValue | None, tuple[int, int | None]]]
+"""The newest ids a process read last, per parent and tenant (and the newest in the windows
+themselves, `ParentInfo.newest_in_windows`): what a pass plans an id table
 from when a lock keeps it from reading them now (ids only grow, so an older newest id is a
 lower bound: it creates and retires no more than the true one would)."""
 
@@ -78,6 +79,7 @@ async def read_positions(
     found = probes(state, catalog, zone)
     if not found:
         return
+    rows: list[tuple[int, str | None, str | None]]
     try:
         rows = await _positions(conn, found, budget)
     except pgerrors.LockNotAvailable:
@@ -91,23 +93,32 @@ async def read_positions(
             try:
                 got = await _positions(conn, [found[n] for n in group], budget)
             except pgerrors.LockNotAvailable:
-                catalog[parent].positions.update((seen or {}).get(parent, {}))
+                info = catalog[parent]
+                for tenant, (newest, in_windows) in (seen or {}).get(parent, {}).items():
+                    info.positions[tenant] = newest
+                    if in_windows is not None:
+                        info.newest_in_windows[tenant] = in_windows
                 continue
-            rows += [(group[i], text) for i, text in got]
-    for i, text in rows:
+            rows += [(group[i], text, windows) for i, text, windows in got]
+    for i, text, windows in rows:
+        probe = found[i]
         if text is not None:
-            probe = found[i]
             catalog[probe.parent].positions[probe.tenant] = int(Decimal(text))
+        if windows is not None:
+            catalog[probe.parent].newest_in_windows[probe.tenant] = int(Decimal(windows))
     if seen is not None:
         for probe in found:
-            known = catalog[probe.parent].positions
-            if probe.tenant in known:
-                seen.setdefault(probe.parent, {})[probe.tenant] = known[probe.tenant]
+            info = catalog[probe.parent]
+            if probe.tenant in info.positions:
+                seen.setdefault(probe.parent, {})[probe.tenant] = (
+                    info.positions[probe.tenant],
+                    info.newest_in_windows.get(probe.tenant),
+                )
 
 
 async def _positions(
     conn: psycopg.AsyncConnection[Any], found: list[Probe], budget: dt.timedelta | None
-) -> list[tuple[int, str | None]]:
+) -> list[tuple[int, str | None, str | None]]:
     async with conn.transaction():
         if budget is not None:
             await conn.execute(
@@ -116,7 +127,7 @@ async def _positions(
                 )
             )
         cur = await conn.execute(positions_query(found))
-        return [(int(i), text) for i, text in await cur.fetchall()]
+        return [(int(i), text, windows) for i, text, windows in await cur.fetchall()]
 
 
 async def _read_snapshot(

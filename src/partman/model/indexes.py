@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from psycopg import sql
@@ -82,17 +83,34 @@ class IndexTree:
     taken: frozenset[tuple[str, str]] = frozenset()
     """(schema, name) of every relation in the tree's schemas."""
 
+    @cached_property
+    def _by_oid(self) -> dict[int, TableNode]:
+        return {t.oid: t for t in self.tables}
+
+    @cached_property
+    def _children(self) -> dict[int, list[TableNode]]:
+        out: dict[int, list[TableNode]] = {}
+        for t in self.tables:  # in the tree's order
+            if t.parent_oid is not None:
+                out.setdefault(t.parent_oid, []).append(t)
+        return out
+
+    @cached_property
+    def _indexes(self) -> dict[int, list[IndexEntry]]:
+        out: dict[int, list[IndexEntry]] = {}
+        for i in sorted(self.indexes, key=lambda i: i.name):
+            out.setdefault(i.table_oid, []).append(i)
+        return out
+
     def children(self, oid: int) -> list[TableNode]:
-        return [t for t in self.tables if t.parent_oid == oid]
+        return list(self._children.get(oid, ()))
 
     def table(self, oid: int) -> TableNode:
-        for t in self.tables:
-            if t.oid == oid:
-                return t
-        raise KeyError(oid)
+        return self._by_oid[oid]
 
     def indexes_of(self, oid: int) -> list[IndexEntry]:
-        return sorted((i for i in self.indexes if i.table_oid == oid), key=lambda i: i.name)
+        """The table's indexes, in name order."""
+        return list(self._indexes.get(oid, ()))
 
     def path(self, oid: int) -> tuple[int, ...]:
         """Oids from the root down to `oid`."""

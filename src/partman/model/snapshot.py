@@ -162,6 +162,12 @@ class ParentInfo:
     )
     """An id table's newest id, per tenant (None: the table has none), read from its newest
     partitions after the catalog (`db.positions`); absent: no row yet."""
+    newest_in_windows: dict[TenantValue | None, int] = dataclasses.field(
+        default_factory=dict, compare=False
+    )
+    """The newest id in the table's own windows, not counting its default partition or a
+    staging table: what retention by distance goes by, so that one stray id far ahead,
+    waiting in the default, cannot expire every window below it."""
 
     @property
     def qualified_name(self) -> str:
