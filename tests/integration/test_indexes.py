@@ -767,3 +767,15 @@ def test_duplicates_fail_a_unique_build_in_their_partition_and_leave_nothing_beh
     conn.execute("DELETE FROM app.events_p1 WHERE ctid = (SELECT max(ctid) FROM app.events_p1 "
                  "WHERE tenant_id = 1 AND created_at = '2026-03-02Z')")  # fmt: skip
     assert manager.create_index("app.events", ["tenant_id", "created_at"], unique=True).valid
+
+
+def test_two_builds_of_one_table_never_run_at_once(
+    dsn: str, conn: Conn, manager: partman.Manager
+) -> None:
+    make_events(conn, days=2, rows=10)
+    with psycopg.connect(dsn, autocommit=True) as other:  # another build holds the table's lock
+        other.execute("SELECT pg_advisory_lock(hashtextextended('partman:index:app.events', 0))")
+        with pytest.raises(partman.LockUnavailableError, match="another index build"):
+            manager.create_index("app.events", ["tenant_id"])
+        assert all_indexes(conn) == []
+    assert manager.create_index("app.events", ["tenant_id"]).valid
