@@ -779,3 +779,57 @@ def test_two_builds_of_one_table_never_run_at_once(
             manager.create_index("app.events", ["tenant_id"])
         assert all_indexes(conn) == []
     assert manager.create_index("app.events", ["tenant_id"]).valid
+
+
+def test_a_concurrent_build_still_running_on_the_server_is_never_dropped_under_it(
+    dsn: str, conn: Conn, manager: partman.Manager
+) -> None:
+    """What a build killed during its CREATE INDEX CONCURRENTLY leaves: the server goes on
+    building (it does not notice the client is gone), the index invalid until it is done. The
+    next run skips that partition instead of dropping the index under it, and attaches it once
+    it is built."""
+    make_events(conn, days=3, rows=10, default=False)
+    writer = psycopg.connect(dsn)
+    orphan = psycopg.connect(dsn, autocommit=True)
+    failed: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            orphan.execute(
+                "CREATE INDEX CONCURRENTLY events_p1_tenant_id_idx ON app.events_p1 (tenant_id)"
+            )
+        except BaseException as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=build)
+    try:
+        writer.execute(
+            "INSERT INTO app.events_p1 (tenant_id, created_at) VALUES (1, '2026-03-02Z')"
+        )
+        thread.start()
+        _wait_for(conn, "SELECT count(*) FROM pg_stat_progress_create_index")
+        time.sleep(BUDGET.total_seconds())
+        report = manager.create_index("app.events", ["tenant_id"])
+        in_progress = conn.execute(
+            "SELECT indisvalid FROM pg_index "
+            "WHERE indexrelid = 'app.events_p1_tenant_id_idx'::regclass"
+        ).fetchone()
+    finally:
+        writer.rollback()  # the orphan's build can finish now
+        thread.join(20)
+        writer.close()
+        orphan.close()
+    assert not failed
+    assert report.missing == ["app.events_p1"], report.to_dict()
+    assert report.counts()["attached"] == 2
+    [stopped] = [r for r in report.results if r.outcome == "skipped" and r.attempts]
+    assert stopped.step.kind == StepKind.DROP_INVALID
+    assert "holds ShareUpdateExclusiveLock on events_p1: 'CREATE INDEX CONCURRENTLY" in (
+        stopped.reason or ""
+    )
+    assert in_progress == (False,)  # not dropped under the build
+    again = manager.create_index("app.events", ["tenant_id"])
+    assert again.valid and again.counts() == {
+        "built": 0, "attached": 1, "dropped_invalid": 0, "skipped": 0, "failed": 0
+    }  # fmt: skip
+    complete(conn, "app.events", "app.events_tenant_id_idx")
