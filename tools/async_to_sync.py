@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "partman" / "engine"
 
-MODULES = ["store", "world", "executor", "keeper", "manager", "sync", "indexes"]
+MODULES = ["store", "world", "executor", "keeper", "manager", "sync", "indexes", "export"]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 
 NAMES = {

@@ -309,7 +309,7 @@ def test_a_missing_file_and_toml_syntax_errors_have_a_place_too(tmp_path: Path) 
         (
             '[[table]]\nname = "x"\npartition_by = "t"\nretention_action = "shred"\n',
             "partman.toml:4: table[0].retention_action: retention_action must be 'drop', "
-            "'detach' or 'archive' (partman.RetentionAction), got 'shred'",
+            "'detach', 'archive' or 'export' (partman.RetentionAction), got 'shred'",
         ),
         (
             '[[table]]\nname = "x"\npartition_by = "t"\nbackfill = true\n',

@@ -28,7 +28,7 @@ _CHANGE_WORDS = {
     "add_tenant": "register tenant",
     "update_tenant": "change tenant policy",
 }
-_RETIRES = ("drop", "detach", "archive")
+_RETIRES = ("drop", "detach", "archive", "export")
 
 
 def _bounds(op: Operation) -> str:

@@ -359,7 +359,7 @@ def partition_state(meta: str, op: RetirePartition, state: str) -> sql.Composed:
 def retired_records(meta: str, op: RetirePartition, on: dt.date) -> list[sql.Composable]:
     """What retention leaves once a partition is dropped, kept or archived: no record for a
     dropped one; a kept or archived table says in its comment that partman let it go."""
-    if op.action == "drop":
+    if op.action in ("drop", "export"):  # an export's manifest row is its record now
         return [metadata.forget_partition_sql(meta, op.partition_schema, op.partition_name)]
     comment = (
         f"retired by partman retention from {op.parent_qualified} on {on.isoformat()} "

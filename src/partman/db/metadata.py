@@ -144,6 +144,43 @@ COMMENT ON COLUMN {s}.managed_tables.retention IS
     'NULL keeps partitions forever; digits alone: a distance in ids below max(id)';
 """
         ).format(s=s),
+        sql.SQL(
+            """
+ALTER TABLE {s}.managed_tables
+    DROP CONSTRAINT managed_tables_retention_action_check,
+    ADD CONSTRAINT managed_tables_retention_action_check
+        CHECK (retention_action IN ('drop', 'detach', 'archive', 'export')),
+    ADD COLUMN export_location text;
+COMMENT ON COLUMN {s}.managed_tables.export_location IS
+    'where retention_action export writes Parquet files: a directory or an fsspec URL';
+ALTER TABLE {s}.tenants
+    DROP CONSTRAINT tenants_retention_action_check,
+    ADD CONSTRAINT tenants_retention_action_check
+        CHECK (retention_action IN ('drop', 'detach', 'archive', 'export'));
+CREATE TABLE {s}.archives (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    parent_schema text NOT NULL,
+    parent_name text NOT NULL,
+    partition_schema text NOT NULL,
+    partition_name text NOT NULL,
+    tenant_id text,
+    lower_bound text NOT NULL,
+    upper_bound text NOT NULL,
+    location text NOT NULL,
+    rows bigint NOT NULL CHECK (rows >= 0),
+    bytes bigint NOT NULL CHECK (bytes >= 0),
+    checksum text NOT NULL,
+    columns jsonb NOT NULL CHECK (jsonb_typeof(columns) = 'array'),
+    state text NOT NULL DEFAULT 'archived' CHECK (state IN ('archived', 'restoring', 'restored')),
+    exported_at timestamptz NOT NULL DEFAULT now(),
+    restored_at timestamptz
+);
+CREATE INDEX ON {s}.archives (parent_schema, parent_name, lower_bound);
+COMMENT ON TABLE {s}.archives IS
+    'one row per partition retention exported to Parquet, written only once the file was read '
+    'back and its row count and checksum matched the partition';
+"""
+        ).format(s=s),
     ]
 
 
@@ -180,7 +217,8 @@ def state_queries(schema: str) -> list[sql.Composed]:
             "SELECT id, schema_name, table_name, tenant_column, time_column, partition_interval, "
             "retention, partition_count, backfill, default_partition, retention_action, "
             "archive_schema, storage_parameters, epoch, retention_column, sub_partition_by, "
-            "sub_partition_modulus, tenant_partitioning FROM {}.managed_tables ORDER BY id"
+            "sub_partition_modulus, tenant_partitioning, export_location "
+            "FROM {}.managed_tables ORDER BY id"
         ).format(s),
         sql.SQL(
             "SELECT table_id, tenant_id, retention, partition_count, retention_action "
@@ -233,6 +271,7 @@ def parse_state(
             sub_partition_by=r[15],
             sub_partition_modulus=r[16],
             tenant_partitioning=r[17],
+            export_location=r[18],
         )
         for r in tables
     )

@@ -425,6 +425,13 @@ def _plan_parent(
         )
         notices.append(Notice("error", table.qualified_name, message))
         drops = [op for op in drops if op.kind != "archive"]
+    if table.export_location is None and any(op.kind == "export" for op in drops):
+        message = (
+            "retention_action 'export' needs an export_location on the table; those "
+            "partitions are left alone"
+        )
+        notices.append(Notice("error", table.qualified_name, message))
+        drops = [op for op in drops if op.kind != "export"]
     return creates, drops, notices
 
 
@@ -702,6 +709,7 @@ def repairs(
                     reason="an interrupted DETACH CONCURRENTLY: FINALIZE it, then " + action,
                     action=action,
                     archive_schema=table.archive_schema,
+                    export_location=table.export_location,
                     oid=p.oid,
                     bound_text=p.bound_text,
                     time_column=_checked_column(table),
@@ -716,6 +724,7 @@ def repairs(
                     reason=f"detached by an interrupted pass; {action} it now",
                     action=action,
                     archive_schema=table.archive_schema,
+                    export_location=table.export_location,
                     time_column=_checked_column(table),
                     stage=Stage.DETACHED,
                     sub_partitioned=nested_strategy(table) is not None,
@@ -905,6 +914,7 @@ def retention(
                     reason=reason,
                     action=policy.action,
                     archive_schema=ctx.table.archive_schema,
+                    export_location=ctx.table.export_location,
                     oid=p.oid,
                     bound_text=p.bound_text,
                     estimated_rows=p.estimated_rows,

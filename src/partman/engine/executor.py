@@ -41,6 +41,7 @@ from ..db.catalog import SESSION_SETTINGS
 from ..decide.expiry import check_verdict
 from ..logs import log_event
 from ..model import snapshot
+from ..model.archive import ArchiveError
 from ..model.backoff import Backoff
 from ..model.columns import tenant_text
 from ..model.config import Config
@@ -55,6 +56,7 @@ from ..model.operations import (
 )
 from ..model.report import OperationResult, Outcome, Skipped, SkipReason
 from ..model.text import first_line, iso
+from . import export
 from .hooks import HOOK_DECISIONS, PreDropHook, Sleep, StepHook
 
 
@@ -233,6 +235,11 @@ class Executor:
         # at once): those detached CONCURRENTLY, then the others
         retiring = [op for op in ops if isinstance(op, RetirePartition)]
         resumed: list[Operation] = [op for op in retiring if op.stage != Stage.ATTACHED]
+        # an export writes a file between its detach and its drop: one at a time, never batched
+        exports: list[Operation] = [
+            op for op in retiring if op.stage == Stage.ATTACHED and op.action == "export"
+        ]
+        retiring = [op for op in retiring if op.action != "export"]
         together: list[Operation] = [
             op for op in retiring if op.stage == Stage.ATTACHED and op.concurrently
         ]
@@ -241,6 +248,7 @@ class Executor:
         ]
         retire = (
             [[op] for op in resumed]
+            + [[op] for op in exports]
             + [together[i : i + size] for i in range(0, len(together), size)]
             + [alone[i : i + size] for i in range(0, len(alone), size)]
         )
@@ -333,6 +341,10 @@ class Executor:
                         skip_reason=why.reason,
                     )
                 ]
+            except ArchiveError as error:  # export: refused, or the file not written or wrong
+                _rollback(conn)
+                elapsed = (time.perf_counter() - started) * 1000
+                results = [OperationResult(unit[0], Outcome.FAILED, str(error), elapsed, attempts)]
             except pgerrors.ObjectNotInPrerequisiteState as error:
                 _rollback(conn)  # "partition ... already pending detach": one at a time
                 reason = f"{first_line(error)}; it is finalized first, the next pass goes on"
@@ -567,6 +579,8 @@ class Executor:
     def _retire(
         self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition, run_id: str
     ) -> str | None:
+        if op.action == "export" and op.stage == Stage.ATTACHED:  # refused before any detach
+            export.table_columns(conn, op.partition_schema, op.partition_name)
         try:
             detail = self._detach(conn, parent, op)
         except pgerrors.DatatypeMismatch:
@@ -593,6 +607,8 @@ class Executor:
                 )
             )
             return detail
+        if op.action == "export":
+            return self._export(conn, op, run_id, detail)
         self._step("finish", op)
         conn.execute(
             ddl.script(
@@ -607,6 +623,47 @@ class Executor:
                 ]
             )
         )
+        return detail
+
+    def _export(
+        self,
+        conn: psycopg.Connection[Any],
+        op: RetirePartition,
+        run_id: str,
+        detail: str | None,
+    ) -> str:
+        """Write the detached partition to Parquet, read it back and check it, then record the
+        manifest row and drop the table: all in one transaction that holds the table's rows
+        still (SHARE), so a crash or a failure anywhere leaves it detached, for the next pass
+        to write again (`engine/export_async.py`)."""
+        self._step("export", op)
+        try:
+            conn.execute(ddl.script([self._begin(), export.lock_sql(op)]))
+            written = export.write_partition(conn, op)
+            done = (
+                f"{written.rows} row(s), {written.size} bytes written to {written.location} "
+                f"and read back ({written.checksum})"
+            )
+            detail = done if detail is None else f"{detail}; {done}"
+            self._step("finish", op)
+            conn.execute(
+                ddl.script(
+                    [
+                        *export.finish_sql(self.meta, op, written),
+                        *self._retired_sql(op),
+                        metadata.audit_sql(
+                            self.meta, run_id, [ddl.audit_entry(op, Outcome.OK, detail=detail)]
+                        ),
+                        ddl.COMMIT,
+                    ]
+                )
+            )
+        except ddl.RETRYABLE as error:  # the detach is done: retried by the next pass's repair
+            _rollback(conn)
+            raise ArchiveError(
+                f"{op.partition_qualified} is detached, but its rows could not be locked for "
+                f"the export within lock_timeout ({first_line(error)}); the next pass exports it"
+            ) from None
         return detail
 
     def _retire_many(

@@ -34,6 +34,7 @@ from ..db import metadata
 from ..db.catalog import parse_traits, traits_query
 from ..db.ddl import RETRYABLE, parent_lock_sql
 from ..decide import planner
+from ..decide import restore as restoring
 from ..decide.adoption import ImportReport, classify, differing, list_foreign
 from ..decide.coverage import Inventory, inventory
 from ..decide.indexes import parse_columns
@@ -48,6 +49,7 @@ from ..errors import (
 )
 from ..logs import log_event
 from ..model import snapshot
+from ..model.archive import Archive, ArchiveError
 from ..model.backoff import Backoff
 from ..model.clock import Clock, RealClock
 from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
@@ -57,7 +59,7 @@ from ..model.operations import Plan
 from ..model.report import Report
 from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, State, Traits
 from ..model.storage import options_of
-from . import store
+from . import export, store
 from .executor import Executor
 from .hooks import PreDropHook, StepHook
 from .indexes import IndexBuilder, IndexHook
@@ -564,6 +566,79 @@ class Manager:
         with self._connection() as conn:
             return builder.status(conn, table)
 
+    # -- archives (retention_action "export") ------------------------------------------------
+
+    def archives(
+        self, table: str | None = None, tenant: TenantId | None = None
+    ) -> list[Archive]:
+        """The archive manifest: each partition retention exported to Parquet (location,
+        bounds, tenant, rows, bytes, checksum, columns, state), oldest period first. Filter by
+        "schema.name" and tenant id. Only reads."""
+        with self._connection() as conn:
+            if not self._meta_ready and not store.exists(conn, self.config.metadata_schema):
+                return []
+            self._ensure_metadata(conn)
+            found = export.list_archives(conn, self.config.metadata_schema, table)
+        shown = None if tenant is None else str(tenant)
+        return [a for a in found if shown is None or a.tenant == shown]
+
+    def restore(
+        self,
+        table: str,
+        start: str | dt.date,
+        end: str | dt.date,
+        *,
+        tenant: TenantId | None = None,
+        on_progress: export.Progress | None = None,
+    ) -> list[Archive]:
+        """Bring the archived periods of `table` ("schema.name") that meet [start, end) back
+        as partitions (whole partitions; of one tenant with `tenant`), each built unattached,
+        loaded with COPY, its row count and checksum checked against the manifest, then
+        attached under the lock budget and recorded as partman's (so retention applies to it
+        again). An overlap with an existing partition raises `ArchiveError` before anything
+        is changed. Running it again resumes an interrupted restore. `on_progress(rows done,
+        rows in all)` is called as rows load. Returns the archives restored."""
+        schema, dot, name = table.partition(".")
+        if not dot:
+            raise ArchiveError(f"name the table as schema.name, got {table!r}")
+        low, high = _period_text(start), _period_text(end)
+        with self._connection() as conn:
+            self._ensure_metadata(conn)
+            found = export.list_archives(conn, self.config.metadata_schema, table)
+            parent = (read_catalog(conn, [(schema, name)])).get((schema, name))
+            if parent is None or not parent.key:
+                raise ArchiveError(f"{table} is not a partitioned table (or its key is not read)")
+            shown = None if tenant is None else str(tenant)
+            targets = restoring.select(found, parent.key, low, high, self.config.tz, shown)
+            if not targets:
+                who = "" if shown is None else f" of tenant {shown}"
+                raise ArchiveError(
+                    f"no archive{who} of {table} to restore between {low} and {high} "
+                    "(see `partman archive list`)"
+                )
+            restoring.check(targets, parent)
+            total = sum(t.archive.rows for t in targets)
+            before = 0
+            restored: list[Archive] = []
+            for target in targets:
+
+                def progress(rows: int, _: int, offset: int = before) -> None:
+                    if on_progress is not None:
+                        on_progress(offset + rows, total)
+
+                restored.append(
+                    export.restore_one(conn, self.config, parent, target, progress=progress)
+                )
+                before += target.archive.rows
+                self._event(
+                    "partition_restored",
+                    table=table,
+                    partition=target.archive.partition,
+                    rows=target.archive.rows,
+                    location=target.archive.location,
+                )
+            return restored
+
     # -- background maintenance --------------------------------------------------------------
 
     def start(self) -> Manager:
@@ -775,6 +850,10 @@ class Manager:
 
     def _event(self, event: str, *, severity: int = logging.INFO, **fields: Any) -> None:
         log_event(self.logger, severity, event, event.replace("_", " "), **fields)
+
+
+def _period_text(value: str | dt.date) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def _bound_text(value: object) -> str:

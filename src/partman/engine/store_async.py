@@ -101,10 +101,11 @@ async def upsert_table(
     changed = sql.SQL(
         "(t.retention, t.partition_count, t.backfill, t.default_partition, t.retention_action, "
         "t.archive_schema, t.storage_parameters, t.retention_column, t.sub_partition_by, "
-        "t.sub_partition_modulus) IS DISTINCT FROM (EXCLUDED.retention, "
+        "t.sub_partition_modulus, t.export_location) IS DISTINCT FROM (EXCLUDED.retention, "
         "EXCLUDED.partition_count, EXCLUDED.backfill, EXCLUDED.default_partition, "
         "EXCLUDED.retention_action, EXCLUDED.archive_schema, EXCLUDED.storage_parameters, "
-        "EXCLUDED.retention_column, EXCLUDED.sub_partition_by, EXCLUDED.sub_partition_modulus)"
+        "EXCLUDED.retention_column, EXCLUDED.sub_partition_by, EXCLUDED.sub_partition_modulus, "
+        "EXCLUDED.export_location)"
     )
     query = sql.SQL(
         """
@@ -112,10 +113,11 @@ WITH up AS (
     INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
         partition_interval, retention, partition_count, backfill, default_partition,
         retention_action, archive_schema, storage_parameters, epoch, retention_column,
-        sub_partition_by, sub_partition_modulus, tenant_partitioning)
+        sub_partition_by, sub_partition_modulus, tenant_partitioning, export_location)
     VALUES (%(schema)s, %(name)s, %(tenant)s, %(time)s, %(interval)s, %(retention)s,
         %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s, %(parameters)s,
-        %(epoch)s, %(retention_column)s, %(sub_by)s, %(sub_modulus)s, %(tenant_partitioning)s)
+        %(epoch)s, %(retention_column)s, %(sub_by)s, %(sub_modulus)s, %(tenant_partitioning)s,
+        %(export_location)s)
     ON CONFLICT (schema_name, table_name) DO UPDATE SET retention = EXCLUDED.retention,
         partition_count = EXCLUDED.partition_count, backfill = EXCLUDED.backfill,
         default_partition = EXCLUDED.default_partition,
@@ -123,7 +125,8 @@ WITH up AS (
         storage_parameters = EXCLUDED.storage_parameters,
         retention_column = EXCLUDED.retention_column,
         sub_partition_by = EXCLUDED.sub_partition_by,
-        sub_partition_modulus = EXCLUDED.sub_partition_modulus, updated_at = now()
+        sub_partition_modulus = EXCLUDED.sub_partition_modulus,
+        export_location = EXCLUDED.export_location, updated_at = now()
     WHERE {update} AND {changed}
     RETURNING id)
 SELECT id, true AS changed FROM up
@@ -150,6 +153,7 @@ SELECT id, false FROM {s}.managed_tables
         "sub_by": record.sub_partition_by,
         "sub_modulus": record.sub_partition_modulus,
         "tenant_partitioning": record.tenant_partitioning,
+        "export_location": record.export_location,
     }
     for _ in range(3):
         cur = await conn.cursor(row_factory=class_row(_Upserted)).execute(query, params)

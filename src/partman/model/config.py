@@ -41,6 +41,9 @@ class RetentionAction(enum.Enum):
     """Detach it and keep the table where it is (no longer a partition, never touched again)."""
     ARCHIVE = "archive"
     """Detach it and move it to `archive_schema`."""
+    EXPORT = "export"
+    """Detach it, write it to Parquet under `export_location`, read the file back and check
+    it, record it in the archive manifest, then drop the table (`docs/archive.md`)."""
 
 
 def parse_action(value: object, what: str) -> RetentionAction:
@@ -50,7 +53,8 @@ def parse_action(value: object, what: str) -> RetentionAction:
         return RetentionAction(str(value).lower())
     except ValueError:
         raise ConfigError(
-            f"{what} must be 'drop', 'detach' or 'archive' (partman.RetentionAction), got {value!r}"
+            f"{what} must be 'drop', 'detach', 'archive' or 'export' (partman.RetentionAction), "
+            f"got {value!r}"
         ) from None
 
 
@@ -268,6 +272,16 @@ def _table_tenant_id(value: object, s: Subject) -> object:
     return value
 
 
+def _optional_location(value: object, s: Subject) -> object:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{s.label} must be a non-empty string, got {value!r}")
+    if "\x00" in value:
+        raise ConfigError(f"{s.label} {value!r} contains a NUL character")
+    return value
+
+
 def _tenant_id(value: object, s: Subject) -> object:
     if isinstance(value, bool) or not isinstance(value, TenantId):
         raise ConfigError(f"{s.label} must be a str, int or UUID, not {value!r}")
@@ -279,7 +293,7 @@ _INTERVAL_TEXT = (
 )
 _RETENTION_TEXT = 'a string like "30 days", "3 months" or "forever", or an integer (ids)'
 _TENANT_PARTITIONING_TEXT = 'the string "range" or "list"'
-_ACTION_TEXT = 'one of "drop", "detach", "archive"'
+_ACTION_TEXT = 'one of "drop", "detach", "archive", "export"'
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -414,6 +428,10 @@ class Table:
     """What retention does with an expired partition: "drop", "detach" or "archive"."""
     archive_schema: str | None = field(default=None, metadata=rule(_optional_name, "a string"))
     """Where retention_action ARCHIVE moves expired partitions."""
+    export_location: str | None = field(default=None, metadata=rule(_optional_location, "a string"))
+    """Where retention_action EXPORT writes expired partitions as Parquet files: a local
+    directory, or an fsspec URL such as "s3://bucket/prefix" (credentials from the
+    environment, as the storage's own client reads them)."""
     storage_parameters: Mapping[str, Value] = field(
         default_factory=dict, hash=False, metadata=rule(_storage_parameters)
     )
@@ -441,6 +459,12 @@ class Table:
             raise ConfigError(
                 f"Table {self.name!r}: retention_action 'archive' needs archive_schema, the "
                 "schema expired partitions are moved to",
+                field="retention_action",
+            )
+        if self.action is RetentionAction.EXPORT and self.export_location is None:
+            raise ConfigError(
+                f"Table {self.name!r}: retention_action 'export' needs export_location, a "
+                'local directory or a URL like "s3://bucket/prefix" the Parquet files go to',
                 field="retention_action",
             )
         if self.archive_schema is not None and self.archive_schema == self.schema:

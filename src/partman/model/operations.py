@@ -383,10 +383,13 @@ class RetirePartition(Operation):
     done). The pre-drop hook may change `action` or skip it, just before it runs.
     """
 
-    action: str = "drop"  # "drop" | "detach" | "archive"
-    """What happens after the detach: "drop", "detach" (keep the table) or "archive"."""
+    action: str = "drop"  # "drop" | "detach" | "archive" | "export"
+    """What happens after the detach: "drop", "detach" (keep the table), "archive" or "export"
+    (written to Parquet and checked, then dropped: `engine/export_async.py`)."""
     archive_schema: str | None = None
     """Where "archive" moves the table."""
+    export_location: str | None = None
+    """Where "export" writes the Parquet file (a directory or an fsspec URL)."""
     oid: int = 0
     """The partition's oid when the plan was made (checked again before the detach)."""
     bound_text: str = ""
@@ -437,6 +440,8 @@ class RetirePartition(Operation):
 
     def statements(self) -> list[sql.Composed]:
         first = [] if self.stage == Stage.DETACHED else [self.detach_statement()]
+        if self.action == "export":  # the DROP only once the file is written and checked
+            return [*first, sql.SQL("DROP TABLE {}").format(self.partition)]
         return first + self.finish_statements(self.action)
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,6 +449,7 @@ class RetirePartition(Operation):
             **super().to_dict(),
             "stage": self.stage.value,
             "archive_schema": self.archive_schema,
+            "export_location": self.export_location,
             "estimated_rows": self.estimated_rows,
         }
 

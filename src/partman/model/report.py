@@ -118,7 +118,7 @@ class Report:
     @property
     def retired(self) -> list[Operation]:
         """Dropped, detached or archived by retention."""
-        return self._ok("drop", "detach", "archive")
+        return self._ok("drop", "detach", "archive", "export")
 
     @property
     def failed(self) -> list[OperationResult]:

@@ -218,6 +218,8 @@ class TableRecord:
     sub_partition_modulus: int | None = None
     tenant_partitioning: str = "range"
     """"range": RANGE (tenant, time); "list": LIST (tenant), each RANGE (time)."""
+    export_location: str | None = None
+    """`Table.export_location`: where retention_action "export" writes Parquet files."""
 
     @property
     def qualified_name(self) -> str:
@@ -264,6 +266,7 @@ class TableRecord:
             sub_partition_by=table.sub_partition_by,
             sub_partition_modulus=table.sub_partition_modulus,
             tenant_partitioning="list" if table.list_tenants else "range",
+            export_location=table.export_location,
         )
 
 
@@ -306,7 +309,7 @@ class OwnedPartition(NamedTuple):
     tenant_id: str | None
     origin: str
     state: str = "attached"
-    action: str | None = None  # what retention does once detached: drop/detach/archive
+    action: str | None = None  # what retention does once detached: drop/detach/archive/export
     lower: str = ""
     upper: str = ""
     exists: bool = True  # the table is still there
