@@ -134,15 +134,11 @@ def _rows(conn: Conn, table: str) -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-def _types_setup(conn: Conn) -> tuple[str, list[str]]:
-    """shop.orders with a day-0 partition holding four rows of every type; its name and rows."""
+def _first_pass(dsn: str, conn: Conn, location: str) -> tuple[str, list[str]]:
+    """shop.orders (every type) exporting to `location`, its day-0 partition holding four
+    rows: that partition's name, and the table's rows."""
     conn.execute("CREATE SCHEMA shop")
     conn.execute(TYPES_TABLE)
-    return "shop.orders", []
-
-
-def _first_pass(dsn: str, conn: Conn, location: str) -> tuple[str, list[str]]:
-    _types_setup(conn)
     with partman.Manager(dsn, clock=partman.SimulatedClock(NOW)) as m:
         m.add_managed_table(_orders(location))
         assert m.maintain().ok
@@ -419,13 +415,13 @@ def test_per_tenant_export_on_a_tenant_and_time_key(dsn: str, conn: Conn, tmp_pa
     create_seed_schema(conn)
     location = str(tmp_path)
     with partman.Manager(dsn, clock=partman.SimulatedClock(NOW)) as m:
-        m.add_managed_table(
-            seed_table("events", partition_count=1, export_location=location)
-        )
+        m.add_managed_table(seed_table("events", partition_count=1, export_location=location))
         m.register_tenants(
             "convoy.events",
             [
-                partman.Tenant(tenant_id="p1", retention_period="2 days", retention_action="export"),
+                partman.Tenant(
+                    tenant_id="p1", retention_period="2 days", retention_action="export"
+                ),
                 partman.Tenant(tenant_id="p2", retention_period="2 days"),  # drop
             ],
         )
