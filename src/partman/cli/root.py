@@ -19,7 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 from ..errors import PartmanError
 from ..model.text import first_line
 from ..settings import SettingsError
-from . import indexes, inventory, plan, service, setup, tenants
+from . import archive, indexes, inventory, plan, service, setup, tenants
 from .common import FLAG, USAGE, err, print_problems
 
 
@@ -67,6 +67,12 @@ index_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(index_app, name="index")
+archive_app = typer.Typer(
+    cls=_Group,
+    help="List the partitions retention exported to Parquet (retention_action export).",
+    no_args_is_help=True,
+)
+app.add_typer(archive_app, name="archive")
 
 
 def _version(value: bool) -> None:
@@ -112,6 +118,8 @@ tenants_app.command("set", cls=_Command)(tenants.set_)
 tenants_app.command("remove", cls=_Command)(tenants.remove)
 index_app.command("create", cls=_Command)(indexes.create)
 index_app.command("list", cls=_Command)(indexes.list_)
+archive_app.command("list", cls=_Command)(archive.list_)
+app.command("restore", cls=_Command)(archive.restore)
 app.command(cls=_Command)(service.demo)
 app.command(cls=_Command)(service.run)
 
