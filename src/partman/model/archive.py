@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -218,9 +218,7 @@ def canonical(value: object) -> str | None:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            return value.astimezone(dt.UTC).isoformat()
-        return value.isoformat()
+        return _timestamp(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
@@ -236,9 +234,35 @@ def _field(text: str | None) -> str:
     return "N" if text is None else f"{len(text)}:{text}"
 
 
+def _timestamp(value: dt.datetime) -> str:
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    return value.isoformat()
+
+
+_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    int: str,
+    float: repr,
+    Decimal: str,
+    dt.datetime: _timestamp,
+    dt.date: dt.date.isoformat,
+    uuid.UUID: str,
+}
+"""`canonical` for the common exact types, looked up once per value (the hot path)."""
+
+
 def canonical_row(row: Iterable[object]) -> str:
     """A row's canonical text: each value's, length-prefixed (so no two rows share one)."""
-    return "".join(_field(canonical(v)) for v in row)
+    parts: list[str] = []
+    for v in row:
+        kind = type(v)
+        if kind is str:
+            text: str | None = v  # type: ignore[assignment]
+        else:
+            fast = _BY_TYPE.get(kind)
+            text = fast(v) if fast is not None else canonical(v)
+        parts.append("N" if text is None else f"{len(text)}:{text}")
+    return "".join(parts)
 
 
 _MOD = 1 << 128
