@@ -206,3 +206,15 @@ def test_a_table_that_exports_needs_a_location() -> None:
     assert t.action is partman.RetentionAction.EXPORT
     with pytest.raises(partman.ConfigError, match="export_location"):
         partman.Table(name="e", partition_by="t", export_location="  ")
+
+
+def test_sqlalchemy_policies_carry_the_export_location() -> None:
+    from partman.contrib.sqlalchemy import PartitionPolicy
+
+    policy = PartitionPolicy(
+        by="at", retention="30 days", retention_action="export", export_location="s3://b/p"
+    )
+    table = policy.table("events", "app")
+    assert (table.action.value, table.export_location) == ("export", "s3://b/p")
+    with pytest.raises(partman.ConfigError, match="needs export_location"):
+        PartitionPolicy(by="at", retention="30 days", retention_action="export")

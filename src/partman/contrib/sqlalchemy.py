@@ -73,6 +73,7 @@ class PartitionPolicy:
     """A period of time, or an int: a distance in ids (id tables)."""
     retention_action: RetentionAction | str = RetentionAction.DROP
     archive_schema: str | None = None
+    export_location: str | None = None
     default_partition: bool = False
     backfill: bool = False
     storage_parameters: Mapping[str, int | float | bool] = dataclasses.field(
@@ -122,6 +123,7 @@ class PartitionPolicy:
             retention_period=self.retention,
             retention_action=self.retention_action,
             archive_schema=self.archive_schema,
+            export_location=self.export_location,
             default_partition=self.default_partition,
             backfill=self.backfill,
             storage_parameters=self.storage_parameters,
@@ -187,6 +189,7 @@ def partitioned(
     retention: str | dt.timedelta | Interval | int | None = None,
     retention_action: RetentionAction | str = RetentionAction.DROP,
     archive_schema: str | None = None,
+    export_location: str | None = None,
     default_partition: bool = False,
     backfill: bool = False,
     storage_parameters: Mapping[str, int | float | bool] | None = None,
@@ -222,6 +225,7 @@ def partitioned(
             retention=retention,
             retention_action=retention_action,
             archive_schema=archive_schema,
+            export_location=export_location,
             default_partition=default_partition,
             backfill=backfill,
             storage_parameters=storage_parameters or {},

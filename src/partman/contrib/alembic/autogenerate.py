@@ -126,6 +126,7 @@ def _fields(r: snapshot.TableRecord) -> tuple[Any, ...]:
         r.default_partition,
         r.retention_action,
         r.archive_schema,
+        r.export_location,
         r.storage_parameters,
         r.epoch,
         r.retention_column,
@@ -161,6 +162,7 @@ def _policy_of_record(
         retention=_retention_arg(r.retention),
         retention_action=r.retention_action,
         archive_schema=r.archive_schema,
+        export_location=r.export_location,
         default_partition=r.default_partition,
         storage_parameters=dict(r.storage_parameters),
         backfill=r.backfill,
@@ -240,6 +242,7 @@ def _policy_args(autogen_context: AutogenContext, p: PartitionPolicy) -> list[st
     optional: list[tuple[str, object, object]] = [
         ("retention_action", RetentionAction(p.retention_action).value, "drop"),
         ("archive_schema", p.archive_schema, None),
+        ("export_location", p.export_location, None),
         ("default_partition", p.default_partition, False),
         ("backfill", p.backfill, False),
         ("storage_parameters", dict(p.storage_parameters), {}),
