@@ -120,6 +120,7 @@ def test_reads_plan_apply_runs_and_audit(
         "/api/tables",
         "/api/tables/{table}/tenants",
         "/api/tables/{table}/tenants/{tenant}",
+        "/api/tables/{table}/indexes",
         "/api/partitions",
         "/api/plan",
         "/api/apply",
