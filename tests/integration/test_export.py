@@ -304,6 +304,18 @@ def test_a_type_that_cannot_round_trip_is_refused_before_the_detach(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_location_that_cannot_be_opened_is_refused_before_the_detach(
+    dsn: str, conn: Conn
+) -> None:
+    day0, _ = _first_pass(dsn, conn, "nosuchscheme://bucket/prefix")
+    with partman.Manager(dsn, clock=partman.SimulatedClock(T1)) as m:
+        report = m.maintain()
+    errors = [str(r.error) for r in report.failed if r.operation.partition_name == day0]
+    assert errors and "cannot be opened" in errors[0]
+    assert day0 in {name for name, _ in partitions(conn, "shop", "orders")}  # still attached
+    assert _state(conn, day0) == ("attached", None)
+
+
 def test_a_stray_temporary_file_is_overwritten(dsn: str, conn: Conn, tmp_path: Path) -> None:
     day0, before = _first_pass(dsn, conn, str(tmp_path))
     folder = tmp_path / "shop" / "orders"
@@ -406,6 +418,11 @@ def test_restore_refuses_an_overlap_and_changes_nothing(
         assert {a.state for a in m.archives()} == {"archived"}
         with pytest.raises(ArchiveError, match="no archive"):
             m.restore("shop.orders", "2026-01-01", "2026-02-01")
+        conn.execute("DROP TABLE shop.in_the_way")
+        conn.execute(sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier("shop", day0)))
+        with pytest.raises(ArchiveError, match=r"exists already.*Nothing was changed"):
+            m.restore("shop.orders", dt.date(2026, 3, 10), dt.date(2026, 3, 11))
+        assert {a.state for a in m.archives()} == {"archived"}
 
 
 # -- per tenant ---------------------------------------------------------------------------------

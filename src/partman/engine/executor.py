@@ -580,7 +580,7 @@ class Executor:
         self, conn: psycopg.Connection[Any], parent: str, op: RetirePartition, run_id: str
     ) -> str | None:
         if op.action == "export" and op.stage == Stage.ATTACHED:  # refused before any detach
-            export.table_columns(conn, op.partition_schema, op.partition_name)
+            export.preflight(conn, op)
         try:
             detail = self._detach(conn, parent, op)
         except pgerrors.DatatypeMismatch:

@@ -588,7 +588,7 @@ class AsyncExecutor:
         self, conn: psycopg.AsyncConnection[Any], parent: str, op: RetirePartition, run_id: str
     ) -> str | None:
         if op.action == "export" and op.stage == Stage.ATTACHED:  # refused before any detach
-            await export.table_columns(conn, op.partition_schema, op.partition_name)
+            await export.preflight(conn, op)
         try:
             detail = await self._detach(conn, parent, op)
         except pgerrors.DatatypeMismatch:

@@ -173,6 +173,34 @@ async def table_columns(
     return plan_columns([db.pg_column(r) for r in rows], f"{schema}.{name}")
 
 
+async def preflight(conn: psycopg.AsyncConnection[Any], op: RetirePartition) -> None:
+    """Before the detach: pyarrow and the location's filesystem can be loaded, and every
+    column can be written; `ArchiveError` saying what is missing, and nothing is detached."""
+    if op.export_location is None:
+        raise ArchiveError(f"{op.parent_qualified} has no export_location; nothing was detached")
+    _modules()
+    filesystem(op.export_location)
+    await table_columns(conn, op.partition_schema, op.partition_name)
+
+
+async def check_free(conn: psycopg.AsyncConnection[Any], targets: Sequence[choose.Target]) -> None:
+    """`ArchiveError` naming every archive not yet loaded whose table name is taken by a
+    table that is not a partition (`choose.check` has looked at the partitions)."""
+    taken = []
+    for t in targets:
+        a = t.archive
+        if a.state == "restoring":
+            continue
+        cur = await conn.execute(ddl.detached_query(a.partition_schema, a.partition_name))
+        if await cur.fetchone() is not None:
+            taken.append(a.partition)
+    if taken:
+        raise ArchiveError(
+            f"cannot restore: a table named {', '.join(taken)} exists already; rename or drop "
+            "it first. Nothing was changed"
+        )
+
+
 def lock_sql(op: RetirePartition) -> sql.Composed:
     """The detached table's rows held still until the transaction that drops it commits."""
     return sql.SQL("LOCK TABLE {} IN SHARE MODE").format(op.partition)

@@ -617,6 +617,7 @@ class Manager:
                     "(see `partman archive list`)"
                 )
             restoring.check(targets, parent)
+            export.check_free(conn, targets)
             total = sum(t.archive.rows for t in targets)
             before = 0
             restored: list[Archive] = []

@@ -618,6 +618,7 @@ class AsyncManager:
                     "(see `partman archive list`)"
                 )
             restoring.check(targets, parent)
+            await export.check_free(conn, targets)
             total = sum(t.archive.rows for t in targets)
             before = 0
             restored: list[Archive] = []

@@ -116,6 +116,11 @@ class Report:
         return self._ok("drop")
 
     @property
+    def exported(self) -> list[Operation]:
+        """Partitions written to Parquet, checked and dropped by retention ("export")."""
+        return self._ok("export")
+
+    @property
     def retired(self) -> list[Operation]:
         """Dropped, detached or archived by retention."""
         return self._ok("drop", "detach", "archive", "export")
