@@ -334,13 +334,21 @@ def test_a_stray_temporary_file_is_overwritten(dsn: str, conn: Conn, tmp_path: P
 WORKER = """
 import datetime as dt, os, signal, sys
 import partman
-dsn, now, kill_at = sys.argv[1], dt.datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
+from partman.engine import export
+dsn, now, kill_at = sys.argv[1], dt.datetime.fromisoformat(sys.argv[2]), sys.argv[3]
+def die(*args, **kwargs):
+    print(kill_at, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+if kill_at == "mid-write":  # the temporary file open, its first row group being made
+    export._batch = die
+elif kill_at == "after-rename":  # the file complete under its name, not yet read back
+    export.read_back = die
 seen = []
 def step(name, op):
     if op.kind == "export":
         seen.append(name)
         print(name, flush=True)
-        if len(seen) == kill_at:
+        if kill_at.isdigit() and len(seen) == int(kill_at):
             os.kill(os.getpid(), signal.SIGKILL)
 with partman.Manager(dsn, clock=partman.SimulatedClock(now), on_step=step) as m:
     m.maintain()
@@ -348,23 +356,30 @@ with partman.Manager(dsn, clock=partman.SimulatedClock(now), on_step=step) as m:
 
 EXPORT_STEPS = ("check", "detach", "export", "finish")
 """The steps of one partition's export (DETACH CONCURRENTLY: no default partition)."""
+KILL_POINTS = [*(str(n) for n in range(1, len(EXPORT_STEPS) + 1)), "mid-write", "after-rename"]
 
 
-@pytest.mark.parametrize("kill_at", range(1, len(EXPORT_STEPS) + 1))
-def test_a_pass_killed_at_each_step_is_finished_by_the_next(
-    dsn: str, conn: Conn, tmp_path: Path, kill_at: int
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
+def test_a_pass_killed_anywhere_is_finished_by_the_next(
+    dsn: str, conn: Conn, tmp_path: Path, kill_at: str
 ) -> None:
     day0, before = _first_pass(dsn, conn, str(tmp_path))
     done = subprocess.run(
-        [sys.executable, "-c", WORKER, dsn, T1.isoformat(), str(kill_at)],
+        [sys.executable, "-c", WORKER, dsn, T1.isoformat(), kill_at],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
-    assert done.stdout.split()[-1] == EXPORT_STEPS[kill_at - 1]
+    last = done.stdout.split()[-1]
+    assert last == (EXPORT_STEPS[int(kill_at) - 1] if kill_at.isdigit() else kill_at)
     assert _table_exists(conn, "shop", day0)  # killed before the commit that drops it
+    folder = tmp_path / "shop" / "orders"
+    if kill_at == "mid-write":
+        assert (folder / f"{day0}.parquet.partman-tmp").exists()
+    if kill_at == "after-rename":
+        assert (folder / f"{day0}.parquet").exists()
     with partman.Manager(dsn, clock=partman.SimulatedClock(T1)) as m:
         report = m.maintain()
         assert report.ok, report.results
@@ -378,7 +393,7 @@ def test_a_pass_killed_at_each_step_is_finished_by_the_next(
         assert left == (0,)
         m.restore("shop.orders", "2026-03-10", "2026-03-11")
     assert _rows(conn, "shop.orders") == before
-    assert not list((tmp_path / "shop" / "orders").glob("*.partman-tmp"))
+    assert not list(folder.glob("*.partman-tmp"))
 
 
 def test_an_interrupted_restore_is_resumed(dsn: str, conn: Conn, tmp_path: Path) -> None:
