@@ -134,13 +134,13 @@ def _rows(conn: Conn, table: str) -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-def _first_pass(dsn: str, conn: Conn, location: str) -> tuple[str, list[str]]:
+def _first_pass(dsn: str, conn: Conn, location: str, **policy: Any) -> tuple[str, list[str]]:
     """shop.orders (every type) exporting to `location`, its day-0 partition holding four
     rows: that partition's name, and the table's rows."""
     conn.execute("CREATE SCHEMA shop")
     conn.execute(TYPES_TABLE)
     with partman.Manager(dsn, clock=partman.SimulatedClock(NOW)) as m:
-        m.add_managed_table(_orders(location))
+        m.add_managed_table(_orders(location, **policy))
         assert m.maintain().ok
     conn.execute(ROWS, {"t": DAY0 + dt.timedelta(minutes=5)})
     (day0,) = [n for n, b in partitions(conn, "shop", "orders") if "2026-03-10 00" in b]
@@ -230,6 +230,37 @@ def test_the_file_is_typed_parquet_in_row_groups(dsn: str, conn: Conn, tmp_path:
     # the checksum is the one recorded, computed again from the file alone
     fs, path = export.filesystem(archive.location)
     assert export.read_back(fs, path).text == archive.checksum
+
+
+def test_a_parent_with_a_default_partition_exports_with_a_plain_detach(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    day0, before = _first_pass(dsn, conn, str(tmp_path), default_partition=True)
+    with partman.Manager(dsn, clock=partman.SimulatedClock(T1)) as m:
+        report = m.maintain()
+        assert report.ok, report.results
+        assert day0 in {op.partition_name for op in report.exported}
+        assert not any(getattr(op, "concurrently", True) for op in report.exported)
+        m.restore("shop.orders", "2026-03-10", "2026-03-11")
+    assert _rows(conn, "shop.orders") == before
+
+
+def test_the_async_manager_exports_lists_and_restores(dsn: str, conn: Conn, tmp_path: Path) -> None:
+    import asyncio
+
+    day0, before = _first_pass(dsn, conn, str(tmp_path))
+
+    async def main() -> None:
+        async with partman.AsyncManager(dsn, clock=partman.SimulatedClock(T1)) as m:
+            report = await m.maintain()
+            assert report.ok, report.results
+            (archive,) = [a for a in await m.archives("shop.orders") if a.partition_name == day0]
+            assert archive.rows == 4
+            done = await m.restore("shop.orders", "2026-03-10", "2026-03-11")
+            assert [a.id for a in done] == [archive.id]
+
+    asyncio.run(main())
+    assert _rows(conn, "shop.orders") == before
 
 
 # -- failures never drop ----------------------------------------------------------------------
