@@ -411,7 +411,7 @@ def test_read_commands_print_parseable_json(dsn: str, conn: Conn, tmp_path: Path
     seed(conn)
     write(tmp_path)
     plan = as_json(run(tmp_path, "plan", "--json", dsn=dsn))
-    assert set(plan) == {"now", "changes", "operations", "notices", "summary"}
+    assert set(plan) == {"now", "changes", "operations", "notices", "summary", "indexes"}
     assert plan["summary"]["partitions_to_create"] == 24
     first = plan["operations"][0]
     assert {"kind", "table", "tenant", "partition", "from", "to", "reason", "sql"} <= set(first)

@@ -4,8 +4,9 @@ resolved against the database, shown, then applied as one maintenance pass."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -13,6 +14,8 @@ from rich.text import Text
 from ..engine import sync as sync_module
 from ..model import snapshot
 from ..model.operations import Operation
+from ..settings import Settings
+from . import declared_indexes
 from .common import (
     FLAG,
     OK,
@@ -27,6 +30,7 @@ from .common import (
     open_manager,
     out,
     print_json,
+    print_problems,
     read_settings,
     require_dsn,
     resolve_or_fail,
@@ -60,11 +64,27 @@ def plan(
     with connect(require_dsn(found)) as conn:
         resolution = resolve_or_fail(conn, found)
         result = resolution.plan()
+        indexes = _indexes_or_fail(conn, found)
     if as_json:
-        print_json(plan_json(resolution.changes, result))
+        print_json(
+            {**plan_json(resolution.changes, result), "indexes": [d.to_dict() for d in indexes]}
+        )
         return
     order = [t.qualified_name for t in found.tables]
     render_plan(out, resolution.changes, result, order, show_sql=show_sql)
+    declared_indexes.render(out, indexes)
+
+
+def _indexes_or_fail(
+    conn: psycopg.Connection[Any], found: Settings
+) -> list[declared_indexes.Declared]:
+    """The declared indexes' plans; exit 2 at the first entry that cannot be built."""
+    indexes = declared_indexes.preview(conn, found)
+    wrong = declared_indexes.problems(found, indexes)
+    if wrong:
+        print_problems(wrong)
+        fail(f"{len(wrong)} problem(s) with {found.file}'s indexes; nothing was run")
+    return indexes
 
 
 class _Progress:
@@ -143,13 +163,16 @@ def apply(
     with connect(require_dsn(found)) as conn:
         resolution = resolve_or_fail(conn, found)
         preview = resolution.plan()
+        indexes = _indexes_or_fail(conn, found)
+    pending = [d for d in indexes if d.plan is not None and d.plan.steps]
     if not as_json:
         if out.is_terminal or not yes:
             order = [t.qualified_name for t in found.tables]
             render_plan(out, resolution.changes, preview, order)
+            declared_indexes.render(out, pending)
         else:  # a cron job's mail: the summary (the JSON logs on stderr name every operation)
             out.print(plan_summary_line(resolution.changes, preview))
-        asked = not yes and (resolution.changes or len(preview))
+        asked = not yes and (resolution.changes or len(preview) or pending)
         if asked and not typer.confirm("Apply these changes?", default=False):
             out.print("Nothing applied.")
             raise typer.Exit(PROBLEMS)
@@ -167,11 +190,21 @@ def apply(
                 report = manager.maintain()
         else:
             report = manager.maintain()
+        # after the pass: the partitions it made are built with the index already
+        built = declared_indexes.build(manager, found) if indexes else []
+    ok = report.ok and all(r.ok for _, r in built)
     if as_json:
-        print_json(apply_json(resolution.changes, report))
+        print_json(
+            {
+                **apply_json(resolution.changes, report),
+                "indexes": [{"index": label, **r.to_dict()} for label, r in built],
+            }
+        )
     else:
         out.print(report_line(report))
-    raise typer.Exit(OK if report.ok else PROBLEMS)
+        for label, r in built:
+            out.print(declared_indexes.report_line(label, r))
+    raise typer.Exit(OK if ok else PROBLEMS)
 
 
 def import_(

@@ -14,6 +14,7 @@ from ..decide import privileges, validate
 from ..engine import sync as sync_module
 from ..model.clock import RealClock
 from ..settings import Problem, Settings
+from . import declared_indexes
 from .common import (
     OK,
     PROBLEMS,
@@ -87,6 +88,12 @@ def check(
     if found.dsn:
         with connect(found.dsn) as conn:
             resolution = sync_module.resolve(conn, found, RealClock().now(), problems=problems)
+            # the declared indexes, once the tables themselves are right
+            wrong = (
+                []
+                if resolution.problems
+                else declared_indexes.problems(found, declared_indexes.preview(conn, found))
+            )
             missing = privileges.findings(
                 privileges_db.read(
                     conn,
@@ -94,7 +101,7 @@ def check(
                     privileges.needs(resolution.future_state()),
                 )
             )
-        problems = resolution.problems + [_placed(found, f) for f in missing]
+        problems = resolution.problems + wrong + [_placed(found, f) for f in missing]
         problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
         for r in resolution.tables:
             tenants[r.spec.qualified_name] = len({*r.declared, *r.queried})

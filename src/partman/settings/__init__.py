@@ -7,7 +7,7 @@ the line of a key; `problems` is what is reported.
 """
 
 from .locator import Locator
-from .mapping import Settings, TableSpec, TenantSpec, from_mapping
+from .mapping import IndexSpec, Settings, TableSpec, TenantSpec, from_mapping
 from .problems import Path_, Problem, SettingsError, key_text
 from .toml import DEFAULT_PATH, load, parse, read
 from .values import (
@@ -28,6 +28,7 @@ __all__ = [
     "SERVICE_FIELDS",
     "TABLE_FIELDS",
     "TENANT_FIELDS",
+    "IndexSpec",
     "Locator",
     "Path_",
     "Problem",

@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError
+from ..decide.indexes import parse_columns
+from ..errors import ConfigError, PartmanError
 from ..model.config import Config, Table, Tenant
 from ..model.rules import Source, field_errors
 from .locator import Locator
@@ -65,13 +66,31 @@ class TenantSpec:
 
 
 @dataclass(frozen=True)
+class IndexSpec:
+    """An index a [[table.index]] entry declares: `partman apply` builds what is missing of it
+    on every partition without blocking writes (`Manager.create_index`), `partman plan` shows
+    what that is."""
+
+    columns: tuple[str, ...]
+    unique: bool
+    name: str | None
+    path: Path_
+
+    def label(self, table: str) -> str:
+        named = f"{self.name} on " if self.name else ""
+        return ("unique " if self.unique else "") + f"{named}{table} ({', '.join(self.columns)})"
+
+
+@dataclass(frozen=True)
 class TableSpec:
-    """One [[table]] entry: the Table (without a tenant), its tenants and tenants_query."""
+    """One [[table]] entry: the Table (without a tenant), its tenants and tenants_query, and
+    the indexes it declares."""
 
     table: Table
     tenants: tuple[TenantSpec, ...]
     tenants_query: str | None
     path: Path_
+    indexes: tuple[IndexSpec, ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -321,7 +340,7 @@ def _table(r: Reader, path: Path_, entry: object) -> TableSpec | None:
     if not isinstance(entry, dict):
         r.add(path, f"expected a table, got {toml_type(entry)}")
         return None
-    values, ok = r.fields(path, entry, TABLE_FIELDS, handled=("tenants", "tenant"))
+    values, ok = r.fields(path, entry, TABLE_FIELDS, handled=("tenants", "tenant", "index"))
     query = values.pop("tenants_query", None)
     if ok:
         values, ok = r.checked(path, Table, values)
@@ -391,9 +410,84 @@ def _table(r: Reader, path: Path_, entry: object) -> TableSpec | None:
                 ok = False
     if not ok:
         return None
+    indexes = _indexes(r, (*path, "index"), entry.get("index", []))
+    if indexes is None:
+        return None
     # plain ids first, own policies after: an entry with a policy wins over a plain mention
     merged = {str(t.tenant_id): t for t in sorted(tenants, key=lambda t: t.own_policy)}
-    return TableSpec(table, tuple(merged.values()), query, path)
+    return TableSpec(table, tuple(merged.values()), query, path, indexes)
+
+
+INDEX_KEYS = ("columns", "unique", "name")
+
+
+def _indexes(r: Reader, path: Path_, raw: object) -> tuple[IndexSpec, ...] | None:
+    """The [[table.index]] entries; None when one has a problem (each is reported)."""
+    if isinstance(raw, dict):
+        r.add(path, "write each index as [[table.index]], not [table.index]")
+        return None
+    if not isinstance(raw, list):
+        r.add(path, f"expected [[table.index]] entries, got {toml_type(raw)}")
+        return None
+    out: list[IndexSpec] = []
+    ok = True
+    for i, entry in enumerate(raw):
+        spec = _index(r, (*path, i), entry)
+        if spec is None:
+            ok = False
+            continue
+        twin = next((o for o in out if (o.columns, o.unique) == (spec.columns, spec.unique)), None)
+        if twin is not None and twin.name == spec.name:
+            where = key_text(twin.path)
+            r.add(spec.path, f"the same index is already declared at {where}; declare it once")
+            ok = False
+            continue
+        out.append(spec)
+    return tuple(out) if ok else None
+
+
+def _index(r: Reader, path: Path_, raw: object) -> IndexSpec | None:
+    if not isinstance(raw, dict):
+        r.add(path, f'expected a table with columns = ["a", "b"], got {toml_type(raw)}')
+        return None
+    ok = True
+    for key in raw:
+        if key not in INDEX_KEYS:
+            r.unknown((*path, key), INDEX_KEYS)
+            ok = False
+    columns = r.expanded((*path, "columns"), raw.get("columns"))
+    found: tuple[str, ...] = ()
+    if "columns" not in raw:
+        r.add(path, 'missing key columns (the index\'s key, e.g. columns = ["tenant_id", "at"])')
+        ok = False
+    elif isinstance(columns, str):
+        try:
+            found = parse_columns(columns)
+        except PartmanError as error:
+            r.add((*path, "columns"), str(error))
+            ok = False
+    elif isinstance(columns, list) and columns and all(
+        isinstance(c, str) and c for c in columns
+    ):
+        found = tuple(str(c) for c in columns)
+    else:
+        r.add(
+            (*path, "columns"),
+            f'expected a non-empty array of column names like ["a", "b"], got {toml_type(columns)}',
+        )
+        ok = False
+    unique = raw.get("unique", False)
+    if not isinstance(unique, bool):
+        r.add((*path, "unique"), f"expected true or false, got {toml_type(unique)}")
+        ok = False
+    name = r.expanded((*path, "name"), raw.get("name"))
+    if name is not None and (not isinstance(name, str) or not name):
+        r.add((*path, "name"), f"expected the index's name, a string, got {toml_type(name)}")
+        ok = False
+    if not ok:
+        return None
+    assert isinstance(unique, bool) and (name is None or isinstance(name, str))
+    return IndexSpec(found, unique, name, path)
 
 
 def _tenant(r: Reader, path: Path_, raw: object) -> TenantSpec | None:
