@@ -23,11 +23,11 @@ from partman.model.archive import (
     Checksum,
     ColumnPlan,
     PgColumn,
-    canonical_row,
     file_path,
     numeric_typmod,
     plan_column,
     plan_columns,
+    text_of,
 )
 from partman.model.operations import RetirePartition
 
@@ -86,29 +86,45 @@ def test_numeric_typmod() -> None:
     assert numeric_typmod((5 << 16 | 0x7FE) + 4) == (None, 0)  # numeric(5, -2): as text
 
 
+def digest(arrow: str, *rows: tuple[object, ...]) -> str:
+    found = Checksum([ColumnPlan(f"c{i}", "t", arrow) for i in range(len(rows[0]))])
+    found.add_rows(rows)
+    return found.text
+
+
 def test_the_canonical_text_is_the_instant_and_keeps_the_scale() -> None:
     paris = dt.datetime(2026, 1, 1, 13, tzinfo=ZoneInfo("Europe/Paris"))
-    assert canonical_row([paris]) == canonical_row([paris.astimezone(UTC)])
-    assert canonical_row([paris]) == canonical_row([paris.astimezone(ZoneInfo("UTC"))])
-    assert canonical_row([Decimal("1.50")]) != canonical_row([Decimal("1.5")])
-    assert canonical_row([None]) != canonical_row([""]) != canonical_row(["N"])
-    assert canonical_row(["a", "b"]) != canonical_row(["ab", ""])
-    assert canonical_row([[1, None]]) != canonical_row([[1]])
-    assert canonical_row([True]) != canonical_row([1])
-    u = uuid.uuid4()
-    assert canonical_row([u]) == canonical_row([str(u)])
-    assert canonical_row([b"\x00\xff"]) == canonical_row(["\\x00ff"])
+    instant = text_of("timestamptz")
+    assert instant(paris) == instant(paris.astimezone(UTC)) == "2026-01-01T12:00:00+00:00"
+    assert instant(paris) == instant(paris.astimezone(ZoneInfo("UTC")))
+    assert text_of("decimal128(5,2)")(Decimal("1.50")) != text_of("decimal128(5,2)")(Decimal("1.5"))
+    assert text_of("uuid")(uuid.UUID(int=1)) == "00000000-0000-0000-0000-000000000001"
+    assert text_of("binary")(b"\x00\xff") == "00ff"
+    assert text_of("list<int32>")([1, None]) == "{1\x1e\x00}"
+    assert text_of("float64")(0.1) == "0.1"
+    # NULL, the empty string and separators inside strings never meet
+    assert digest("string", (None,)) != digest("string", ("",)) != digest("string", ("\x00",))
+    assert digest("string", ("a\x1fb", "")) != digest("string", ("a", "b"))
+    assert digest("string", ("a\\x1f", "")) != digest("string", ("a\x1f", ""))
+    assert digest("list<string>", (["a\x1eb"],)) != digest("list<string>", (["a", "b"],))
+    assert digest("list<int32>", ([1, None],)) != digest("list<int32>", ([1],))
 
 
 @given(st.lists(st.tuples(st.integers(), st.text(), st.none() | st.booleans()), max_size=30))
 def test_the_checksum_ignores_order_and_counts_repeats(rows: list[tuple[object, ...]]) -> None:
-    a, b, c = Checksum(), Checksum(), Checksum()
+    plans = [ColumnPlan("a", "bigint", "int64"), ColumnPlan("b", "text", "string")]
+    plans.append(ColumnPlan("c", "boolean", "bool"))
+    a, b, c = Checksum(plans), Checksum(plans), Checksum(plans)
     a.add_rows(rows)
-    b.add_rows(reversed(rows))
+    b.add_rows(list(reversed(rows)))
     c.add_rows(rows + rows[:1])
     assert (a.rows, a.text) == (b.rows, b.text)
     if rows:
         assert c.text != a.text and c.rows == a.rows + 1
+    columns = Checksum(plans)
+    if rows:
+        columns.add_columns(list(zip(*rows, strict=True)))
+    assert (columns.rows, columns.text) == (a.rows, a.text)
 
 
 def test_file_paths() -> None:

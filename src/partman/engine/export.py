@@ -135,9 +135,8 @@ def arrow_schema(plans: Sequence[ColumnPlan], about: dict[str, Any]) -> pa.Schem
     return pa.schema(fields, metadata={b"partman": json.dumps(about, default=str).encode()})
 
 
-def _batch(rows: Sequence[Sequence[Any]], plans: Sequence[ColumnPlan], schema: pa.Schema) -> Any:
+def _batch(columns: Sequence[Sequence[Any]], plans: Sequence[ColumnPlan], schema: pa.Schema) -> Any:
     pa, _, _ = _modules()
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in plans]
     arrays = []
     for plan, values, f in zip(plans, columns, schema, strict=True):
         try:
@@ -151,13 +150,15 @@ def _batch(rows: Sequence[Sequence[Any]], plans: Sequence[ColumnPlan], schema: p
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def read_back(fs: Any, path: str, batch_rows: int = ROW_GROUP_ROWS) -> Checksum:
-    """Row count and checksum of a Parquet file, reading it a batch at a time."""
+def read_back(
+    fs: Any, path: str, plans: Sequence[ColumnPlan], batch_rows: int = ROW_GROUP_ROWS
+) -> Checksum:
+    """Row count and checksum of a Parquet file written with `plans`, a batch at a time."""
     _, pq, _ = _modules()
-    found = Checksum()
+    found = Checksum(plans)
     with fs.open(path, "rb") as f:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
-            found.add_rows(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+            found.add_columns([c.to_pylist() for c in batch.columns])
     return found
 
 
@@ -232,7 +233,7 @@ def write_partition(
         "to": iso(op.upper),
     }
     schema = arrow_schema(plans, about)
-    source = Checksum()
+    source = Checksum(plans)
     try:
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         with fs.open(temp, "wb") as f, pq.ParquetWriter(f, schema, compression="zstd") as out:
@@ -242,13 +243,14 @@ def write_partition(
                 rows = cur.fetchmany(row_group_rows)
                 if not rows:
                     break
-                source.add_rows(rows)
-                out.write_table(_batch(rows, plans, schema), row_group_size=row_group_rows)
+                columns = list(zip(*rows, strict=True))
+                source.add_columns(columns)
+                out.write_table(_batch(columns, plans, schema), row_group_size=row_group_rows)
             cur.close()
         if fs.exists(path):
             fs.rm(path)
         fs.mv(temp, path)
-        found = read_back(fs, path, row_group_rows)
+        found = read_back(fs, path, plans, row_group_rows)
         size = int(fs.size(path))
     except ArchiveError:
         raise
@@ -368,7 +370,7 @@ def _load(
                     done += batch.num_rows
                     if progress is not None:
                         progress(done, a.rows)
-        again = Checksum()
+        again = Checksum(a.columns)
         named = conn.cursor(name="partman_restore_check")
         named.execute(db.select_rows(partition, a.columns))
         while True:

@@ -25,21 +25,22 @@ held, or the export is refused before anything is detached (`plan_columns` raise
 | timestamptz | timestamp[us, tz=UTC] | the instant; the zone it was shown in is not data |
 | one-dimensional arrays of the scalar types above (not numeric, json, enums) | list<...> | |
 
-**Checksum.** `Checksum` hashes a canonical text of each row (`canonical_row`) with BLAKE2b
-(128 bits) and adds the hashes modulo 2**128: the result does not depend on row order (the
-file is read back in its own order, a table in its physical order), and a repeated row counts
-twice. Both sides compute it in Python over the values as read: from PostgreSQL by psycopg,
-from the file by pyarrow; equal counts and sums mean the file holds the partition's rows.
+**Checksum.** `Checksum` hashes a canonical text of each row with BLAKE2b (128 bits) and adds
+the hashes modulo 2**128: the result does not depend on row order (the file is read back in its
+own order, a table in its physical order), and a repeated row counts twice. A row's text is its
+values' texts (`text_of` the column's Arrow type: an instant in UTC ISO 8601, a Decimal's digits
+and exponent, bytes in hex, an array's elements between braces), NULL as NUL, joined by U+001F
+(backslash, U+001E and U+001F escaped inside strings). Both sides compute it in Python over the
+values as read: from PostgreSQL by psycopg, from the file by pyarrow; equal counts and sums mean
+the file holds the partition's rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from ..errors import PartmanError
@@ -203,91 +204,110 @@ def numeric_typmod(typmod: int) -> tuple[int | None, int]:
 
 # -- the checksum ---------------------------------------------------------------------------
 
-
-def canonical(value: object) -> str | None:
-    """A value's canonical text (None for NULL): the same for the value psycopg reads from
-    PostgreSQL and the one pyarrow reads from the file."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, int | str):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return _timestamp(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return "\\x" + bytes(value).hex()
-    if isinstance(value, list | tuple):
-        return "{" + "".join(_field(canonical(v)) for v in value) + "}"
-    raise ArchiveError(f"no canonical text for a value of type {type(value).__name__}")
+NULL = "\x00"
+"""A NULL's text: NUL cannot be in a PostgreSQL text value, nor in any other value's text."""
+FIELD = "\x1f"
+"""Between the values of a row."""
+ELEMENT = "\x1e"
+"""Between the elements of an array."""
+_ESCAPES = str.maketrans({"\\": "\\\\", FIELD: "\\x1f", ELEMENT: "\\x1e"})
 
 
-def _field(text: str | None) -> str:
-    return "N" if text is None else f"{len(text)}:{text}"
+def _text(value: str) -> str:
+    if "\\" in value or FIELD in value or ELEMENT in value:  # rare: translate is slow
+        return value.translate(_ESCAPES)
+    return value
+
+
+def _bool(value: bool) -> str:
+    return "t" if value else "f"
+
+
+def _hex(value: bytes) -> str:
+    return bytes(value).hex()
+
+
+def _iso(value: dt.date) -> str:
+    return value.isoformat()
 
 
 def _timestamp(value: dt.datetime) -> str:
+    """An instant in UTC (the zone it was read in is not data); a naive time as it is."""
     if value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(dt.UTC)
     return value.isoformat()
 
 
-_BY_TYPE: dict[type, Callable[[Any], str]] = {
-    int: str,
-    float: repr,
-    Decimal: str,
-    dt.datetime: _timestamp,
-    dt.date: dt.date.isoformat,
-    uuid.UUID: str,
+_SCALAR_TEXT: dict[str, Callable[[Any], str]] = {
+    "bool": _bool,
+    "int16": str,
+    "int32": str,
+    "int64": str,
+    "float64": repr,
+    "string": _text,
+    "binary": _hex,
+    "uuid": str,
+    "date32": _iso,
+    "timestamp": _iso,
+    "timestamptz": _timestamp,
 }
-"""`canonical` for the common exact types, looked up once per value (the hot path)."""
 
 
-def canonical_row(row: Iterable[object]) -> str:
-    """A row's canonical text: each value's, length-prefixed (so no two rows share one)."""
-    parts: list[str] = []
-    for v in row:
-        kind = type(v)
-        if kind is str:
-            text: str | None = v  # type: ignore[assignment]
-        else:
-            fast = _BY_TYPE.get(kind)
-            text = fast(v) if fast is not None else canonical(v)
-        parts.append("N" if text is None else f"{len(text)}:{text}")
-    return "".join(parts)
+def text_of(arrow: str) -> Callable[[Any], str]:
+    """The canonical text of a (non-NULL) value of a column written as `arrow`: the same for the
+    value psycopg reads from PostgreSQL and the one pyarrow reads from the file."""
+    if arrow.startswith("list<") and arrow.endswith(">"):
+        inner = text_of(arrow[5:-1])
 
+        def elements(value: Sequence[Any]) -> str:
+            return "{" + ELEMENT.join(NULL if v is None else inner(v) for v in value) + "}"
 
-_MOD = 1 << 128
+        return elements
+    if arrow.startswith("decimal128("):
+        return str  # a Decimal's digits and exponent: 1.50 is not 1.5
+    return _SCALAR_TEXT[arrow]
 
 
 class Checksum:
-    """Row count and an order-independent hash of a set of rows (see the module docstring)."""
+    """Row count and an order-independent hash of a set of rows (see the module docstring).
 
-    def __init__(self) -> None:
+    A row's canonical text is its values' texts (`text_of` its column's type, NULL as NUL)
+    joined by U+001F, with backslash, U+001E and U+001F escaped inside strings."""
+
+    def __init__(self, plans: Sequence[ColumnPlan]) -> None:
         self.rows = 0
         self._sum = 0
+        self._texts = [text_of(p.arrow) for p in plans]
 
-    def add(self, row: Iterable[object]) -> None:
-        digest = hashlib.blake2b(canonical_row(row).encode(), digest_size=16).digest()
-        self._sum += int.from_bytes(digest, "big")
-        self.rows += 1
+    def add_columns(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Rows given column by column (as pyarrow gives them), in the plans' order."""
+        if len(columns) != len(self._texts):
+            raise ArchiveError(f"{len(columns)} columns, {len(self._texts)} expected")
+        texts = [
+            [NULL if v is None else text(v) for v in column]
+            for text, column in zip(self._texts, columns, strict=True)
+        ]
+        total = self._sum
+        blake2b = hashlib.blake2b
+        count = 0
+        for row in map(FIELD.join, zip(*texts, strict=True)):
+            total += int.from_bytes(blake2b(row.encode(), digest_size=16).digest(), "big")
+            count += 1
+        self._sum = total
+        self.rows += count
 
-    def add_rows(self, rows: Iterable[Iterable[object]]) -> None:
-        for row in rows:
-            self.add(row)
+    def add_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Rows given row by row (as psycopg gives them)."""
+        if rows:
+            self.add_columns(list(zip(*rows, strict=True)))
 
     @property
     def text(self) -> str:
         """ "blake2b128-sum:<32 hex digits>", as the manifest stores it."""
         return f"{CHECKSUM_ALGORITHM}:{self._sum % _MOD:032x}"
+
+
+_MOD = 1 << 128
 
 
 # -- the manifest ---------------------------------------------------------------------------
