@@ -484,3 +484,31 @@ SELECT pn.nspname::text || '.' || p.relname::text AS parent,
         out[r.partition] = int(r.bytes)
         out[r.parent] = out.get(r.parent, 0) + int(r.bytes)
     return out
+
+
+@dataclass(frozen=True)
+class ArchiveTotal:
+    """The Parquet archives of one table in one state: how many files, rows and bytes, and
+    when the newest was written (`partman_archive_*` metrics)."""
+
+    table: str
+    state: str
+    files: int
+    rows: int
+    bytes: int
+    last_exported: dt.datetime
+
+
+def archive_totals(conn: psycopg.Connection[Any], meta: str) -> list[ArchiveTotal]:
+    """One row per (table, state) of partman's archive manifest; none before any export."""
+    query = sql.SQL(
+        """
+SELECT parent_schema || '.' || parent_name AS "table", state, count(*) AS files,
+       sum(rows)::int8 AS rows, sum(bytes)::int8 AS bytes, max(exported_at) AS last_exported
+  FROM {}.archives
+ GROUP BY 1, 2
+ ORDER BY 1, 2
+"""
+    ).format(sql.Identifier(meta))
+    with _read_only(conn):
+        return _rows(conn, class_row(ArchiveTotal), query)

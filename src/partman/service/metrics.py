@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..db.reads import ArchiveTotal
 from ..decide.coverage import Inventory
 from ..model.report import Outcome, Report, SkipReason
 
@@ -36,6 +37,10 @@ SERIES = (
     "partman_pass_duration_seconds",
     "partman_leader",
     "partman_consecutive_failures",
+    "partman_archive_files",
+    "partman_archive_rows",
+    "partman_archive_bytes",
+    "partman_last_archive_timestamp_seconds",
 )
 """Every metric family the service exports (histograms add _bucket/_sum/_count)."""
 
@@ -103,10 +108,71 @@ class _InventoryCollector(Collector):
         return (runway, runway_ids, partitions, up)
 
 
+class _ArchiveCollector(Collector):
+    """Parquet archives (retention_action "export") per table and state, read when scraped
+    from partman's manifest: what was moved out of PostgreSQL and when it last was."""
+
+    def __init__(self, read: Callable[[], list[ArchiveTotal]], logger: logging.Logger) -> None:
+        self._read = read
+        self._logger = logger
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+        per_state = ["table", "state"]
+        return (
+            GaugeMetricFamily(
+                "partman_archive_files",
+                "Parquet files written by retention_action 'export', by table and state "
+                "(archived; restoring; restored: read back into a partition, the file kept)",
+                labels=per_state,
+            ),
+            GaugeMetricFamily(
+                "partman_archive_rows",
+                "Rows in those Parquet files, by table and state",
+                labels=per_state,
+            ),
+            GaugeMetricFamily(
+                "partman_archive_bytes",
+                "Bytes of those Parquet files, by table and state",
+                labels=per_state,
+            ),
+            GaugeMetricFamily(
+                "partman_last_archive_timestamp_seconds",
+                "Unix time of the newest Parquet archive of each table",
+                labels=["table"],
+            ),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        files, rows, size, last = self._families()
+        try:
+            totals = self._read()
+        except Exception as error:  # no manifest yet, or the database is down
+            self._logger.debug("metrics: archives unavailable: %s", error)
+            return (files, rows, size, last)
+        newest: dict[str, float] = {}
+        for t in totals:
+            files.add_metric([t.table, t.state], t.files)
+            rows.add_metric([t.table, t.state], t.rows)
+            size.add_metric([t.table, t.state], t.bytes)
+            at = t.last_exported.timestamp()
+            newest[t.table] = max(newest.get(t.table, at), at)
+        for table, at in sorted(newest.items()):
+            last.add_metric([table], at)
+        return (files, rows, size, last)
+
+
 class Metrics:
     """The service's metrics; `observe(report, seconds)` after each pass."""
 
-    def __init__(self, inventory: Callable[[], Inventory], logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        inventory: Callable[[], Inventory],
+        logger: logging.Logger,
+        archives: Callable[[], list[ArchiveTotal]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.default_rows = Gauge(
@@ -175,6 +241,8 @@ class Metrics:
         for outcome in ("ok", "partial", "failed", "skipped"):
             self.passes.labels(outcome)
         r.register(_InventoryCollector(inventory, logger))
+        if archives is not None:
+            r.register(_ArchiveCollector(archives, logger))
 
     def observe(self, report: Report, seconds: float) -> None:
         self.duration.observe(seconds)

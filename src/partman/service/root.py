@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from psycopg import sql
 
 from .. import __version__
+from ..db import reads
 from ..decide.coverage import Inventory
 from ..engine.hooks import PreDropHook, StepHook
 from ..engine.manager import Manager
@@ -81,7 +82,7 @@ class Service:
             pre_drop_hook=pre_drop_hook,
             on_step=on_step,
         )
-        self.metrics = Metrics(self.manager.inventory, self.logger)
+        self.metrics = Metrics(self.manager.inventory, self.logger, self._archive_totals)
         self.passes = Passes(
             self.manager,
             self.metrics,
@@ -114,6 +115,10 @@ class Service:
 
     def diagnose(self) -> str:
         return self.database.diagnose()
+
+    def _archive_totals(self) -> list[reads.ArchiveTotal]:
+        with self.connection() as conn:
+            return reads.archive_totals(conn, self.config.metadata_schema)
 
     def ensure_metadata(self) -> int:
         return self.passes.ensure_metadata()
