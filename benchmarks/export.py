@@ -1,7 +1,7 @@
 """Archive to Parquet (issue 16): partman's export and restore of one partition against plain
 `COPY ... TO` and `COPY ... FROM` of the same partition.
 
-    .venv/bin/python benchmarks/export.py [--rows 500000] [--row-group 131072]
+    .venv/bin/python benchmarks/export.py [--rows 500000] [--repeat 3]
 
 One table, RANGE (created_at) by day, with the column types an application table has (bigint,
 int, timestamptz, numeric(12,2), text, jsonb, text[]); day 0 holds R rows. On PostgreSQL 18
@@ -12,7 +12,7 @@ int, timestamptz, numeric(12,2), text, jsonb, text[]); day 0 holds R rows. On Po
   moved, nothing checked;
 * partman export: the pass in which that partition expires (`retention_action = "export"`):
   check, DETACH CONCURRENTLY, rows read with a server-side cursor, written to Parquet (zstd,
-  row groups of `--row-group` rows), the file read back and its row count and checksum
+  row groups of 131,072 rows), the file read back and its row count and checksum
   compared, manifest row, DROP; the whole `maintain()`;
 * partman restore: `Manager.restore` of that period: CREATE (LIKE parent), COPY FROM the
   Parquet file, row count and checksum checked, ATTACH.
@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -74,8 +75,10 @@ def _table(location: str) -> partman.Table:
     )
 
 
-def run(dsn: str, rows: int, row_group: int, scratch: Path) -> dict[str, Any]:
-    """Set up, then time the four contestants; returns what the table shows."""
+def run(dsn: str, rows: int, repeat: int, scratch: Path) -> dict[str, Any]:
+    """Set up, then time the four contestants, each `repeat` times (medians): COPY TO and
+    COPY FROM first; then export and restore in turn (a restored partition is partman's again
+    and still past retention, so the next pass exports it again)."""
     location = scratch / "archive"
     clock = partman.SimulatedClock(b.START)
     config = partman.Config(lock_timeout=dt.timedelta(seconds=1))
@@ -86,6 +89,8 @@ def run(dsn: str, rows: int, row_group: int, scratch: Path) -> dict[str, Any]:
         if not m.maintain().ok:
             raise RuntimeError("set-up pass failed")
     day = b.day_start(b.START)
+    copy_to: list[float] = []
+    copy_from: list[float] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(FILL_SQL, {"day": day, "rows": rows})
         conn.execute("VACUUM ANALYZE bench.events")
@@ -98,36 +103,38 @@ def run(dsn: str, rows: int, row_group: int, scratch: Path) -> dict[str, Any]:
         assert row is not None
         partition, heap = row[0], int(row[1])
         source = sql.Identifier("bench", partition)
+        target = sql.Identifier("bench", "copy_target")
         dump = scratch / "copy.txt"
-        b.progress(f"COPY {partition} TO a file ({rows:,} rows, {heap / 1e6:.1f} MB heap)")
-        copy_to, _ = b.timed(lambda: _copy_to(conn, source, dump))
-        conn.execute("CREATE TABLE bench.copy_target (LIKE bench.events INCLUDING ALL)")
-        b.progress("COPY FROM that file into a new table")
-        copy_from, _ = b.timed(
-            lambda: _copy_from(conn, sql.Identifier("bench", "copy_target"), dump)
-        )
-        conn.execute("DROP TABLE bench.copy_target")
+        b.progress(f"COPY {partition} TO a file and back, x{repeat} ({rows:,} rows)")
+        for _ in range(repeat):
+            copy_to.append(b.timed(lambda: _copy_to(conn, source, dump))[0])
+            conn.execute("CREATE TABLE bench.copy_target (LIKE bench.events INCLUDING ALL)")
+            copy_from.append(b.timed(lambda: _copy_from(conn, target, dump))[0])
+            conn.execute("DROP TABLE bench.copy_target")
+    exports: list[float] = []
+    restores: list[float] = []
+    lower = day.date().isoformat()
+    upper = (day + b.DAY).date().isoformat()
     clock.advance(4 * b.DAY)
     with partman.Manager(dsn, clock=clock, config=config) as m:
-        b.progress("partman export (the pass in which the partition expires)")
-        export, report = b.timed(m.maintain)
-        if not report.ok:
-            raise RuntimeError(f"export pass failed: {report.results}")
-        (archive,) = [a for a in m.archives("bench.events") if a.partition_name == partition]
-        b.progress("partman restore")
-        lower = day.date().isoformat()
-        upper = (day + b.DAY).date().isoformat()
-        restore, _ = b.timed(lambda: m.restore("bench.events", lower, upper))
+        for i in range(repeat):
+            b.progress(f"partman export and restore ({i + 1}/{repeat})")
+            seconds, report = b.timed(m.maintain)
+            if not report.ok or partition not in {op.partition_name for op in report.exported}:
+                raise RuntimeError(f"export pass failed: {report.results}")
+            exports.append(seconds)
+            restores.append(b.timed(lambda: m.restore("bench.events", lower, upper))[0])
+        (archive, *_) = [a for a in m.archives("bench.events") if a.partition_name == partition]
     return {
         "rows": rows,
         "heap": heap,
-        "copy_to": copy_to,
-        "copy_from": copy_from,
+        "copy_to": statistics.median(copy_to),
+        "copy_from": statistics.median(copy_from),
         "copy_bytes": dump.stat().st_size,
-        "export": export,
-        "restore": restore,
+        "export": statistics.median(exports),
+        "restore": statistics.median(restores),
         "parquet_bytes": archive.bytes,
-        "row_group": row_group,
+        "repeat": repeat,
     }
 
 
@@ -152,9 +159,7 @@ def _copy_from(conn: psycopg.Connection[Any], table: sql.Identifier, path: Path)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows in the partition")
-    parser.add_argument(
-        "--row-group", type=int, default=131_072, help="Parquet row group (rows); informational"
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each (medians)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
     args = parser.parse_args(argv)
     rows = 20_000 if args.quick else args.rows
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         with b.server("18") as srv:
             notes.append(srv.describe())
             dsn = b.create_database(srv, "bench_export")
-            r = run(dsn, rows, args.row_group, scratch)
+            r = run(dsn, rows, 1 if args.quick else args.repeat, scratch)
             b.drop_database(srv, "bench_export")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -194,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     notes.append(
         f"one partition of {r['rows']:,} rows, {mb:.1f} MB heap (bigint, int, timestamptz, "
         "numeric(12,2), text, jsonb, text[]); MB/s = heap MB / wall; files in "
-        f"{os.path.dirname(scratch)} (zstd Parquet, row groups of 131,072 rows)"
+        f"{os.path.dirname(scratch)} (zstd Parquet, row groups of 131,072 rows); median of "
+        f"{r['repeat']} runs each"
     )
     notes.append(
         "partman export is the whole maintain() pass (its checks, DETACH CONCURRENTLY, the "
