@@ -145,6 +145,8 @@ def _describe_table(r: snapshot.TableRecord) -> str:
     )
     if r.archive_schema:
         text += f" to {r.archive_schema}"
+    if r.export_location:
+        text += f" to {r.export_location}"
     if r.default_partition:
         text += ", default partition"
     if r.backfill:
@@ -169,6 +171,7 @@ _POLICY_FIELDS = (
     "default_partition",
     "retention_action",
     "archive_schema",
+    "export_location",
     "storage_parameters",
     "retention_column",
     "sub_partition_by",
