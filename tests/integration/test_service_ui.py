@@ -605,3 +605,55 @@ def test_epoch_and_uuidv7_tables_are_placed_on_the_time_axis(
         assert all(re.fullmatch(r"\d\d-\d\d", t) for t in axes[0]["labels"]), axes[0]
     finally:
         server.stop()
+
+
+def test_a_period_exported_to_parquet_is_drawn_in_its_own_colour_where_it_was(
+    dsn: str, conn: Conn, page: Page, tmp_path: Path
+) -> None:
+    """retention_action "export": the expired days leave PostgreSQL for Parquet files; the
+    timeline keeps them in their place, as archived (the legend's colour), with the file in
+    the tip, and the API lists them beside the partitions."""
+    conn.execute(
+        "CREATE TABLE public.events (id bigint NOT NULL, at timestamptz NOT NULL) "
+        "PARTITION BY RANGE (at)"
+    )
+    clock = partman.SimulatedClock(NOW)
+    service = Service(
+        dsn,
+        options=ServiceOptions(port=0, scheduler=False, instance="ui", log_level="warning"),
+        clock=clock,
+    )
+    service.manager.add_managed_table(
+        partman.Table(
+            name="events",
+            partition_by="at",
+            partition_count=1,
+            retention_period="2 days",
+            retention_action="export",
+            export_location=str(tmp_path),
+        )
+    )
+    service.run_pass("setup")
+    conn.execute("INSERT INTO public.events SELECT g, %s FROM generate_series(1, 30) g", (NOW,))
+    clock.advance(3 * dt.timedelta(days=1))
+    report = service.run_pass("export")
+    assert not report.failed and len(report.retired) >= 1, str(report)
+    server = service.start_server()
+    try:
+        _loaded(page, server.url + "/")
+        marks = _marks(page, "public.events")
+        archived = [m for m in marks if m["state"] == "archived"]
+        assert [m["name"] for m in archived] == ["public.events_p20260310"], marks
+        assert "archived to Parquet" in archived[0]["tip"] and str(tmp_path) in archived[0]["tip"]
+        assert "30 rows" in archived[0]["tip"]
+        fill = page.locator('rect.part[data-state="archived"]').evaluate(
+            "r => getComputedStyle(r).fill"
+        )
+        swatch = page.locator(".legend .sw.archived").evaluate(
+            "s => getComputedStyle(s).backgroundColor"
+        )
+        assert fill == swatch  # the legend names the colour
+        later = [m for m in marks if m["state"] != "archived"]
+        assert all(m["x"] > archived[0]["x"] for m in later)  # in its place on the axis
+    finally:
+        server.stop()

@@ -156,11 +156,30 @@ class CoverageRowOut(CoverageOut):
     tenant: str | None
 
 
+class ArchiveOut(BaseModel):
+    """A period retention exported to Parquet (no longer a partition): drawn on the timeline
+    in a colour of its own."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    table: str
+    tenant: str | None
+    partition: str
+    from_: str = Field(alias="from")
+    to: str
+    location: str
+    rows: int
+    bytes: int
+    state: str
+    exported_at: str
+
+
 class PartitionsOut(BaseModel):
     now: str
     partitions: list[PartitionOut]
     coverage: list[CoverageRowOut]
     default_rows: dict[str, int]
+    archives: list[ArchiveOut] = []
+    """Parquet archives not (or not yet) restored: periods whose rows are outside PostgreSQL."""
 
 
 class RemovedOut(BaseModel):

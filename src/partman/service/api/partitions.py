@@ -8,7 +8,7 @@ from ...db import reads
 from ...engine import lookups
 from .access import Access
 from .host import Host
-from .models import CoverageRowOut, PartitionOut, PartitionsOut
+from .models import ArchiveOut, CoverageRowOut, PartitionOut, PartitionsOut
 
 
 def router(host: Host, access: Access) -> APIRouter:
@@ -21,7 +21,8 @@ def router(host: Host, access: Access) -> APIRouter:
         tenant: Annotated[str | None, Query(description="a tenant id")] = None,
     ) -> PartitionsOut:
         """Every partition of the managed tables (owner, bounds, row estimate, default
-        partitions flagged), and per table and tenant how far ahead they reach."""
+        partitions flagged), per table and tenant how far ahead they reach, and the periods
+        retention exported to Parquet and that are not restored (`archives`)."""
         host.ensure_metadata()
         with host.connection() as conn:
             records = reads.tables(conn, meta)
@@ -38,7 +39,26 @@ def router(host: Host, access: Access) -> APIRouter:
                 for p in host.manager.inventory(table).partitions
                 if p.is_default and (table is None or p.table == table)
             ]
+        archived = [
+            ArchiveOut.model_validate(
+                {
+                    "table": a.table,
+                    "tenant": a.tenant,
+                    "partition": a.partition,
+                    "from": a.lower,
+                    "to": a.upper,
+                    "location": a.location,
+                    "rows": a.rows,
+                    "bytes": a.bytes,
+                    "state": a.state,
+                    "exported_at": a.exported_at.isoformat(),
+                }
+            )
+            for a in host.manager.archives(table, tenant)
+            if a.state != "restored"
+        ]
         return PartitionsOut(
+            archives=archived,
             now=host.manager.clock.now().isoformat(),
             partitions=[PartitionOut.model_validate(p.to_dict()) for p in shown],
             coverage=[CoverageRowOut.model_validate(c.to_dict()) for c in found.coverage],

@@ -302,7 +302,7 @@ function rowKey(tenant) {
 // then looks up its partitions instead of scanning them all.
 function indexData(tables, parts, plan) {
   const byTable = new Map(tables.map((t) => [t.table, {
-    defaults: [], parts: new Map(), creates: new Map(), coverage: [], extra: [],
+    defaults: [], parts: new Map(), creates: new Map(), archives: new Map(), coverage: [], extra: [],
     retiring: [], lo: Infinity, hi: -Infinity, rec: t, here: null }]));
   const retiring = new Map();
   const push = (map, key, item) => { if (!map.has(key)) map.set(key, []); map.get(key).push(item); };
@@ -318,6 +318,12 @@ function indexData(tables, parts, plan) {
     if (p.is_default) { entry.defaults.push(p); continue; }
     push(entry.parts, rowKey(p.tenant), p);
     span(entry, p.from, p.to);
+  }
+  for (const a of parts.archives || []) {  // exported to Parquet: drawn, and in the range
+    const entry = byTable.get(a.table);
+    if (!entry) continue;
+    push(entry.archives, rowKey(a.tenant), a);
+    span(entry, a.from, a.to);
   }
   for (const op of plan.operations) {
     const entry = byTable.get(op.table);
@@ -340,11 +346,13 @@ function indexData(tables, parts, plan) {
       const key = rowKey(c.tenant);
       if (!seen.has(key)) { seen.add(key); entry.rows.push({ tenant: c.tenant, key: key, coverage: c }); }
     }
-    for (const key of entry.parts.keys()) {
-      if (!seen.has(key)) {
-        seen.add(key);
-        const tenant = entry.parts.get(key)[0].tenant;
-        entry.rows.push({ tenant: tenant, key: key, coverage: null });
+    for (const found of [entry.parts, entry.archives]) {
+      for (const key of found.keys()) {
+        if (!seen.has(key)) {
+          seen.add(key);
+          const tenant = found.get(key)[0].tenant;
+          entry.rows.push({ tenant: tenant, key: key, coverage: null });
+        }
       }
     }
     for (const row of entry.rows) row.search = (row.tenant === null ? "(all rows)" : row.tenant).toLowerCase();
@@ -492,6 +500,15 @@ function timeline(table, entry, rows, range, retiring, defaults, now, width) {
       const m = mark(a, b);
       g.append(svg("rect", { class: "part " + cls, x: m.x, y: y + 2, width: m.width, height: rowH - 5,
         "data-partition": p.partition, "data-state": cls }, svg("title", { text: tip })));
+    }
+    for (const ar of entry.archives.get(row.key) || []) {
+      const a = clamp(pos(ar.from), lo);
+      const b = clamp(pos(ar.to), hi);
+      const m = mark(a, b);
+      const tip = ar.partition + " (archived to Parquet" + (ar.state === "restoring" ? ", restoring" : "") +
+        ")\n" + ar.from + " → " + ar.to + "\n" + ar.rows + " rows · " + ar.bytes + " bytes\n" + ar.location;
+      g.append(svg("rect", { class: "part archived", x: m.x, y: y + 2, width: m.width, height: rowH - 5,
+        "data-partition": ar.partition, "data-state": "archived" }, svg("title", { text: tip })));
     }
     for (const op of entry.creates.get(row.key) || []) {
       const a = clamp(pos(op.from), lo);
