@@ -10,6 +10,7 @@ from .decide.coverage import Coverage, Inventory, PartitionRow
 from .engine.manager import Manager
 from .engine.manager_async import AsyncManager
 from .errors import (
+    ArchiveError,
     CatalogError,
     ConfigError,
     IndexDefinitionError,
@@ -23,6 +24,7 @@ from .errors import (
     TableNotFoundError,
     TenantError,
 )
+from .model.archive import Archive
 from .model.clock import Clock, RealClock, SimulatedClock
 from .model.config import (
     Config,
@@ -50,6 +52,8 @@ from .model.report import OperationResult, Outcome, Report, SkipReason
 __version__ = "0.1.0"
 
 __all__ = [
+    "Archive",
+    "ArchiveError",
     "AsyncManager",
     "CatalogError",
     "Clock",

@@ -56,3 +56,9 @@ class LockUnavailableError(PartmanError):
 class IndexDefinitionError(CatalogError):
     """An index asked for cannot be built as given (an unknown column, a unique index without
     the partition key, a name another definition uses); nothing was changed."""
+
+
+class ArchiveError(PartmanError):
+    """A partition cannot be exported to Parquet (a column type that cannot round-trip, a
+    location that cannot be written, a file that does not match), or an archive cannot be
+    restored (an overlap, a name in use); nothing irreversible was done."""

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PartmanError
+from ..errors import ArchiveError as ArchiveError
 
 ROW_GROUP_ROWS = 131_072
 """Rows per Parquet row group: large enough for column readers, small enough that a writer
@@ -51,10 +51,6 @@ holds one group in memory at a time."""
 
 CHECKSUM_ALGORITHM = "blake2b128-sum"
 """The name stored before the checksum's digits (`Checksum.text`)."""
-
-
-class ArchiveError(PartmanError):
-    """A partition cannot be exported, or an archive cannot be restored, as asked."""
 
 
 @dataclass(frozen=True)
