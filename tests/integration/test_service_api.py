@@ -121,6 +121,8 @@ def test_reads_plan_apply_runs_and_audit(
         "/api/tables/{table}/tenants",
         "/api/tables/{table}/tenants/{tenant}",
         "/api/tables/{table}/indexes",
+        "/api/tables/{table}/restore",
+        "/api/archives",
         "/api/partitions",
         "/api/plan",
         "/api/apply",

@@ -74,3 +74,45 @@ def test_archives_are_counted_per_table_and_state_once_exported(
     assert size == sum(a.bytes for a in archives) > 0
     [last] = _samples(client, "partman_last_archive_timestamp_seconds").values()
     assert last == max(a.exported_at for a in archives).timestamp()
+
+
+def test_archives_are_listed_and_restored_through_the_api(
+    conn: Conn, make_service: Any, serve: Any, tmp_path: Path
+) -> None:
+    conn.execute(
+        "CREATE TABLE public.events (id bigint NOT NULL, at timestamptz NOT NULL) "
+        "PARTITION BY RANGE (at)"
+    )
+    clock = partman.SimulatedClock(NOW)
+    service = make_service(clock=clock)
+    service.manager.add_managed_table(
+        partman.Table(
+            name="events",
+            partition_by="at",
+            partition_count=1,
+            retention_period="2 days",
+            retention_action="export",
+            export_location=str(tmp_path),
+        )
+    )
+    client = serve(service)
+    client.post("/api/apply", headers=AUTH)
+    conn.execute("INSERT INTO public.events SELECT g, %s FROM generate_series(1, 25) g", (NOW,))
+    clock.advance(3 * DAY)
+    client.post("/api/apply", headers=AUTH)
+    listed = client.get("/api/archives", params={"table": "public.events"}).json()
+    assert [(a["partition"], a["rows"], a["state"]) for a in listed] == [
+        ("public.events_p20260310", 25, "archived")
+    ]
+    assert conn.execute("SELECT count(*) FROM public.events").fetchone() == (0,)
+
+    body = {"from": "2026-03-10", "to": "2026-03-11"}
+    assert client.post("/api/tables/public.events/restore", json=body).status_code == 401
+    restored = client.post("/api/tables/public.events/restore", json=body, headers=AUTH)
+    assert restored.status_code == 200, restored.text
+    assert [a["partition"] for a in restored.json()["restored"]] == ["public.events_p20260310"]
+    assert conn.execute("SELECT count(*) FROM public.events").fetchone() == (25,)
+    assert [a["state"] for a in client.get("/api/archives").json()] == ["restored"]
+    assert _samples(client, "partman_archive_files") == {("public.events", "restored"): 1.0}
+    again = client.post("/api/tables/public.events/restore", json=body, headers=AUTH)
+    assert again.status_code == 409 and "no archive" in again.json()["message"], again.text

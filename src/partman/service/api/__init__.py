@@ -1,8 +1,8 @@
 """The HTTP face of the service: JSON API (OpenAPI at /docs and /openapi.json), web UI, metrics.
 
-One router per resource (health, status, tables, tenants, partitions, passes, indexes), each
-over the `Host` protocol; `access` says who may read and who may change; `errors` turns every
-failure into JSON. A request that fails changes nothing.
+One router per resource (health, status, tables, tenants, partitions, passes, indexes,
+archives), each over the `Host` protocol; `access` says who may read and who may change;
+`errors` turns every failure into JSON. A request that fails changes nothing.
 """
 
 import contextlib
@@ -12,7 +12,7 @@ import anyio
 from fastapi import FastAPI
 
 from ... import __version__
-from . import errors, health, indexes, partitions, passes, status, tables, tenants, ui
+from . import archives, errors, health, indexes, partitions, passes, status, tables, tenants, ui
 from .access import access
 from .host import Host
 from .models import ErrorOut
@@ -49,7 +49,7 @@ def create_app(host: Host) -> FastAPI:
     )
     errors.install(app, host)
     allowed = access(host.options)
-    for resource in (health, status, tables, tenants, partitions, passes, indexes):
+    for resource in (health, status, tables, tenants, partitions, passes, indexes, archives):
         app.include_router(resource.router(host, allowed))
     ui.mount(app)
     return app

@@ -13,6 +13,7 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 
 from ...errors import (
+    ArchiveError,
     CatalogError,
     ConfigError,
     LockUnavailableError,
@@ -33,7 +34,7 @@ def status_for(error: PartmanError) -> int:
         return 404
     if isinstance(error, ConfigError):  # includes TenantError and IntervalError
         return 422
-    if isinstance(error, CatalogError | MetadataError | LockUnavailableError):
+    if isinstance(error, CatalogError | MetadataError | LockUnavailableError | ArchiveError):
         return 409
     return 400
 
