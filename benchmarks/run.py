@@ -1,7 +1,7 @@
-"""Every benchmark of issues 7 and 14, one after the other, then all their tables together.
+"""Every benchmark of issues 7, 14 and 16, one after the other, then all their tables together.
 
     .venv/bin/python benchmarks/run.py [--quick]
-        [create steady retention pg_partman partsmith shapes footprint]
+        [create steady retention pg_partman partsmith shapes indexes export footprint]
 
 With no names it runs them all (footprint is then measured by the steady-state run, at its
 ~30k size, instead of building that database a second time). `--quick` runs tiny sizes, to
@@ -17,14 +17,26 @@ import time
 
 import benchlib as b
 import create
+import export
 import footprint
+import indexes
 import retention
 import shapes
 import steady
 import vs_partsmith
 import vs_pg_partman
 
-ORDER = ("create", "steady", "retention", "pg_partman", "partsmith", "shapes", "footprint")
+ORDER = (
+    "create",
+    "steady",
+    "retention",
+    "pg_partman",
+    "partsmith",
+    "shapes",
+    "indexes",
+    "export",
+    "footprint",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         "pg_partman": lambda: vs_pg_partman.main(quick),
         "partsmith": lambda: vs_partsmith.main(quick),
         "shapes": lambda: shapes.main(quick),
+        "indexes": lambda: indexes.main(quick),
+        "export": lambda: export.main(quick),
         "footprint": lambda: footprint.main(quick),
     }
     started = time.perf_counter()
