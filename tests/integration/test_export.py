@@ -576,3 +576,43 @@ def test_the_command_line_lists_archives_and_restores(dsn: str, conn: Conn, tmp_
     assert _rows(conn, "shop.orders") == before
     check = _cli(tmp_path, dsn, "check")
     assert check.returncode == 0, check.stdout + check.stderr  # the file's keys are valid
+
+
+def test_an_id_keyed_table_exports_and_restores_by_id(dsn: str, conn: Conn, tmp_path: Path) -> None:
+    conn.execute("CREATE SCHEMA shop")
+    conn.execute(
+        "CREATE TABLE shop.items (id bigint NOT NULL, name text, tags int[]) "
+        "PARTITION BY RANGE (id)"
+    )
+    table = partman.Table(
+        name="items",
+        schema="shop",
+        partition_by="id",
+        partition_interval=1000,
+        retention_period=2000,
+        partition_count=1,
+        retention_action="export",
+        export_location=str(tmp_path),
+    )
+    with partman.Manager(dsn, clock=partman.SimulatedClock(NOW)) as m:
+        m.add_managed_table(table)
+        assert m.maintain().ok
+        conn.execute(
+            "INSERT INTO shop.items SELECT g, 'item ' || g, ARRAY[g, g * 2] "
+            "FROM generate_series(1, 999) g"
+        )
+        before = _rows(conn, "shop.items")
+        for _ in range(4):  # the newest id moves up a window at a time
+            newest = conn.execute("SELECT max(id) FROM shop.items").fetchone()
+            assert newest is not None
+            assert m.maintain().ok
+            conn.execute("INSERT INTO shop.items VALUES (%s + 1000, 'later', NULL)", (newest[0],))
+        report = m.maintain()
+        assert report.ok, report.results
+        archives = [a for a in m.archives("shop.items") if a.lower == "0"]
+        assert [(a.upper, a.rows) for a in archives] == [("1000", 999)]
+        with pytest.raises(ArchiveError, match="expected a number"):
+            m.restore("shop.items", "2026-01-01", "2026-02-01")
+        m.restore("shop.items", "0", "1000")
+    rows = _rows(conn, "shop.items")
+    assert [r for r in rows if r in before] == before

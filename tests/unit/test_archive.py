@@ -234,3 +234,15 @@ def test_sqlalchemy_policies_carry_the_export_location() -> None:
     assert (table.action.value, table.export_location) == ("export", "s3://b/p")
     with pytest.raises(partman.ConfigError, match="needs export_location"):
         PartitionPolicy(by="at", retention="30 days", retention_action="export")
+
+
+def test_restore_of_an_id_key_takes_numbers() -> None:
+    ids = [
+        dataclasses.replace(archive(1, "0", "1000"), partition_name="ids_0"),
+        dataclasses.replace(archive(2, "1000", "2000"), partition_name="ids_1000"),
+    ]
+    key = (COLUMNS["int8"],)
+    assert [t.archive.id for t in choose.select(ids, key, "500", "1000", UTC)] == [1]
+    assert choose.select(ids, key, "0", "5000", UTC)[1].lower == (1000,)
+    with pytest.raises(ArchiveError, match="expected a number"):
+        choose.select(ids, key, "2026-03-01", "2026-04-01", UTC)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from ..model.archive import Archive, ArchiveError
 from ..model.bounds import BoundValue, Special
 from ..model.columns import ColumnKind, KeyColumn
+from ..model.keys import uuid_bound
 from ..model.snapshot import ParentInfo
 
 RESTORABLE = ("archived", "restoring")
@@ -42,13 +43,28 @@ def key_value(text: str, kind: ColumnKind) -> BoundValue:
 
 
 def period_value(text: str, kind: ColumnKind, zone: dt.tzinfo) -> BoundValue:
-    """A --from/--to date or time as a value of the time column (a date starts at midnight in
-    `zone`; ids stay numbers)."""
-    if kind in (ColumnKind.INTEGER, ColumnKind.NUMERIC):
-        return key_value(text, kind)
-    if kind is ColumnKind.DATE:
-        return dt.date.fromisoformat(text[:10])
-    value = dt.datetime.fromisoformat(text)
+    """A --from/--to date or time as a value of the partition key's last column: a date starts
+    at midnight in `zone`; an id or epoch key takes a number; a UUIDv7 key takes a time (the
+    least UUIDv7 of that instant)."""
+    try:
+        if kind in (ColumnKind.INTEGER, ColumnKind.NUMERIC):
+            return key_value(text, kind)
+        if kind is ColumnKind.DATE:
+            return dt.date.fromisoformat(text[:10])
+        value = dt.datetime.fromisoformat(text)
+    except (ValueError, ArithmeticError):
+        what = (
+            "a number (the key is an id or epoch column)"
+            if kind
+            in (
+                ColumnKind.INTEGER,
+                ColumnKind.NUMERIC,
+            )
+            else "a date or time like 2026-03-01 or 2026-03-01T12:00"
+        )
+        raise ArchiveError(f"--from/--to {text!r}: expected {what}") from None
+    if kind is ColumnKind.UUID:
+        return uuid_bound(value if value.tzinfo else value.replace(tzinfo=zone))
     if kind is ColumnKind.TIMESTAMPTZ:
         return value if value.tzinfo else value.replace(tzinfo=zone)
     return value.replace(tzinfo=None)
