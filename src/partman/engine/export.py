@@ -243,15 +243,10 @@ def write_partition(
                 rows = cur.fetchmany(row_group_rows)
                 if not rows:
                     break
-                columns = list(zip(*rows, strict=True))
-                source.add_columns(columns)
-                out.write_table(_batch(columns, plans, schema), row_group_size=row_group_rows)
+                group = (out, source, rows, plans, schema, row_group_rows)
+                _write_group(*group)
             cur.close()
-        if fs.exists(path):
-            fs.rm(path)
-        fs.mv(temp, path)
-        found = read_back(fs, path, plans, row_group_rows)
-        size = int(fs.size(path))
+        found, size = _settle(fs, temp, path, plans, row_group_rows)
     except ArchiveError:
         raise
     except psycopg.Error:
@@ -269,6 +264,32 @@ def write_partition(
             "the partition stays detached and is not dropped, the next pass writes it again"
         )
     return Written(shown, source.rows, size, source.text, plans)
+
+
+def _write_group(
+    out: Any,
+    source: Checksum,
+    rows: Sequence[Sequence[Any]],
+    plans: Sequence[ColumnPlan],
+    schema: pa.Schema,
+    size: int,
+) -> None:
+    """One row group: its rows into the checksum, then into the file (CPU and I/O: run in a
+    thread by `AsyncManager`)."""
+    columns = list(zip(*rows, strict=True))
+    source.add_columns(columns)
+    out.write_table(_batch(columns, plans, schema), row_group_size=size)
+
+
+def _settle(
+    fs: Any, temp: str, path: str, plans: Sequence[ColumnPlan], batch_rows: int
+) -> tuple[Checksum, int]:
+    """The temporary file renamed to its name (replacing one a crash left), then read back:
+    its checksum and size."""
+    if fs.exists(path):
+        fs.rm(path)
+    fs.mv(temp, path)
+    return read_back(fs, path, plans, batch_rows), int(fs.size(path))
 
 
 def finish_sql(meta: str, op: RetirePartition, written: Written) -> list[sql.Composable]:
@@ -359,15 +380,17 @@ def _load(
     try:
         conn.execute(ddl.script(create_statements(partition, parent_id, parent.traits)))
         with handle:
-            reader = pq.ParquetFile(handle)
+            batches = pq.ParquetFile(handle).iter_batches(batch_size=ROW_GROUP_ROWS)
             with conn.cursor().copy(
                 sql.SQL("COPY {} ({}) FROM STDIN").format(partition, names)
             ) as copy:
-                for batch in reader.iter_batches(batch_size=ROW_GROUP_ROWS):
-                    columns = [batch.column(i).to_pylist() for i in loaded]
-                    for row in zip(*columns, strict=True):
+                while True:
+                    rows = _next_rows(batches, loaded)
+                    if rows is None:
+                        break
+                    for row in rows:
                         copy.write_row(row)
-                    done += batch.num_rows
+                    done += len(rows)
                     if progress is not None:
                         progress(done, a.rows)
         again = Checksum(a.columns)
@@ -401,6 +424,14 @@ def _load(
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute(ddl.ROLLBACK)
         raise
+
+
+def _next_rows(batches: Any, loaded: Sequence[int]) -> list[tuple[Any, ...]] | None:
+    """The next batch of the file as rows of the columns COPY loads; None at the end."""
+    batch = next(batches, None)
+    if batch is None:
+        return None
+    return list(zip(*(batch.column(i).to_pylist() for i in loaded), strict=True))
 
 
 def _attach(

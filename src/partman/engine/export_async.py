@@ -241,15 +241,16 @@ async def write_partition(
                 rows = await cur.fetchmany(row_group_rows)
                 if not rows:
                     break
-                columns = list(zip(*rows, strict=True))
-                source.add_columns(columns)
-                out.write_table(_batch(columns, plans, schema), row_group_size=row_group_rows)
+                group = (out, source, rows, plans, schema, row_group_rows)
+                if True:  # ASYNC
+                    await asyncio.to_thread(_write_group, *group)  # the event loop goes on
+                else:
+                    _write_group(*group)
             await cur.close()
-        if fs.exists(path):
-            fs.rm(path)
-        fs.mv(temp, path)
-        found = read_back(fs, path, plans, row_group_rows)
-        size = int(fs.size(path))
+        if True:  # ASYNC
+            found, size = await asyncio.to_thread(_settle, fs, temp, path, plans, row_group_rows)
+        else:
+            found, size = _settle(fs, temp, path, plans, row_group_rows)
     except ArchiveError:
         raise
     except psycopg.Error:
@@ -267,6 +268,32 @@ async def write_partition(
             "the partition stays detached and is not dropped, the next pass writes it again"
         )
     return Written(shown, source.rows, size, source.text, plans)
+
+
+def _write_group(
+    out: Any,
+    source: Checksum,
+    rows: Sequence[Sequence[Any]],
+    plans: Sequence[ColumnPlan],
+    schema: pa.Schema,
+    size: int,
+) -> None:
+    """One row group: its rows into the checksum, then into the file (CPU and I/O: run in a
+    thread by `AsyncManager`)."""
+    columns = list(zip(*rows, strict=True))
+    source.add_columns(columns)
+    out.write_table(_batch(columns, plans, schema), row_group_size=size)
+
+
+def _settle(
+    fs: Any, temp: str, path: str, plans: Sequence[ColumnPlan], batch_rows: int
+) -> tuple[Checksum, int]:
+    """The temporary file renamed to its name (replacing one a crash left), then read back:
+    its checksum and size."""
+    if fs.exists(path):
+        fs.rm(path)
+    fs.mv(temp, path)
+    return read_back(fs, path, plans, batch_rows), int(fs.size(path))
 
 
 def finish_sql(meta: str, op: RetirePartition, written: Written) -> list[sql.Composable]:
@@ -357,15 +384,20 @@ async def _load(
     try:
         await conn.execute(ddl.script(create_statements(partition, parent_id, parent.traits)))
         with handle:
-            reader = pq.ParquetFile(handle)
+            batches = pq.ParquetFile(handle).iter_batches(batch_size=ROW_GROUP_ROWS)
             async with conn.cursor().copy(
                 sql.SQL("COPY {} ({}) FROM STDIN").format(partition, names)
             ) as copy:
-                for batch in reader.iter_batches(batch_size=ROW_GROUP_ROWS):
-                    columns = [batch.column(i).to_pylist() for i in loaded]
-                    for row in zip(*columns, strict=True):
+                while True:
+                    if True:  # ASYNC
+                        rows = await asyncio.to_thread(_next_rows, batches, loaded)
+                    else:
+                        rows = _next_rows(batches, loaded)
+                    if rows is None:
+                        break
+                    for row in rows:
                         await copy.write_row(row)
-                    done += batch.num_rows
+                    done += len(rows)
                     if progress is not None:
                         progress(done, a.rows)
         again = Checksum(a.columns)
@@ -375,7 +407,10 @@ async def _load(
             rows = await named.fetchmany(ROW_GROUP_ROWS)
             if not rows:
                 break
-            again.add_rows(rows)
+            if True:  # ASYNC
+                await asyncio.to_thread(again.add_rows, rows)
+            else:
+                again.add_rows(rows)
         await named.close()
         if (again.rows, again.text) != (a.rows, a.checksum):
             raise ArchiveError(
@@ -399,6 +434,14 @@ async def _load(
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.execute(ddl.ROLLBACK)
         raise
+
+
+def _next_rows(batches: Any, loaded: Sequence[int]) -> list[tuple[Any, ...]] | None:
+    """The next batch of the file as rows of the columns COPY loads; None at the end."""
+    batch = next(batches, None)
+    if batch is None:
+        return None
+    return list(zip(*(batch.column(i).to_pylist() for i in loaded), strict=True))
 
 
 async def _attach(
