@@ -246,3 +246,27 @@ def test_restore_of_an_id_key_takes_numbers() -> None:
     assert choose.select(ids, key, "0", "5000", UTC)[1].lower == (1000,)
     with pytest.raises(ArchiveError, match="expected a number"):
         choose.select(ids, key, "2026-03-01", "2026-04-01", UTC)
+
+
+def test_partman_toml_keys_for_export() -> None:
+    from partman.settings import parse
+
+    base = '[[table]]\nname = "e"\npartition_by = "t"\nretention_period = "30 days"\n'
+    good = parse(base + 'retention_action = "export"\nexport_location = "s3://b/p"\n', environ={})
+    assert good.problems == () and good.tables[0].table.export_location == "s3://b/p"
+    missing = parse(base + 'retention_action = "export"\n', environ={})
+    assert [str(p) for p in missing.problems] == [
+        "partman.toml:5: table[0].retention_action: Table 'e': retention_action 'export' needs "
+        'export_location, a local directory or a URL like "s3://bucket/prefix" the Parquet '
+        "files go to"
+    ]
+    wrong = parse(base + "export_location = 5\n", environ={})
+    assert [str(p) for p in wrong.problems] == [
+        "partman.toml:5: table[0].export_location: expected a string, got an integer (5)"
+    ]
+    tenant = parse(
+        base + 'tenant_id_column = "c"\nexport_location = "/srv/a"\n[[table.tenant]]\n'
+        'id = "x"\nretention_action = "export"\n',
+        environ={},
+    )
+    assert tenant.problems == ()
