@@ -616,3 +616,42 @@ def test_an_id_keyed_table_exports_and_restores_by_id(dsn: str, conn: Conn, tmp_
         m.restore("shop.items", "0", "1000")
     rows = _rows(conn, "shop.items")
     assert [r for r in rows if r in before] == before
+
+
+RESTORE_WORKER = """
+import os, signal, sys
+import partman
+from partman.engine import export
+dsn, kill_in = sys.argv[1], sys.argv[2]
+real = getattr(export, kill_in)
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(export, kill_in, die)
+with partman.Manager(dsn) as m:
+    m.restore("shop.orders", "2026-03-10", "2026-03-11")
+"""
+
+
+@pytest.mark.parametrize("kill_in", ["_next_rows", "_attach"])
+def test_a_restore_killed_while_loading_or_attaching_is_resumed(
+    dsn: str, conn: Conn, tmp_path: Path, kill_in: str
+) -> None:
+    day0, before = _first_pass(dsn, conn, str(tmp_path))
+    with partman.Manager(dsn, clock=partman.SimulatedClock(T1)) as m:
+        assert m.maintain().ok
+    done = subprocess.run(
+        [sys.executable, "-c", RESTORE_WORKER, dsn, kill_in],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    with partman.Manager(dsn, clock=partman.SimulatedClock(T1)) as m:
+        (archive,) = [a for a in m.archives() if a.partition_name == day0]
+        # killed in the load: rolled back, nothing there; in the attach: loaded, waiting
+        expected = ("archived", False) if kill_in == "_next_rows" else ("restoring", True)
+        assert (archive.state, _table_exists(conn, "shop", day0)) == expected
+        m.restore("shop.orders", "2026-03-10", "2026-03-11")
+        assert [a.state for a in m.archives() if a.partition_name == day0] == ["restored"]
+    assert _rows(conn, "shop.orders") == before
