@@ -655,3 +655,24 @@ def test_a_restore_killed_while_loading_or_attaching_is_resumed(
         m.restore("shop.orders", "2026-03-10", "2026-03-11")
         assert [a.state for a in m.archives() if a.partition_name == day0] == ["restored"]
     assert _rows(conn, "shop.orders") == before
+
+
+def test_a_nan_in_a_numeric_with_a_precision_is_written_as_text(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    day0, _ = _first_pass(dsn, conn, str(tmp_path))
+    conn.execute(
+        "INSERT INTO shop.orders (id, created_at, amount) VALUES (5, %s, 'NaN')",
+        (DAY0 + dt.timedelta(hours=3),),
+    )
+    before = _rows(conn, "shop.orders")
+    with partman.Manager(dsn, clock=partman.SimulatedClock(T1)) as m:
+        assert m.maintain().ok
+        (archive,) = [a for a in m.archives() if a.partition_name == day0]
+        assert [c.arrow for c in archive.columns if c.name == "amount"] == ["string"]
+        assert pq.ParquetFile(archive.location).schema_arrow.field("amount").type == pa.string()
+        m.restore("shop.orders", "2026-03-10", "2026-03-11")
+    assert _rows(conn, "shop.orders") == before

@@ -70,6 +70,15 @@ def select_rows(table: sql.Identifier, plans: Sequence[ColumnPlan]) -> sql.Compo
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(items), table)
 
 
+def nan_query(table: sql.Identifier, plans: Sequence[ColumnPlan]) -> sql.Composed:
+    """Whether each of these numeric columns holds a NaN: one row, a boolean per column."""
+    items = [
+        sql.SQL("coalesce(bool_or({} = 'NaN'::numeric), false)").format(sql.Identifier(p.name))
+        for p in plans
+    ]
+    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(items), table)
+
+
 def insert_archive(
     meta: str,
     *,

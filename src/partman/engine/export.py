@@ -144,8 +144,7 @@ def _batch(columns: Sequence[Sequence[Any]], plans: Sequence[ColumnPlan], schema
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as error:
             raise ArchiveError(
                 f"column {plan.name!r} ({plan.pg_type}) holds a value partman cannot write as "
-                f"{plan.arrow} ({first_line(error)}); e.g. a multi-dimensional array, or NaN "
-                "in a numeric with a precision"
+                f"{plan.arrow} ({first_line(error)}); e.g. a multi-dimensional array"
             ) from None
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -166,14 +165,27 @@ def read_back(
 
 
 def table_columns(
-    conn: psycopg.Connection[Any], schema: str, name: str
+    conn: psycopg.Connection[Any], schema: str, name: str, *, scan: bool = False
 ) -> tuple[ColumnPlan, ...]:
-    """The table's columns as they would be written; `ArchiveError` naming any that cannot be."""
+    """The table's columns as they would be written; `ArchiveError` naming any that cannot be.
+
+    `scan`: a numeric(p, s) column holding a NaN (which decimal128 cannot hold) is written as
+    its text instead (one pass over the table, only when it has such columns)."""
     cur = conn.execute(db.columns_query(schema, name))
     rows = cur.fetchall()
     if not rows:
         raise ArchiveError(f"{schema}.{name} not found (or has no columns)")
-    return plan_columns([db.pg_column(r) for r in rows], f"{schema}.{name}")
+    plans = plan_columns([db.pg_column(r) for r in rows], f"{schema}.{name}")
+    decimals = [p for p in plans if p.arrow.startswith("decimal128(")]
+    if not scan or not decimals:
+        return plans
+    cur = conn.execute(db.nan_query(sql.Identifier(schema, name), decimals))
+    found = cur.fetchone()
+    with_nan = {p.name for p, nan in zip(decimals, found or (), strict=False) if nan}
+    return tuple(
+        dataclasses.replace(p, arrow="string", as_text=True) if p.name in with_nan else p
+        for p in plans
+    )
 
 
 def preflight(conn: psycopg.Connection[Any], op: RetirePartition) -> None:
@@ -220,7 +232,7 @@ def write_partition(
     open. `ArchiveError` when anything fails (the table is never dropped here)."""
     assert op.export_location is not None
     _, pq, _ = _modules()
-    plans = table_columns(conn, op.partition_schema, op.partition_name)
+    plans = table_columns(conn, op.partition_schema, op.partition_name, scan=True)
     fs, root = filesystem(op.export_location)
     path = file_path(root, op.partition_schema, op.parent_name, op.partition_name)
     shown = file_path(op.export_location, op.partition_schema, op.parent_name, op.partition_name)

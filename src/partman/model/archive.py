@@ -13,7 +13,7 @@ held, or the export is refused before anything is detached (`plan_columns` raise
 | boolean | bool | |
 | smallint, integer, bigint | int16, int32, int64 | |
 | real, double precision | float64 | a real's shortest text reads back as the same real |
-| numeric(p, s), p <= 38 | decimal128(p, s) | |
+| numeric(p, s), p <= 38 | decimal128(p, s) | string (its text) in a file whose column has a NaN |
 | numeric (no typmod, or p > 38) | string | its text: keeps the scale of each value (1.50) and NaN |
 | text, varchar, char(n), citext | string | |
 | an enum | string | the label; restore casts it back |
