@@ -37,6 +37,7 @@ def replica(dsn: str) -> Iterator[Callable[..., Service]]:
 
     def make(name: str, **changes: Any) -> Service:
         fields: dict[str, Any] = {
+            "port": 0,  # a free port: tests run side by side (pytest -n)
             "token": TOKEN,
             "instance": name,
             "backoff_initial": dt.timedelta(milliseconds=100),

@@ -22,7 +22,6 @@ from partman.decide.indexes import (
     check_request,
     choose_name,
     index_states,
-    parse_columns,
     plan_index,
     quote_column,
 )
@@ -35,6 +34,7 @@ from partman.model.indexes import (
     IndexTree,
     StepKind,
     TableNode,
+    parse_columns,
 )
 from partman.model.naming import MAX_IDENTIFIER_BYTES
 

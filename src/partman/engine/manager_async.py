@@ -35,7 +35,6 @@ from ..decide import planner
 from ..decide import restore as restoring
 from ..decide.adoption import ImportReport, classify, differing, list_foreign
 from ..decide.coverage import Inventory, inventory
-from ..decide.indexes import parse_columns
 from ..decide.planner import subtrees
 from ..decide.validate import check_parent, check_record, many_partitions
 from ..errors import (
@@ -52,7 +51,7 @@ from ..model.backoff import Backoff
 from ..model.clock import Clock, RealClock
 from ..model.columns import KeyColumn, TenantValue, canonical_tenant, tenant_text
 from ..model.config import FOREVER, Config, Table, Tenant, TenantId
-from ..model.indexes import IndexReport, IndexRequest, IndexState
+from ..model.indexes import IndexReport, IndexRequest, IndexState, parse_columns
 from ..model.operations import Plan
 from ..model.report import Report
 from ..model.snapshot import Catalog, ParentInfo, PartitionInfo, State, Traits

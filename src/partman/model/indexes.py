@@ -13,6 +13,7 @@ runs them under the lock budget.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -20,7 +21,66 @@ from typing import Any
 
 from psycopg import sql
 
+from ..errors import IndexDefinitionError
 from .report import Outcome
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """Column names as SQL writes them: `(tenant_id, created_at)`, `tenant_id created_at` or
+    `a,"Mixed Case"`. Unquoted names fold to lower case, as PostgreSQL folds them; double-quoted
+    ones are taken as written (`""` is a quote). Expressions are refused."""
+    body = text.strip()
+    if body.startswith("(") and body.endswith(")"):
+        body = body[1:-1]
+    out: list[str] = []
+    i = 0
+    expect_name = True
+    while i < len(body):
+        ch = body[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if ch == ",":
+            if expect_name:
+                raise IndexDefinitionError(f"columns {text!r}: a name is missing before a comma")
+            expect_name = True
+            i += 1
+            continue
+        if ch == '"':
+            j = i + 1
+            name = []
+            while True:
+                if j >= len(body):
+                    raise IndexDefinitionError(f"columns {text!r}: a quoted name is not closed")
+                if body[j] == '"':
+                    if j + 1 < len(body) and body[j + 1] == '"':
+                        name.append('"')
+                        j += 2
+                        continue
+                    break
+                name.append(body[j])
+                j += 1
+            if not name:
+                raise IndexDefinitionError(f'columns {text!r}: "" is not a column name')
+            out.append("".join(name))
+            i = j + 1
+        else:
+            m = _PLAIN.match(body, i)
+            if m is None:
+                raise IndexDefinitionError(
+                    f"columns {text!r}: {body[i:]!r} is not a column name; only plain columns "
+                    "are supported (no expressions), quote a name with double quotes"
+                )
+            out.append(m.group().lower())
+            i = m.end()
+        expect_name = False
+    if not out:
+        raise IndexDefinitionError(f"columns {text!r}: name at least one column")
+    if expect_name:
+        raise IndexDefinitionError(f"columns {text!r}: a name is missing after a comma")
+    return tuple(out)
 
 
 @dataclass(frozen=True)

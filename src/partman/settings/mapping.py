@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..decide.indexes import parse_columns
 from ..errors import ConfigError, PartmanError
 from ..model.config import Config, Table, Tenant
+from ..model.indexes import parse_columns
 from ..model.rules import Source, field_errors
 from .locator import Locator
 from .problems import Path_, Problem, SettingsError, key_text
