@@ -36,12 +36,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "partman" / "engine"
 
-MODULES = ["store", "world", "executor", "keeper", "manager", "sync", "indexes", "export"]
+MODULES = [
+    "store",
+    "world",
+    "executor",
+    "keeper",
+    "manager",
+    "sync",
+    "indexes",
+    "export",
+    "convert",
+]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 
 NAMES = {
     "AsyncConnection": "Connection",
     "AsyncConnectionPool": "ConnectionPool",
+    "AsyncConverter": "Converter",
     "AsyncCursor": "Cursor",
     "AsyncExecutor": "Executor",
     "AsyncIndexBuilder": "IndexBuilder",

@@ -7,12 +7,15 @@ its DDL on a lock budget so the application never waits behind it.
 
 from .decide.adoption import Found, ImportReport
 from .decide.coverage import Coverage, Inventory, PartitionRow
+from .engine.convert import Converter
+from .engine.convert_async import AsyncConverter
 from .engine.manager import Manager
 from .engine.manager_async import AsyncManager
 from .errors import (
     ArchiveError,
     CatalogError,
     ConfigError,
+    ConversionError,
     IndexDefinitionError,
     IntervalError,
     KeyMismatchError,
@@ -54,11 +57,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Archive",
     "ArchiveError",
+    "AsyncConverter",
     "AsyncManager",
     "CatalogError",
     "Clock",
     "Config",
     "ConfigError",
+    "ConversionError",
+    "Converter",
     "Coverage",
     "CreateDefaultPartition",
     "CreatePartition",

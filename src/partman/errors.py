@@ -62,3 +62,8 @@ class ArchiveError(PartmanError):
     """A partition cannot be exported to Parquet (a column type that cannot round-trip, a
     location that cannot be written, a file that does not match), or an archive cannot be
     restored (an overlap, a name in use); nothing irreversible was done."""
+
+
+class ConversionError(PartmanError):
+    """`partman convert` cannot go on as asked (a name in use, settings that differ from the
+    conversion under way, a step out of order); the message says what to do."""

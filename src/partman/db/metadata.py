@@ -181,6 +181,35 @@ COMMENT ON TABLE {s}.archives IS
     'back and its row count and checksum matched the partition';
 """
         ).format(s=s),
+        sql.SQL(
+            """
+CREATE TABLE {s}.conversions (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    twin_name text NOT NULL,
+    old_name text NOT NULL,
+    key_columns text[] NOT NULL,
+    key_types text[] NOT NULL,
+    settings jsonb NOT NULL CHECK (jsonb_typeof(settings) = 'object'),
+    state text NOT NULL DEFAULT 'planned'
+        CHECK (state IN ('planned', 'twin', 'capture', 'copy', 'verify', 'swap', 'finished')),
+    copy_cursor text[],
+    copy_done boolean NOT NULL DEFAULT false,
+    rows_copied bigint NOT NULL DEFAULT 0,
+    rows_replayed bigint NOT NULL DEFAULT 0,
+    verified_rows bigint,
+    checksum text,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (schema_name, table_name)
+);
+COMMENT ON TABLE {s}.conversions IS
+    'partman convert: one row per table being converted to a partitioned one; state is the '
+    'last step done, copy_cursor the last primary key copied (as text), both written in the '
+    'transaction that did the work';
+"""
+        ).format(s=s),
     ]
 
 

@@ -1,0 +1,1565 @@
+"""`partman convert`: turn an ordinary table with live traffic into a partitioned table managed by
+partman, in resumable steps (issue 15). The source of truth for both faces: `convert.py` is
+generated from it by tools/async_to_sync.py.
+
+1. twin: a partitioned table beside the source with its columns, defaults, identity, generated
+   columns, check and foreign key constraints, indexes, grants, owner and replica identity;
+   registered with partman and its partitions made by a normal pass, back to the oldest row.
+2. capture: an AFTER INSERT/UPDATE/DELETE row trigger on the source writes the primary key of
+   every changed row (both keys when an update changes it) into a change log.
+3. copy: keyset batches on the primary key, each one REPEATABLE READ transaction that copies
+   the batch and records the cursor; between batches the change log is replayed (delete the
+   captured keys from the twin, insert the source's current rows for those at or below the
+   cursor, delete the log rows the snapshot saw). No row is copied twice (the twin never holds a
+   key above the cursor) and none is missed (a change not visible to a replay keeps its log row).
+4. verify: row counts and an md5 of every row's text in key order, source against twin, in
+   batches, each one snapshot, leaving out keys whose changes are still in the log.
+5. swap: under the lock budget (holders looked up first, never queued in front of the
+   application), one transaction: the last changes replayed, source -> `<name>_old`, twin ->
+   `<name>`, the trigger moved to the new table (capturing back for a rollback), identity and
+   owned sequences carried, foreign keys that referenced the source pointed at the new table.
+
+`rollback()` swaps back (changes made since the swap carried back first); `finish()` drops the
+old table, the trigger and the change log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ..db import ddl
+from ..errors import (
+    CatalogError,
+    ConfigError,
+    ConversionError,
+    KeyMismatchError,
+    LockUnavailableError,
+    NotPartitionedError,
+    TableNotFoundError,
+)
+from ..model import convert as model
+from ..model.backoff import Backoff
+from ..model.config import Config, RetentionAction, Table
+from ..model.convert import (
+    TRIGGER_NAME,
+    Column,
+    ConvertPlan,
+    ConvertReport,
+    ForeignKey,
+    Index,
+    Progress,
+    SourceTable,
+    State,
+    Step,
+    StepPlan,
+)
+from ..model.intervals import Interval
+from ..model.keys import IdInterval
+from ..model.text import first_line
+from . import store_async as store
+from .manager_async import AsyncManager
+
+StepHook = Callable[[str], object]
+"""Called with a point's name ("twin", "capture", "copy", "replay", "verify", "swap", ...)
+before the work of that point commits; an exception from it stops the conversion there (tests
+use it to crash the converter at every step)."""
+ProgressHook = Callable[[Progress], object]
+
+_TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date", "uuid")
+_INT_TYPES = ("smallint", "integer", "bigint", "numeric")
+_TENANT_TYPES = ("text", "character varying", "character", "smallint", "integer", "bigint", "uuid")
+
+
+class AsyncConverter:
+    """Converts ordinary tables into partitioned tables managed by partman (see the module).
+
+    `conninfo` is a libpq connection string. Hooks are plain functions in both faces.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        config: Config | None = None,
+        batch_rows: int = 10_000,
+        throttle: float = 0.0,
+        on_step: StepHook | None = None,
+        on_progress: ProgressHook | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not isinstance(conninfo, str):
+            raise ConfigError(f"the converter needs a connection string, got {type(conninfo)}")
+        if batch_rows < 1:
+            raise ConfigError(f"batch_rows must be >= 1, got {batch_rows!r}")
+        if throttle < 0:
+            raise ConfigError(f"throttle must be >= 0 seconds, got {throttle!r}")
+        self.conninfo = conninfo
+        self.config = config or Config()
+        self.batch_rows = batch_rows
+        self.throttle = throttle
+        self.on_step = on_step
+        self.on_progress = on_progress
+        self.logger = logger or logging.getLogger("partman")
+        self._backoff = Backoff(self.config.retry_backoff.total_seconds(), jitter=0.5)
+        self._meta = self.config.metadata_schema
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            self.conninfo, autocommit=True, application_name=self.config.application_name
+        )
+
+    def _hook(self, point: str) -> None:
+        if self.on_step is not None:
+            self.on_step(point)
+
+    def _progress(self, progress: Progress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    # -- the public face ---------------------------------------------------------------------
+
+    async def plan(self, table: Table, *, extend_unique: bool = False) -> ConvertPlan:
+        """What `convert` would do, step by step (reads only)."""
+        conn = await self._connect()
+        try:
+            record = await self._record(conn, table)
+            source = await self._check(conn, table, record, extend_unique=extend_unique)
+            return await self._plan(conn, table, source, record, extend_unique=extend_unique)
+        finally:
+            await conn.close()
+
+    async def convert(
+        self, table: Table, *, extend_unique: bool = False, until: Step = Step.SWAP
+    ) -> ConvertReport:
+        """Run the steps not done yet, up to and including `until`; run it again to resume."""
+        assert table.name is not None
+        conn = await self._connect()
+        try:
+            record = await self._record(conn, table)
+            if record is not None and record["state"] == State.FINISHED.value:
+                raise ConversionError(f"{table.qualified_name} was converted and finished already")
+            source = await self._check(conn, table, record, extend_unique=extend_unique)
+            await self._advisory(conn, table)
+            report = ConvertReport(table.qualified_name, State.PLANNED)
+            if record is None:
+                await store.migrate(conn, self._meta)
+                record = await self._start(conn, table, source, extend_unique)
+            state = State(record["state"])
+            if state is State.SWAP and until is Step.SWAP:
+                report.state = state
+                report.notes.append(
+                    f"{table.qualified_name} is swapped already; `rollback` swaps back, "
+                    "`finish` drops the old table"
+                )
+                return report
+            for step in model.remaining(state, until):
+                self._hook(step.value)
+                if step is Step.TWIN:
+                    await self._twin(conn, table, source, record, extend_unique, report)
+                elif step is Step.CAPTURE:
+                    await self._capture(conn, source, record)
+                elif step is Step.COPY:
+                    await self._copy(conn, table, source, record, report)
+                elif step is Step.VERIFY:
+                    await self._verify(conn, source, record, report)
+                else:
+                    await self._swap(conn, table, source, record, report)
+                record = await self._record(conn, table)
+                assert record is not None
+                report.steps_run.append(step)
+                state = State(record["state"])
+            report.state = state
+            report.rows_copied = int(record["rows_copied"])
+            return report
+        finally:
+            await conn.close()
+
+    async def rollback(self, schema: str, name: str) -> ConvertReport:
+        """Swap back a swapped conversion: the changes made to the new table since the swap
+        are carried into the old one first; the conversion is then back at its copy step
+        (the twin kept up to date by the capture trigger on the source again)."""
+        conn = await self._connect()
+        try:
+            record = await self._record_named(conn, schema, name)
+            if record is None or record["state"] != State.SWAP.value:
+                raise ConversionError(
+                    f"{schema}.{name} has no swapped conversion to roll back (state: "
+                    f"{'none' if record is None else record['state']})"
+                )
+            await self._advisory_named(conn, f"{schema}.{name}")
+            report = ConvertReport(f"{schema}.{name}", State.SWAP)
+            await self._swap_back(conn, record, report)
+            report.state = State.COPY
+            return report
+        finally:
+            await conn.close()
+
+    async def finish(self, schema: str, name: str) -> ConvertReport:
+        """Drop the old table, the capture trigger and the change log of a swapped conversion."""
+        conn = await self._connect()
+        try:
+            record = await self._record_named(conn, schema, name)
+            if record is None or record["state"] != State.SWAP.value:
+                raise ConversionError(
+                    f"{schema}.{name} has no swapped conversion to finish (state: "
+                    f"{'none' if record is None else record['state']}); finish comes after "
+                    "the swap"
+                )
+            await self._advisory_named(conn, f"{schema}.{name}")
+            report = ConvertReport(f"{schema}.{name}", State.SWAP)
+            s = sql.Identifier(schema)
+            meta = sql.Identifier(self._meta)
+
+            async def work() -> None:
+                self._hook("finish")
+                await conn.execute(
+                    sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
+                        sql.Identifier(TRIGGER_NAME), s, sql.Identifier(name)
+                    )
+                )
+                await conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
+                        s, sql.Identifier(record["old_name"])
+                    )
+                )
+                await conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}.{}; DROP FUNCTION IF EXISTS {}.{}()").format(
+                        meta,
+                        sql.Identifier(model.log_name(record["id"])),
+                        meta,
+                        sql.Identifier(model.function_name(record["id"])),
+                    )
+                )
+                await self._set_state(conn, record["id"], State.FINISHED)
+
+            try:
+                await self._locked(conn, [(schema, name), (schema, record["old_name"])], work)
+            except pgerrors.DependentObjectsStillExist as error:
+                raise ConversionError(
+                    f"cannot drop {schema}.{record['old_name']}: {first_line(error)}; drop or "
+                    "repoint what depends on it first (nothing was dropped)"
+                ) from None
+            report.state = State.FINISHED
+            report.notes.append(f"dropped {schema}.{record['old_name']} and the change log")
+            return report
+        finally:
+            await conn.close()
+
+    async def status(self, schema: str, name: str) -> dict[str, Any] | None:
+        """The conversion's record (state, cursor, rows copied), or None."""
+        conn = await self._connect()
+        try:
+            return await self._record_named(conn, schema, name)
+        finally:
+            await conn.close()
+
+    # -- metadata ----------------------------------------------------------------------------
+
+    async def _record(
+        self, conn: psycopg.AsyncConnection[Any], table: Table
+    ) -> dict[str, Any] | None:
+        assert table.name is not None
+        return await self._record_named(conn, table.schema, table.name)
+
+    async def _record_named(
+        self, conn: psycopg.AsyncConnection[Any], schema: str, name: str
+    ) -> dict[str, Any] | None:
+        if not await store.exists(conn, self._meta):
+            return None
+        found = await conn.execute(
+            "SELECT to_regclass(%s)",
+            (sql.Identifier(self._meta, "conversions").as_string(conn),),
+        )
+        row = await found.fetchone()
+        if row is None or row[0] is None:
+            return None
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        await cur.execute(
+            sql.SQL(
+                "SELECT * FROM {}.conversions WHERE schema_name = %s AND table_name = %s"
+            ).format(sql.Identifier(self._meta)),
+            (schema, name),
+        )
+        return await cur.fetchone()
+
+    async def _set_state(self, conn: psycopg.AsyncConnection[Any], cid: int, state: State) -> None:
+        await conn.execute(
+            sql.SQL(
+                "UPDATE {}.conversions SET state = %s, updated_at = now() WHERE id = %s"
+            ).format(sql.Identifier(self._meta)),
+            (state.value, cid),
+        )
+
+    async def _advisory(self, conn: psycopg.AsyncConnection[Any], table: Table) -> None:
+        await self._advisory_named(conn, table.qualified_name)
+
+    async def _advisory_named(self, conn: psycopg.AsyncConnection[Any], qualified: str) -> None:
+        cur = await conn.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended('partman:convert:' || %s, 0))",
+            (qualified,),
+        )
+        row = await cur.fetchone()
+        if not row or not row[0]:
+            raise ConversionError(
+                f"another partman convert is working on {qualified}; wait for it to finish "
+                "(or stop it), then run this again"
+            )
+
+    async def _start(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        source: SourceTable,
+        extend_unique: bool,
+    ) -> dict[str, Any]:
+        assert table.name is not None
+        types = [c.type for k in source.primary_key for c in source.columns if c.name == k]
+        settings = {
+            "partition_by": table.partition_by,
+            "tenant_id_column": table.tenant_id_column,
+            "partition_interval": str(table.interval),
+            "extend_unique": extend_unique,
+        }
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        await cur.execute(
+            sql.SQL(
+                "INSERT INTO {}.conversions (schema_name, table_name, twin_name, old_name, "
+                "key_columns, key_types, settings) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "RETURNING *"
+            ).format(sql.Identifier(self._meta)),
+            (
+                table.schema,
+                table.name,
+                model.twin_name(table.name),
+                model.old_name(table.name),
+                list(source.primary_key),
+                types,
+                Jsonb(settings),
+            ),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return row
+
+    # -- reading and checking the source -----------------------------------------------------
+
+    async def _check(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        record: dict[str, Any] | None,
+        *,
+        extend_unique: bool,
+    ) -> SourceTable:
+        """Everything that refuses a conversion, before any DDL."""
+        assert table.name is not None
+        if table.name is None:
+            raise ConfigError("convert needs Table.name, the table to convert")
+        name = table.name
+        if record is not None:
+            settings = record["settings"]
+            asked = {
+                "partition_by": table.partition_by,
+                "tenant_id_column": table.tenant_id_column,
+                "partition_interval": str(table.interval),
+            }
+            differ = [
+                f"{k} {settings.get(k)!r} (asked for {v!r})"
+                for k, v in asked.items()
+                if settings.get(k) != v
+            ]
+            if differ:
+                raise ConversionError(
+                    f"{table.qualified_name} is being converted with {', '.join(differ)}; "
+                    "run it with the same settings to resume"
+                )
+            if record["state"] == State.SWAP.value:
+                name = record["old_name"]  # the source lives on under its old name
+        source = await read_source(conn, table.schema, name, display=table.qualified_name)
+        if record is None and source.kind == "p":
+            raise NotPartitionedError(
+                f"{table.qualified_name} is partitioned already; register it with "
+                "add_managed_table() (partman table add) instead of converting it"
+            )
+        if source.kind != "r":
+            raise NotPartitionedError(
+                f"{table.qualified_name} is not an ordinary table (relkind {source.kind!r}); "
+                "convert turns an ordinary table into a partitioned one"
+            )
+        src = source.table
+        if not src.primary_key:
+            raise CatalogError(
+                f"{table.qualified_name} has no primary key; convert copies and replays rows by "
+                "it. Add one (ALTER TABLE ... ADD PRIMARY KEY, built CONCURRENTLY as a unique "
+                "index first), then run convert again; nothing was changed"
+            )
+        key = _key_columns(table)
+        for col_name in key:
+            column = src.column(col_name)
+            if column is None:
+                raise KeyMismatchError(
+                    f"{table.qualified_name} has no column {col_name!r} to partition by; "
+                    f"its columns: {', '.join(c.name for c in src.columns)}"
+                )
+        by = src.column(table.partition_by)
+        assert by is not None
+        by_id = isinstance(table.interval, IdInterval)
+        if by_id or table.epoch is not None:
+            if by.type not in _INT_TYPES:
+                raise KeyMismatchError(
+                    f"{table.qualified_name}.{by.name} is {by.type}; an integer "
+                    "partition_interval (or epoch) needs an integer column"
+                )
+        elif by.type not in _TIME_TYPES:
+            raise KeyMismatchError(
+                f"{table.qualified_name}.{by.name} is {by.type}; partition by a timestamptz, "
+                "timestamp, date or uuid (v7) column, an integer id with an integer "
+                "partition_interval, or an epoch integer with epoch=..."
+            )
+        if table.tenant_id_column is not None:
+            tenant = src.column(table.tenant_id_column)
+            assert tenant is not None
+            if tenant.type not in _TENANT_TYPES:
+                raise KeyMismatchError(
+                    f"{table.qualified_name}.{tenant.name} is {tenant.type}; a tenant column "
+                    "is text, varchar, an integer or uuid"
+                )
+        if by.generated:
+            raise KeyMismatchError(
+                f"{table.qualified_name}.{by.name} is a generated column; partition by a "
+                "stored column"
+            )
+        twin = model.twin_indexes(src, key, extend_unique=extend_unique)
+        fks = model.foreign_key_plans(src, twin)
+        model.check_foreign_keys(src, fks)
+        if record is None:
+            for other in (model.twin_name(name), model.old_name(name)):
+                if await _exists(conn, table.schema, other):
+                    raise ConversionError(
+                        f"{table.schema}.{other} exists already, and convert needs the name "
+                        "for its twin or for the old table; rename or drop it first"
+                    )
+        return src
+
+    async def _plan(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        source: SourceTable,
+        record: dict[str, Any] | None,
+        *,
+        extend_unique: bool,
+    ) -> ConvertPlan:
+        assert table.name is not None
+        state = None if record is None else State(record["state"])
+        done = state.done if state is not None else ()
+        key = _key_columns(table)
+        twin_name = model.twin_name(table.name)
+        old = model.old_name(table.name)
+        twin = model.twin_indexes(source, key, extend_unique=extend_unique)
+        fks = model.foreign_key_plans(source, twin)
+        low, high = await _key_range(conn, table.schema, source.name, table.partition_by)
+        steps: list[StepPlan] = []
+        lines = [
+            f"CREATE TABLE {table.schema}.{twin_name} (LIKE {source.qualified} INCLUDING "
+            "DEFAULTS, IDENTITY, GENERATED, CONSTRAINTS, STORAGE, COMMENTS) PARTITION BY "
+            f"{_shape(table)}",
+            f"columns: {', '.join(c.name + ' ' + c.type for c in source.columns)}",
+        ]
+        for t in twin:
+            if t.columns is None:
+                lines.append(f"index: {t.source.definition}")
+            else:
+                what = "primary key" if t.source.primary else "unique"
+                extra = f" (extended by {', '.join(t.extended)})" if t.extended else ""
+                lines.append(f"{what} ({', '.join(t.columns)}){extra}")
+        lines.append("check constraints, outgoing foreign keys, grants, owner, replica identity")
+        lines.append(
+            f"register {table.schema}.{twin_name} with partman ({_shape(table)}, interval "
+            f"{table.interval}), partitions made by a pass covering {table.partition_by} from "
+            f"{low} to {high}" + (" and a DEFAULT partition" if table.default_partition else "")
+        )
+        steps.append(StepPlan(Step.TWIN, Step.TWIN in done, lines))
+        steps.append(
+            StepPlan(
+                Step.CAPTURE,
+                Step.CAPTURE in done,
+                [
+                    f"CREATE TRIGGER {TRIGGER_NAME} AFTER INSERT OR UPDATE OR DELETE ON "
+                    f"{source.qualified} FOR EACH ROW: the key ({', '.join(source.primary_key)}) "
+                    f"of each changed row into {self._meta}.convert_<id>_log"
+                ],
+            )
+        )
+        copied = 0 if record is None else int(record["rows_copied"])
+        steps.append(
+            StepPlan(
+                Step.COPY,
+                Step.COPY in done,
+                [
+                    f"copy ~{source.rows_estimate} rows in "
+                    f"{model.batch_count(source.rows_estimate, self.batch_rows)} "
+                    f"batch(es) of {self.batch_rows} by ({', '.join(source.primary_key)}), "
+                    f"{copied} copied so far; the change log replayed between batches until "
+                    "drained"
+                    + (f"; {self.throttle:g}s pause between batches" if self.throttle else "")
+                ],
+            )
+        )
+        steps.append(
+            StepPlan(
+                Step.VERIFY,
+                Step.VERIFY in done,
+                ["row counts and md5 of every row in key order, source against twin"],
+            )
+        )
+        swap = [
+            f"in one transaction under lock_timeout {self.config.lock_timeout} (up to "
+            f"{self.config.max_retries} retries): LOCK {source.qualified}, replay the last "
+            f"changes, rename {source.name} -> {old}, {twin_name} -> {table.name}, move the "
+            "trigger to the new table (capturing changes back for a rollback)"
+        ]
+        for fk in fks:
+            swap.append(f"foreign key {fk.key.name} of {fk.key.qualified} pointed at the new table")
+        swap.append(f"{old} is kept; `--rollback` swaps back, `--finish` drops it")
+        steps.append(StepPlan(Step.SWAP, Step.SWAP in done, swap))
+        notes = [
+            "not carried: triggers and row-level security policies of the source, column "
+            "privileges, TRUNCATE during the conversion (not captured); index and constraint "
+            "names of the new table are PostgreSQL's own for the twin",
+        ]
+        return ConvertPlan(table.qualified_name, twin_name, old, state, steps, notes)
+
+    # -- step 1: the twin --------------------------------------------------------------------
+
+    async def _twin(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        source: SourceTable,
+        record: dict[str, Any],
+        extend_unique: bool,
+        report: ConvertReport,
+    ) -> None:
+        assert table.name is not None
+        src = sql.Identifier(table.schema, source.name)
+        twin_name = record["twin_name"]
+        twin = sql.Identifier(table.schema, twin_name)
+        key = _key_columns(table)
+        if not await _exists(conn, table.schema, twin_name):
+            statements: list[sql.Composed] = [
+                sql.SQL(
+                    "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING "
+                    "GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS) "
+                    "PARTITION BY {}"
+                ).format(twin, src, _partition_by(table)),
+            ]
+            for t in model.twin_indexes(source, key, extend_unique=extend_unique):
+                statements.append(_index_sql(t, twin))
+            statements += await _outgoing_fks(conn, table.schema, source.name, twin)
+            statements += await _grants(conn, table.schema, source.name, twin)
+            statements += await _replica_identity(conn, table.schema, source.name, twin)
+            async with conn.transaction():
+                await conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(ddl.ms(self.config.lock_timeout))
+                )
+                for statement in statements:
+                    await conn.execute(statement)
+                self._hook("twin:created")
+        await self._register(conn, table, source, record)
+        self._hook("twin:registered")
+        await self._set_state(conn, record["id"], State.TWIN)
+        report.notes.append(f"created {table.schema}.{twin_name}")
+
+    async def _register(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        source: SourceTable,
+        record: dict[str, Any],
+    ) -> None:
+        """The twin registered with partman (its tenants too), partitions made by a pass back
+        to the oldest row of the source (and forward to its newest)."""
+        twin_table = await self._twin_table(conn, table, source, record["twin_name"])
+        async with AsyncManager(self.conninfo, config=self.config) as manager:
+            await manager.add_managed_table(twin_table)
+            if table.tenant_id_column is not None:
+                tenants = await _distinct(conn, table.schema, source.name, table.tenant_id_column)
+                if tenants:
+                    await manager.register_tenants(f"{table.schema}.{record['twin_name']}", tenants)
+            pass_report = await manager.maintain()
+            failed = [r for r in pass_report.results if r.outcome.value == "failed"]
+            if failed:
+                raise ConversionError(
+                    f"the pass that makes the twin's partitions failed: {failed[0].error}"
+                )
+
+    async def _twin_table(
+        self, conn: psycopg.AsyncConnection[Any], table: Table, source: SourceTable, name: str
+    ) -> Table:
+        """The Table partman manages the twin as: the user's, with the reach it needs to hold
+        every existing row (a time key: backfill from the oldest row, retention far enough
+        back that no pass drops a partition during the conversion, premake up to the newest
+        row; an id key: a default partition for rows below the lowest window)."""
+        low, high = await _key_range(conn, table.schema, source.name, table.partition_by)
+        changes: dict[str, Any] = {"name": name, "tenant_id": None}
+        interval = table.interval
+        if isinstance(interval, Interval) and table.epoch is None:
+            now = dt.datetime.now(dt.UTC)
+            if isinstance(low, dt.datetime | dt.date):
+                lo = _instant(low)
+                hi = _instant(high) if high is not None else now
+                days = max(0, math.ceil((now - lo).total_seconds() / 86400)) + 62
+                changes["retention_period"] = dt.timedelta(days=days)
+                changes["backfill"] = True
+                ahead = interval.index(hi, self.config.tz) - interval.index(now, self.config.tz)
+                changes["partition_count"] = min(
+                    10_000, max(table.partition_count, ahead + table.partition_count)
+                )
+                changes["retention_action"] = RetentionAction.DROP
+        elif isinstance(interval, IdInterval) and high is not None:
+            # an empty id table's pass starts at window 0: premake far enough for the newest
+            # id; ids below 0 or too far for 10,000 windows go to a default partition
+            windows = int(high) // interval.width + table.partition_count
+            changes["partition_count"] = min(10_000, max(table.partition_count, windows))
+            if (int(low) < 0 or windows > 10_000) and not table.list_tenants:
+                changes["default_partition"] = True
+        return dataclasses.replace(table, **changes)
+
+    # -- step 2: capture ---------------------------------------------------------------------
+
+    async def _capture(
+        self, conn: psycopg.AsyncConnection[Any], source: SourceTable, record: dict[str, Any]
+    ) -> None:
+        log = sql.Identifier(self._meta, model.log_name(record["id"]))
+        func = sql.Identifier(self._meta, model.function_name(record["id"]))
+        keys = [sql.Identifier(k) for k in record["key_columns"]]
+        typed = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(k, sql.SQL(t))
+            for k, t in zip(keys, record["key_types"], strict=True)
+        )
+        klist = sql.SQL(", ").join(keys)
+        new = sql.SQL(", ").join(sql.SQL("NEW.{}").format(k) for k in keys)
+        old = sql.SQL(", ").join(sql.SQL("OLD.{}").format(k) for k in keys)
+        body = sql.SQL(
+            """
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {log} (op, {k}) VALUES ('I', {new});
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO {log} (op, {k}) VALUES ('D', {old});
+    ELSE
+        INSERT INTO {log} (op, {k}) VALUES ('U', {new});
+        IF ROW({old}) IS DISTINCT FROM ROW({new}) THEN
+            INSERT INTO {log} (op, {k}) VALUES ('U', {old});
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+"""
+        ).format(log=log, k=klist, new=new, old=old)
+        src = sql.Identifier(source.schema, source.name)
+
+        async def work() -> None:
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {log} (seq bigint GENERATED ALWAYS AS IDENTITY "
+                    'PRIMARY KEY, op "char" NOT NULL, {typed}, at timestamptz NOT NULL DEFAULT '
+                    "clock_timestamp())"
+                ).format(log=log, typed=typed)
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql "
+                    "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}"
+                ).format(func=func, body=sql.Literal(body.as_string(conn)))
+            )
+            await conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(func))
+            await conn.execute(
+                sql.SQL(
+                    "DROP TRIGGER IF EXISTS {trig} ON {src}; CREATE TRIGGER {trig} AFTER INSERT "
+                    "OR UPDATE OR DELETE ON {src} FOR EACH ROW EXECUTE FUNCTION {func}()"
+                ).format(trig=sql.Identifier(TRIGGER_NAME), src=src, func=func)
+            )
+            self._hook("capture:created")
+            await self._set_state(conn, record["id"], State.CAPTURE)
+
+        await self._locked(conn, [(source.schema, source.name)], work)
+
+    # -- step 3: copy ------------------------------------------------------------------------
+
+    async def _copy(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        source: SourceTable,
+        record: dict[str, Any],
+        report: ConvertReport,
+    ) -> None:
+        names = _Names(self._meta, table.schema, source.name, record["twin_name"], record, source)
+        progress = Progress(Step.COPY, int(record["rows_copied"]), source.rows_estimate)
+        refreshed = False
+        while not record["copy_done"]:
+            try:
+                copied, cursor, done = await self._copy_batch(conn, names, record)
+            except pgerrors.CheckViolation as error:
+                if "no partition" not in str(error) or refreshed:
+                    raise
+                refreshed = True  # a row with no partition yet: a new tenant, or a far key
+                await self._register(conn, table, source, record)
+                continue
+            refreshed = False
+            record = dict(record, copy_cursor=cursor, copy_done=done)
+            progress.rows_copied += copied
+            progress.rows_total = max(progress.rows_total, progress.rows_copied)
+            report.rows_copied += copied
+            replayed = await self._replay_all(conn, names, record, drain=False)
+            progress.replayed += replayed
+            report.replayed += replayed
+            self._progress(progress)
+            if self.throttle and not done:
+                await _sleep(self.throttle)
+        report.replayed += await self._replay_all(conn, names, record, drain=True)
+        await self._settle(conn, table, record)
+        await self._set_state(conn, record["id"], State.COPY)
+
+    async def _settle(
+        self, conn: psycopg.AsyncConnection[Any], table: Table, record: dict[str, Any]
+    ) -> None:
+        """A pass after the copy: an id table's rows parked in the default partition move into
+        their windows."""
+        if isinstance(table.interval, IdInterval):
+            async with AsyncManager(self.conninfo, config=self.config) as manager:
+                await manager.maintain()
+
+    async def _copy_batch(
+        self, conn: psycopg.AsyncConnection[Any], names: _Names, record: dict[str, Any]
+    ) -> tuple[int, list[str] | None, bool]:
+        cursor: list[str] | None = record["copy_cursor"]
+        after = names.after(cursor)
+        async with conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT {texts} FROM {src} WHERE {after} ORDER BY {keys} OFFSET %s LIMIT 1"
+                ).format(texts=names.key_texts(), src=names.src, after=after, keys=names.keys()),
+                (self.batch_rows - 1,),
+            )
+            end = await cur.fetchone()
+            bound = sql.SQL("TRUE") if end is None else names.at_most(list(end))
+            cur = await conn.execute(
+                sql.SQL(
+                    "INSERT INTO {twin} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {src} "
+                    "WHERE {after} AND {bound}"
+                ).format(
+                    twin=names.twin, cols=names.cols(), src=names.src, after=after, bound=bound
+                )
+            )
+            copied = max(0, cur.rowcount)
+            done = end is None
+            new_cursor = cursor if end is None else [str(v) for v in end]
+            self._hook("copy")
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {}.conversions SET copy_cursor = %s, copy_done = %s, rows_copied = "
+                    "rows_copied + %s, updated_at = now() WHERE id = %s"
+                ).format(sql.Identifier(self._meta)),
+                (new_cursor, done, copied, record["id"]),
+            )
+        return copied, new_cursor, done
+
+    async def _replay_all(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        names: _Names,
+        record: dict[str, Any],
+        *,
+        drain: bool,
+    ) -> int:
+        """Replay the change log in batches; `drain`: until a batch finds it short (the log
+        then holds only what was written since), else until it is below one batch."""
+        total = 0
+        while True:
+            n = await self._replay(conn, names, record)
+            total += n
+            if n < self.batch_rows or not drain:
+                return total
+
+    async def _replay(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        names: _Names,
+        record: dict[str, Any],
+        *,
+        locked: bool = False,
+    ) -> int:
+        """One batch of the change log, in one snapshot: the captured keys deleted from the
+        target, the source's current rows for them inserted (at or below the copy cursor),
+        the log rows this snapshot saw deleted. Returns how many log rows it took."""
+        cursor = record["copy_cursor"]
+        limit: sql.Composable
+        if record["copy_done"]:
+            limit = sql.SQL("TRUE")
+        elif cursor is None:
+            limit = sql.SQL("FALSE")
+        else:
+            limit = names.at_most(cursor, alias="s")
+        async with conn.transaction():
+            if not locked:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur = await conn.execute(
+                sql.SQL(
+                    "SELECT max(seq), count(*) FROM (SELECT seq FROM {log} ORDER BY seq LIMIT %s) b"
+                ).format(log=names.log),
+                (self.batch_rows,),
+            )
+            row = await cur.fetchone()
+            if row is None or row[0] is None:
+                return 0
+            top, count = int(row[0]), int(row[1])
+            keyset = sql.SQL("(SELECT DISTINCT {keys} FROM {log} WHERE seq <= %(top)s)").format(
+                keys=names.keys(), log=names.log
+            )
+            await conn.execute(
+                sql.SQL("DELETE FROM {twin} t WHERE ({tk}) IN {keyset}").format(
+                    twin=names.twin, tk=names.keys("t"), keyset=keyset
+                ),
+                {"top": top},
+            )
+            await conn.execute(
+                sql.SQL(
+                    "INSERT INTO {twin} ({cols}) OVERRIDING SYSTEM VALUE SELECT {scols} "
+                    "FROM {src} s WHERE ({sk}) IN {keyset} AND {limit}"
+                ).format(
+                    twin=names.twin,
+                    cols=names.cols(),
+                    scols=names.cols("s"),
+                    src=names.src,
+                    sk=names.keys("s"),
+                    keyset=keyset,
+                    limit=limit,
+                ),
+                {"top": top},
+            )
+            await conn.execute(
+                sql.SQL("DELETE FROM {log} WHERE seq <= %s").format(log=names.log), (top,)
+            )
+            self._hook("replay")
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {}.conversions SET rows_replayed = rows_replayed + %s, updated_at = "
+                    "now() WHERE id = %s"
+                ).format(sql.Identifier(self._meta)),
+                (count, record["id"]),
+            )
+        return count
+
+    # -- step 4: verify ----------------------------------------------------------------------
+
+    async def _verify(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        source: SourceTable,
+        record: dict[str, Any],
+        report: ConvertReport,
+    ) -> None:
+        names = _Names(self._meta, source.schema, source.name, record["twin_name"], record, source)
+        await self._replay_all(conn, names, record, drain=True)
+        cursor: list[str] | None = None
+        rows = 0
+        digests: list[str] = []
+        while True:
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                after = names.after(cursor)
+                cur = await conn.execute(
+                    sql.SQL(
+                        "SELECT {texts} FROM {src} WHERE {after} ORDER BY {keys} OFFSET %s LIMIT 1"
+                    ).format(
+                        texts=names.key_texts(), src=names.src, after=after, keys=names.keys()
+                    ),
+                    (self.batch_rows * 10 - 1,),
+                )
+                end = await cur.fetchone()
+                bound = sql.SQL("TRUE") if end is None else names.at_most(list(end))
+                sums = []
+                for rel in (names.src, names.twin):
+                    cur = await conn.execute(
+                        sql.SQL(
+                            "SELECT count(*), coalesce(md5(string_agg(x::text, E'\\n' ORDER BY "
+                            "{xk})), '') FROM {rel} x WHERE {after} AND {bound} AND NOT EXISTS "
+                            "(SELECT FROM {log} l WHERE ({lk}) = ({xk}))"
+                        ).format(
+                            xk=names.keys("x"),
+                            rel=rel,
+                            after=names.after(cursor, alias="x"),
+                            bound=bound if end is None else names.at_most(list(end), alias="x"),
+                            log=names.log,
+                            lk=names.keys("l"),
+                        )
+                    )
+                    got = await cur.fetchone()
+                    assert got is not None
+                    sums.append((int(got[0]), str(got[1])))
+            if sums[0] != sums[1]:
+                where = "from the start" if cursor is None else f"after key {cursor}"
+                raise ConversionError(
+                    f"{source.qualified}: the twin differs from the source in the batch "
+                    f"{where}: source {sums[0][0]} rows (md5 {sums[0][1]}), twin {sums[1][0]} "
+                    f"rows (md5 {sums[1][1]}); nothing was swapped. Report this: it is a bug"
+                )
+            rows += sums[0][0]
+            digests.append(sums[0][1])
+            if end is None:
+                break
+            cursor = [str(v) for v in end]
+        checksum = _md5("\n".join(digests))
+        cur = await conn.execute(
+            sql.SQL(
+                "SELECT c.relname::text, count(*) FROM {twin} t JOIN pg_class c ON c.oid = "
+                "t.tableoid GROUP BY 1 ORDER BY 1"
+            ).format(twin=names.twin)
+        )
+        report.partitions = {str(n): int(c) for n, c in await cur.fetchall()}
+        report.verified_rows = rows
+        report.checksum = checksum
+        self._hook("verify")
+        await conn.execute(
+            sql.SQL(
+                "UPDATE {}.conversions SET state = 'verify', verified_rows = %s, checksum = %s, "
+                "updated_at = now() WHERE id = %s"
+            ).format(sql.Identifier(self._meta)),
+            (rows, checksum, record["id"]),
+        )
+
+    # -- step 5: swap ------------------------------------------------------------------------
+
+    async def _swap(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        source: SourceTable,
+        record: dict[str, Any],
+        report: ConvertReport,
+    ) -> None:
+        assert table.name is not None
+        names = _Names(self._meta, table.schema, source.name, record["twin_name"], record, source)
+        await self._replay_all(conn, names, record, drain=True)  # leave little for the lock
+        key = _key_columns(table)
+        twin = model.twin_indexes(
+            source, key, extend_unique=bool(record["settings"]["extend_unique"])
+        )
+        fks = [p for p in model.foreign_key_plans(source, twin) if p.repointed]
+        schema, name, old, twin_name = (
+            table.schema,
+            table.name,
+            record["old_name"],
+            record["twin_name"],
+        )
+        children = [(fk.key.schema, fk.key.table) for fk in fks]
+
+        async def work() -> None:
+            while await self._replay(conn, names, record, locked=True) > 0:
+                pass
+            await self._rename(conn, schema, name, old, twin_name, record, fks, forward=True)
+            self._hook("swap")
+            await self._set_state(conn, record["id"], State.SWAP)
+
+        started = time.perf_counter()
+        attempts = await self._locked(conn, [(schema, name), (schema, twin_name), *children], work)
+        report.swap_ms = (time.perf_counter() - started) * 1000
+        report.swap_attempts = attempts
+        await self._validate_fks(conn, fks)
+        # the registration now carries the user's own policy (retention, premake, ...)
+        async with AsyncManager(self.conninfo, config=self.config) as manager:
+            await manager.add_managed_table(dataclasses.replace(table, tenant_id=None))
+        report.notes.append(
+            f"swapped: {schema}.{name} is partitioned, the old table is {schema}.{old}"
+        )
+        for fk in fks:
+            report.notes.append(
+                f"foreign key {fk.key.name} of {fk.key.qualified} now references {schema}.{name}"
+            )
+
+    async def _rename(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        schema: str,
+        name: str,
+        old: str,
+        twin_name: str,
+        record: dict[str, Any],
+        fks: Sequence[model.ForeignKeyPlan],
+        *,
+        forward: bool,
+    ) -> None:
+        """Inside the locked transaction: the names, the trigger, sequences, foreign keys and
+        partman's registration moved from one table to the other."""
+        s = sql.Identifier(schema)
+        trig = sql.Identifier(TRIGGER_NAME)
+        func = sql.Identifier(self._meta, model.function_name(record["id"]))
+        meta = sql.Identifier(self._meta)
+        # forward: name is the source (becomes old), twin_name the twin (becomes name)
+        # back: name is the partitioned table (becomes twin_name), old becomes name
+        going, coming, going_to = (name, twin_name, old) if forward else (name, old, twin_name)
+        sequences = await _identity_sequences(conn, schema, going)
+        owned = await _owned_sequences(conn, schema, going)
+        await conn.execute(
+            sql.SQL("DROP TRIGGER {} ON {}.{}").format(trig, s, sql.Identifier(going))
+        )
+        await conn.execute(
+            sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
+                s, sql.Identifier(going), sql.Identifier(going_to)
+            )
+        )
+        await conn.execute(
+            sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
+                s, sql.Identifier(coming), sql.Identifier(name)
+            )
+        )
+        await conn.execute(
+            sql.SQL(
+                "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {}.{} FOR EACH ROW "
+                "EXECUTE FUNCTION {}()"
+            ).format(trig, s, sql.Identifier(name), func)
+        )
+        for column, seq in sequences:  # identity: the new table's continues where ids are
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, %s), v, true) FROM "
+                "(SELECT pg_sequence_last_value(%s::regclass) AS v) x WHERE v IS NOT NULL",
+                (sql.Identifier(schema, name).as_string(conn), column, seq),
+            )
+        for column, seq in owned:  # serial: the sequence belongs to the new table
+            await conn.execute(
+                sql.SQL("ALTER SEQUENCE {} OWNED BY {}.{}.{}").format(
+                    sql.SQL(seq), s, sql.Identifier(name), sql.Identifier(column)
+                )
+            )
+        for plan in fks:
+            fk = plan.key
+            child = sql.Identifier(fk.schema, fk.table)
+            await conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {child} DROP CONSTRAINT {c}, ADD CONSTRAINT {c} FOREIGN KEY "
+                    "({cols}) REFERENCES {s}.{t} ({refs}) {tail} NOT VALID"
+                ).format(
+                    child=child,
+                    c=sql.Identifier(fk.name),
+                    cols=sql.SQL(", ").join(map(sql.Identifier, fk.columns)),
+                    s=s,
+                    t=sql.Identifier(name),
+                    refs=sql.SQL(", ").join(map(sql.Identifier, fk.referenced)),
+                    tail=sql.SQL(_fk_tail(fk.definition)),
+                )
+            )
+        # partman's registration follows the partitioned table's name
+        partitioned_from, partitioned_to = (twin_name, name) if forward else (name, twin_name)
+        moved = {"s": schema, "from": partitioned_from, "to": partitioned_to}
+        await conn.execute(
+            sql.SQL(
+                "UPDATE {m}.managed_tables SET table_name = %(to)s, updated_at = now() "
+                "WHERE schema_name = %(s)s AND table_name = %(from)s"
+            ).format(m=meta),
+            moved,
+        )
+        await conn.execute(
+            sql.SQL(
+                "UPDATE {m}.partitions SET parent_name = %(to)s "
+                "WHERE parent_schema = %(s)s AND parent_name = %(from)s"
+            ).format(m=meta),
+            moved,
+        )
+
+    async def _validate_fks(
+        self, conn: psycopg.AsyncConnection[Any], fks: Sequence[model.ForeignKeyPlan]
+    ) -> None:
+        for plan in fks:  # SHARE UPDATE EXCLUSIVE on the child: writes go on meanwhile
+            await conn.execute(
+                sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                    sql.Identifier(plan.key.schema, plan.key.table), sql.Identifier(plan.key.name)
+                )
+            )
+
+    async def _swap_back(
+        self, conn: psycopg.AsyncConnection[Any], record: dict[str, Any], report: ConvertReport
+    ) -> None:
+        schema, name, old, twin_name = (
+            record["schema_name"],
+            record["table_name"],
+            record["old_name"],
+            record["twin_name"],
+        )
+        old_src = await read_source(conn, schema, old, display=f"{schema}.{old}")
+        new_src = await read_source(conn, schema, name, display=f"{schema}.{name}")
+        # changes to the new table flow back into the old one: the old is the target now
+        back = dict(record, copy_done=True, copy_cursor=None)
+        names = _Names(self._meta, schema, name, old, back, new_src.table)
+        report.replayed += await self._replay_all(conn, names, back, drain=True)
+        key = _key_columns_settings(record["settings"])
+        twin = model.twin_indexes(
+            old_src.table, key, extend_unique=bool(record["settings"]["extend_unique"])
+        )
+        fks = [p for p in model.foreign_key_plans(old_src.table, twin) if p.repointed]
+        children = [(fk.key.schema, fk.key.table) for fk in fks]
+
+        async def work() -> None:
+            while await self._replay(conn, names, back, locked=True) > 0:
+                pass
+            await self._rename(conn, schema, name, old, twin_name, record, fks, forward=False)
+            # the twin is behind from here on: it catches up by the capture on the source
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {}.conversions SET state = 'copy', updated_at = now() WHERE id = %s"
+                ).format(sql.Identifier(self._meta)),
+                (record["id"],),
+            )
+            self._hook("rollback")
+
+        started = time.perf_counter()
+        report.swap_attempts = await self._locked(
+            conn, [(schema, name), (schema, old), *children], work
+        )
+        report.swap_ms = (time.perf_counter() - started) * 1000
+        await self._validate_fks(conn, fks)
+        report.notes.append(
+            f"rolled back: {schema}.{name} is the original table again; the partitioned one is "
+            f"{schema}.{twin_name}, kept up to date: convert again to swap, or drop it"
+        )
+
+    # -- the lock budget ---------------------------------------------------------------------
+
+    async def _locked(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        tables: Sequence[tuple[str, str]],
+        work: Callable[[], Any],
+    ) -> int:
+        """`work` in one transaction holding ACCESS EXCLUSIVE on `tables`, taken under
+        lock_timeout after a look for holders that would make the request queue (then it waits
+        and retries instead, never queueing in front of the application); returns attempts."""
+        attempts = 0
+        while True:
+            attempts += 1
+            blocker = await self._blockers(conn, tables)
+            if blocker is None:
+                try:
+                    async with conn.transaction():
+                        await conn.execute(
+                            sql.SQL(
+                                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}"
+                            ).format(
+                                ddl.ms(self.config.lock_timeout),
+                                ddl.ms(self.config.statement_timeout),
+                            )
+                        )
+                        await conn.execute(
+                            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                                sql.SQL(", ").join(sql.Identifier(s, n) for s, n in tables)
+                            )
+                        )
+                        await work()
+                    return attempts
+                except ddl.RETRYABLE as error:
+                    blocker = first_line(error)
+            if attempts > self.config.max_retries:
+                raise LockUnavailableError(
+                    f"could not lock {', '.join(s + '.' + n for s, n in tables)} within the "
+                    f"lock budget ({self.config.lock_timeout}) after {attempts} attempts: "
+                    f"{blocker}; nothing was changed, run it again later"
+                )
+            await _sleep(self._backoff.delay(attempts))
+
+    async def _blockers(
+        self, conn: psycopg.AsyncConnection[Any], tables: Sequence[tuple[str, str]]
+    ) -> str | None:
+        for schema, name in tables:
+            cur = await conn.execute(
+                ddl.lock_blockers_query(
+                    schema, name, exclusive=True, default_too=False, budget=self.config.lock_timeout
+                )
+            )
+            rows = await cur.fetchall()
+            if rows:
+                pid, mode, rel, app, state, age, q = rows[0]
+                return (
+                    f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
+                    f"{age:.1f}s) holds {mode} on {rel}: {q!r}"
+                )
+        return None
+
+
+# -- names and SQL pieces --------------------------------------------------------------------
+
+
+class _Names:
+    """The SQL names of one replay or copy: source, target, log, key and copied columns."""
+
+    def __init__(
+        self,
+        meta: str,
+        schema: str,
+        source: str,
+        target: str,
+        record: dict[str, Any],
+        table: SourceTable,
+    ) -> None:
+        self.src = sql.Identifier(schema, source)
+        self.twin = sql.Identifier(schema, target)
+        self.log = sql.Identifier(meta, model.log_name(record["id"]))
+        self.key_columns: list[str] = list(record["key_columns"])
+        self.key_types: list[str] = list(record["key_types"])
+        self.insertable = table.insertable
+
+    def keys(self, alias: str | None = None) -> sql.Composable:
+        return sql.SQL(", ").join(
+            sql.Identifier(alias, k) if alias else sql.Identifier(k) for k in self.key_columns
+        )
+
+    def cols(self, alias: str | None = None) -> sql.Composable:
+        return sql.SQL(", ").join(
+            sql.Identifier(alias, c) if alias else sql.Identifier(c) for c in self.insertable
+        )
+
+    def key_texts(self) -> sql.Composable:
+        return sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(k)) for k in self.key_columns
+        )
+
+    def _values(self, values: Sequence[str]) -> sql.Composable:
+        return sql.SQL(", ").join(
+            sql.SQL("{}::{}").format(sql.Literal(v), sql.SQL(t))
+            for v, t in zip(values, self.key_types, strict=True)
+        )
+
+    def after(self, cursor: Sequence[str] | None, alias: str | None = None) -> sql.Composable:
+        if cursor is None:
+            return sql.SQL("TRUE")
+        return sql.SQL("ROW({}) > ROW({})").format(self.keys(alias), self._values(cursor))
+
+    def at_most(self, cursor: Sequence[str], alias: str | None = None) -> sql.Composable:
+        return sql.SQL("ROW({}) <= ROW({})").format(self.keys(alias), self._values(cursor))
+
+
+def _key_columns(table: Table) -> tuple[str, ...]:
+    if table.tenant_id_column is not None:
+        return (table.tenant_id_column, table.partition_by)
+    return (table.partition_by,)
+
+
+def _key_columns_settings(settings: dict[str, Any]) -> tuple[str, ...]:
+    tenant = settings.get("tenant_id_column")
+    by = str(settings["partition_by"])
+    return (str(tenant), by) if tenant else (by,)
+
+
+def _shape(table: Table) -> str:
+    if table.tenant_id_column is None:
+        return f"RANGE ({table.partition_by})"
+    if table.list_tenants:
+        return f"LIST ({table.tenant_id_column})"
+    return f"RANGE ({table.tenant_id_column}, {table.partition_by})"
+
+
+def _partition_by(table: Table) -> sql.Composable:
+    if table.tenant_id_column is None:
+        return sql.SQL("RANGE ({})").format(sql.Identifier(table.partition_by))
+    if table.list_tenants:
+        return sql.SQL("LIST ({})").format(sql.Identifier(table.tenant_id_column))
+    return sql.SQL("RANGE ({}, {})").format(
+        sql.Identifier(table.tenant_id_column), sql.Identifier(table.partition_by)
+    )
+
+
+def _index_sql(t: model.TwinIndex, twin: sql.Identifier) -> sql.Composed:
+    index = t.source
+    if t.columns is None:  # reused as it is: "CREATE INDEX name ON tbl USING btree (...) ..."
+        tail = index.definition.split(" USING ", 1)[1]
+        return sql.SQL("CREATE INDEX ON {} USING {}").format(twin, sql.SQL(tail))
+    cols = sql.SQL(", ").join(map(sql.Identifier, t.columns))
+    if index.primary:
+        return sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(twin, cols)
+    if index.constraint == "u" and not index.predicate and not index.include:
+        return sql.SQL("ALTER TABLE {} ADD UNIQUE ({})").format(twin, cols)
+    include = (
+        sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, index.include)))
+        if index.include
+        else sql.SQL("")
+    )
+    where = (
+        sql.SQL(" WHERE {}").format(sql.SQL(index.predicate)) if index.predicate else sql.SQL("")
+    )
+    return sql.SQL("CREATE UNIQUE INDEX ON {} ({}){}{}").format(twin, cols, include, where)
+
+
+def _fk_tail(definition: str) -> str:
+    """What follows `REFERENCES t(cols)` in a foreign key's definition: MATCH, ON UPDATE/DELETE,
+    DEFERRABLE (catalog text from pg_get_constraintdef)."""
+    after = definition.split(")", 2)
+    return after[2].strip() if len(after) == 3 else ""
+
+
+def _instant(value: dt.datetime | dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+
+
+def _md5(text: str) -> str:
+    import hashlib
+
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+async def _sleep(seconds: float) -> None:
+    if True:  # ASYNC
+        import asyncio
+
+        await asyncio.sleep(seconds)
+    else:
+        time.sleep(seconds)
+
+
+# -- catalog reads ---------------------------------------------------------------------------
+
+
+class _Found:
+    def __init__(self, kind: str, table: SourceTable) -> None:
+        self.kind = kind
+        self.table = table
+
+
+async def _exists(conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> bool:
+    cur = await conn.execute(
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        (schema, name),
+    )
+    return await cur.fetchone() is not None
+
+
+async def read_source(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str, *, display: str
+) -> _Found:
+    cur = await conn.execute(
+        "SELECT c.oid, c.relkind::text, c.reltuples::bigint FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        (schema, name),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise TableNotFoundError(
+            f"table {display} does not exist (looked for {schema}.{name}); check the schema "
+            "and the name (case is kept)"
+        )
+    oid, kind, estimate = int(row[0]), str(row[1]), int(row[2])
+    if estimate <= 0 and kind == "r":  # never analyzed: count (once, for the progress bar)
+        cur = await conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
+        )
+        counted = await cur.fetchone()
+        estimate = int(counted[0]) if counted else 0
+    cur = await conn.execute(
+        "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull, "
+        "attidentity::text, attgenerated::text FROM pg_attribute WHERE attrelid = %s AND "
+        "attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (oid,),
+    )
+    columns = tuple(
+        Column(n, t, bool(nn), i or "", g or "") for n, t, nn, i, g in await cur.fetchall()
+    )
+    cur = await conn.execute(
+        """
+SELECT ic.relname::text, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary,
+       coalesce(con.contype::text, ''), pg_get_expr(i.indpred, i.indrelid),
+       ARRAY(SELECT CASE WHEN k.n = 0 THEN NULL ELSE a.attname::text END
+               FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(n, o)
+               LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+              ORDER BY k.o),
+       ARRAY(SELECT a.attname::text
+               FROM unnest(i.indkey[i.indnkeyatts:]) WITH ORDINALITY AS k(n, o)
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+              ORDER BY k.o)
+  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+  LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+ WHERE i.indrelid = %s AND i.indisvalid
+ ORDER BY i.indisprimary DESC, ic.relname
+""",
+        (oid,),
+    )
+    indexes = tuple(
+        Index(
+            n,
+            d,
+            tuple(cols),
+            unique=bool(u),
+            primary=bool(p),
+            constraint=c or None,
+            predicate=pred,
+            include=tuple(inc),
+        )
+        for n, d, u, p, c, pred, cols, inc in await cur.fetchall()
+    )
+    primary = next((i.columns for i in indexes if i.primary), ())
+    cur = await conn.execute(
+        """
+SELECT con.conname::text, n.nspname::text, c.relname::text,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
+       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
+               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o),
+       pg_get_constraintdef(con.oid)
+  FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> %s
+ ORDER BY 2, 3, 1
+""",
+        (oid, oid),
+    )
+    fks = tuple(
+        ForeignKey(cn, s, t, tuple(cols), tuple(refs), d)
+        for cn, s, t, cols, refs, d in await cur.fetchall()
+    )
+    table = SourceTable(
+        schema,
+        name,
+        columns,
+        tuple(c for c in primary if c is not None),
+        indexes,
+        fks,
+        estimate,
+    )
+    return _Found(kind, table)
+
+
+async def _key_range(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str, column: str
+) -> tuple[Any, Any]:
+    """min and max of a column (an index makes both cheap)."""
+    col = sql.Identifier(column)
+    t = sql.Identifier(schema, name)
+    cur = await conn.execute(
+        sql.SQL(
+            "SELECT (SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1), "
+            "(SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} DESC LIMIT 1)"
+        ).format(c=col, t=t)
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+async def _distinct(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str, column: str
+) -> list[Any]:
+    """The distinct values of a column, by a loose index scan (one probe per value)."""
+    col = sql.Identifier(column)
+    t = sql.Identifier(schema, name)
+    cur = await conn.execute(
+        sql.SQL(
+            "WITH RECURSIVE v AS ((SELECT {c} AS x FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} "
+            "LIMIT 1) UNION ALL SELECT (SELECT {c} FROM {t} WHERE {c} > v.x ORDER BY {c} LIMIT 1) "
+            "FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL"
+        ).format(c=col, t=t)
+    )
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def _outgoing_fks(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str, twin: sql.Identifier
+) -> list[sql.Composed]:
+    cur = await conn.execute(
+        "SELECT con.conname::text, pg_get_constraintdef(con.oid) FROM pg_constraint con "
+        "WHERE con.contype = 'f' AND con.conrelid = %s::regclass ORDER BY 1",
+        (sql.Identifier(schema, name).as_string(conn),),
+    )
+    return [
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            twin, sql.Identifier(cname), sql.SQL(definition)
+        )
+        for cname, definition in await cur.fetchall()
+    ]
+
+
+async def _grants(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str, twin: sql.Identifier
+) -> list[sql.Composed]:
+    cur = await conn.execute(
+        """
+SELECT pg_get_userbyid(c.relowner)::text, a.privilege_type,
+       CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee)::text END, a.is_grantable
+  FROM pg_class c LEFT JOIN LATERAL aclexplode(c.relacl) a ON true
+ WHERE c.oid = %s::regclass
+""",
+        (sql.Identifier(schema, name).as_string(conn),),
+    )
+    rows = await cur.fetchall()
+    out: list[sql.Composed] = []
+    owner = rows[0][0]
+    out.append(sql.SQL("ALTER TABLE {} OWNER TO {}").format(twin, sql.Identifier(owner)))
+    for _, privilege, grantee, grantable in rows:
+        if privilege is None or grantee == owner:
+            continue
+        out.append(
+            sql.SQL("GRANT {} ON {} TO {}{}").format(
+                sql.SQL(privilege),
+                twin,
+                sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee),
+                sql.SQL(" WITH GRANT OPTION") if grantable else sql.SQL(""),
+            )
+        )
+    return out
+
+
+async def _replica_identity(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str, twin: sql.Identifier
+) -> list[sql.Composed]:
+    cur = await conn.execute(
+        "SELECT relreplident::text FROM pg_class WHERE oid = %s::regclass",
+        (sql.Identifier(schema, name).as_string(conn),),
+    )
+    row = await cur.fetchone()
+    kind = row[0] if row else "d"
+    if kind == "f":
+        return [sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(twin)]
+    if kind == "n":
+        return [sql.SQL("ALTER TABLE {} REPLICA IDENTITY NOTHING").format(twin)]
+    return []  # default (the primary key), or an index: the twin's primary key serves
+
+
+async def _identity_sequences(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str
+) -> list[tuple[str, str]]:
+    cur = await conn.execute(
+        "SELECT a.attname::text, pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "
+        "WHERE a.attrelid = %s::regclass AND a.attidentity <> '' AND NOT a.attisdropped",
+        (sql.Identifier(schema, name).as_string(conn),) * 2,
+    )
+    return [(str(c), str(s)) for c, s in await cur.fetchall() if s]
+
+
+async def _owned_sequences(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str
+) -> list[tuple[str, str]]:
+    """Sequences OWNED BY a column of the table (serial), not identity ones."""
+    cur = await conn.execute(
+        "SELECT a.attname::text, d.objid::regclass::text FROM pg_depend d "
+        "JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+        "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+        "WHERE d.refobjid = %s::regclass AND d.classid = 'pg_class'::regclass "
+        "AND d.deptype = 'a' AND a.attidentity = ''",
+        (sql.Identifier(schema, name).as_string(conn),),
+    )
+    return [(str(c), str(s)) for c, s in await cur.fetchall()]
