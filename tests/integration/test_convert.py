@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 import random
 import signal
@@ -432,3 +433,51 @@ def test_plan_then_resume_shows_done_steps(dsn: str) -> None:
         assert conn.execute(
             "SELECT relkind::text FROM pg_class WHERE relname = 't'"
         ).fetchone() == ("r",)
+
+
+def cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
+    environ.update({"COLUMNS": "200", "NO_COLOR": "1", "PARTMAN_DSN": dsn})
+    return subprocess.run(
+        [sys.executable, "-m", "partman", "convert", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd="/",
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_plan_steps_rollback_finish(dsn: str) -> None:
+    shape = SHAPES[1]  # uuid key, by time: needs --extend-unique
+    set_up(dsn, shape)
+    by = ["public.t", "--by", "created_at", "--interval", "1 week", "--batch-rows", "500"]
+    refused = cli(dsn, *by, "--plan")
+    assert refused.returncode == 2
+    assert "--extend-unique" in refused.stderr
+    plan = cli(dsn, *by, "--extend-unique", "--plan")
+    assert plan.returncode == 0, plan.stderr
+    assert "1. twin  to do" in plan.stdout and "5. swap  to do" in plan.stdout
+    first = cli(dsn, *by, "--extend-unique", "--until", "copy", "--throttle", "0.01")
+    assert first.returncode == 0, first.stderr
+    assert "ran twin, capture, copy; now at copy" in first.stdout
+    assert "rows copied: 3000" in first.stdout
+    plan = cli(dsn, *by, "--extend-unique", "--plan")
+    assert "3. copy  done" in plan.stdout and "4. verify  to do" in plan.stdout
+    write_some(dsn, shape, 7)
+    rest = cli(dsn, *by, "--extend-unique", "--json")
+    assert rest.returncode == 0, rest.stderr
+    body = json.loads(rest.stdout)
+    assert body["state"] == "swap" and body["steps_run"] == ["verify", "swap"]
+    assert body["verified_rows"] > 3000
+    same(dsn, shape)
+    back = cli(dsn, "public.t", "--rollback")
+    assert back.returncode == 0 and "rolled back" in back.stdout
+    unconfirmed = cli(dsn, "public.t", "--finish")
+    assert unconfirmed.returncode == 2  # there is nothing swapped to finish, and no --yes
+    again = cli(dsn, *by, "--extend-unique")
+    assert again.returncode == 0 and "now at swap" in again.stdout
+    done = cli(dsn, "public.t", "--finish", "--yes")
+    assert done.returncode == 0 and "dropped public.t_old" in done.stdout
+    same(dsn, shape)

@@ -77,6 +77,9 @@ StepHook = Callable[[str], object]
 before the work of that point commits; an exception from it stops the conversion there (tests
 use it to crash the converter at every step)."""
 ProgressHook = Callable[[Progress], object]
+VERIFY_BATCH_ROWS = 50_000
+"""Rows per checksum batch (fixed, so that the checksum of a table does not depend on the copy's
+batch size: md5 over the batches' md5s, each of the rows' text in key order)."""
 
 _TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date", "uuid")
 _INT_TYPES = ("smallint", "integer", "bigint", "numeric")
@@ -893,7 +896,7 @@ END
                     ).format(
                         texts=names.key_texts(), src=names.src, after=after, keys=names.keys()
                     ),
-                    (self.batch_rows * 10 - 1,),
+                    (VERIFY_BATCH_ROWS - 1,),
                 )
                 end = cur.fetchone()
                 bound = sql.SQL("TRUE") if end is None else names.at_most(list(end))
