@@ -1,0 +1,127 @@
+"""partman convert's pure part (model/convert.py): the order of the steps and what remains, the
+names it makes, the indexes a partitioned twin can have, the foreign keys a swap can move, and
+the copy's batch count."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from partman.errors import IndexDefinitionError, NotPartitionedError
+from partman.model import convert as m
+from partman.model.convert import Column, ForeignKey, Index, SourceTable, State, Step
+
+
+def test_steps_in_order_and_numbered() -> None:
+    assert [s.value for s in Step] == ["twin", "capture", "copy", "verify", "swap"]
+    assert [s.number for s in Step] == [1, 2, 3, 4, 5]
+
+
+@given(st.sampled_from([None, *State]), st.sampled_from(list(Step)))
+def test_remaining_is_what_is_not_done_up_to_until(state: State | None, until: Step) -> None:
+    left = m.remaining(state, until)
+    done = state.done if state is not None else ()
+    assert left == sorted(left, key=lambda s: s.number)  # in order
+    assert not set(left) & set(done)  # never a step twice
+    assert all(s.number <= until.number for s in left)
+    # done and left together are every step up to `until`, nothing skipped
+    assert {s for s in Step if s.number <= until.number} <= set(left) | set(done)
+
+
+def test_done_steps_of_each_state() -> None:
+    assert State.PLANNED.done == ()
+    assert State.COPY.done == (Step.TWIN, Step.CAPTURE, Step.COPY)
+    assert State.FINISHED.done == tuple(Step)
+    assert m.remaining(State.VERIFY) == [Step.SWAP]
+    assert m.remaining(None, Step.CAPTURE) == [Step.TWIN, Step.CAPTURE]
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1, max_size=70))
+def test_derived_names_fit_and_differ(name: str) -> None:
+    twin, old = m.twin_name(name), m.old_name(name)
+    for made in (twin, old):
+        assert len(made.encode()) <= 63
+    assert twin != old
+    assert twin != name and old != name
+    if len(f"{name}_partman_new".encode()) <= 63:
+        assert twin == f"{name}_partman_new"
+
+
+def test_long_names_keep_apart() -> None:
+    a, b = "x" * 60 + "a", "x" * 60 + "b"
+    assert m.twin_name(a) != m.twin_name(b)
+    assert m.old_name(a) != m.old_name(b)
+
+
+def _source(*indexes: Index, fks: tuple[ForeignKey, ...] = ()) -> SourceTable:
+    return SourceTable(
+        "public",
+        "events",
+        (Column("id", "bigint", True, "a"), Column("at", "timestamp with time zone", True)),
+        ("id",),
+        indexes,
+        fks,
+    )
+
+
+PK = Index("events_pkey", "CREATE UNIQUE INDEX ...", ("id",), unique=True, primary=True,
+           constraint="p")  # fmt: skip
+PK_WITH_KEY = Index("events_pkey", "...", ("id", "at"), unique=True, primary=True, constraint="p")
+BY_AT = Index(
+    "events_at_idx", "CREATE INDEX events_at_idx ON public.events USING btree (at)", ("at",)
+)
+
+
+def test_unique_index_without_the_key_is_refused_or_extended() -> None:
+    with pytest.raises(IndexDefinitionError, match=r"events_pkey on \(id\) lacks .* at"):
+        m.twin_indexes(_source(PK, BY_AT), ("at",), extend_unique=False)
+    twin = m.twin_indexes(_source(PK, BY_AT), ("at",), extend_unique=True)
+    assert twin[0].columns == ("id", "at") and twin[0].extended == ("at",)
+    assert twin[1].columns is None  # a plain index: the source's definition, reused
+
+
+def test_unique_index_with_the_key_is_kept_as_it_is() -> None:
+    twin = m.twin_indexes(_source(PK_WITH_KEY), ("at",), extend_unique=False)
+    assert twin[0].columns == ("id", "at") and twin[0].extended == ()
+
+
+def test_expression_unique_and_exclusion_are_refused() -> None:
+    expr = Index("lower_idx", "CREATE UNIQUE INDEX ... (lower(x))", (None,), unique=True)
+    with pytest.raises(IndexDefinitionError, match="expression"):
+        m.twin_indexes(_source(expr), ("at",), extend_unique=True)
+    excl = Index("no_overlap", "...", ("at",), constraint="x")
+    with pytest.raises(IndexDefinitionError, match="exclusion"):
+        m.twin_indexes(_source(excl), ("at",), extend_unique=True)
+
+
+def test_foreign_keys_move_only_to_an_unchanged_unique_key() -> None:
+    fk = ForeignKey("items_event_fkey", "public", "items", ("event_id",), ("id",), "FOREIGN KEY")
+    by_id = _source(PK, fks=(fk,))
+    plans = m.foreign_key_plans(by_id, m.twin_indexes(by_id, ("id",), extend_unique=False))
+    assert [p.repointed for p in plans] == [True]
+    m.check_foreign_keys(by_id, plans)
+    by_time = m.foreign_key_plans(by_id, m.twin_indexes(by_id, ("at",), extend_unique=True))
+    assert [p.repointed for p in by_time] == [False]
+    with pytest.raises(NotPartitionedError, match=r"items_event_fkey of public\.items"):
+        m.check_foreign_keys(by_id, by_time)
+
+
+@given(st.integers(0, 10**9), st.integers(1, 10**6))
+def test_batch_count_covers_every_row(rows: int, batch: int) -> None:
+    n = m.batch_count(rows, batch)
+    assert n >= 1
+    assert n * batch >= rows
+    assert (n - 1) * batch < max(rows, 1)
+
+
+def test_plan_json_shape() -> None:
+    plan = m.ConvertPlan(
+        "public.events",
+        "events_partman_new",
+        "events_old",
+        State.CAPTURE,
+        [m.StepPlan(Step.TWIN, True, ["x"])],
+    )
+    assert plan.to_dict()["state"] == "capture"
+    assert plan.to_dict()["steps"] == [{"step": "twin", "done": True, "lines": ["x"]}]
