@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from ..db.catalog import (
     SESSION_SETTINGS,
@@ -121,13 +122,27 @@ def read_positions(
 def _positions(
     conn: psycopg.Connection[Any], found: list[Probe], budget: dt.timedelta | None
 ) -> list[tuple[int, str | None, str | None]]:
-    with conn.transaction():
-        if budget is not None:
-            conn.execute(
-                sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(f"{max(1, int(budget.total_seconds() * 1000))}ms")
-                )
+    timeout: list[sql.Composed] = []
+    if budget is not None:
+        timeout.append(
+            sql.SQL("SET LOCAL lock_timeout = {}").format(
+                sql.Literal(f"{max(1, int(budget.total_seconds() * 1000))}ms")
             )
+        )
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        # one round trip, as the snapshot's read: BEGIN, the budget, the probes, COMMIT
+        script = [sql.SQL("BEGIN READ ONLY"), *timeout, positions_query(found), sql.SQL("COMMIT")]
+        try:
+            cur = conn.execute(sql.SQL(";\n").join(script))
+            rows = _next_rows(cur)
+        except psycopg.Error:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
+        return [(int(i), text, windows) for i, text, windows in rows]
+    with conn.transaction():  # a caller's connection: its own transaction rules
+        for statement in timeout:
+            conn.execute(statement)
         cur = conn.execute(positions_query(found))
         return [(int(i), text, windows) for i, text, windows in cur.fetchall()]
 

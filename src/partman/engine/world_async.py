@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from ..db.catalog import (
     SESSION_SETTINGS,
@@ -119,13 +120,27 @@ async def read_positions(
 async def _positions(
     conn: psycopg.AsyncConnection[Any], found: list[Probe], budget: dt.timedelta | None
 ) -> list[tuple[int, str | None, str | None]]:
-    async with conn.transaction():
-        if budget is not None:
-            await conn.execute(
-                sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(f"{max(1, int(budget.total_seconds() * 1000))}ms")
-                )
+    timeout: list[sql.Composed] = []
+    if budget is not None:
+        timeout.append(
+            sql.SQL("SET LOCAL lock_timeout = {}").format(
+                sql.Literal(f"{max(1, int(budget.total_seconds() * 1000))}ms")
             )
+        )
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        # one round trip, as the snapshot's read: BEGIN, the budget, the probes, COMMIT
+        script = [sql.SQL("BEGIN READ ONLY"), *timeout, positions_query(found), sql.SQL("COMMIT")]
+        try:
+            cur = await conn.execute(sql.SQL(";\n").join(script))
+            rows = await _next_rows(cur)
+        except psycopg.Error:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                await conn.execute("ROLLBACK")
+            raise
+        return [(int(i), text, windows) for i, text, windows in rows]
+    async with conn.transaction():  # a caller's connection: its own transaction rules
+        for statement in timeout:
+            await conn.execute(statement)
         cur = await conn.execute(positions_query(found))
         return [(int(i), text, windows) for i, text, windows in await cur.fetchall()]
 
