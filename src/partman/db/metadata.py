@@ -18,6 +18,7 @@ from typing import Any
 from psycopg import sql
 
 from ..model.config import table_interval, table_retention
+from ..model.intervals import Interval, parse_retention
 from ..model.snapshot import (
     OwnedPartition,
     State,
@@ -210,6 +211,22 @@ COMMENT ON TABLE {s}.conversions IS
     'transaction that did the work';
 """
         ).format(s=s),
+        sql.SQL(
+            """
+ALTER TABLE {s}.managed_tables
+    ADD COLUMN rollup_after text,
+    ADD COLUMN rollup_interval text,
+    ADD CONSTRAINT managed_tables_rollup_check
+        CHECK ((rollup_after IS NULL) = (rollup_interval IS NULL));
+COMMENT ON COLUMN {s}.managed_tables.rollup_after IS
+    'roll-ups: coarse periods wholly older than now minus this are merged (NULL: never)';
+COMMENT ON COLUMN {s}.managed_tables.rollup_interval IS
+    'roll-ups: the coarse period fine partitions are merged into, e.g. 1 month';
+COMMENT ON COLUMN {s}.partitions.action IS
+    'detaching/detached: what retention does next; staging with action rollup: a coarse '
+    'partition being built detached by a roll-up';
+"""
+        ).format(s=s),
     ]
 
 
@@ -246,7 +263,8 @@ def state_queries(schema: str) -> list[sql.Composed]:
             "SELECT id, schema_name, table_name, tenant_column, time_column, partition_interval, "
             "retention, partition_count, backfill, default_partition, retention_action, "
             "archive_schema, storage_parameters, epoch, retention_column, sub_partition_by, "
-            "sub_partition_modulus, tenant_partitioning, export_location "
+            "sub_partition_modulus, tenant_partitioning, export_location, rollup_after, "
+            "rollup_interval "
             "FROM {}.managed_tables ORDER BY id"
         ).format(s),
         sql.SQL(
@@ -301,6 +319,8 @@ def parse_state(
             sub_partition_modulus=r[16],
             tenant_partitioning=r[17],
             export_location=r[18],
+            rollup_after=parse_retention(r[19]),
+            rollup_interval=None if r[20] is None else Interval.parse(r[20]),
         )
         for r in tables
     )

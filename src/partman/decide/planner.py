@@ -48,6 +48,7 @@ from ..model.snapshot import (
 )
 from .domains import TIME_MAX, TIME_MIN, Domain, Position, domain_of
 from .domains import TimeDomain as TimeDomain
+from .rollup import is_rollup_staging, rollups
 from .validate import check_record
 
 UTC = dt.UTC
@@ -405,16 +406,20 @@ def _plan_parent(
     if table.default_partition and default is None:
         creates.append(_create_default(ctx))
     creates += resume_staging(ctx, owned, by_tenant, tenant_kind)
+    cutoffs: dict[TenantValue | None, Position | None] = {}
     for policy in policy_of.values():
         pieces = by_tenant.get(policy.tenant, [])
         position = ctx.position(policy.tenant, pieces)
         notices += stray_ids(ctx, policy, position)
-        cutoff = retention_cutoff(ctx, policy, position)
+        cutoff = cutoffs[policy.tenant] = retention_cutoff(ctx, policy, position)
         creates += premake(ctx, policy, pieces, cutoff, position)
         if cutoff is not None:
             d, n = retention(ctx, policy, pieces, cutoff, state, position)
             drops += d
             notices += n
+    r, n = rollups(ctx, by_tenant, list(policy_of.values()), cutoffs, owned, state, tenant_kind)
+    drops[:0] = r  # before retention: a roll-up never touches what retention retires
+    notices += n
     d, n = repairs(ctx, owned, others, policy_of, tenant_kind)
     drops += d
     notices += n
@@ -622,7 +627,11 @@ def resume_staging(
     """A pass stopped while moving default rows into a new table: finish it first, with the
     bounds recorded when it started, before anything else could claim that range."""
     out: list[Operation] = []
-    staging = [o for o in owned if o.state == "staging" and o.exists and not o.attached]
+    staging = [
+        o
+        for o in owned
+        if o.state == "staging" and o.exists and not o.attached and not is_rollup_staging(o)
+    ]
     for o in sorted(staging, key=_key):
         tenant = (
             None
@@ -697,6 +706,8 @@ def repairs(
             "lower": ctx.domain.parse_text(o.lower) if o.lower else None,
             "upper": ctx.domain.parse_text(o.upper) if o.upper else None,
         }
+        if is_rollup_staging(o):
+            continue  # decide/rollup.py finishes or drops it
         if not o.exists:
             if o.state != "staging":
                 ops.append(ForgetPartition(**common, reason="its table no longer exists"))

@@ -37,6 +37,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from ..db import ddl, metadata
+from ..db import rollup as rollups
 from ..db.catalog import SESSION_SETTINGS
 from ..decide.expiry import check_verdict
 from ..logs import log_event
@@ -51,6 +52,7 @@ from ..model.operations import (
     ForgetPartition,
     Operation,
     RetirePartition,
+    RollupPartition,
     Stage,
     identity_index_statement,
 )
@@ -79,6 +81,9 @@ class AsyncExecutor:
         self.on_step = on_step
         self.sleep = sleep
         self._backoff = Backoff(config.retry_backoff.total_seconds(), jitter=0.5)
+        self._rollups: dict[int, dict[str, rollups.CopySnapshot]] = {}
+        """A roll-up's progress while `_run` retries it: the partitions copied (with their
+        snapshots), by id of the operation; present once its coarse table is built."""
         """Lock retries spread out, so that writers waiting on the same lock do not line up
         again behind each other."""
 
@@ -254,7 +259,8 @@ class AsyncExecutor:
         )
         forget: list[Operation] = [op for op in ops if isinstance(op, ForgetPartition)]
         batches = [plain[i : i + size] for i in range(0, len(plain), size)]
-        return defaults + moving + batches + retire + ([forget] if forget else [])
+        rolls: list[list[Operation]] = [[op] for op in ops if isinstance(op, RollupPartition)]
+        return defaults + moving + batches + rolls + retire + ([forget] if forget else [])
 
     async def _decide(self, op: RetirePartition) -> RetirePartition | OperationResult:
         """Ask the pre-drop hook, once, before any lock is taken."""
@@ -398,6 +404,8 @@ class AsyncExecutor:
         if isinstance(first, ForgetPartition):
             await self._forget(conn, unit, run_id)
             return None
+        if isinstance(first, RollupPartition):
+            return await self._rollup(conn, parent, first, run_id)
         await self._create_batch(conn, parent, unit, run_id)
         return None
 
@@ -410,7 +418,8 @@ class AsyncExecutor:
         transaction is older than the lock budget, or idle in transaction."""
         creates = any(isinstance(op, CreatePartition | CreateDefaultPartition) for op in ops)
         strong = any(
-            isinstance(op, RetirePartition) and op.stage == Stage.ATTACHED and not op.concurrently
+            (isinstance(op, RetirePartition) and op.stage == Stage.ATTACHED and not op.concurrently)
+            or (isinstance(op, RollupPartition) and not op.abandon)
             for op in ops
         )
         query = ddl.lock_blockers_query(
@@ -581,6 +590,173 @@ class AsyncExecutor:
             [op],
         )
         return f"{moved} row(s) moved from the default partition"
+
+    # -- roll-ups ----------------------------------------------------------------------------
+
+    async def _rollup(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, op: RollupPartition, run_id: str
+    ) -> str:
+        """Build the coarse partition detached ("staging", action "rollup"), copy each fine
+        partition into it (one transaction each, the fine ones live), then swap them in one
+        short transaction (`_swap_rollup`). Each copy replaces the coarse table's rows of its
+        range, so a crash anywhere is resumed by the next pass copying again; a retry within
+        this pass goes on from where it stopped."""
+        if op.abandon:
+            return await self._abandon_rollup(conn, parent, op, run_id)
+        seen = self._rollups.get(id(op))
+        if seen is None:
+            if op.resume:
+                await self._check_staging(conn, op)
+            else:
+                await self._step("rollup_create", op)
+                await conn.execute(
+                    ddl.script(
+                        [
+                            self._begin(),
+                            ddl.parent_lock_sql(parent),
+                            *op.create_statements(),
+                            *rollups.staging_records(self.meta, op),
+                            ddl.COMMIT,
+                        ]
+                    )
+                )
+            seen = self._rollups[id(op)] = {}
+        for fine in op.fines:
+            if fine.qualified_name in seen:
+                continue
+            await self._step("rollup_copy", op)
+            cur = await conn.execute(
+                ddl.script(
+                    [
+                        rollups.begin_repeatable(
+                            self.config.lock_timeout, self.config.statement_timeout
+                        ),
+                        ddl.parent_lock_sql(parent),
+                        rollups.SNAPSHOT_QUERY,
+                        *op.copy_statements(fine),
+                        ddl.COMMIT,
+                    ]
+                )
+            )
+            row = await _last_row(cur)
+            seen[fine.qualified_name] = rollups.CopySnapshot.parse(row[0])
+        await self._step("rollup_swap", op)
+        detail = await self._swap_rollup(conn, parent, op, seen, run_id)
+        self._rollups.pop(id(op), None)
+        return detail
+
+    async def _swap_rollup(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        parent: str,
+        op: RollupPartition,
+        seen: dict[str, rollups.CopySnapshot],
+        run_id: str,
+    ) -> str:
+        """One transaction under the lock budget: check the fine partitions are still the
+        plan's, lock them against writes (reads go on, the parent is not locked yet), copy
+        again any that changed since its copy, compare the row counts, then drop them and
+        attach the coarse partition (ACCESS EXCLUSIVE on the parent from the DROP to the
+        commit: no scan happens under it, the coarse table's CHECK proves its bound)."""
+        cur = await conn.execute(
+            ddl.script([self._begin(), ddl.parent_lock_sql(parent), rollups.guard_query(op)])
+        )
+        guards = (await _row_sets(cur))[-1]
+        for fine, (same, attached, comment) in zip(op.fines, guards, strict=True):
+            if not same or not attached or not snapshot.is_owner_comment(comment):
+                raise Skipped(
+                    f"{fine.qualified_name} is no longer the partition the plan saw (gone, "
+                    "renamed, detached or no longer partman's); the roll-up waits for the next "
+                    "plan",
+                    SkipReason.CHANGED,
+                )
+        cur = await conn.execute(
+            ddl.script([op.lock_statement(), rollups.changes_query(op, op.fines, seen)])
+        )
+        rows = (await _row_sets(cur))[-1]
+        stale = [
+            fine
+            for fine, (_, total, unseen, copied) in zip(op.fines, rows, strict=True)
+            if unseen or total != copied
+        ]
+        if stale:
+            await self._step("rollup_recopy", op)
+            await conn.execute(ddl.script([s for f in stale for s in op.copy_statements(f)]))
+        expected = sum(int(r[1]) for r in rows)
+        cur = await conn.execute(rollups.count_query(op))
+        found = await cur.fetchone()
+        got = int(found[0]) if found else -1
+        if got != expected:
+            raise Skipped(
+                f"{op.partition_qualified} holds {got} row(s), its partitions {expected}: not "
+                "swapped; the next pass copies again",
+                SkipReason.CHANGED,
+            )
+        detail = (
+            f"{expected} row(s) of {len(op.fines)} partition(s) moved into "
+            f"{op.partition_qualified}; {len(stale)} partition(s) copied again under the lock"
+        )
+        audit = ddl.audit_entry(op, Outcome.OK, detail=detail)
+        await conn.execute(
+            ddl.script(
+                [
+                    *op.swap_statements(),
+                    *rollups.swapped_records(self.meta, op),
+                    metadata.audit_sql(self.meta, run_id, [audit]),
+                    ddl.COMMIT,
+                ]
+            )
+        )
+        return detail
+
+    async def _check_staging(
+        self, conn: psycopg.AsyncConnection[Any], op: RollupPartition
+    ) -> None:
+        """A coarse table an earlier pass began: still there, detached, still marked so?"""
+        cur = await conn.execute(ddl.detached_query(op.partition_schema, op.partition_name))
+        row = await cur.fetchone()
+        if row is None or row[0] or not rollups.is_staging_comment(row[1]):
+            raise Skipped(
+                f"{op.partition_qualified} is not the roll-up table partman left (gone, "
+                "attached or renamed); left alone",
+                SkipReason.CHANGED,
+            )
+
+    async def _abandon_rollup(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, op: RollupPartition, run_id: str
+    ) -> str:
+        """Drop a roll-up's detached coarse table whose period no longer needs it (its rows
+        are all still in the fine partitions), and forget it."""
+        await self._step("rollup_abandon", op)
+        cur = await conn.execute(
+            ddl.script(
+                [
+                    self._begin(),
+                    ddl.parent_lock_sql(parent),
+                    ddl.detached_query(op.partition_schema, op.partition_name),
+                ]
+            )
+        )
+        row = await _last_row(cur)
+        parts: list[sql.Composable] = []
+        if row is not None:
+            if row[0] or not rollups.is_staging_comment(row[1]):
+                raise Skipped(
+                    f"{op.partition_qualified} is not the roll-up table partman left "
+                    "(attached or renamed); left alone",
+                    SkipReason.CHANGED,
+                )
+            parts.append(ddl.drop_tables([op.partition]))
+        detail = "roll-up table dropped" if row is not None else "roll-up table already gone"
+        parts += [
+            metadata.forget_partition_sql(self.meta, op.partition_schema, op.partition_name),
+            metadata.audit_sql(
+                self.meta, run_id, [ddl.audit_entry(op, Outcome.OK, detail=detail)]
+            ),
+            ddl.COMMIT,
+        ]
+        await conn.execute(ddl.script(parts))
+        return detail
 
     # -- retention ---------------------------------------------------------------------------
 

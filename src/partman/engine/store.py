@@ -103,11 +103,12 @@ def upsert_table(
     changed = sql.SQL(
         "(t.retention, t.partition_count, t.backfill, t.default_partition, t.retention_action, "
         "t.archive_schema, t.storage_parameters, t.retention_column, t.sub_partition_by, "
-        "t.sub_partition_modulus, t.export_location) IS DISTINCT FROM (EXCLUDED.retention, "
+        "t.sub_partition_modulus, t.export_location, t.rollup_after, t.rollup_interval) "
+        "IS DISTINCT FROM (EXCLUDED.retention, "
         "EXCLUDED.partition_count, EXCLUDED.backfill, EXCLUDED.default_partition, "
         "EXCLUDED.retention_action, EXCLUDED.archive_schema, EXCLUDED.storage_parameters, "
         "EXCLUDED.retention_column, EXCLUDED.sub_partition_by, EXCLUDED.sub_partition_modulus, "
-        "EXCLUDED.export_location)"
+        "EXCLUDED.export_location, EXCLUDED.rollup_after, EXCLUDED.rollup_interval)"
     )
     query = sql.SQL(
         """
@@ -115,11 +116,12 @@ WITH up AS (
     INSERT INTO {s}.managed_tables AS t (schema_name, table_name, tenant_column, time_column,
         partition_interval, retention, partition_count, backfill, default_partition,
         retention_action, archive_schema, storage_parameters, epoch, retention_column,
-        sub_partition_by, sub_partition_modulus, tenant_partitioning, export_location)
+        sub_partition_by, sub_partition_modulus, tenant_partitioning, export_location,
+        rollup_after, rollup_interval)
     VALUES (%(schema)s, %(name)s, %(tenant)s, %(time)s, %(interval)s, %(retention)s,
         %(count)s, %(backfill)s, %(default)s, %(action)s, %(archive)s, %(parameters)s,
         %(epoch)s, %(retention_column)s, %(sub_by)s, %(sub_modulus)s, %(tenant_partitioning)s,
-        %(export_location)s)
+        %(export_location)s, %(rollup_after)s, %(rollup_interval)s)
     ON CONFLICT (schema_name, table_name) DO UPDATE SET retention = EXCLUDED.retention,
         partition_count = EXCLUDED.partition_count, backfill = EXCLUDED.backfill,
         default_partition = EXCLUDED.default_partition,
@@ -128,7 +130,8 @@ WITH up AS (
         retention_column = EXCLUDED.retention_column,
         sub_partition_by = EXCLUDED.sub_partition_by,
         sub_partition_modulus = EXCLUDED.sub_partition_modulus,
-        export_location = EXCLUDED.export_location, updated_at = now()
+        export_location = EXCLUDED.export_location, rollup_after = EXCLUDED.rollup_after,
+        rollup_interval = EXCLUDED.rollup_interval, updated_at = now()
     WHERE {update} AND {changed}
     RETURNING id)
 SELECT id, true AS changed FROM up
@@ -156,6 +159,8 @@ SELECT id, false FROM {s}.managed_tables
         "sub_modulus": record.sub_partition_modulus,
         "tenant_partitioning": record.tenant_partitioning,
         "export_location": record.export_location,
+        "rollup_after": retention_text(record.rollup_after),
+        "rollup_interval": None if record.rollup_interval is None else str(record.rollup_interval),
     }
     for _ in range(3):
         cur = conn.cursor(row_factory=class_row(_Upserted)).execute(query, params)

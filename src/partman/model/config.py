@@ -24,6 +24,7 @@ from .keys import (
     parse_epoch,
     parse_id_retention,
 )
+from .rollup import alignment_error
 from .rules import Check, Subject, apply_rules, optional, rule
 from .storage import Value, check_parameters
 
@@ -185,6 +186,24 @@ def _interval(value: object, s: Subject) -> object:
     return value
 
 
+def _rollup_after(value: object, s: Subject) -> object:
+    """How old a coarse period must be, all of it, before its fine partitions are merged."""
+    try:
+        parse_retention(value)  # type: ignore[arg-type]
+    except ConfigError:
+        raise ConfigError(
+            f"{s.name if s.in_file else s.label} must be a period of time like \"90 days\" or "
+            f'"3 months", got {value!r}'
+        ) from None
+    return value
+
+
+def _rollup_interval(value: object, s: Subject) -> object:
+    """The coarse period fine partitions are merged into: a period of time, never ids."""
+    Interval.parse(value)  # type: ignore[arg-type]
+    return value
+
+
 def _epoch(value: object, s: Subject) -> object:
     return parse_epoch(value, s.name if s.in_file else s.label)
 
@@ -294,6 +313,8 @@ _INTERVAL_TEXT = (
 _RETENTION_TEXT = 'a string like "30 days", "3 months" or "forever", or an integer (ids)'
 _TENANT_PARTITIONING_TEXT = 'the string "range" or "list"'
 _ACTION_TEXT = 'one of "drop", "detach", "archive", "export"'
+_ROLLUP_AFTER_TEXT = 'a string like "90 days" or "3 months"'
+_ROLLUP_INTERVAL_TEXT = 'a string like "1 month" or "1 day"'
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -438,6 +459,19 @@ class Table:
     """Storage parameters each new partition is created with (`WITH (fillfactor = 90)`), e.g.
     {"fillfactor": 90, "autovacuum_vacuum_scale_factor": 0.05}: PostgreSQL refuses them on a
     partitioned parent. Heap table parameters only (`model.storage.PARAMETERS`)."""
+    rollup_after: dt.timedelta | str | Interval | None = field(
+        default=None, metadata=rule(optional(_rollup_after), _ROLLUP_AFTER_TEXT)
+    )
+    """Roll-ups (pg_partman #466): once a whole `rollup_interval` period is older than now
+    minus this, its fine partitions (partman's own) are merged into one partition of that
+    period, built detached, copied, and swapped in in one short transaction. None: never.
+    Time keys only (timestamptz, timestamp, date, epoch, UUIDv7)."""
+    rollup_interval: dt.timedelta | str | Interval | None = field(
+        default=None, metadata=rule(optional(_rollup_interval), _ROLLUP_INTERVAL_TEXT)
+    )
+    """The coarse period a roll-up merges into, e.g. "1 month" over "1 day" partitions: its
+    boundaries must be partition_interval boundaries (daily -> monthly, not weekly ->
+    monthly)."""
     interval: Interval | IdInterval = field(init=False, repr=False, compare=False)
     retention: Retention | IdRetention | None = field(init=False, repr=False, compare=False)
 
@@ -475,6 +509,7 @@ class Table:
         object.__setattr__(self, "interval", table_interval(self.partition_interval))
         object.__setattr__(self, "retention", table_retention(self.retention_period))
         self._check_shape()
+        self._check_rollup()
         if self.backfill and self.retention is None:
             raise ConfigError(
                 f"Table {self.name!r}: backfill creates partitions back to the start of the "
@@ -563,6 +598,53 @@ class Table:
                     field="sub_partition_by",
                 )
 
+    def _check_rollup(self) -> None:
+        """rollup_after and rollup_interval go together, on a time key, aligned."""
+        name = self.name
+        after, coarse = self.rollup_after, self.rollup_interval
+        if after is None and coarse is None:
+            return
+        if after is None or coarse is None:
+            raise ConfigError(
+                f"Table {name!r}: rollup_after and rollup_interval go together (e.g. "
+                "rollup_after='90 days', rollup_interval='1 month')",
+                field="rollup_interval" if coarse is None else "rollup_after",
+            )
+        if isinstance(self.interval, IdInterval):
+            raise ConfigError(
+                f"Table {name!r}: roll-ups are for time keys; an id table's windows are not "
+                "periods of time (remove rollup_after and rollup_interval, or widen "
+                "partition_interval)",
+                field="rollup_after",
+            )
+        if self.sub_partition_by is not None:
+            raise ConfigError(
+                f"Table {name!r}: roll-ups of HASH-partitioned periods (sub_partition_by) are "
+                "not supported; remove rollup_after and rollup_interval, or sub_partition_by",
+                field="rollup_after",
+            )
+        wide = rollup_interval(self)
+        assert wide is not None
+        why = alignment_error(self.interval, wide)
+        if why is not None:
+            raise ConfigError(
+                f"Table {name!r}: rollup_interval {wide} does not fit partition_interval "
+                f"{self.interval}: {why}; choose a rollup_interval made of whole "
+                "partitions (e.g. '1 day' -> '1 month', '1 hour' -> '1 day', '1 week' -> "
+                "'4 weeks')",
+                field="rollup_interval",
+            )
+        kept = parse_retention(after)
+        if self.retention is not None and isinstance(self.retention, Retention):
+            assert kept is not None
+            if _length(kept) >= _length(self.retention):
+                raise ConfigError(
+                    f"Table {name!r}: rollup_after {kept} is not shorter than "
+                    f"retention_period {self.retention}: retention would drop the partitions "
+                    "first; make rollup_after shorter than retention_period",
+                    field="rollup_after",
+                )
+
     @property
     def qualified_name(self) -> str:
         return f"{self.schema}.{self.name}"
@@ -596,6 +678,22 @@ def table_interval(value: object) -> Interval | IdInterval:
     if isinstance(value, str) and value.strip().isdigit():  # as the metadata stores ids
         return IdInterval(int(value))
     return Interval.parse(value)  # type: ignore[arg-type]
+
+
+def rollup_interval(table: Table) -> Interval | None:
+    """A table's rollup_interval as the planner uses it."""
+    value = table.rollup_interval
+    return None if value is None else Interval.parse(value)
+
+
+def rollup_after(table: Table) -> Retention | None:
+    """A table's rollup_after as the planner uses it."""
+    return parse_retention(table.rollup_after)
+
+
+def _length(kept: Retention) -> dt.timedelta:
+    period = kept.period
+    return period.approx if isinstance(period, Interval) else period
 
 
 def table_retention(value: object) -> Retention | IdRetention | None:

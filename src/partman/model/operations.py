@@ -554,10 +554,141 @@ class Plan:
             return "Nothing to do: every managed table is covered and nothing has expired."
         lines = [f"Plan at {self.now.isoformat()}: {len(self.operations)} operation(s)"]
         for op in self.operations:
-            sign = "+" if op.kind.startswith("create") else "-"
+            sign = "+" if op.kind.startswith("create") else "~" if op.kind == "rollup" else "-"
             tenant = "" if op.tenant is None else f" tenant={op.tenant!s}"
             span = "" if op.lower is None else f" [{iso(op.lower)}, {iso(op.upper)})"
             lines.append(f"  {sign} {op.kind} {op.partition_qualified}{span}{tenant}: {op.reason}")
         for n in self.notices:
             lines.append(f"  ! {n.level}: {n.table}: {n.message}")
         return "\n".join(lines)
+
+
+ROLLUP_CHECK = "partman_rollup_bound"
+"""The CHECK constraint a coarse partition carries while it is built detached: it proves its
+rows fit its bound, so ATTACH does not scan it under the parent's lock; dropped once attached."""
+
+
+@dataclass(frozen=True)
+class FinePartition:
+    """One fine partition a roll-up merges: its name and range (time values), and its oid when
+    the plan was made (checked again before the swap)."""
+
+    schema: str
+    name: str
+    lower: TimeBound
+    upper: TimeBound
+    oid: int = 0
+
+    @property
+    def table(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class RollupPartition(Operation):
+    """Merge the fine partitions of one coarse period into one partition of that period
+    (`Table.rollup_after`): build it detached (CREATE ... LIKE, with a CHECK of its bound),
+    copy each fine partition's rows into it (one transaction each, while they stay live), then
+    in one short transaction under the lock budget: lock the fine partitions against writes,
+    copy again any that changed since, check the row counts, drop the fine partitions and
+    ATTACH the coarse one. `resume`: a previous pass built the table already (its "staging"
+    record, action "rollup"); `abandon`: drop that table instead (its period no longer needs
+    it)."""
+
+    lower_key: tuple[BoundValue, ...] = ()
+    upper_key: tuple[BoundValue, ...] = ()
+    fines: tuple[FinePartition, ...] = ()
+    time_column: str = ""
+    columns: tuple[str, ...] = ()
+    """Insertable columns (generated ones are recomputed)."""
+    tenant_column: str | None = None
+    """The tenant column when it is in the parent's key (RANGE (tenant, time))."""
+    traits: Traits = PLAIN
+    like: tuple[str, str] | None = None
+    resume: bool = False
+    abandon: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "rollup"
+
+    @property
+    def template(self) -> sql.Identifier:
+        return self.parent if self.like is None else sql.Identifier(*self.like)
+
+    def range_check(self, lower: TimeBound, upper: TimeBound) -> sql.Composed:
+        time = sql.Identifier(self.time_column)
+        return sql.SQL("{} IS NOT NULL AND {} >= {} AND {} < {}").format(
+            time, time, sql.Literal(lower), time, sql.Literal(upper)
+        )
+
+    def create_statements(self) -> list[sql.Composed]:
+        assert self.lower is not None and self.upper is not None
+        check = self.range_check(self.lower, self.upper)
+        if self.tenant_column is not None:
+            tenant = sql.Identifier(self.tenant_column)
+            check = sql.SQL("{} IS NOT NULL AND {} = {} AND {}").format(
+                tenant, tenant, sql.Literal(self.tenant), check
+            )
+        return [
+            *create_statements(self.partition, self.template, self.traits),
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
+                self.partition, sql.Identifier(ROLLUP_CHECK), check
+            ),
+        ]
+
+    def copy_statements(self, fine: FinePartition) -> list[sql.Composed]:
+        """Replace the coarse table's rows of `fine`'s range by `fine`'s rows (idempotent: a
+        copy redone after a crash or a late row never doubles one)."""
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
+        return [
+            sql.SQL("DELETE FROM {} WHERE {}").format(
+                self.partition, self.range_check(fine.lower, fine.upper)
+            ),
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ONLY {}").format(
+                self.partition, columns, columns, fine.table
+            ),
+        ]
+
+    def lock_statement(self) -> sql.Composed:
+        """Writes to the fine partitions wait (reads go on; the parent is not locked yet)."""
+        return sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(
+            sql.SQL(", ").join(sql.SQL("ONLY {}").format(f.table) for f in self.fines)
+        )
+
+    def attach_statement(self) -> sql.Composed:
+        return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
+            self.parent, self.partition, bound_sql(self.lower_key, self.upper_key)
+        )
+
+    def swap_statements(self) -> list[sql.Composed]:
+        """Drop the fine partitions (DROP of an attached partition detaches it: ACCESS
+        EXCLUSIVE on the parent, until the commit), attach the coarse one (its CHECK proves
+        its rows fit), then drop the CHECK."""
+        return [
+            sql.SQL("DROP TABLE {}").format(sql.SQL(", ").join(f.table for f in self.fines)),
+            self.attach_statement(),
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                self.partition, sql.Identifier(ROLLUP_CHECK)
+            ),
+        ]
+
+    def statements(self) -> list[sql.Composed]:
+        if self.abandon:
+            return [sql.SQL("DROP TABLE {}").format(self.partition)]
+        out = [] if self.resume else self.create_statements()
+        for fine in self.fines:
+            out += self.copy_statements(fine)
+        return [*out, self.lock_statement(), *self.swap_statements()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "fine_partitions": [f.qualified_name for f in self.fines],
+            "resume": self.resume,
+            "abandon": self.abandon,
+        }

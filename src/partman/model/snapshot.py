@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .bounds import RangeBound
 from .columns import KeyColumn, TenantValue
-from .config import FOREVER, Table, table_retention
+from .config import FOREVER, Table, rollup_after, rollup_interval, table_retention
 from .intervals import Interval, Retention
 from .keys import Epoch, IdInterval, IdRetention
 from .storage import Value, canonical, merged, options_of
@@ -220,6 +220,10 @@ class TableRecord:
     """"range": RANGE (tenant, time); "list": LIST (tenant), each RANGE (time)."""
     export_location: str | None = None
     """`Table.export_location`: where retention_action "export" writes Parquet files."""
+    rollup_after: Retention | None = None
+    """`Table.rollup_after`: coarse periods wholly older than now minus this are rolled up."""
+    rollup_interval: Interval | None = None
+    """`Table.rollup_interval`: the coarse period fine partitions are merged into."""
 
     @property
     def qualified_name(self) -> str:
@@ -267,6 +271,8 @@ class TableRecord:
             sub_partition_modulus=table.sub_partition_modulus,
             tenant_partitioning="list" if table.list_tenants else "range",
             export_location=table.export_location,
+            rollup_after=rollup_after(table),
+            rollup_interval=rollup_interval(table),
         )
 
 

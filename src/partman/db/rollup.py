@@ -1,0 +1,178 @@
+"""The SQL of a roll-up's steps beyond its DDL (`model.operations.RollupPartition`): the
+staging record and comment, the copy's snapshot, the swap's guard and its change check.
+
+A late row is one the copy did not see: inserted or updated by a transaction its snapshot did
+not count as committed. Under the swap's lock no writer is left, so each fine partition's
+rows are counted, and those whose `xmin` the copy's snapshot did not see counted apart; any
+such row, or a count that differs from the coarse table's rows of that range (a delete), has
+the partition copied again inside the swap. `xmin` is a 32-bit xid: the snapshot's 64-bit
+xids are compared modulo 2**32, as PostgreSQL compares them (a frozen row reads as xid 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from ..model.columns import tenant_text
+from ..model.operations import FinePartition, RollupPartition
+from ..model.snapshot import owner_comment
+from ..model.text import iso
+from . import ddl, metadata
+
+STAGING_COMMENT = "partman roll-up staging"
+"""How a coarse table built detached is marked (then the period: the comment's rest)."""
+
+_XID = 2**32
+
+
+@dataclass(frozen=True)
+class CopySnapshot:
+    """The copy's snapshot (`pg_current_snapshot()`), its xids cut to 32 bits."""
+
+    xmax: int
+    xip: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> CopySnapshot:
+        _, xmax, xip = text.split(":")
+        return cls(int(xmax) % _XID, tuple(int(x) % _XID for x in xip.split(",") if x))
+
+
+def staging_comment(op: RollupPartition) -> str:
+    return (
+        f"{STAGING_COMMENT} for {op.parent_qualified} [{iso(op.lower)}, {iso(op.upper)}): rows "
+        "are copied in from its partitions; attached in their place when done"
+    )
+
+
+def is_staging_comment(comment: str | None) -> bool:
+    return comment is not None and comment.startswith(STAGING_COMMENT)
+
+
+def staging_records(meta: str, op: RollupPartition) -> list[sql.Composable]:
+    """The coarse table's comment and its "staging" record (action "rollup")."""
+    return [
+        sql.SQL("COMMENT ON TABLE {} IS {}").format(op.partition, sql.Literal(staging_comment(op))),
+        *_record(meta, op, "staging"),
+        metadata.partition_state_sql(
+            meta, op.partition_schema, op.partition_name, "staging", action="rollup"
+        ),
+    ]
+
+
+def swapped_records(meta: str, op: RollupPartition) -> list[sql.Composable]:
+    """The coarse partition is partman's, attached; the fine ones are gone."""
+    return [
+        sql.SQL("COMMENT ON TABLE {} IS {}").format(
+            op.partition, sql.Literal(owner_comment("created"))
+        ),
+        *_record(meta, op, "attached"),
+        *(metadata.forget_partition_sql(meta, f.schema, f.name) for f in op.fines),
+    ]
+
+
+def _record(meta: str, op: RollupPartition, state: str) -> list[sql.Composable]:
+    return [
+        metadata.record_partition_sql(
+            meta,
+            partition_schema=op.partition_schema,
+            partition_name=op.partition_name,
+            parent_schema=op.parent_schema,
+            parent_name=op.parent_name,
+            tenant_id=tenant_text(op.tenant),
+            lower=iso(op.lower) or "",
+            upper=iso(op.upper) or "",
+            origin="created",
+            state=state,
+        )
+    ]
+
+
+SNAPSHOT_QUERY = sql.SQL("SELECT pg_current_snapshot()::text")
+
+
+def begin_repeatable(lock_timeout: dt.timedelta, statement_timeout: dt.timedelta) -> sql.Composed:
+    """A copy's transaction, under the lock budget: one snapshot for the snapshot query and
+    the copy itself."""
+    return sql.SQL(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SET LOCAL lock_timeout = {}; "
+        "SET LOCAL statement_timeout = {}"
+    ).format(ddl.ms(lock_timeout), ddl.ms(statement_timeout))
+
+
+def guard_query(op: RollupPartition) -> sql.Composed:
+    """Each fine partition as the plan saw it: (still that oid, still a partition of the
+    parent, still partman's comment), in order."""
+    rows = sql.SQL(", ").join(
+        sql.SQL("({}, {}, {}::oid)").format(
+            sql.Literal(i), sql.Literal(f"{_quoted(f)}"), sql.Literal(f.oid)
+        )
+        for i, f in enumerate(op.fines)
+    )
+    return sql.SQL(
+        "SELECT to_regclass(f.name)::oid IS NOT DISTINCT FROM f.oid, "
+        "EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = f.oid "
+        "AND i.inhparent = {}::regclass AND NOT i.inhdetachpending), "
+        "obj_description(f.oid, 'pg_class') "
+        "FROM (VALUES {}) AS f (i, name, oid) ORDER BY f.i"
+    ).format(sql.Literal(_quoted_parent(op)), rows)
+
+
+def changes_query(
+    op: RollupPartition, fines: Sequence[FinePartition], seen: dict[str, CopySnapshot]
+) -> sql.Composed:
+    """One row per fine partition: (its rows, rows its copy did not see, the coarse table's
+    rows of its range). A partition without a snapshot was never copied: all its rows count
+    as unseen."""
+    parts = []
+    for i, f in enumerate(fines):
+        snap = seen.get(f.qualified_name)
+        unseen: sql.Composable
+        if snap is None:
+            unseen = sql.SQL("count(*)")
+        else:
+            x = sql.SQL("(xmin::text::bigint)")
+            xip = sql.SQL("ARRAY[{}]::bigint[]").format(
+                sql.SQL(", ").join(sql.Literal(v) for v in snap.xip)
+            )
+            unseen = sql.SQL(
+                "count(*) FILTER (WHERE NOT ({x} < 3 OR ((({x} - {m}) % {w} + {w}) % {w} >= {h} "
+                "AND {x} <> ALL ({xip}))))"
+            ).format(
+                x=x,
+                m=sql.Literal(snap.xmax),
+                w=sql.Literal(_XID),
+                h=sql.Literal(_XID // 2),
+                xip=xip,
+            )
+        parts.append(
+            sql.SQL(
+                "SELECT {}, c.total, c.unseen, (SELECT count(*) FROM {} WHERE {}) "
+                "FROM (SELECT count(*) AS total, {} AS unseen FROM ONLY {}) AS c"
+            ).format(
+                sql.Literal(i),
+                op.partition,
+                op.range_check(f.lower, f.upper),
+                unseen,
+                f.table,
+            )
+        )
+    return sql.SQL(" UNION ALL ").join(parts) + sql.SQL(" ORDER BY 1")
+
+
+def count_query(op: RollupPartition) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM {}").format(op.partition)
+
+
+def _quoted(f: FinePartition) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (f.schema, f.name))
+
+
+def _quoted_parent(op: RollupPartition) -> str:
+    return ".".join(
+        '"' + part.replace('"', '""') + '"' for part in (op.parent_schema, op.parent_name)
+    )
