@@ -192,7 +192,7 @@ class Writers:
                     (got,),
                 )
                 return
-            where, args = "id = %s", (some,)
+            where, args = "id = %(k)s", {"k": some}
         elif shape == "uuid":
             if kind == "insert":
                 key = uuid.uuid4()
@@ -211,7 +211,7 @@ class Writers:
             ).fetchone()
             if found is None:
                 return
-            where, args = "id = %s", (found[0],)
+            where, args = "id = %(k)s", {"k": found[0]}
         else:
             tenant = rng.randint(0, 2)
             if kind == "insert":
@@ -224,10 +224,11 @@ class Writers:
                         (tenant, new, at, f"w{new}"),
                     )
                 return
-            where, args = "tenant = %s AND id = %s", (tenant, rng.randint(1, 3000))
+            where = "tenant = %(tenant)s AND id = %(k)s"
+            args = {"tenant": tenant, "k": rng.randint(1, 3000)}
         templates = {
             "update": "UPDATE {t} SET body = body || 'u' WHERE {w}",
-            "move": "UPDATE {t} SET created_at = created_at - interval '40 days' WHERE {w}",
+            "move": "UPDATE {t} SET created_at = %(at)s WHERE {w}",  # across partitions
             "delete": "DELETE FROM {t} WHERE {w}",
         }
         rekey = {  # the primary key changes
@@ -235,6 +236,7 @@ class Writers:
             "composite": "UPDATE {t} SET id = id + 1000000000 WHERE {w}",
             "bigint": "UPDATE {t} SET body = 'r' WHERE {w}",
         }
+        args["at"] = NOW - dt.timedelta(hours=hours)  # within the partitions made for t
         for table in ("t", "ref"):
             template = templates.get(kind, rekey[shape])
             statement = sql.SQL(template).format(t=sql.Identifier(table), w=sql.SQL(where))

@@ -154,8 +154,6 @@ class Converter:
         conn = self._connect()
         try:
             record = self._record(conn, table)
-            if record is not None and record["state"] == State.FINISHED.value:
-                raise ConversionError(f"{table.qualified_name} was converted and finished already")
             source = self._check(conn, table, record, extend_unique=extend_unique)
             self._advisory(conn, table)
             report = ConvertReport(table.qualified_name, State.PLANNED)
@@ -276,8 +274,12 @@ class Converter:
     def _record(
         self, conn: psycopg.Connection[Any], table: Table
     ) -> dict[str, Any] | None:
+        """The conversion under way (a finished one is history: None)."""
         assert table.name is not None
-        return self._record_named(conn, table.schema, table.name)
+        record = self._record_named(conn, table.schema, table.name)
+        if record is not None and record["state"] == State.FINISHED.value:
+            return None
+        return record
 
     def _record_named(
         self, conn: psycopg.Connection[Any], schema: str, name: str
@@ -338,6 +340,13 @@ class Converter:
             "partition_interval": str(table.interval),
             "extend_unique": extend_unique,
         }
+        conn.execute(  # a finished conversion of a table of that name: history
+            sql.SQL(
+                "DELETE FROM {}.conversions WHERE schema_name = %s AND table_name = %s "
+                "AND state = 'finished'"
+            ).format(sql.Identifier(self._meta)),
+            (table.schema, table.name),
+        )
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         cur.execute(
             sql.SQL(
@@ -397,7 +406,7 @@ class Converter:
         if record is None and source.kind == "p":
             raise NotPartitionedError(
                 f"{table.qualified_name} is partitioned already; register it with "
-                "add_managed_table() (partman table add) instead of converting it"
+                "add_managed_table() or a [[table]] in partman.toml instead of converting it"
             )
         if source.kind != "r":
             raise NotPartitionedError(
@@ -532,7 +541,8 @@ class Converter:
             )
         )
         swap = [
-            f"in one transaction under lock_timeout {self.config.lock_timeout} (up to "
+            f"in one transaction under lock_timeout "
+            f"{self.config.lock_timeout.total_seconds() * 1000:.0f} ms (up to "
             f"{self.config.max_retries} retries): LOCK {source.qualified}, replay the last "
             f"changes, rename {source.name} -> {old}, {twin_name} -> {table.name}, move the "
             "trigger to the new table (capturing changes back for a rollback)"

@@ -152,8 +152,6 @@ class AsyncConverter:
         conn = await self._connect()
         try:
             record = await self._record(conn, table)
-            if record is not None and record["state"] == State.FINISHED.value:
-                raise ConversionError(f"{table.qualified_name} was converted and finished already")
             source = await self._check(conn, table, record, extend_unique=extend_unique)
             await self._advisory(conn, table)
             report = ConvertReport(table.qualified_name, State.PLANNED)
@@ -274,8 +272,12 @@ class AsyncConverter:
     async def _record(
         self, conn: psycopg.AsyncConnection[Any], table: Table
     ) -> dict[str, Any] | None:
+        """The conversion under way (a finished one is history: None)."""
         assert table.name is not None
-        return await self._record_named(conn, table.schema, table.name)
+        record = await self._record_named(conn, table.schema, table.name)
+        if record is not None and record["state"] == State.FINISHED.value:
+            return None
+        return record
 
     async def _record_named(
         self, conn: psycopg.AsyncConnection[Any], schema: str, name: str
@@ -336,6 +338,13 @@ class AsyncConverter:
             "partition_interval": str(table.interval),
             "extend_unique": extend_unique,
         }
+        await conn.execute(  # a finished conversion of a table of that name: history
+            sql.SQL(
+                "DELETE FROM {}.conversions WHERE schema_name = %s AND table_name = %s "
+                "AND state = 'finished'"
+            ).format(sql.Identifier(self._meta)),
+            (table.schema, table.name),
+        )
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         await cur.execute(
             sql.SQL(
@@ -395,7 +404,7 @@ class AsyncConverter:
         if record is None and source.kind == "p":
             raise NotPartitionedError(
                 f"{table.qualified_name} is partitioned already; register it with "
-                "add_managed_table() (partman table add) instead of converting it"
+                "add_managed_table() or a [[table]] in partman.toml instead of converting it"
             )
         if source.kind != "r":
             raise NotPartitionedError(
@@ -530,7 +539,8 @@ class AsyncConverter:
             )
         )
         swap = [
-            f"in one transaction under lock_timeout {self.config.lock_timeout} (up to "
+            f"in one transaction under lock_timeout "
+            f"{self.config.lock_timeout.total_seconds() * 1000:.0f} ms (up to "
             f"{self.config.max_retries} retries): LOCK {source.qualified}, replay the last "
             f"changes, rename {source.name} -> {old}, {twin_name} -> {table.name}, move the "
             "trigger to the new table (capturing changes back for a rollback)"
