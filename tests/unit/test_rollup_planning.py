@@ -214,7 +214,10 @@ def worlds(
     zone = draw(st.sampled_from([ZONE, BERLIN]))
     coarse = draw(st.sampled_from(["1 month", "1 week", "3 months"]))
     after = draw(st.sampled_from(["30 days", "90 days", "2 months"]))
-    table = rolling(record(tenant_column=None, partition_count=1), after, coarse)
+    retention = draw(st.sampled_from([None, "120 days", "200 days"]))
+    table = rolling(
+        record(tenant_column=None, partition_count=1, retention=retention), after, coarse
+    )
     first = dt.date(2025, 10, 1) + dt.timedelta(days=draw(st.integers(0, 40)))
     count = draw(st.integers(0, 200))
     missing = draw(st.sets(st.integers(0, 199), max_size=20))
@@ -247,6 +250,8 @@ def test_rollups_never_overlap_cover_only_owned_partitions_past_the_cutoff_and_a
     cutoff = table.rollup_after.cutoff(now, zone)
     mine = {(o.schema, o.name) for o in records}
     by_name = {p.name: p for p in parts}
+    retired = {op.partition_name for op in the_plan.drops}
+    assert not retired & {f.name for op in rolls for f in op.fines}  # never both at once
     spans = sorted((op.lower, op.upper) for op in rolls)
     for (_, hi), (lo, _) in itertools.pairwise(spans):
         assert hi <= lo  # type: ignore[operator]

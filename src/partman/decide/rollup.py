@@ -211,6 +211,8 @@ def _tenant_rollups(
         inside = [p for p in pieces if p.lower < hi and p.upper > lo]
         if len(inside) == 1 and inside[0].lower == lo and inside[0].upper == hi:
             continue  # rolled up already
+        if retention_cutoff is not None and any(p.upper <= retention_cutoff for p in inside):
+            continue  # retention retires some of it this pass: the rest is rolled up next pass
         why = _refusal(ctx, inside, lo, hi, state)
         if why is not None:
             notices.append(
