@@ -5,6 +5,9 @@ transaction under the lock budget; late rows, crashes at every step, and retenti
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -390,3 +393,76 @@ def test_an_application_insert_loop_never_waits_longer_than_the_lock_budget(
         longest = max(waits)
         print(f"roll-up of 300,000 rows: {took:.2f}s, {len(waits)} inserts, longest {longest:.3f}s")
         assert longest < budget.total_seconds() + 0.3
+
+
+_CHILD = """
+import datetime as dt, os, signal, sys
+import psycopg, partman
+dsn, kill, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
+seen = 0
+def on_step(step, op):
+    global seen
+    if step == "rollup_swap" and kill == "rollup_recopy":  # a late row, after its copy
+        with psycopg.connect(dsn, autocommit=True) as other:
+            other.execute("INSERT INTO events VALUES ('2026-01-05 10:30+00', 7, NULL)")
+    if step == kill:
+        seen += 1
+        if seen == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+clock = partman.SimulatedClock(dt.datetime.fromisoformat(sys.argv[4]))
+with partman.Manager(dsn, clock=clock, on_step=on_step) as m:
+    m.maintain()
+sys.exit(3)  # not killed: the kill point was never reached
+"""
+
+
+@pytest.mark.parametrize(
+    "kill",
+    [
+        "rollup_create",
+        "rollup_copy",
+        "rollup_copy@2",
+        "rollup_copy@31",
+        "rollup_swap",
+        "rollup_recopy",
+    ],
+)
+def test_a_pass_sigkilled_at_any_roll_up_step_converges_on_the_next(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock, kill: str
+) -> None:
+    """The process dies (SIGKILL: its transactions end with its connections, whatever they
+    held open: `rollup_recopy` is inside the swap's transaction) at each step; the next pass
+    finishes the roll-up with every row once, the late row too."""
+    name, _, nth = kill.partition("@")
+    create_events(conn)
+    with partman.Manager(dsn, clock=clock) as m:
+        m.add_managed_table(table())
+        assert m.maintain().ok
+    fill(conn)
+    expected = content(conn)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, dsn, name, nth or "1", LATER.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    if name == "rollup_recopy":
+        expected = sorted([*expected, (dt.datetime(2026, 1, 5, 10, 30, tzinfo=dt.UTC), 7, None)])
+    assert content(conn) == expected  # every row once, in the fine or the coarse partitions
+    clock.set(LATER)
+    with partman.Manager(dsn, clock=clock) as m:
+        report = m.maintain()
+        assert report.ok, str(report)
+        assert content(conn) == expected
+        assert partitions(conn)[0][0] == "events_p20260101_20260201"
+        assert [op for op in m.plan() if isinstance(op, RollupPartition)] == []
+    staging = conn.execute(
+        "SELECT count(*) FROM partman_meta.partitions WHERE state = 'staging'"
+    ).fetchone()
+    assert staging == (0,)
+    leftovers = conn.execute(
+        "SELECT count(*) FROM pg_class WHERE relname LIKE 'events_p2026%%' AND relkind = 'r' "
+        "AND NOT relispartition"
+    ).fetchone()
+    assert leftovers == (0,)
