@@ -308,7 +308,7 @@ def test_convert_under_load_rollback_and_finish(dsn: str, shape: Shape) -> None:
 
 
 POINTS = ["twin", "twin:created", "twin:registered", "capture", "capture:created", "copy",
-          "replay", "verify", "swap"]  # fmt: skip
+          "copy:batch", "replay", "verify", "verify:recorded", "swap", "swap:locked"]  # fmt: skip
 
 
 class Crash(Exception):
@@ -344,7 +344,9 @@ def test_crash_at_every_step_resumes(dsn: str, point: str) -> None:
         converter(dsn).convert(shape.table, until=Step.CAPTURE)
         write_some(dsn, shape, 0)
     with pytest.raises(Crash):
-        converter(dsn, on_step=crash_at(point, 2 if point == "copy" else 1)).convert(shape.table)
+        converter(dsn, on_step=crash_at(point, 2 if point == "copy:batch" else 1)).convert(
+            shape.table
+        )
     write_some(dsn, shape, 1)
     report = converter(dsn).convert(shape.table)
     assert report.state is State.SWAP
@@ -359,7 +361,7 @@ dsn, point = sys.argv[1], sys.argv[2]
 seen = []
 def hook(at):
     seen.append(at)
-    if at == point and (seen.count(at) == 2 or point != "copy"):
+    if at == point and (seen.count(at) == 2 or point != "copy:batch"):
         os.kill(os.getpid(), signal.SIGKILL)
 config = partman.Config(lock_timeout=dt.timedelta(milliseconds=300))
 table = partman.Table(name="t", partition_by="id", partition_interval=1000, partition_count=2)
@@ -367,9 +369,11 @@ partman.Converter(dsn, config=config, batch_rows=400, on_step=hook).convert(tabl
 """
 
 
-@pytest.mark.parametrize(
-    "point", ["twin:created", "capture:created", "copy", "replay", "verify", "swap"]
-)
+KILL_POINTS = ["twin:created", "twin:registered", "capture:created", "copy:batch", "replay",
+               "verify:recorded", "swap:locked"]  # fmt: skip
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
 def test_sigkill_at_every_step_resumes(dsn: str, point: str) -> None:
     shape = SHAPES[0]
     set_up(dsn, shape)
@@ -482,4 +486,36 @@ def test_cli_plan_steps_rollback_finish(dsn: str) -> None:
     assert again.returncode == 0 and "now at swap" in again.stdout
     done = cli(dsn, "public.t", "--finish", "--yes")
     assert done.returncode == 0 and "dropped public.t_old" in done.stdout
+    same(dsn, shape)
+
+
+def test_swap_never_queues_behind_a_long_transaction(dsn: str) -> None:
+    shape = SHAPES[0]
+    set_up(dsn, shape)
+    quick = Config(
+        lock_timeout=dt.timedelta(milliseconds=100),
+        retry_backoff=dt.timedelta(milliseconds=20),
+        max_retries=2,
+    )
+    Converter(dsn, config=quick).convert(shape.table, until=Step.VERIFY)
+    holder = psycopg.connect(dsn)
+    try:
+        holder.execute("SELECT count(*) FROM t")  # ACCESS SHARE, held: the transaction stays open
+        time.sleep(0.15)  # older than the lock budget
+        reader = psycopg.connect(dsn, autocommit=True)
+        started = time.perf_counter()
+        with pytest.raises(partman.LockUnavailableError, match="holds AccessShareLock on t"):
+            Converter(dsn, config=quick).convert(shape.table)
+        # it looked before it asked: the application's reads never queued behind it
+        reader.execute("SELECT count(*) FROM t")
+        assert time.perf_counter() - started < 5
+        reader.close()
+    finally:
+        holder.close()
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(
+            "SELECT relkind::text FROM pg_class WHERE relname = 't'"
+        ).fetchone() == ("r",)
+    report = Converter(dsn, config=quick).convert(shape.table)
+    assert report.state is State.SWAP
     same(dsn, shape)

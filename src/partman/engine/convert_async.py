@@ -71,9 +71,11 @@ from . import store_async as store
 from .manager_async import AsyncManager
 
 StepHook = Callable[[str], object]
-"""Called with a point's name ("twin", "capture", "copy", "replay", "verify", "swap", ...)
-before the work of that point commits; an exception from it stops the conversion there (tests
-use it to crash the converter at every step)."""
+"""Called with a point's name: a step's own ("twin", "capture", "copy", "verify", "swap") as it
+starts, and inside one before its transaction commits ("twin:created", "twin:registered",
+"capture:created", "copy:batch" each batch, "replay" each replay, "verify:recorded",
+"swap:locked", "rollback:locked", "finish:locked"); an exception from it stops the conversion
+there (tests use it to crash the converter at every step)."""
 ProgressHook = Callable[[Progress], object]
 VERIFY_BATCH_ROWS = 50_000
 """Rows per checksum batch (fixed, so that the checksum of a table does not depend on the copy's
@@ -225,7 +227,7 @@ class AsyncConverter:
             meta = sql.Identifier(self._meta)
 
             async def work() -> None:
-                self._hook("finish")
+                self._hook("finish:locked")
                 await conn.execute(
                     sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
                         sql.Identifier(TRIGGER_NAME), s, sql.Identifier(name)
@@ -784,7 +786,7 @@ END
             copied = max(0, cur.rowcount)
             done = end is None
             new_cursor = cursor if end is None else [str(v) for v in end]
-            self._hook("copy")
+            self._hook("copy:batch")
             await conn.execute(
                 sql.SQL(
                     "UPDATE {}.conversions SET copy_cursor = %s, copy_done = %s, rows_copied = "
@@ -949,7 +951,7 @@ END
         report.partitions = {str(n): int(c) for n, c in await cur.fetchall()}
         report.verified_rows = rows
         report.checksum = checksum
-        self._hook("verify")
+        self._hook("verify:recorded")
         await conn.execute(
             sql.SQL(
                 "UPDATE {}.conversions SET state = 'verify', verified_rows = %s, checksum = %s, "
@@ -988,7 +990,7 @@ END
             while await self._replay(conn, names, record, locked=True) > 0:
                 pass
             await self._rename(conn, schema, name, old, twin_name, record, fks, forward=True)
-            self._hook("swap")
+            self._hook("swap:locked")
             await self._set_state(conn, record["id"], State.SWAP)
 
         started = time.perf_counter()
@@ -1139,7 +1141,7 @@ END
                 ).format(sql.Identifier(self._meta)),
                 (record["id"],),
             )
-            self._hook("rollback")
+            self._hook("rollback:locked")
 
         started = time.perf_counter()
         report.swap_attempts = await self._locked(
