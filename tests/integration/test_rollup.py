@@ -466,3 +466,71 @@ def test_a_pass_sigkilled_at_any_roll_up_step_converges_on_the_next(
         "AND NOT relispartition"
     ).fetchone()
     assert leftovers == (0,)
+
+
+SHAPES = {
+    "date": (
+        "CREATE TABLE events (created_at date NOT NULL, n int NOT NULL, "
+        "PRIMARY KEY (created_at, n)) PARTITION BY RANGE (created_at)",
+        {},
+        "INSERT INTO events SELECT d::date, 1 FROM generate_series('2026-01-01'::date, "
+        "'2026-02-10', '1 day') AS d",
+    ),
+    "epoch": (
+        "CREATE TABLE events (created_at bigint NOT NULL, n int NOT NULL) "
+        "PARTITION BY RANGE (created_at)",
+        {"epoch": "milliseconds"},
+        "INSERT INTO events SELECT (extract(epoch FROM t) * 1000)::bigint, 1 FROM "
+        "generate_series('2026-01-01'::timestamptz, '2026-02-10', '5 hours') AS t",
+    ),
+    "uuid7": (
+        "CREATE TABLE events (created_at uuid NOT NULL, n int NOT NULL) "
+        "PARTITION BY RANGE (created_at)",
+        {},
+        "INSERT INTO events SELECT (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, "
+        "'0') || '7000800000000000' || lpad(to_hex(g), 4, '0'))::uuid, g FROM "
+        "generate_series('2026-01-01'::timestamptz, '2026-02-10', '5 hours') WITH ORDINALITY "
+        "AS s (t, g)",
+    ),
+    "list": (
+        "CREATE TABLE events (tenant text NOT NULL, created_at timestamptz NOT NULL, "
+        "n int NOT NULL) PARTITION BY LIST (tenant)",
+        {"tenant_id_column": "tenant", "tenant_id": "acme", "tenant_partitioning": "list"},
+        "INSERT INTO events SELECT 'acme', t, 1 FROM generate_series("
+        "'2026-01-01'::timestamptz, '2026-02-10', '5 hours') AS t",
+    ),
+    "replica identity index": (
+        "CREATE TABLE events (created_at timestamptz NOT NULL, n int NOT NULL, "
+        "UNIQUE (created_at, n)) PARTITION BY RANGE (created_at); "
+        "ALTER TABLE events REPLICA IDENTITY USING INDEX events_created_at_n_key",
+        {},
+        "INSERT INTO events SELECT t, 1 FROM generate_series('2026-01-01'::timestamptz, "
+        "'2026-02-10', '5 hours') AS t",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_time_shape_is_rolled_up(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock, shape: str
+) -> None:
+    ddl, extra, rows = SHAPES[shape]
+    conn.execute(ddl)
+    with partman.Manager(dsn, clock=clock) as m:
+        m.add_managed_table(table(**extra))
+        report = m.maintain()
+        assert report.ok, str(report)
+        conn.execute(rows)
+        before = conn.execute("SELECT * FROM events ORDER BY 1, 2").fetchall()
+        clock.set(LATER)
+        report = m.maintain()
+        assert report.ok, str(report)
+        assert conn.execute("SELECT * FROM events ORDER BY 1, 2").fetchall() == before
+        coarse = conn.execute(
+            "SELECT c.relname, c.relreplident FROM pg_class c "
+            "WHERE c.relname LIKE '%p20260101_20260201' AND c.relispartition"
+        ).fetchall()
+        assert len(coarse) == 1, coarse
+        if shape == "replica identity index":
+            assert coarse[0][1] == "i"
+        assert [op for op in m.plan() if isinstance(op, RollupPartition)] == []

@@ -481,7 +481,7 @@ class Executor:
         indexed = [
             op
             for op in ops
-            if isinstance(op, CreatePartition | CreateDefaultPartition)
+            if isinstance(op, CreatePartition | CreateDefaultPartition | RollupPartition)
             and op.traits.replica_identity == "i"
         ]
         if not indexed:
@@ -689,15 +689,14 @@ class Executor:
             f"{op.partition_qualified}; {len(stale)} partition(s) copied again under the lock"
         )
         audit = ddl.audit_entry(op, Outcome.OK, detail=detail)
-        conn.execute(
-            ddl.script(
-                [
-                    *op.swap_statements(),
-                    *rollups.swapped_records(self.meta, op),
-                    metadata.audit_sql(self.meta, run_id, [audit]),
-                    ddl.COMMIT,
-                ]
-            )
+        self._commit(  # with its own index of the parent's replica identity, if any
+            conn,
+            [
+                *op.swap_statements(),
+                *rollups.swapped_records(self.meta, op),
+                metadata.audit_sql(self.meta, run_id, [audit]),
+            ],
+            [op],
         )
         return detail
 
