@@ -335,6 +335,45 @@ def test_a_type_that_cannot_round_trip_is_refused_before_the_detach(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_values_a_file_cannot_hold_are_refused_before_the_detach_and_named(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    """Infinite timestamps (psycopg cannot read them) and arrays that are not flat and 1-based
+    (a list comes back flat from 1): found by one scan before the detach, so the partition
+    stays attached and in place instead of failing detached on every pass."""
+    conn.execute("CREATE SCHEMA shop")
+    conn.execute(
+        "CREATE TABLE shop.orders (id bigint, created_at timestamptz NOT NULL, "
+        "shipped_at timestamptz, due date, grid int[], tags text[]) "
+        "PARTITION BY RANGE (created_at)"
+    )
+    with partman.Manager(dsn, clock=partman.SimulatedClock(NOW)) as m:
+        m.add_managed_table(_orders(str(tmp_path)))
+        assert m.maintain().ok
+    conn.execute(
+        "INSERT INTO shop.orders VALUES (1, %s, 'infinity', '2026-01-01', '{{1,2},{3,4}}', "
+        "'[0:1]={a,b}'), (2, %s, now(), '-infinity', '{1}', '{c}')",
+        (NOW, NOW),
+    )
+    with partman.Manager(dsn, clock=partman.SimulatedClock(T1)) as m:
+        report = m.maintain()
+        [failed] = [r for r in report.failed if r.operation.kind == "export"]
+        error = str(failed.error)
+        for said in (
+            "shipped_at holds infinity",
+            "due holds infinity",
+            "grid holds an array of more than one dimension",
+            "tags holds an array",
+            "nothing was detached",
+        ):
+            assert said in error, error
+        assert failed.operation.partition_name not in {a.partition_name for a in m.archives()}
+    assert conn.execute("SELECT count(*) FROM shop.orders").fetchone() == (2,)
+    assert conn.execute(
+        "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'shop.orders_p20260310'::regclass"
+    ).fetchone() == (1,)  # the partition with the rows is still attached
+
+
 def test_a_location_that_cannot_be_opened_is_refused_before_the_detach(
     dsn: str, conn: Conn
 ) -> None:

@@ -79,6 +79,35 @@ def nan_query(table: sql.Identifier, plans: Sequence[ColumnPlan]) -> sql.Compose
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(items), table)
 
 
+def unwritable_checks(plans: Sequence[ColumnPlan]) -> list[tuple[str, str, sql.Composable]]:
+    """Values a column's type allows but a Parquet file cannot hold as they are: (column,
+    what is wrong, a condition true of a row that holds one). Infinite dates and timestamps
+    (psycopg cannot read them, and Arrow has no infinity), arrays of more than one dimension
+    or whose first index is not 1 (a list comes back 1-based and flat)."""
+    out: list[tuple[str, str, sql.Composable]] = []
+    for p in plans:
+        col = sql.Identifier(p.name)
+        if p.arrow in ("date32", "timestamp", "timestamptz") and not p.as_text:
+            out.append((p.name, "holds infinity", sql.SQL("NOT isfinite({})").format(col)))
+        elif p.arrow.startswith("list<"):
+            out.append(
+                (
+                    p.name,
+                    "holds an array of more than one dimension, or not starting at index 1",
+                    sql.SQL("(array_ndims({0}) > 1 OR array_lower({0}, 1) <> 1)").format(col),
+                )
+            )
+    return out
+
+
+def unwritable_query(
+    table: sql.Identifier, checks: Sequence[tuple[str, str, sql.Composable]]
+) -> sql.Composed:
+    """One row, a boolean per check of `unwritable_checks`: whether some row fails it."""
+    items = [sql.SQL("coalesce(bool_or({}), false)").format(cond) for _, _, cond in checks]
+    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(items), table)
+
+
 def insert_archive(
     meta: str,
     *,

@@ -187,13 +187,29 @@ async def table_columns(
 
 
 async def preflight(conn: psycopg.AsyncConnection[Any], op: RetirePartition) -> None:
-    """Before the detach: pyarrow and the location's filesystem can be loaded, and every
-    column can be written; `ArchiveError` saying what is missing, and nothing is detached."""
+    """Before the detach: pyarrow and the location's filesystem can be loaded, every column
+    can be written, and no value is one a file cannot hold (infinite times, arrays that are
+    not flat and 1-based: one scan, only for tables with such columns); `ArchiveError` saying
+    what is wrong, and nothing is detached."""
     if op.export_location is None:
         raise ArchiveError(f"{op.parent_qualified} has no export_location; nothing was detached")
     _modules()
     filesystem(op.export_location)
-    await table_columns(conn, op.partition_schema, op.partition_name)
+    plans = await table_columns(conn, op.partition_schema, op.partition_name)
+    checks = db.unwritable_checks(plans)
+    if not checks:
+        return
+    table = sql.Identifier(op.partition_schema, op.partition_name)
+    cur = await conn.execute(db.unwritable_query(table, checks))
+    found = await cur.fetchone()
+    bad = found or ()
+    wrong = [f"{name} {what}" for (name, what, _), b in zip(checks, bad, strict=False) if b]
+    if wrong:
+        raise ArchiveError(
+            f"{op.partition_schema}.{op.partition_name} cannot be written to Parquet and read "
+            f"back identically: {'; '.join(wrong)}; change those values, or give this table "
+            "another retention_action; nothing was detached"
+        )
 
 
 async def check_free(conn: psycopg.AsyncConnection[Any], targets: Sequence[choose.Target]) -> None:
