@@ -534,3 +534,46 @@ def test_every_time_shape_is_rolled_up(
         if shape == "replica identity index":
             assert coarse[0][1] == "i"
         assert [op for op in m.plan() if isinstance(op, RollupPartition)] == []
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_large_partition_is_copied_in_batches_of_blocks_and_changes_meanwhile_are_kept(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock, crash: bool
+) -> None:
+    """~1,300 rows a day, copied 200 at a time: rows inserted, updated and deleted in a day
+    while its batches are copied are all as the application left them after the swap; a
+    crash between two batches is resumed by the next pass."""
+    steps: list[str] = []
+
+    def on_step(step: str, op: object) -> None:
+        steps.append(step)
+        if step == "rollup_copy_batch" and steps.count(step) == 3:
+            with psycopg.connect(dsn, autocommit=True) as other:
+                other.execute("INSERT INTO events VALUES ('2026-01-01 23:59+00', -1, NULL)")
+                other.execute("UPDATE events SET payload = '{\"u\": 1}' WHERE n = 5")
+                other.execute("DELETE FROM events WHERE n = 6")
+            if crash:
+                raise RuntimeError("killed between two batches")
+
+    create_events(conn)
+    config = partman.Config(move_batch_rows=200)
+    with partman.Manager(dsn, clock=clock, config=config, on_step=on_step) as m:
+        m.add_managed_table(table())
+        assert m.maintain().ok
+        conn.execute(
+            "INSERT INTO events (created_at, n) SELECT '2026-01-01'::timestamptz + "
+            "(g % 2678400) * interval '1 second' * 64, g FROM generate_series(1, 40000) AS g"
+        )
+        conn.execute("ANALYZE events")
+        clock.set(LATER)
+        report = m.maintain()
+        assert report.ok != crash, str(report)
+        expected = content(conn)
+        if crash:
+            report = m.maintain()
+            assert report.ok, str(report)
+        assert steps.count("rollup_copy_batch") >= 31 * 3
+        assert content(conn) == expected
+        assert len(expected) == 40000 + 1 - 1
+        assert [r[2] for r in expected if r[1] == 5] == [{"u": 1}]
+        assert partitions(conn)[0][0] == "events_p20260101_20260201"

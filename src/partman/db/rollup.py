@@ -35,11 +35,15 @@ class CopySnapshot:
 
     xmax: int
     xip: tuple[int, ...]
+    filenode: int | None = None
+    """The fine partition's file when its copy began: a rewrite since (VACUUM FULL, CLUSTER)
+    may have moved rows between the blocks of a batched copy, so it is copied again."""
 
     @classmethod
-    def parse(cls, text: str) -> CopySnapshot:
+    def parse(cls, text: str, filenode: int | None = None) -> CopySnapshot:
         _, xmax, xip = text.split(":")
-        return cls(int(xmax) % _XID, tuple(int(x) % _XID for x in xip.split(",") if x))
+        xips = tuple(int(x) % _XID for x in xip.split(",") if x)
+        return cls(int(xmax) % _XID, xips, filenode)
 
 
 def staging_comment(op: RollupPartition) -> str:
@@ -122,12 +126,24 @@ def guard_query(op: RollupPartition) -> sql.Composed:
     ).format(sql.Literal(_quoted_parent(op)), rows)
 
 
+def seen_by(snap: CopySnapshot) -> sql.Composed:
+    """A row version the snapshot saw: its `xmin` frozen (2), or before the snapshot's xmax
+    (modulo 2**32) and not in progress then."""
+    x = sql.SQL("(xmin::text::bigint)")
+    xip = sql.SQL("ARRAY[{}]::bigint[]").format(
+        sql.SQL(", ").join(sql.Literal(v) for v in snap.xip)
+    )
+    return sql.SQL(
+        "({x} < 3 OR ((({x} - {m}) % {w} + {w}) % {w} >= {h} AND {x} <> ALL ({xip})))"
+    ).format(x=x, m=sql.Literal(snap.xmax), w=sql.Literal(_XID), h=sql.Literal(_XID // 2), xip=xip)
+
+
 def changes_query(
     op: RollupPartition, fines: Sequence[FinePartition], seen: dict[str, CopySnapshot]
 ) -> sql.Composed:
     """One row per fine partition: (its rows, rows its copy did not see, the coarse table's
-    rows of its range). A partition without a snapshot was never copied: all its rows count
-    as unseen."""
+    rows of its range, whether its file is the one its copy read). A partition without a
+    snapshot was never copied: all its rows count as unseen."""
     parts = []
     for i, f in enumerate(fines):
         snap = seen.get(f.qualified_name)
@@ -135,33 +151,43 @@ def changes_query(
         if snap is None:
             unseen = sql.SQL("count(*)")
         else:
-            x = sql.SQL("(xmin::text::bigint)")
-            xip = sql.SQL("ARRAY[{}]::bigint[]").format(
-                sql.SQL(", ").join(sql.Literal(v) for v in snap.xip)
-            )
-            unseen = sql.SQL(
-                "count(*) FILTER (WHERE NOT ({x} < 3 OR ((({x} - {m}) % {w} + {w}) % {w} >= {h} "
-                "AND {x} <> ALL ({xip}))))"
-            ).format(
-                x=x,
-                m=sql.Literal(snap.xmax),
-                w=sql.Literal(_XID),
-                h=sql.Literal(_XID // 2),
-                xip=xip,
-            )
+            unseen = sql.SQL("count(*) FILTER (WHERE NOT {})").format(seen_by(snap))
         parts.append(
             sql.SQL(
-                "SELECT {}, c.total, c.unseen, (SELECT count(*) FROM {} WHERE {}) "
+                "SELECT {}, c.total, c.unseen, (SELECT count(*) FROM {} WHERE {}), "
+                "pg_relation_filenode({}::regclass)::bigint IS NOT DISTINCT FROM {} "
                 "FROM (SELECT count(*) AS total, {} AS unseen FROM ONLY {}) AS c"
             ).format(
                 sql.Literal(i),
                 op.partition,
                 op.range_check(f.lower, f.upper),
+                sql.Literal(_quoted(f)),
+                sql.Literal(None if snap is None else snap.filenode),
                 unseen,
                 f.table,
             )
         )
     return sql.SQL(" UNION ALL ").join(parts) + sql.SQL(" ORDER BY 1")
+
+
+def size_query(fine: FinePartition) -> sql.Composed:
+    """(blocks, estimated rows, file) of a fine partition, to cut its copy into batches."""
+    return sql.SQL(
+        "SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint, c.reltuples, "
+        "pg_relation_filenode(c.oid)::bigint "
+        "FROM pg_class c WHERE c.oid = to_regclass({})"
+    ).format(sql.Literal(_quoted(fine)))
+
+
+def batches(blocks: int, rows: float, batch_rows: int) -> list[tuple[int, int | None] | None]:
+    """The block ranges a fine partition is copied in, about `batch_rows` rows each: [None]
+    (one statement) when it is small or never analyzed; the last range open-ended, so that
+    blocks added since the size was read are copied too."""
+    if rows <= batch_rows or blocks <= 1:
+        return [None]
+    step = max(1, int(blocks * batch_rows / rows))
+    starts = list(range(0, blocks, step))
+    return [(lo, lo + step if i + 1 < len(starts) else None) for i, lo in enumerate(starts)]
 
 
 def count_query(op: RollupPartition) -> sql.Composed:

@@ -49,6 +49,7 @@ from ..model.config import Config
 from ..model.operations import (
     CreateDefaultPartition,
     CreatePartition,
+    FinePartition,
     ForgetPartition,
     Operation,
     RetirePartition,
@@ -617,6 +618,34 @@ class Executor:
             if fine.qualified_name in seen:
                 continue
             self._step("rollup_copy", op)
+            seen[fine.qualified_name] = self._copy_fine(conn, parent, op, fine)
+        self._step("rollup_swap", op)
+        detail = self._swap_rollup(conn, parent, op, seen, run_id)
+        self._rollups.pop(id(op), None)
+        return detail
+
+    def _copy_fine(
+        self,
+        conn: psycopg.Connection[Any],
+        parent: str,
+        op: RollupPartition,
+        fine: FinePartition,
+    ) -> rollups.CopySnapshot:
+        """Copy one fine partition into the coarse table: one transaction, or batches of its
+        blocks (about `Config.move_batch_rows` rows each) when it is large, the first one
+        clearing what an earlier copy left. Each transaction is REPEATABLE READ, so its
+        snapshot is the one its rows were read with; the first one's is returned: a row it did
+        not see, or changed since, is found by the swap (a conservative test: it may copy a
+        partition again under the lock, never miss a row)."""
+        cur = conn.execute(rollups.size_query(fine))
+        size = cur.fetchone()
+        blocks, rows, filenode = (
+            (int(size[0]), float(size[1]), size[2]) if size else (0, -1.0, None)
+        )
+        first: rollups.CopySnapshot | None = None
+        for i, chunk in enumerate(rollups.batches(blocks, rows, self.config.move_batch_rows)):
+            if i:
+                self._step("rollup_copy_batch", op)
             cur = conn.execute(
                 ddl.script(
                     [
@@ -625,17 +654,21 @@ class Executor:
                         ),
                         ddl.parent_lock_sql(parent),
                         rollups.SNAPSHOT_QUERY,
-                        *op.copy_statements(fine),
+                        *op.copy_statements(
+                            fine,
+                            chunk,
+                            replace=first is None,
+                            seen=None if first is None else rollups.seen_by(first),
+                        ),
                         ddl.COMMIT,
                     ]
                 )
             )
             row = _last_row(cur)
-            seen[fine.qualified_name] = rollups.CopySnapshot.parse(row[0])
-        self._step("rollup_swap", op)
-        detail = self._swap_rollup(conn, parent, op, seen, run_id)
-        self._rollups.pop(id(op), None)
-        return detail
+            if first is None:
+                first = rollups.CopySnapshot.parse(row[0], filenode)
+        assert first is not None
+        return first
 
     def _swap_rollup(
         self,
@@ -668,8 +701,8 @@ class Executor:
         rows = (_row_sets(cur))[-1]
         stale = [
             fine
-            for fine, (_, total, unseen, copied) in zip(op.fines, rows, strict=True)
-            if unseen or total != copied
+            for fine, (_, total, unseen, copied, same_file) in zip(op.fines, rows, strict=True)
+            if unseen or total != copied or not same_file
         ]
         if stale:
             self._step("rollup_recopy", op)
@@ -700,9 +733,7 @@ class Executor:
         )
         return detail
 
-    def _check_staging(
-        self, conn: psycopg.Connection[Any], op: RollupPartition
-    ) -> None:
+    def _check_staging(self, conn: psycopg.Connection[Any], op: RollupPartition) -> None:
         """A coarse table an earlier pass began: still there, detached, still marked so?"""
         cur = conn.execute(ddl.detached_query(op.partition_schema, op.partition_name))
         row = cur.fetchone()
@@ -741,9 +772,7 @@ class Executor:
         detail = "roll-up table dropped" if row is not None else "roll-up table already gone"
         parts += [
             metadata.forget_partition_sql(self.meta, op.partition_schema, op.partition_name),
-            metadata.audit_sql(
-                self.meta, run_id, [ddl.audit_entry(op, Outcome.OK, detail=detail)]
-            ),
+            metadata.audit_sql(self.meta, run_id, [ddl.audit_entry(op, Outcome.OK, detail=detail)]),
             ddl.COMMIT,
         ]
         conn.execute(ddl.script(parts))

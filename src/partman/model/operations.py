@@ -641,17 +641,38 @@ class RollupPartition(Operation):
             ),
         ]
 
-    def copy_statements(self, fine: FinePartition) -> list[sql.Composed]:
+    def copy_statements(
+        self,
+        fine: FinePartition,
+        blocks: tuple[int, int | None] | None = None,
+        *,
+        replace: bool = True,
+        seen: sql.Composable | None = None,
+    ) -> list[sql.Composed]:
         """Replace the coarse table's rows of `fine`'s range by `fine`'s rows (idempotent: a
-        copy redone after a crash or a late row never doubles one)."""
+        copy redone after a crash or a late row never doubles one). A large partition is
+        copied in batches of its blocks, `blocks` = [first, end) (None: to the last block);
+        only the first batch (`replace`) clears the range, and the later ones take only the
+        rows the first one's snapshot saw (`seen`, a condition on `xmin`): a row updated
+        meanwhile is copied by the swap, never twice."""
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
+        insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ONLY {}").format(
+            self.partition, columns, columns, fine.table
+        )
+        if blocks is not None:
+            first, end = blocks
+            insert += sql.SQL(" WHERE ctid >= {}::tid").format(sql.Literal(f"({first},0)"))
+            if end is not None:
+                insert += sql.SQL(" AND ctid < {}::tid").format(sql.Literal(f"({end},0)"))
+            if seen is not None:
+                insert += sql.SQL(" AND {}").format(seen)
+        if not replace:
+            return [insert]
         return [
             sql.SQL("DELETE FROM {} WHERE {}").format(
                 self.partition, self.range_check(fine.lower, fine.upper)
             ),
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ONLY {}").format(
-                self.partition, columns, columns, fine.table
-            ),
+            insert,
         ]
 
     def lock_statement(self) -> sql.Composed:
