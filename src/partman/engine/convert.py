@@ -847,29 +847,32 @@ END
             if row is None or row[0] is None:
                 return 0
             top, count = int(row[0]), int(row[1])
-            keyset = sql.SQL("(SELECT DISTINCT {keys} FROM {log} WHERE seq <= %(top)s)").format(
-                keys=names.keys(), log=names.log
-            )
-            conn.execute(
-                sql.SQL("DELETE FROM {twin} t WHERE ({tk}) IN {keyset}").format(
-                    twin=names.twin, tk=names.keys("t"), keyset=keyset
+            cur = conn.execute(
+                sql.SQL("SELECT DISTINCT {texts} FROM {log} WHERE seq <= %s").format(
+                    texts=names.key_texts(), log=names.log
                 ),
-                {"top": top},
+                (top,),
+            )
+            keys = names.key_arrays(cur.fetchall())
+            conn.execute(
+                sql.SQL("DELETE FROM {twin} t WHERE {match}").format(
+                    twin=names.twin, match=names.match("t")
+                ),
+                keys,
             )
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {twin} ({cols}) OVERRIDING SYSTEM VALUE SELECT {scols} "
-                    "FROM {src} s WHERE ({sk}) IN {keyset} AND {limit}"
+                    "FROM {src} s WHERE {match} AND {limit}"
                 ).format(
                     twin=names.twin,
                     cols=names.cols(),
                     scols=names.cols("s"),
                     src=names.src,
-                    sk=names.keys("s"),
-                    keyset=keyset,
+                    match=names.match("s"),
                     limit=limit,
                 ),
-                {"top": top},
+                keys,
             )
             conn.execute(
                 sql.SQL("DELETE FROM {log} WHERE seq <= %s").format(log=names.log), (top,)
@@ -1251,8 +1254,29 @@ class _Names:
         )
 
     def key_texts(self) -> sql.Composable:
+        """The key as text, under names of its own: `ORDER BY id` must sort by the column, not
+        by an output column `id::text` (which would sort the whole table as text)."""
         return sql.SQL(", ").join(
-            sql.SQL("{}::text").format(sql.Identifier(k)) for k in self.key_columns
+            sql.SQL("{}::text AS {}").format(sql.Identifier(k), sql.Identifier(f"_partman_k{i}"))
+            for i, k in enumerate(self.key_columns)
+        )
+
+    def key_arrays(self, rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+        """Keys read as text rows, as one parameter a column (`k0`, `k1`, ...) for `match`."""
+        return {f"k{i}": [r[i] for r in rows] for i in range(len(self.key_columns))}
+
+    def match(self, alias: str) -> sql.Composable:
+        """The rows whose key is one of `key_arrays`: `= ANY(array)` for one column, `IN
+        (unnest(...))` for more; arrays, so that the planner knows how few they are and
+        probes the primary key's index instead of scanning every partition."""
+        arrays = [
+            sql.SQL("%({})s::text[]::{}[]").format(sql.SQL(f"k{i}"), sql.SQL(t))
+            for i, t in enumerate(self.key_types)
+        ]
+        if len(arrays) == 1:
+            return sql.SQL("{} = ANY({})").format(self.keys(alias), arrays[0])
+        return sql.SQL("({}) IN (SELECT * FROM unnest({}))").format(
+            self.keys(alias), sql.SQL(", ").join(arrays)
         )
 
     def _values(self, values: Sequence[str]) -> sql.Composable:
@@ -1261,13 +1285,19 @@ class _Names:
             for v, t in zip(values, self.key_types, strict=True)
         )
 
+    def _compare(self, op: str, cursor: Sequence[str], alias: str | None) -> sql.Composable:
+        """`key op value`, or `(k1, k2) op (v1, v2)`: both forms a btree index serves (a
+        one-column ROW(...) comparison is not, and would sort the table for every batch)."""
+        template = "{} " + op + " {}" if len(self.key_columns) == 1 else "({}) " + op + " ({})"
+        return sql.SQL(template).format(self.keys(alias), self._values(cursor))
+
     def after(self, cursor: Sequence[str] | None, alias: str | None = None) -> sql.Composable:
         if cursor is None:
             return sql.SQL("TRUE")
-        return sql.SQL("ROW({}) > ROW({})").format(self.keys(alias), self._values(cursor))
+        return self._compare(">", cursor, alias)
 
     def at_most(self, cursor: Sequence[str], alias: str | None = None) -> sql.Composable:
-        return sql.SQL("ROW({}) <= ROW({})").format(self.keys(alias), self._values(cursor))
+        return self._compare("<=", cursor, alias)
 
 
 def _key_columns(table: Table) -> tuple[str, ...]:
