@@ -277,3 +277,17 @@ def test_rollups_never_overlap_cover_only_owned_partitions_past_the_cutoff_and_a
             and p.bound.upper[0] > op.lower  # type: ignore[operator]
         }
         assert inside == {f.name for f in op.fines}
+
+
+def test_partman_plan_shows_a_roll_up_policy_as_a_change_and_in_the_table_description() -> None:
+    from partman.decide import reconcile
+
+    plain = TableRecord.from_table(partman.Table(name="e", partition_by="t"))
+    rolled = TableRecord.from_table(
+        partman.Table(name="e", partition_by="t", rollup_after="90 days", rollup_interval="1 month")
+    )
+    assert reconcile._table_diff(plain, rolled) == [
+        "rollup_after none -> 90 days",
+        "rollup_interval none -> 1 month",
+    ]
+    assert "rolled up into 1 month partitions after 90 days" in reconcile._describe_table(rolled)

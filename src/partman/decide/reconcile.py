@@ -157,6 +157,8 @@ def _describe_table(r: snapshot.TableRecord) -> str:
         text += f", each HASH ({r.sub_partition_by}) into {r.sub_partition_modulus}"
     if r.list_tenants:
         text += f", LIST ({r.tenant_column}) -> RANGE ({r.time_column})"
+    if r.rollup_interval is not None:
+        text += f", rolled up into {r.rollup_interval} partitions after {r.rollup_after}"
     return text
 
 
@@ -176,6 +178,8 @@ _POLICY_FIELDS = (
     "retention_column",
     "sub_partition_by",
     "sub_partition_modulus",
+    "rollup_after",
+    "rollup_interval",
 )
 """What a registered table may change (the key, its interval, epoch and tenant_partitioning
 may not: existing partitions would no longer line up)."""
