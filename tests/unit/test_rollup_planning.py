@@ -291,3 +291,18 @@ def test_partman_plan_shows_a_roll_up_policy_as_a_change_and_in_the_table_descri
         "rollup_interval none -> 1 month",
     ]
     assert "rolled up into 1 month partitions after 90 days" in reconcile._describe_table(rolled)
+
+
+def test_a_period_inside_a_coarser_partition_is_left_quietly() -> None:
+    """rollup_interval made finer after quarters were rolled up: nothing to merge, no notice."""
+    table = rolling(record(tenant_column=None, partition_count=1), coarse="1 month")
+    lo, hi = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2026, 4, 1, tzinfo=UTC)
+    quarter = partition("events_p20260101_20260401", lo, hi, comment=CREATED)
+    the_plan = plan(
+        state([table], owned=[owned(quarter, table)]),
+        catalog(parent([quarter], tenant=None)),
+        dt.datetime(2026, 9, 1, tzinfo=UTC),
+        ZONE,
+    )
+    assert not [op for op in the_plan if isinstance(op, RollupPartition)]
+    assert not [n for n in the_plan.notices if "rollup" in n.message]

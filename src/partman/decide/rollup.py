@@ -209,8 +209,8 @@ def _tenant_rollups(
         if retention_cutoff is not None and hi <= retention_cutoff:
             continue  # retention retires it whole
         inside = [p for p in pieces if p.lower < hi and p.upper > lo]
-        if len(inside) == 1 and inside[0].lower == lo and inside[0].upper == hi:
-            continue  # rolled up already
+        if any(p.lower <= lo and p.upper >= hi for p in inside):
+            continue  # rolled up already (or into something coarser: nothing to merge)
         if retention_cutoff is not None and any(p.upper <= retention_cutoff for p in inside):
             continue  # retention retires some of it this pass: the rest is rolled up next pass
         why = _refusal(ctx, inside, lo, hi, state)
