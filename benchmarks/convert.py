@@ -1,7 +1,7 @@
 """Partition a live table (issue 15): `partman convert` of an N-row table while writers run,
 against the plain-SQL floor `INSERT INTO twin SELECT * FROM source` (one statement, no writers).
 
-    .venv/bin/python benchmarks/convert.py [--rows 1000000] [--writers 2] [--quick]
+    .venv/bin/python benchmarks/convert.py [--rows 2000000] [--writers 2] [--quick]
 
 The table: `id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY`, `placed_at timestamptz`
 (indexed), an int, a numeric(12,2) and a text column; rows spread over ~2,000 hours. It is
@@ -154,7 +154,7 @@ def convert(dsn: str, rows: int, writers: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the table")
+    parser.add_argument("--rows", type=int, default=2_000_000, help="rows in the table")
     parser.add_argument("--writers", type=int, default=2, help="writer threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
     args = parser.parse_args(argv)

@@ -519,3 +519,32 @@ def test_swap_never_queues_behind_a_long_transaction(dsn: str) -> None:
     report = Converter(dsn, config=quick).convert(shape.table)
     assert report.state is State.SWAP
     same(dsn, shape)
+
+
+def test_new_tenants_during_the_conversion_get_partitions(dsn: str) -> None:
+    shape = SHAPES[2]  # RANGE (tenant, created_at)
+    set_up(dsn, shape)
+    conv = converter(dsn)
+
+    def new_tenant(tenant: int) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for table in ("t", "ref"):
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (tenant, id, created_at, body) VALUES (%s, 1, %s, 'n')"
+                    ).format(sql.Identifier(table)),
+                    (tenant, NOW),
+                )
+
+    conv.convert(shape.table, extend_unique=True, until=Step.TWIN)
+    new_tenant(8)  # the copy meets it
+    conv.convert(shape.table, extend_unique=True, until=Step.CAPTURE)
+    new_tenant(9)  # a replay meets it
+    report = conv.convert(shape.table, extend_unique=True)
+    assert report.state is State.SWAP
+    same(dsn, shape)
+    with psycopg.connect(dsn) as conn:
+        tenants = conn.execute(
+            "SELECT tenant_id FROM partman_meta.tenants ORDER BY tenant_id::int"
+        ).fetchall()
+    assert [t for (t,) in tenants] == ["0", "1", "2", "8", "9"]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import math
 import time
@@ -177,7 +178,7 @@ class AsyncConverter:
                 elif step is Step.COPY:
                     await self._copy(conn, table, source, record, report)
                 elif step is Step.VERIFY:
-                    await self._verify(conn, source, record, report)
+                    await self._verify(conn, table, source, record, report)
                 else:
                     await self._swap(conn, table, source, record, report)
                 record = await self._record(conn, table)
@@ -726,30 +727,54 @@ END
     ) -> None:
         names = _Names(self._meta, table.schema, source.name, record["twin_name"], record, source)
         progress = Progress(Step.COPY, int(record["rows_copied"]), source.rows_estimate)
-        refreshed = False
         while not record["copy_done"]:
-            try:
-                copied, cursor, done = await self._copy_batch(conn, names, record)
-            except pgerrors.CheckViolation as error:
-                if "no partition" not in str(error) or refreshed:
-                    raise
-                refreshed = True  # a row with no partition yet: a new tenant, or a far key
-                await self._register(conn, table, source, record)
-                continue
-            refreshed = False
+            copied, cursor, done = await self._placed(
+                conn,
+                table,
+                source,
+                record,
+                functools.partial(self._copy_batch, conn, names, record),
+            )
             record = dict(record, copy_cursor=cursor, copy_done=done)
             progress.rows_copied += copied
             progress.rows_total = max(progress.rows_total, progress.rows_copied)
             report.rows_copied += copied
-            replayed = await self._replay_all(conn, names, record, drain=False)
+            replayed = await self._placed(
+                conn,
+                table,
+                source,
+                record,
+                functools.partial(self._replay_all, conn, names, record, drain=False),
+            )
             progress.replayed += replayed
             report.replayed += replayed
             self._progress(progress)
             if self.throttle and not done:
                 await _sleep(self.throttle)
-        report.replayed += await self._replay_all(conn, names, record, drain=True)
+        report.replayed += await self._placed(
+            conn, table, source, record, lambda: self._replay_all(conn, names, record, drain=True)
+        )
         await self._settle(conn, table, record)
         await self._set_state(conn, record["id"], State.COPY)
+
+    async def _placed(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table,
+        source: SourceTable,
+        record: dict[str, Any],
+        work: Callable[[], Any],
+    ) -> Any:
+        """`work()`, and once more after the twin's partitions are made again if a row found
+        no partition (a tenant new since the twin was made, a key beyond its premade reach):
+        the failed transaction changed nothing."""
+        try:
+            return await work()
+        except pgerrors.CheckViolation as error:
+            if "no partition" not in str(error):
+                raise
+        await self._register(conn, table, source, record)
+        return await work()
 
     async def _settle(
         self, conn: psycopg.AsyncConnection[Any], table: Table, record: dict[str, Any]
@@ -890,12 +915,15 @@ END
     async def _verify(
         self,
         conn: psycopg.AsyncConnection[Any],
+        table: Table,
         source: SourceTable,
         record: dict[str, Any],
         report: ConvertReport,
     ) -> None:
         names = _Names(self._meta, source.schema, source.name, record["twin_name"], record, source)
-        await self._replay_all(conn, names, record, drain=True)
+        await self._placed(
+            conn, table, source, record, lambda: self._replay_all(conn, names, record, drain=True)
+        )
         cursor: list[str] | None = None
         rows = 0
         digests: list[str] = []
@@ -975,7 +1003,9 @@ END
     ) -> None:
         assert table.name is not None
         names = _Names(self._meta, table.schema, source.name, record["twin_name"], record, source)
-        await self._replay_all(conn, names, record, drain=True)  # leave little for the lock
+        await self._placed(  # leave little for the lock
+            conn, table, source, record, lambda: self._replay_all(conn, names, record, drain=True)
+        )
         key = _key_columns(table)
         twin = model.twin_indexes(
             source, key, extend_unique=bool(record["settings"]["extend_unique"])
@@ -997,7 +1027,10 @@ END
             await self._set_state(conn, record["id"], State.SWAP)
 
         started = time.perf_counter()
-        attempts = await self._locked(conn, [(schema, name), (schema, twin_name), *children], work)
+        locks = [(schema, name), (schema, twin_name), *children]
+        attempts = await self._placed(
+            conn, table, source, record, lambda: self._locked(conn, locks, work)
+        )
         report.swap_ms = (time.perf_counter() - started) * 1000
         report.swap_attempts = attempts
         await self._validate_fks(conn, fks)
