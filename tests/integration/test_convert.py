@@ -417,6 +417,11 @@ def test_refusals_before_any_ddl(dsn: str) -> None:
         conv.convert(Table(name="u", **by_time))
     with pytest.raises(partman.NotPartitionedError, match="kids_u_id_fkey"):
         conv.convert(Table(name="u", **by_time), extend_unique=True)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE kids")
+        conn.execute("CREATE VIEW recent AS SELECT * FROM u")
+    with pytest.raises(partman.ConversionError, match=r"view\(s\) recent"):
+        conv.convert(Table(name="u", **by_time), extend_unique=True)
     with psycopg.connect(dsn) as conn:
         made = conn.execute(
             "SELECT count(*) FROM pg_class WHERE relname LIKE '%partman_new%'"

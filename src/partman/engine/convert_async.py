@@ -460,6 +460,14 @@ class AsyncConverter:
         twin = model.twin_indexes(src, key, extend_unique=extend_unique)
         fks = model.foreign_key_plans(src, twin)
         model.check_foreign_keys(src, fks)
+        views = await _dependent_views(conn, table.schema, name)
+        if views and (record is None or record["state"] != State.SWAP.value):
+            raise ConversionError(
+                f"{table.qualified_name} is read by view(s) {', '.join(views)}: PostgreSQL "
+                "binds a view to the table itself, not to its name, so after the swap they "
+                "would read the old table. Drop them before converting and create them again "
+                "after the swap; nothing was changed"
+            )
         if record is None:
             for other in (model.twin_name(name), model.old_name(name)):
                 if await _exists(conn, table.schema, other):
@@ -557,6 +565,12 @@ class AsyncConverter:
             "privileges, TRUNCATE during the conversion (not captured); index and constraint "
             "names of the new table are PostgreSQL's own for the twin",
         ]
+        triggers = await _user_triggers(conn, table.schema, source.name)
+        if triggers:
+            notes.append(
+                f"{source.qualified} has trigger(s) {', '.join(triggers)}: the new table will "
+                "not; create them on it after the swap"
+            )
         return ConvertPlan(table.qualified_name, twin_name, old, state, steps, notes)
 
     # -- step 1: the twin --------------------------------------------------------------------
@@ -1520,6 +1534,27 @@ SELECT con.conname::text, n.nspname::text, c.relname::text,
         estimate,
     )
     return _Found(kind, table)
+
+
+async def _dependent_views(conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> list[str]:
+    """Views and materialized views that read the table (through their rewrite rules)."""
+    cur = await conn.execute(
+        "SELECT DISTINCT v.oid::regclass::text FROM pg_depend d "
+        "JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class "
+        "WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = %s::regclass "
+        "AND v.oid <> d.refobjid ORDER BY 1",
+        (sql.Identifier(schema, name).as_string(conn),),
+    )
+    return [str(v) for (v,) in await cur.fetchall()]
+
+
+async def _user_triggers(conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> list[str]:
+    cur = await conn.execute(
+        "SELECT tgname::text FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal "
+        "AND tgname <> %s ORDER BY 1",
+        (sql.Identifier(schema, name).as_string(conn), TRIGGER_NAME),
+    )
+    return [str(t) for (t,) in await cur.fetchall()]
 
 
 async def _key_range(
