@@ -553,3 +553,30 @@ def test_new_tenants_during_the_conversion_get_partitions(dsn: str) -> None:
             "SELECT tenant_id FROM partman_meta.tenants ORDER BY tenant_id::int"
         ).fetchall()
     assert [t for (t,) in tenants] == ["0", "1", "2", "8", "9"]
+
+
+def test_rollback_and_finish_stopped_midway_are_run_again(dsn: str) -> None:
+    shape = SHAPES[0]
+    set_up(dsn, shape)
+    converter(dsn).convert(shape.table)
+    write_some(dsn, shape, 4)  # on the partitioned table, captured for the rollback
+    with pytest.raises(Crash):
+        converter(dsn, on_step=crash_at("rollback:locked")).rollback("public", "t")
+    with psycopg.connect(dsn) as conn:  # nothing of it stayed
+        assert conn.execute(
+            "SELECT relkind::text FROM pg_class WHERE relname = 't'"
+        ).fetchone() == ("p",)
+    same(dsn, shape)
+    converter(dsn).rollback("public", "t")
+    same(dsn, shape)
+    write_some(dsn, shape, 5)  # on the original table again, captured for the twin
+    converter(dsn).convert(shape.table)
+    same(dsn, shape)
+    with pytest.raises(Crash):
+        converter(dsn, on_step=crash_at("finish:locked")).finish("public", "t")
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT to_regclass('t_old') IS NOT NULL").fetchone() == (True,)
+    converter(dsn).finish("public", "t")
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT to_regclass('t_old')").fetchone() == (None,)
+    same(dsn, shape)
