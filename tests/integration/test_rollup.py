@@ -4,6 +4,7 @@ transaction under the lock budget; late rows, crashes at every step, and retenti
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import signal
 import subprocess
@@ -577,3 +578,75 @@ def test_a_large_partition_is_copied_in_batches_of_blocks_and_changes_meanwhile_
         assert len(expected) == 40000 + 1 - 1
         assert [r[2] for r in expected if r[1] == 5] == [{"u": 1}]
         assert partitions(conn)[0][0] == "events_p20260101_20260201"
+
+
+def test_a_writer_holding_an_old_day_makes_the_swap_give_up_within_the_budget_then_resume(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock
+) -> None:
+    """A transaction that begins writing into January 10 after the look-ahead (just before
+    the swap) and stays open holds the day: the swap's lock is not granted within
+    lock_timeout, is retried with backoff, and the roll-up is skipped with the reason, its copy
+    kept; once the writer commits, the next pass resumes and keeps its row."""
+    config = partman.Config(
+        lock_timeout=dt.timedelta(milliseconds=100),
+        max_retries=2,
+        retry_backoff=dt.timedelta(milliseconds=10),
+    )
+    steps: list[str] = []
+    writer = psycopg.connect(dsn)
+
+    def on_step(step: str, op: object) -> None:
+        steps.append(step)
+        if step == "rollup_swap" and steps.count(step) == 1:
+            writer.execute("INSERT INTO events VALUES ('2026-01-10 10:30+00', 9, NULL)")
+
+    create_events(conn)
+    try:
+        with partman.Manager(dsn, clock=clock, config=config, on_step=on_step) as m:
+            m.add_managed_table(table())
+            assert m.maintain().ok
+            rows = fill(conn)
+            clock.set(LATER)
+            started = time.perf_counter()
+            report = m.maintain()
+            took = time.perf_counter() - started
+            (result,) = [r for r in report.results if isinstance(r.operation, RollupPartition)]
+            assert result.outcome.value == "skipped"
+            assert "lock not available" in str(result.error) and result.attempts == 3
+            assert steps.count("rollup_copy") == 31  # the retries did not copy again
+            assert steps.count("rollup_swap") == 3
+            assert took < 10
+            writer.commit()
+            plan = m.plan()
+            assert [op.resume for op in plan if isinstance(op, RollupPartition)] == [True]
+            assert m.maintain().ok
+    finally:
+        writer.close()
+    assert len(content(conn)) == rows + 1
+    assert conn.execute(
+        "SELECT count(*) FROM ONLY events_p20260101_20260201 WHERE n = 9"
+    ).fetchone() == (1,)
+
+
+def test_the_async_manager_rolls_up_too_with_a_coroutine_step_hook(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock
+) -> None:
+    steps: list[str] = []
+
+    async def on_step(step: str, op: object) -> None:
+        await asyncio.sleep(0)
+        steps.append(step)
+
+    async def scenario() -> partman.Report:
+        async with partman.AsyncManager(dsn, clock=clock, on_step=on_step) as m:
+            await m.add_managed_table(table())
+            assert (await m.maintain()).ok
+            fill(conn)
+            clock.set(LATER)
+            return await m.maintain()
+
+    create_events(conn)
+    report = asyncio.run(scenario())
+    assert report.ok, str(report)
+    assert partitions(conn)[0][0] == "events_p20260101_20260201"
+    assert steps.count("rollup_copy") == 31 and steps.count("rollup_swap") == 1
