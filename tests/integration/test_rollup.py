@@ -650,3 +650,21 @@ def test_the_async_manager_rolls_up_too_with_a_coroutine_step_hook(
     assert report.ok, str(report)
     assert partitions(conn)[0][0] == "events_p20260101_20260201"
     assert steps.count("rollup_copy") == 31 and steps.count("rollup_swap") == 1
+
+
+def test_a_rolled_up_partition_is_adopted_again_as_one_roll_up_period(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock
+) -> None:
+    """partman's records lost (a fresh metadata schema): `partman import` adopts a partition
+    that is exactly one rollup_interval period of a table with roll-ups, not only single days."""
+    with start(conn, dsn, clock) as m:
+        fill(conn)
+        clock.set(LATER)
+        assert m.maintain().ok
+    conn.execute("DROP SCHEMA partman_meta CASCADE")
+    conn.execute("COMMENT ON TABLE events_p20260101_20260201 IS NULL")
+    with partman.Manager(dsn, clock=clock) as m:
+        report = m.import_existing_partitions(table())
+        adopted = [f.partition for f in report.imported]
+        assert "public.events_p20260101_20260201" in adopted
+        assert not [f for f in report.misaligned if "20260201" in f.partition]

@@ -8,6 +8,7 @@ and left alone (never dropped, since partman will not own it).
 
 from __future__ import annotations
 
+import dataclasses
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,9 @@ def classify(
 ) -> Adoption:
     """`tenant`: `parent` is that tenant's own partition of a LIST parent, keyed by time."""
     domain = domain_of(shape, time_key, zone)
+    coarse = None
+    if shape.rollup_interval is not None and domain.by_time:
+        coarse = dataclasses.replace(domain, interval=shape.rollup_interval)
     nested = nested_strategy(shape)
     by_tenant, others = timelines(parent, tenant_key, domain, nested)
     if tenant is not None:
@@ -127,7 +131,9 @@ def classify(
             found = Found(table, p.qualified_name, tenant_text(whose), p.bound_text)
             if (p.schema, p.name) in state.owned and is_owner_comment(p.comment):
                 report.already_owned.append(found)
-            elif not domain.is_aligned(piece.lower, piece.upper):
+            elif not domain.is_aligned(piece.lower, piece.upper) and not (
+                coarse is not None and coarse.is_aligned(piece.lower, piece.upper)
+            ):  # one period, or one roll-up period of a table that has roll-ups
                 report.misaligned.append(
                     Found(
                         found.table,
