@@ -1,7 +1,7 @@
 """Every benchmark of issues 7, 14 and 16, one after the other, then all their tables together.
 
     .venv/bin/python benchmarks/run.py [--quick]
-        [create steady retention pg_partman partsmith shapes indexes export footprint]
+        [create steady retention pg_partman partsmith shapes indexes export convert footprint]
 
 With no names it runs them all (footprint is then measured by the steady-state run, at its
 ~30k size, instead of building that database a second time). `--quick` runs tiny sizes, to
@@ -16,6 +16,7 @@ import sys
 import time
 
 import benchlib as b
+import convert
 import create
 import export
 import footprint
@@ -35,6 +36,7 @@ ORDER = (
     "shapes",
     "indexes",
     "export",
+    "convert",
     "footprint",
 )
 
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "shapes": lambda: shapes.main(quick),
         "indexes": lambda: indexes.main(quick),
         "export": lambda: export.main(quick),
+        "convert": lambda: convert.main(quick),
         "footprint": lambda: footprint.main(quick),
     }
     started = time.perf_counter()
