@@ -266,7 +266,7 @@ def test_convert_under_load_rollback_and_finish(dsn: str, shape: Shape) -> None:
     assert writers.errors == []
     assert writers.ops > 100
     print(f"{shape.name}: {writers.ops} writes, longest {writers.longest * 1000:.0f} ms")
-    assert writers.longest < 2 * BUDGET.total_seconds() + 0.5
+    assert writers.longest < BUDGET.total_seconds()  # no write waited longer than the budget
     with psycopg.connect(dsn) as conn:
         kind = conn.execute("SELECT relkind::text FROM pg_class WHERE relname = 't'").fetchone()
     assert kind == ("r",)  # rolled back: the original table, with every write made meanwhile
@@ -278,6 +278,8 @@ def test_convert_under_load_rollback_and_finish(dsn: str, shape: Shape) -> None:
     finally:
         writers.finish()
     assert writers.errors == []
+    print(f"{shape.name} again: {writers.ops} writes, longest {writers.longest * 1000:.0f} ms")
+    assert writers.longest < BUDGET.total_seconds()
     same(dsn, shape)
     with psycopg.connect(dsn) as conn:
         kind = conn.execute("SELECT relkind::text FROM pg_class WHERE relname = 't'").fetchone()
