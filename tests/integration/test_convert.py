@@ -582,3 +582,73 @@ def test_rollback_and_finish_stopped_midway_are_run_again(dsn: str) -> None:
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regclass('t_old')").fetchone() == (None,)
     same(dsn, shape)
+
+
+def test_the_new_table_keeps_owner_grants_sequences_and_constraints(dsn: str) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    owner, reader = f"conv_owner_{suffix}", f"conv_reader_{suffix}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(owner)))
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(reader)))
+        conn.execute("CREATE TABLE kinds (kind text PRIMARY KEY)")
+        conn.execute("INSERT INTO kinds VALUES ('a'), ('b')")
+        conn.execute(
+            """
+CREATE TABLE s (id bigserial PRIMARY KEY, kind text NOT NULL REFERENCES kinds (kind),
+    qty int NOT NULL DEFAULT 1 CHECK (qty > 0), note text);
+COMMENT ON COLUMN s.note IS 'free text';
+ALTER TABLE s REPLICA IDENTITY FULL;
+INSERT INTO s (kind, qty) SELECT CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, g
+  FROM generate_series(1, 1500) g;
+"""
+        )
+        conn.execute(sql.SQL("ALTER TABLE s OWNER TO {}").format(sql.Identifier(owner)))
+        conn.execute(sql.SQL("GRANT SELECT ON s TO {}").format(sql.Identifier(reader)))
+        conn.execute(sql.SQL("GRANT ALL ON SEQUENCE s_id_seq TO {}").format(sql.Identifier(reader)))
+    table = Table(name="s", partition_by="id", partition_interval=500, partition_count=2)
+    try:
+        report = converter(dsn).convert(table)
+        assert report.state is State.SWAP
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT relkind::text, pg_get_userbyid(relowner)::text, relreplident::text, "
+                "has_table_privilege(%s, 's', 'SELECT'), has_table_privilege(%s, 's', 'INSERT') "
+                "FROM pg_class WHERE oid = 's'::regclass",
+                (reader, reader),
+            ).fetchone()
+            assert row == ("p", owner, "f", True, False)
+            checks = conn.execute(
+                "SELECT contype::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 's'::regclass AND contype IN ('c', 'f') ORDER BY 1"
+            ).fetchall()
+            assert checks == [
+                ("c", "CHECK ((qty > 0))"),
+                ("f", "FOREIGN KEY (kind) REFERENCES kinds(kind)"),
+            ]
+            assert conn.execute("SELECT col_description('s'::regclass, 4)").fetchone() == (
+                "free text",
+            )
+            # the serial's sequence belongs to the new table; ids go on after the old ones
+            assert conn.execute("SELECT pg_get_serial_sequence('s', 'id')").fetchone() == (
+                "public.s_id_seq",
+            )
+            (new_id,) = conn.execute(
+                "INSERT INTO s (kind) VALUES ('a') RETURNING id"
+            ).fetchone() or (0,)
+            assert new_id == 1501
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                conn.execute("INSERT INTO s (kind) VALUES ('zzz')")
+        converter(dsn).finish("public", "s")
+        with psycopg.connect(dsn, autocommit=True) as conn:  # the sequence outlived the old table
+            (after,) = conn.execute(
+                "INSERT INTO s (kind) VALUES ('b') RETURNING id"
+            ).fetchone() or (0,)
+            assert after == 1503  # 1502 went to the insert the foreign key refused
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS s, s_old, s_partman_new CASCADE")
+            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(owner)))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(reader)))
+            conn.execute(
+                sql.SQL("DROP ROLE {}, {}").format(sql.Identifier(owner), sql.Identifier(reader))
+            )
