@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -668,3 +670,42 @@ def test_a_rolled_up_partition_is_adopted_again_as_one_roll_up_period(
         adopted = [f.partition for f in report.imported]
         assert "public.events_p20260101_20260201" in adopted
         assert not [f for f in report.misaligned if "20260201" in f.partition]
+
+
+def test_partman_plan_and_apply_with_a_config_file_show_and_do_the_roll_ups(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock, tmp_path: Path
+) -> None:
+    """The command line, with the real clock: January and February 2026 are long past 90 days
+    (February has only its first half: no default partition, so it is merged with its gap)."""
+    with start(conn, dsn, clock):
+        fill(conn)
+    before = content(conn)
+    (tmp_path / "partman.toml").write_text(
+        '[[table]]\nname = "events"\npartition_by = "created_at"\npartition_count = 45\n'
+        'rollup_after = "90 days"\nrollup_interval = "1 month"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
+    env.update({"COLUMNS": "250", "NO_COLOR": "1", "PARTMAN_DSN": dsn})
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "partman", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    plan = cli("plan")
+    assert "rollup public.events_p20260101_20260201" in plan
+    assert "rollup public.events_p20260201_20260301" in plan
+    assert "31 partition(s) of [2026-01-01" in plan
+    cli("apply", "--yes")
+    assert content(conn) == before
+    names = [name for name, _ in partitions(conn)]
+    assert names[:2] == ["events_p20260101_20260201", "events_p20260201_20260301"]
+    assert "rollup" not in cli("plan")
