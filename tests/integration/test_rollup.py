@@ -319,13 +319,20 @@ def test_a_crash_left_copy_is_dropped_when_retention_takes_the_period(
         fill(conn)
         clock.set(LATER)
         assert not m.maintain().ok
-    with partman.Manager(dsn, clock=clock) as m:
-        clock.set(dt.datetime(2026, 7, 15, tzinfo=dt.UTC))  # all of January expired
+
+    def stop_abandon(step: str, op: object) -> None:
+        if step == "rollup_abandon":
+            raise RuntimeError("killed before the drop")
+
+    clock.set(dt.datetime(2026, 7, 15, tzinfo=dt.UTC))  # all of January expired
+    with partman.Manager(dsn, clock=clock, on_step=stop_abandon) as m:
         plan = m.plan()
         abandon = [op for op in plan if isinstance(op, RollupPartition)]
         assert [op.partition_name for op in abandon if op.abandon] == [
             "events_p20260101_20260201"
         ]  # (February, all past rollup_after too, is rolled up meanwhile)
+        assert not m.maintain().ok  # stopped before the copy is dropped: the next pass does
+    with partman.Manager(dsn, clock=clock) as m:
         assert m.maintain().ok
         assert conn.execute("SELECT to_regclass('events_p20260101_20260201')").fetchone() == (None,)
         assert conn.execute(
