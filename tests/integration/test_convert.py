@@ -292,6 +292,21 @@ def test_convert_under_load_rollback_and_finish(dsn: str, shape: Shape) -> None:
     assert done.state is State.FINISHED
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regclass('t_old')").fetchone() == (None,)
+        # the twin's names are the table's now: partitions, indexes, the identity sequence
+        left = conn.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE 't\\_partman\\_new%'"
+        ).fetchall()
+        assert left == []
+        named = conn.execute(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 't'::regclass AND c.relname LIKE 't\\_%'"
+        ).fetchone()
+        assert named is not None and named[0] > 1
+        owned = conn.execute(
+            "SELECT count(*) FROM partman_meta.partitions WHERE parent_name = 't' "
+            "AND partition_name LIKE 't\\_partman%'"
+        ).fetchone()
+        assert owned == (0,)
         # new ids continue after the old ones; the writers' rows are still equal
         if shape.name == "bigint":
             conn.execute("INSERT INTO t (body) VALUES ('after')")

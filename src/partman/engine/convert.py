@@ -230,7 +230,6 @@ class Converter:
             meta = sql.Identifier(self._meta)
 
             def work() -> None:
-                self._hook("finish:locked")
                 conn.execute(
                     sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
                         sql.Identifier(TRIGGER_NAME), s, sql.Identifier(name)
@@ -249,6 +248,8 @@ class Converter:
                         sql.Identifier(model.function_name(record["id"])),
                     )
                 )
+                report.notes += self._take_names(conn, schema, name, record["twin_name"])
+                self._hook("finish:locked")
                 self._set_state(conn, record["id"], State.FINISHED)
 
             try:
@@ -263,6 +264,47 @@ class Converter:
             return report
         finally:
             conn.close()
+
+    def _take_names(
+        self, conn: psycopg.Connection[Any], schema: str, name: str, twin_name: str
+    ) -> list[str]:
+        """Once the old table is gone, the new table's partitions, indexes (and so its primary
+        key and unique constraints) and identity sequence named after the twin take the
+        table's name: `orders_partman_new_p20260901` -> `orders_p20260901`. A name that would
+        be too long or is taken is left as it is."""
+        cur = conn.execute(
+            "SELECT c.relname::text, c.relkind::text FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+            "AND left(c.relname, length(%s)) = %s AND c.relkind IN ('r', 'p', 'i', 'I', 'S') "
+            "ORDER BY c.relkind DESC, c.relname",
+            (schema, twin_name + "_", twin_name + "_"),
+        )
+        kinds = {"r": "TABLE", "p": "TABLE", "i": "INDEX", "I": "INDEX", "S": "SEQUENCE"}
+        kept: list[str] = []
+        for relname, kind in cur.fetchall():
+            new = name + relname[len(twin_name) :]
+            if len(new.encode()) > 63 or _exists(conn, schema, new):
+                kept.append(relname)
+                continue
+            conn.execute(
+                sql.SQL("ALTER {} {}.{} RENAME TO {}").format(
+                    sql.SQL(kinds[kind]),
+                    sql.Identifier(schema),
+                    sql.Identifier(relname),
+                    sql.Identifier(new),
+                )
+            )
+            if kind in ("r", "p"):
+                conn.execute(
+                    sql.SQL(
+                        "UPDATE {}.partitions SET partition_name = %s "
+                        "WHERE schema_name = %s AND partition_name = %s"
+                    ).format(sql.Identifier(self._meta)),
+                    (new, schema, relname),
+                )
+        if kept:
+            return [f"kept the names of {', '.join(kept)} (too long or taken)"]
+        return []
 
     def status(self, schema: str, name: str) -> dict[str, Any] | None:
         """The conversion's record (state, cursor, rows copied), or None."""
@@ -564,8 +606,8 @@ class Converter:
         steps.append(StepPlan(Step.SWAP, Step.SWAP in done, swap))
         notes = [
             "not carried: triggers and row-level security policies of the source, column "
-            "privileges, TRUNCATE during the conversion (not captured); index and constraint "
-            "names of the new table are PostgreSQL's own for the twin",
+            "privileges, TRUNCATE during the conversion (not captured); the new table's "
+            "partitions, indexes and sequence keep the twin's names until --finish renames them",
         ]
         triggers = _user_triggers(conn, table.schema, source.name)
         if triggers:

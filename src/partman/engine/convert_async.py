@@ -228,7 +228,6 @@ class AsyncConverter:
             meta = sql.Identifier(self._meta)
 
             async def work() -> None:
-                self._hook("finish:locked")
                 await conn.execute(
                     sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
                         sql.Identifier(TRIGGER_NAME), s, sql.Identifier(name)
@@ -247,6 +246,8 @@ class AsyncConverter:
                         sql.Identifier(model.function_name(record["id"])),
                     )
                 )
+                report.notes += await self._take_names(conn, schema, name, record["twin_name"])
+                self._hook("finish:locked")
                 await self._set_state(conn, record["id"], State.FINISHED)
 
             try:
@@ -261,6 +262,47 @@ class AsyncConverter:
             return report
         finally:
             await conn.close()
+
+    async def _take_names(
+        self, conn: psycopg.AsyncConnection[Any], schema: str, name: str, twin_name: str
+    ) -> list[str]:
+        """Once the old table is gone, the new table's partitions, indexes (and so its primary
+        key and unique constraints) and identity sequence named after the twin take the
+        table's name: `orders_partman_new_p20260901` -> `orders_p20260901`. A name that would
+        be too long or is taken is left as it is."""
+        cur = await conn.execute(
+            "SELECT c.relname::text, c.relkind::text FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+            "AND left(c.relname, length(%s)) = %s AND c.relkind IN ('r', 'p', 'i', 'I', 'S') "
+            "ORDER BY c.relkind DESC, c.relname",
+            (schema, twin_name + "_", twin_name + "_"),
+        )
+        kinds = {"r": "TABLE", "p": "TABLE", "i": "INDEX", "I": "INDEX", "S": "SEQUENCE"}
+        kept: list[str] = []
+        for relname, kind in await cur.fetchall():
+            new = name + relname[len(twin_name) :]
+            if len(new.encode()) > 63 or await _exists(conn, schema, new):
+                kept.append(relname)
+                continue
+            await conn.execute(
+                sql.SQL("ALTER {} {}.{} RENAME TO {}").format(
+                    sql.SQL(kinds[kind]),
+                    sql.Identifier(schema),
+                    sql.Identifier(relname),
+                    sql.Identifier(new),
+                )
+            )
+            if kind in ("r", "p"):
+                await conn.execute(
+                    sql.SQL(
+                        "UPDATE {}.partitions SET partition_name = %s "
+                        "WHERE schema_name = %s AND partition_name = %s"
+                    ).format(sql.Identifier(self._meta)),
+                    (new, schema, relname),
+                )
+        if kept:
+            return [f"kept the names of {', '.join(kept)} (too long or taken)"]
+        return []
 
     async def status(self, schema: str, name: str) -> dict[str, Any] | None:
         """The conversion's record (state, cursor, rows copied), or None."""
@@ -562,8 +604,8 @@ class AsyncConverter:
         steps.append(StepPlan(Step.SWAP, Step.SWAP in done, swap))
         notes = [
             "not carried: triggers and row-level security policies of the source, column "
-            "privileges, TRUNCATE during the conversion (not captured); index and constraint "
-            "names of the new table are PostgreSQL's own for the twin",
+            "privileges, TRUNCATE during the conversion (not captured); the new table's "
+            "partitions, indexes and sequence keep the twin's names until --finish renames them",
         ]
         triggers = await _user_triggers(conn, table.schema, source.name)
         if triggers:
