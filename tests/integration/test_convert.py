@@ -667,3 +667,23 @@ INSERT INTO s (kind, qty) SELECT CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, g
             conn.execute(
                 sql.SQL("DROP ROLE {}, {}").format(sql.Identifier(owner), sql.Identifier(reader))
             )
+
+
+def test_async_face(dsn: str) -> None:
+    import asyncio
+
+    shape = SHAPES[0]
+    set_up(dsn, shape)
+
+    async def run() -> None:
+        conv = partman.AsyncConverter(dsn, config=CONFIG, batch_rows=700)
+        plan = await conv.plan(shape.table)
+        assert not any(s.done for s in plan.steps)
+        report = await conv.convert(shape.table)
+        assert report.state is State.SWAP and report.rows_copied == 3000
+        assert (await conv.rollback("public", "t")).state is State.COPY
+        assert (await conv.convert(shape.table)).state is State.SWAP
+        assert (await conv.finish("public", "t")).state is State.FINISHED
+
+    asyncio.run(run())
+    same(dsn, shape)
