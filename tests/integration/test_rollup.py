@@ -732,3 +732,43 @@ def test_partman_plan_and_apply_with_a_config_file_show_and_do_the_roll_ups(
     names = [name for name, _ in partitions(conn)]
     assert names[:2] == ["events_p20260101_20260201", "events_p20260201_20260301"]
     assert "rollup" not in cli("plan")
+
+
+def test_an_update_in_a_subtransaction_running_during_the_copy_is_kept(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock
+) -> None:
+    """A transaction open while the days are copied updates an old row inside a SAVEPOINT (its
+    row version's xmin is a subtransaction id, which a snapshot's list of running transactions
+    does not hold) and commits before the swap: the swap still copies that day again."""
+    other = psycopg.connect(dsn)
+    steps: list[str] = []
+
+    def on_step(step: str, op: object) -> None:
+        steps.append(step)
+        if step == "rollup_copy" and steps.count(step) == 1:
+            other.execute("SELECT txid_current()")  # a top-level xid, running during the copy
+            other.execute("SAVEPOINT s")
+            other.execute(
+                "UPDATE events SET payload = '{\"sub\": 1}' WHERE created_at = "
+                "'2026-01-20 05:00+00'"
+            )
+            other.execute("RELEASE SAVEPOINT s")
+        if step == "rollup_swap":
+            other.commit()
+
+    create_events(conn)
+    try:
+        with partman.Manager(dsn, clock=clock, on_step=on_step) as m:
+            m.add_managed_table(table())
+            assert m.maintain().ok
+            fill(conn)
+            clock.set(LATER)
+            report = m.maintain()
+            assert report.ok, str(report)
+    finally:
+        other.close()
+    row = conn.execute(
+        "SELECT payload FROM ONLY events_p20260101_20260201 WHERE created_at = "
+        "'2026-01-20 05:00+00'"
+    ).fetchall()
+    assert row == [({"sub": 1},)]

@@ -1,12 +1,17 @@
 """The SQL of a roll-up's steps beyond its DDL (`model.operations.RollupPartition`): the
 staging record and comment, the copy's snapshot, the swap's guard and its change check.
 
-A late row is one the copy did not see: inserted or updated by a transaction its snapshot did
-not count as committed. Under the swap's lock no writer is left, so each fine partition's
-rows are counted, and those whose `xmin` the copy's snapshot did not see counted apart; any
-such row, or a count that differs from the coarse table's rows of that range (a delete), has
-the partition copied again inside the swap. `xmin` is a 32-bit xid: the snapshot's 64-bit
-xids are compared modulo 2**32, as PostgreSQL compares them (a frozen row reads as xid 2).
+A late row is one the copy may not have seen. Under the swap's lock no writer is left, so each
+fine partition's rows are counted, and those whose `xmin` is not older than the copy's
+snapshot's `xmin` (the oldest transaction still running when it was taken) counted apart:
+such a row was written by a transaction that may have been running then, or by one that
+began later. That test is conservative on purpose: a row written in a subtransaction has
+an `xmin` the snapshot's list of running transactions does not hold (PostgreSQL's own
+`pg_visible_in_snapshot` is wrong for those), but it is always newer than its top-level
+transaction, so it counts. Any such row, or a count that differs from the coarse table's rows
+of that range (a delete), has the partition copied again inside the swap. `xmin` is a 32-bit
+xid: the snapshot's 64-bit one is compared modulo 2**32, as PostgreSQL compares xids (a
+frozen row reads as xid 2).
 """
 
 from __future__ import annotations
@@ -31,19 +36,18 @@ _XID = 2**32
 
 @dataclass(frozen=True)
 class CopySnapshot:
-    """The copy's snapshot (`pg_current_snapshot()`), its xids cut to 32 bits."""
+    """What the swap needs of the copy's snapshot (`pg_current_snapshot()`): its `xmin`,
+    cut to 32 bits."""
 
-    xmax: int
-    xip: tuple[int, ...]
+    xmin: int
     filenode: int | None = None
     """The fine partition's file when its copy began: a rewrite since (VACUUM FULL, CLUSTER)
     may have moved rows between the blocks of a batched copy, so it is copied again."""
 
     @classmethod
     def parse(cls, text: str, filenode: int | None = None) -> CopySnapshot:
-        _, xmax, xip = text.split(":")
-        xips = tuple(int(x) % _XID for x in xip.split(",") if x)
-        return cls(int(xmax) % _XID, xips, filenode)
+        xmin = text.split(":")[0]
+        return cls(int(xmin) % _XID, filenode)
 
 
 def staging_comment(op: RollupPartition) -> str:
@@ -127,15 +131,12 @@ def guard_query(op: RollupPartition) -> sql.Composed:
 
 
 def seen_by(snap: CopySnapshot) -> sql.Composed:
-    """A row version the snapshot saw: its `xmin` frozen (2), or before the snapshot's xmax
-    (modulo 2**32) and not in progress then."""
+    """A row version the snapshot surely saw: its `xmin` frozen (2), or older than the
+    snapshot's `xmin` (modulo 2**32): committed (or aborted, then not a row) before it."""
     x = sql.SQL("(xmin::text::bigint)")
-    xip = sql.SQL("ARRAY[{}]::bigint[]").format(
-        sql.SQL(", ").join(sql.Literal(v) for v in snap.xip)
+    return sql.SQL("({x} < 3 OR ((({x} - {m}) % {w} + {w}) % {w} >= {h}))").format(
+        x=x, m=sql.Literal(snap.xmin), w=sql.Literal(_XID), h=sql.Literal(_XID // 2)
     )
-    return sql.SQL(
-        "({x} < 3 OR ((({x} - {m}) % {w} + {w}) % {w} >= {h} AND {x} <> ALL ({xip})))"
-    ).format(x=x, m=sql.Literal(snap.xmax), w=sql.Literal(_XID), h=sql.Literal(_XID // 2), xip=xip)
 
 
 def changes_query(
