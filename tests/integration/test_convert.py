@@ -499,6 +499,7 @@ def test_cli_plan_steps_rollback_finish(dsn: str) -> None:
     body = json.loads(rest.stdout)
     assert body["state"] == "swap" and body["steps_run"] == ["verify", "swap"]
     assert body["verified_rows"] > 3000
+    assert sum(body["partitions"].values()) == body["verified_rows"]  # counted per partition
     same(dsn, shape)
     back = cli(dsn, "public.t", "--rollback")
     assert back.returncode == 0 and "rolled back" in back.stdout
@@ -686,4 +687,31 @@ def test_async_face(dsn: str) -> None:
         assert (await conv.finish("public", "t")).state is State.FINISHED
 
     asyncio.run(run())
+    same(dsn, shape)
+
+
+def test_verify_finds_a_twin_that_differs_and_nothing_is_swapped(dsn: str) -> None:
+    shape = SHAPES[0]
+    set_up(dsn, shape)
+    conv = converter(dsn)
+    conv.convert(shape.table, until=Step.COPY)
+    with psycopg.connect(dsn, autocommit=True) as conn:  # behind the converter's back
+        conn.execute("UPDATE t_partman_new SET body = 'tampered' WHERE id = 1234")
+    with pytest.raises(partman.ConversionError, match="differs from the source"):
+        conv.convert(shape.table)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT relkind::text FROM pg_class WHERE relname = 't'"
+        ).fetchone() == ("r",)
+        conn.execute("DELETE FROM t_partman_new WHERE id = 1234")  # the same count, one short
+        conn.execute(
+            "INSERT INTO t_partman_new (id, body) OVERRIDING SYSTEM VALUE VALUES (1234, 'x')"
+        )
+    with pytest.raises(partman.ConversionError, match="differs from the source"):
+        conv.convert(shape.table)
+    # a change to the row in the source is captured and replayed: the twin is right again
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE t SET body = body WHERE id = 1234")
+        conn.execute("UPDATE ref SET body = body WHERE id = 1234")
+    assert conv.convert(shape.table).state is State.SWAP
     same(dsn, shape)
