@@ -772,3 +772,27 @@ def test_an_update_in_a_subtransaction_running_during_the_copy_is_kept(
         "'2026-01-20 05:00+00'"
     ).fetchall()
     assert row == [({"sub": 1},)]
+
+
+def test_a_table_with_a_default_partition_is_rolled_up_and_a_gap_keeps_its_month_fine(
+    conn: Conn, dsn: str, clock: partman.SimulatedClock
+) -> None:
+    create_events(conn)
+    with partman.Manager(dsn, clock=clock) as m:
+        m.add_managed_table(table(default_partition=True))
+        assert m.maintain().ok
+        rows = fill(conn)
+        conn.execute("INSERT INTO events VALUES ('2025-06-01', 1, NULL)")  # into the default
+        conn.execute("DROP TABLE events_p20260210")  # a gap in February (its rows with it)
+        gone = 24
+        clock.set(dt.datetime(2026, 6, 10, tzinfo=dt.UTC))  # January and February past
+        plan = m.plan()
+        rolls = [op for op in plan if isinstance(op, RollupPartition)]
+        assert [op.partition_name for op in rolls] == ["events_p20260101_20260201"]
+        assert any("has a gap" in n.message for n in plan.notices)
+        report = m.maintain()
+        assert report.ok, str(report)
+        assert len(content(conn)) == rows - gone + 1
+        names = [name for name, _ in partitions(conn)]
+        assert "events_p20260101_20260201" in names and "events_default" in names
+        assert "events_p20260201" in names  # February stays daily

@@ -414,7 +414,11 @@ class Executor:
     ) -> str | None:
         """Who would make our lock request queue? Holders of a conflicting lock whose
         transaction is older than the lock budget, or idle in transaction."""
-        creates = any(isinstance(op, CreatePartition | CreateDefaultPartition) for op in ops)
+        creates = any(  # an ATTACH locks the default partition too
+            isinstance(op, CreatePartition | CreateDefaultPartition)
+            or (isinstance(op, RollupPartition) and not op.abandon)
+            for op in ops
+        )
         strong = any(
             (isinstance(op, RetirePartition) and op.stage == Stage.ATTACHED and not op.concurrently)
             or (isinstance(op, RollupPartition) and not op.abandon)
