@@ -715,3 +715,14 @@ def test_verify_finds_a_twin_that_differs_and_nothing_is_swapped(dsn: str) -> No
         conn.execute("UPDATE ref SET body = body WHERE id = 1234")
     assert conv.convert(shape.table).state is State.SWAP
     same(dsn, shape)
+
+
+def test_many_partitions(dsn: str) -> None:
+    shape = SHAPES[1]  # 3,000 hours of rows by day: 136 partitions, counted in 3 scans
+    set_up(dsn, shape)
+    daily = Table(name="t", partition_by="created_at", partition_interval="1 day")
+    report = converter(dsn, batch_rows=1000).convert(daily, extend_unique=True)
+    assert report.state is State.SWAP
+    assert len(report.partitions) > 128
+    assert sum(report.partitions.values()) == report.verified_rows == 3000
+    same(dsn, shape)

@@ -78,6 +78,9 @@ starts, and inside one before its transaction commits ("twin:created", "twin:reg
 "swap:locked", "rollback:locked", "finish:locked"); an exception from it stops the conversion
 there (tests use it to crash the converter at every step)."""
 ProgressHook = Callable[[Progress], object]
+_FILTERS_PER_SCAN = 64
+"""Partitions counted per scan of the source by verify (each row is tested against every
+partition constraint of its scan: a few dozen is cheap, thousands are not)."""
 VERIFY_BATCH_ROWS = 50_000
 """Rows per checksum batch (fixed, so that the checksum of a table does not depend on the copy's
 batch size: md5 over the batches' md5s, each of the rows' text in key order)."""
@@ -1068,17 +1071,21 @@ END
                 ).format(twin=names.twin, pending=pending)
             )
             twin = {str(n): int(c) for n, c in await cur.fetchall()}
-            filters = sql.SQL(", ").join(
-                sql.SQL("count(*) FILTER (WHERE {})").format(sql.SQL(d)) for _, d in leaves
-            )
-            cur = await conn.execute(
-                sql.SQL("SELECT {filters} FROM {src} x WHERE {pending}").format(
-                    filters=filters, src=names.src, pending=pending
+            row: list[int] = []
+            for start in range(0, len(leaves), _FILTERS_PER_SCAN):
+                filters = sql.SQL(", ").join(
+                    sql.SQL("count(*) FILTER (WHERE {})").format(sql.SQL(d))
+                    for _, d in leaves[start : start + _FILTERS_PER_SCAN]
                 )
-            )
-            row = await cur.fetchone()
-            assert row is not None
-        counts = {leaf: int(row[i]) for i, (leaf, _) in enumerate(leaves)}
+                cur = await conn.execute(
+                    sql.SQL("SELECT {filters} FROM {src} x WHERE {pending}").format(
+                        filters=filters, src=names.src, pending=pending
+                    )
+                )
+                got = await cur.fetchone()
+                assert got is not None
+                row += [int(n) for n in got]
+        counts = {leaf: row[i] for i, (leaf, _) in enumerate(leaves)}
         differ = [
             f"{leaf}: source {n}, twin {twin.get(leaf, 0)}"
             for leaf, n in counts.items()
