@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from builders import CREATED, catalog, owned, parent, partition, record, state
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import partman
@@ -277,6 +277,29 @@ def test_rollups_never_overlap_cover_only_owned_partitions_past_the_cutoff_and_a
             and p.bound.upper[0] > op.lower  # type: ignore[operator]
         }
         assert inside == {f.name for f in op.fines}
+    # and every period that qualifies is rolled up (computed here without the planner)
+    ret_cutoff = None if table.retention is None else table.retention.cutoff(now, zone)  # type: ignore[union-attr]
+    expected = set()
+    for p in parts:
+        assert p.bound is not None
+        k = coarse.index(p.bound.lower[0], zone)  # type: ignore[arg-type]
+        lo, hi = coarse.bounds(k, zone)
+        if hi > cutoff or (ret_cutoff is not None and hi <= ret_cutoff):
+            continue
+        inside = [
+            q
+            for q in parts
+            if q.bound.lower[0] < hi and q.bound.upper[0] > lo  # type: ignore[union-attr, operator]
+        ]
+        if ret_cutoff is not None and any(q.bound.upper[0] <= ret_cutoff for q in inside):  # type: ignore[union-attr, operator]
+            continue
+        if any(("public", q.name) not in mine for q in inside):
+            continue
+        if len(inside) == 1 and (inside[0].bound.lower[0], inside[0].bound.upper[0]) == (lo, hi):  # type: ignore[union-attr]
+            continue
+        expected.add((lo, hi))
+    assert {(op.lower, op.upper) for op in rolls} == expected
+    event(f"roll-ups planned: {min(len(rolls), 3)}{'+' if len(rolls) > 3 else ''}")
 
 
 def test_partman_plan_shows_a_roll_up_policy_as_a_change_and_in_the_table_description() -> None:
