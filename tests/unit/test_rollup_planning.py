@@ -19,7 +19,7 @@ from partman.decide.planner import plan
 from partman.model.intervals import Interval, parse_retention
 from partman.model.operations import ForgetPartition, RollupPartition
 from partman.model.rollup import alignment_error
-from partman.model.snapshot import OwnedPartition, PartitionInfo, TableRecord
+from partman.model.snapshot import OwnedPartition, PartitionInfo, TableRecord, TenantRecord
 
 UTC = dt.UTC
 ZONE = ZoneInfo("UTC")
@@ -329,3 +329,77 @@ def test_a_period_inside_a_coarser_partition_is_left_quietly() -> None:
     )
     assert not [op for op in the_plan if isinstance(op, RollupPartition)]
     assert not [n for n in the_plan.notices if "rollup" in n.message]
+
+
+@st.composite
+def tenant_worlds(
+    draw: st.DrawFn,
+) -> tuple[TableRecord, list[PartitionInfo], list[OwnedPartition], dt.datetime]:
+    """RANGE (tenant, time): two tenants with their own days, some foreign or missing."""
+    table = rolling(record(partition_count=1), "60 days", "1 month")
+    parts: list[PartitionInfo] = []
+    records: list[OwnedPartition] = []
+    for tenant in ("acme", "globex"):
+        first = dt.date(2025, 11, 1) + dt.timedelta(days=draw(st.integers(0, 30)))
+        count = draw(st.integers(0, 120))
+        missing = draw(st.sets(st.integers(0, 119), max_size=10))
+        foreign = draw(st.sets(st.integers(0, 119), max_size=3))
+        for i in range(count):
+            if i in missing:
+                continue
+            day = first + dt.timedelta(days=i)
+            lo = dt.datetime.combine(day, dt.time(), UTC)
+            comment = None if i in foreign else CREATED
+            p = partition(
+                f"events_{tenant}_p{day:%Y%m%d}",
+                lo,
+                lo + dt.timedelta(days=1),
+                tenant=tenant,
+                comment=comment,
+            )
+            parts.append(p)
+            if i not in foreign:
+                records.append(owned(p, table, tenant=tenant))
+    now = dt.datetime(2026, 2, 1, tzinfo=UTC) + dt.timedelta(days=draw(st.integers(0, 150)))
+    return table, parts, records, now
+
+
+@settings(max_examples=100, deadline=None)
+@given(tenant_worlds())
+def test_rollups_of_a_tenant_table_stay_within_one_tenant(
+    world: tuple[TableRecord, list[PartitionInfo], list[OwnedPartition], dt.datetime],
+) -> None:
+    table, parts, records, now = world
+    tenants = [TenantRecord(table.id, t, None, None) for t in ("acme", "globex")]
+    the_plan = plan(
+        state([table], tenants=tenants, owned=records), catalog(parent(parts)), now, ZONE
+    )
+    rolls = [op for op in the_plan if isinstance(op, RollupPartition)]
+    assert table.rollup_after is not None and table.rollup_interval is not None
+    cutoff = table.rollup_after.cutoff(now, ZONE)
+    mine = {o.name for o in records}
+    tenant_of = {p.name: p.bound.lower[0] for p in parts if p.bound is not None}
+    for tenant in ("acme", "globex"):
+        own = [op for op in rolls if op.tenant == tenant]
+        spans = sorted((op.lower, op.upper) for op in own)
+        for (_, hi), (lo, _) in itertools.pairwise(spans):
+            assert hi <= lo  # type: ignore[operator]
+        for op in own:
+            assert op.upper <= cutoff  # type: ignore[operator]
+            assert op.lower_key == (tenant, op.lower) and op.upper_key == (tenant, op.upper)
+            assert op.partition_name.startswith(f"events_{tenant}_")
+            for fine in op.fines:
+                assert fine.name in mine and tenant_of[fine.name] == tenant
+        days = [
+            p for p in parts if tenant_of[p.name] == tenant and p.bound is not None
+        ]  # this tenant's
+        expected = set()
+        for p in days:
+            assert p.bound is not None
+            k = table.rollup_interval.index(p.bound.lower[1], ZONE)  # type: ignore[arg-type]
+            lo, hi = table.rollup_interval.bounds(k, ZONE)
+            inside = [q for q in days if q.bound.lower[1] < hi and q.bound.upper[1] > lo]  # type: ignore[union-attr, operator]
+            if hi <= cutoff and all(q.name in mine for q in inside):
+                expected.add((lo, hi))
+        assert {(op.lower, op.upper) for op in own} == expected
+    event(f"roll-ups planned: {min(len(rolls), 3)}")
