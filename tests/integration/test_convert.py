@@ -726,3 +726,33 @@ def test_many_partitions(dsn: str) -> None:
     assert len(report.partitions) > 128
     assert sum(report.partitions.values()) == report.verified_rows == 3000
     same(dsn, shape)
+
+
+def _uuid7(at: dt.datetime, rest: int) -> uuid.UUID:
+    ms = int(at.timestamp() * 1000)
+    value = (ms << 80) | (0x7 << 76) | ((rest & 0xFFF) << 64) | (0b10 << 62) | (rest * 7919)
+    return uuid.UUID(int=value & ((1 << 128) - 1))
+
+
+def test_epoch_and_uuid7_keys_are_time(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE e (id bigint PRIMARY KEY, at_ms bigint NOT NULL, v text)")
+        conn.execute(
+            "INSERT INTO e SELECT g, ((extract(epoch FROM now()) - g * 3600) * 1000)::bigint, "
+            "'v' || g FROM generate_series(1, 1500) g"
+        )
+        conn.execute("CREATE TABLE u7 (id uuid PRIMARY KEY, v text)")
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO u7 VALUES (%s, %s)",
+                [(_uuid7(NOW - dt.timedelta(hours=g), g), f"v{g}") for g in range(1, 1501)],
+            )
+    conv = converter(dsn)
+    epoch = Table(name="e", partition_by="at_ms", epoch="milliseconds", partition_interval="1 week")
+    report = conv.convert(epoch, extend_unique=True)
+    assert report.state is State.SWAP and report.verified_rows == 1500
+    assert "e_partman_new_default" not in report.partitions  # every row in its week
+    by_uuid = Table(name="u7", partition_by="id", partition_interval="1 week")
+    report = conv.convert(by_uuid)
+    assert report.state is State.SWAP and report.verified_rows == 1500
+    assert len(report.partitions) > 8

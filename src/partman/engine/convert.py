@@ -33,7 +33,9 @@ import functools
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -694,11 +696,11 @@ class Converter:
         low, high = _key_range(conn, table.schema, source.name, table.partition_by)
         changes: dict[str, Any] = {"name": name, "tenant_id": None}
         interval = table.interval
-        if isinstance(interval, Interval) and table.epoch is None:
+        if isinstance(interval, Interval):
             now = dt.datetime.now(dt.UTC)
-            if isinstance(low, dt.datetime | dt.date):
-                lo = _instant(low)
-                hi = _instant(high) if high is not None else now
+            lo, hi = _instant_of(low, table), _instant_of(high, table)
+            if lo is not None:
+                hi = hi or now
                 days = max(0, math.ceil((now - lo).total_seconds() / 86400)) + 62
                 changes["retention_period"] = dt.timedelta(days=days)
                 changes["backfill"] = True
@@ -1498,10 +1500,19 @@ def _fk_tail(definition: str) -> str:
     return after[2].strip() if len(after) == 3 else ""
 
 
-def _instant(value: dt.datetime | dt.date) -> dt.datetime:
+def _instant_of(value: object, table: Table) -> dt.datetime | None:
+    """The instant a time key's value stands for: a timestamp or date, an epoch integer, or a
+    UUIDv7's milliseconds; None when there is none (no rows, or a uuid of another version)."""
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    if isinstance(value, int | Decimal) and table.epoch is not None:
+        seconds = float(value) / table.epoch_unit.per_second
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    if isinstance(value, uuid.UUID) and value.version == 7:
+        return dt.datetime.fromtimestamp(int(value.hex[:12], 16) / 1000, dt.UTC)
+    return None
 
 
 def _md5(text: str) -> str:
