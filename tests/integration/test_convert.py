@@ -756,3 +756,28 @@ def test_epoch_and_uuid7_keys_are_time(dsn: str) -> None:
     report = conv.convert(by_uuid)
     assert report.state is State.SWAP and report.verified_rows == 1500
     assert len(report.partitions) > 8
+
+
+def test_list_tenants_shape(dsn: str) -> None:
+    shape = SHAPES[2]
+    set_up(dsn, shape)
+    listed = Table(
+        name="t",
+        partition_by="created_at",
+        tenant_id_column="tenant",
+        tenant_partitioning="list",
+        partition_interval="1 month",
+    )
+    writers = Writers(dsn, shape, threads=2).start()
+    try:
+        report = converter(dsn).convert(listed, extend_unique=True)
+    finally:
+        writers.finish()
+    assert writers.errors == []
+    assert report.state is State.SWAP
+    same(dsn, shape)
+    with psycopg.connect(dsn) as conn:
+        strategy = conn.execute(
+            "SELECT partstrat::text FROM pg_partitioned_table WHERE partrelid = 't'::regclass"
+        ).fetchone()
+    assert strategy == ("l",)
