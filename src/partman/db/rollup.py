@@ -139,12 +139,13 @@ def seen_by(snap: CopySnapshot) -> sql.Composed:
     )
 
 
-def changes_query(
+def changes_queries(
     op: RollupPartition, fines: Sequence[FinePartition], seen: dict[str, CopySnapshot]
-) -> sql.Composed:
-    """One row per fine partition: (its rows, rows its copy did not see, the coarse table's
-    rows of its range, whether its file is the one its copy read). A partition without a
-    snapshot was never copied: all its rows count as unseen."""
+) -> list[sql.Composed]:
+    """One query per fine partition (each statement has its own statement_timeout), one row
+    each: (its number, its rows, rows its copy may not have seen, the coarse table's rows of
+    its range, whether its file is the one its copy read). A partition without a snapshot was
+    never copied: all its rows count as unseen."""
     parts = []
     for i, f in enumerate(fines):
         snap = seen.get(f.qualified_name)
@@ -168,7 +169,7 @@ def changes_query(
                 f.table,
             )
         )
-    return sql.SQL(" UNION ALL ").join(parts) + sql.SQL(" ORDER BY 1")
+    return parts
 
 
 def size_query(fine: FinePartition) -> sql.Composed:

@@ -708,9 +708,9 @@ class AsyncExecutor:
                     SkipReason.CHANGED,
                 )
         cur = await conn.execute(
-            ddl.script([op.lock_statement(), rollups.changes_query(op, op.fines, seen)])
+            ddl.script([op.lock_statement(), *rollups.changes_queries(op, op.fines, seen)])
         )
-        rows = (await _row_sets(cur))[-1]
+        rows = [found[0] for found in (await _row_sets(cur))[-len(op.fines) :]]
         stale = [
             fine
             for fine, (_, total, unseen, copied, same_file) in zip(op.fines, rows, strict=True)
