@@ -397,15 +397,21 @@ def test_sigkill_at_every_step_resumes(dsn: str, point: str) -> None:
     if point == "replay":  # changes in the log for the replay to take
         converter(dsn).convert(shape.table, until=Step.CAPTURE)
         write_some(dsn, shape, 0)
-    proc = subprocess.run(
-        [sys.executable, "-c", KILL_SCRIPT, dsn, point],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
-    write_some(dsn, shape, 3)
-    report = converter(dsn).convert(shape.table)
+    writers = Writers(dsn, shape, threads=2).start()  # writing through the kill and resume
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", KILL_SCRIPT, dsn, point],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+        time.sleep(0.1)
+        report = converter(dsn).convert(shape.table)
+    finally:
+        writers.finish()
+    assert writers.errors == []
+    assert writers.longest < BUDGET.total_seconds()
     assert report.state is State.SWAP
     same(dsn, shape)
     assert os.getpid()  # the test process itself was never the one killed
