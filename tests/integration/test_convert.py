@@ -434,6 +434,15 @@ def test_refusals_before_any_ddl(dsn: str) -> None:
         conv.convert(Table(name="p", partition_by="id", partition_interval=10))
     with pytest.raises(partman.KeyMismatchError, match="is text"):
         conv.convert(Table(name="txt", **by_time))
+    with pytest.raises(partman.KeyMismatchError, match="integer partition_interval"):
+        conv.convert(Table(name="u", partition_by="created_at", partition_interval=1000))
+    with pytest.raises(partman.KeyMismatchError, match="partition by a timestamptz"):
+        conv.convert(Table(name="u", partition_by="id", partition_interval="1 day"))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE v4 (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n int)")
+        conn.execute("INSERT INTO v4 (n) VALUES (1)")
+    with pytest.raises(partman.KeyMismatchError, match="needs UUIDv7"):
+        conv.convert(Table(name="v4", partition_by="id", partition_interval="1 day"))
     with pytest.raises(partman.KeyMismatchError, match="no column"):
         conv.convert(Table(name="u", partition_by="nope", partition_interval="1 day"))
     with pytest.raises(partman.IndexDefinitionError, match="extend_unique"):

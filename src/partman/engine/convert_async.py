@@ -491,6 +491,14 @@ class AsyncConverter:
                 "timestamp, date or uuid (v7) column, an integer id with an integer "
                 "partition_interval, or an epoch integer with epoch=..."
             )
+        if by.type == "uuid" and not by_id:
+            low, _ = await _key_range(conn, table.schema, name, by.name)
+            if isinstance(low, uuid.UUID) and low.version != 7:
+                raise KeyMismatchError(
+                    f"{table.qualified_name}.{by.name} holds version {low.version} uuids "
+                    f"(e.g. {low}); partitioning a uuid by time needs UUIDv7 (time-ordered) "
+                    "values. Partition by a time column instead; nothing was changed"
+                )
         if table.tenant_id_column is not None:
             tenant = src.column(table.tenant_id_column)
             assert tenant is not None
