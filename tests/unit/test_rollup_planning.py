@@ -403,3 +403,23 @@ def test_rollups_of_a_tenant_table_stay_within_one_tenant(
                 expected.add((lo, hi))
         assert {(op.lower, op.upper) for op in own} == expected
     event(f"roll-ups planned: {min(len(rolls), 3)}")
+
+
+def test_an_unbounded_foreign_partition_early_in_the_timeline_does_not_stop_the_others() -> None:
+    """A partition FROM (MINVALUE) TO (2025-01-01) sorts first: it never hides January."""
+    from partman.model.bounds import Special
+
+    table = rolling(record(tenant_column=None, partition_count=1))
+    days_ = [
+        partition(f"events_p{lo:%Y%m%d}", lo, hi, comment=CREATED)
+        for lo, hi in days(dt.date(2026, 1, 1), 31)
+    ]
+    old = partition("old", Special.MINVALUE, dt.datetime(2025, 1, 1, tzinfo=UTC))
+    the_plan = plan(
+        state([table], owned=[owned(p, table) for p in days_]),
+        catalog(parent([old, *days_], tenant=None)),
+        dt.datetime(2026, 6, 1, tzinfo=UTC),
+        ZONE,
+    )
+    rolls = [op for op in the_plan if isinstance(op, RollupPartition)]
+    assert [len(op.fines) for op in rolls] == [31]

@@ -196,7 +196,7 @@ def _tenant_rollups(
     seen: set[int] = set()
     for piece in pieces:
         if piece.upper > cutoff:
-            break  # sorted by lower bound: few pieces end past the cutoff before the last ones
+            continue  # (a later piece's period may still be refused, with its notice)
         if not piece.regular:
             continue
         k = coarse.index(piece.lower)
