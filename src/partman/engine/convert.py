@@ -146,6 +146,7 @@ class Converter:
 
     def plan(self, table: Table, *, extend_unique: bool = False) -> ConvertPlan:
         """What `convert` would do, step by step (reads only)."""
+        _named(table)
         conn = self._connect()
         try:
             record = self._record(conn, table)
@@ -158,7 +159,7 @@ class Converter:
         self, table: Table, *, extend_unique: bool = False, until: Step = Step.SWAP
     ) -> ConvertReport:
         """Run the steps not done yet, up to and including `until`; run it again to resume."""
-        assert table.name is not None
+        _named(table)
         conn = self._connect()
         try:
             record = self._record(conn, table)
@@ -429,10 +430,7 @@ class Converter:
         extend_unique: bool,
     ) -> SourceTable:
         """Everything that refuses a conversion, before any DDL."""
-        assert table.name is not None
-        if table.name is None:
-            raise ConfigError("convert needs Table.name, the table to convert")
-        name = table.name
+        name = _named(table)
         if record is not None:
             settings = record["settings"]
             asked = {
@@ -1448,6 +1446,12 @@ class _Names:
 
     def at_most(self, cursor: Sequence[str], alias: str | None = None) -> sql.Composable:
         return self._compare("<=", cursor, alias)
+
+
+def _named(table: Table) -> str:
+    if table.name is None:
+        raise ConfigError("convert needs Table.name, the table to convert (e.g. name='orders')")
+    return table.name
 
 
 def _key_columns(table: Table) -> tuple[str, ...]:

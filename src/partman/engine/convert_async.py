@@ -144,6 +144,7 @@ class AsyncConverter:
 
     async def plan(self, table: Table, *, extend_unique: bool = False) -> ConvertPlan:
         """What `convert` would do, step by step (reads only)."""
+        _named(table)
         conn = await self._connect()
         try:
             record = await self._record(conn, table)
@@ -156,7 +157,7 @@ class AsyncConverter:
         self, table: Table, *, extend_unique: bool = False, until: Step = Step.SWAP
     ) -> ConvertReport:
         """Run the steps not done yet, up to and including `until`; run it again to resume."""
-        assert table.name is not None
+        _named(table)
         conn = await self._connect()
         try:
             record = await self._record(conn, table)
@@ -427,10 +428,7 @@ class AsyncConverter:
         extend_unique: bool,
     ) -> SourceTable:
         """Everything that refuses a conversion, before any DDL."""
-        assert table.name is not None
-        if table.name is None:
-            raise ConfigError("convert needs Table.name, the table to convert")
-        name = table.name
+        name = _named(table)
         if record is not None:
             settings = record["settings"]
             asked = {
@@ -1446,6 +1444,12 @@ class _Names:
 
     def at_most(self, cursor: Sequence[str], alias: str | None = None) -> sql.Composable:
         return self._compare("<=", cursor, alias)
+
+
+def _named(table: Table) -> str:
+    if table.name is None:
+        raise ConfigError("convert needs Table.name, the table to convert (e.g. name='orders')")
+    return table.name
 
 
 def _key_columns(table: Table) -> tuple[str, ...]:
