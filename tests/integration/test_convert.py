@@ -469,7 +469,13 @@ def test_plan_then_resume_shows_done_steps(dsn: str) -> None:
     assert [s.step.value for s in plan.steps] == ["twin", "capture", "copy", "verify", "swap"]
     assert not any(s.done for s in plan.steps)
     assert any("child_t_id_fkey" in line for line in plan.steps[-1].lines)
-    conv.convert(shape.table, until=Step.COPY)
+    seen: list[tuple[int, int]] = []
+    copying = converter(
+        dsn, on_progress=lambda p: seen.append((p.rows_copied, p.rows_total)), batch_rows=700
+    )
+    copying.convert(shape.table, until=Step.COPY)
+    assert [n for n, _ in seen] == [700, 1400, 2100, 2800, 3000]  # one report a batch
+    assert all(total >= n for n, total in seen) and seen[0][1] == 3000  # the estimate
     plan = conv.plan(shape.table)
     assert [s.done for s in plan.steps] == [True, True, True, False, False]
     with psycopg.connect(dsn) as conn:
