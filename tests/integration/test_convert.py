@@ -475,9 +475,14 @@ def test_plan_then_resume_shows_done_steps(dsn: str) -> None:
     )
     copying.convert(shape.table, until=Step.COPY)
     assert [n for n, _ in seen] == [700, 1400, 2100, 2800, 3000]  # one report a batch
+    verified: list[int] = []
+    converter(dsn, on_progress=lambda p: verified.append(p.rows_copied)).convert(
+        shape.table, until=Step.VERIFY
+    )
+    assert verified == [3000]  # verify reports too (a batch of 50,000 rows)
     assert all(total >= n for n, total in seen) and seen[0][1] == 3000  # the estimate
     plan = conv.plan(shape.table)
-    assert [s.done for s in plan.steps] == [True, True, True, False, False]
+    assert [s.done for s in plan.steps] == [True, True, True, True, False]
     with psycopg.connect(dsn) as conn:
         assert conn.execute(
             "SELECT relkind::text FROM pg_class WHERE relname = 't'"

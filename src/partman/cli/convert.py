@@ -35,7 +35,8 @@ _STEPS = ", ".join(s.value for s in Step)
 
 
 class _Bar:
-    """Rows copied, rows per second and the time left (a rich progress bar on a terminal)."""
+    """Rows copied (then verified), rows per second and the time left (a rich progress bar on a
+    terminal)."""
 
     def __init__(self) -> None:
         from rich.progress import (
@@ -48,7 +49,7 @@ class _Bar:
         )
 
         self.progress = Progress(
-            TextColumn("copy"),
+            TextColumn("{task.description}"),
             BarColumn(complete_style="green", finished_style="green"),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]} rows/s"),
@@ -62,11 +63,16 @@ class _Bar:
         self.task = self.progress.add_task("copy", total=None, rate="-", replayed=0)
         self.started = time.monotonic()
         self.first: int | None = None
+        self.step = "copy"
 
     def update(self, p: Progress) -> None:
         if self.first is None:
             self.first = p.rows_copied
             self.progress.start()
+        if p.step.value != self.step:  # a new bar for the verify step
+            self.step = p.step.value
+            self.task = self.progress.add_task(self.step, total=None, rate="-", replayed=0)
+            self.started, self.first = time.monotonic(), 0
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = (p.rows_copied - self.first) / elapsed
         self.progress.update(

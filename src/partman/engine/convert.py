@@ -1038,6 +1038,7 @@ END
                 )
             rows += sums[0][0]
             digests.append(sums[0][1])
+            self._progress(Progress(Step.VERIFY, rows, max(rows, source.rows_estimate)))
             if end is None:
                 break
             cursor = [str(v) for v in end]
