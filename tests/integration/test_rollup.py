@@ -724,8 +724,8 @@ def test_partman_plan_and_apply_with_a_config_file_show_and_do_the_roll_ups(
         return done.stdout
 
     plan = cli("plan")
-    assert "rollup public.events_p20260101_20260201" in plan
-    assert "rollup public.events_p20260201_20260301" in plan
+    assert "~ rollup public.events_p20260101_20260201" in plan  # merged, not retired
+    assert "~ rollup public.events_p20260201_20260301" in plan
     assert "31 partition(s) of [2026-01-01" in plan
     cli("apply", "--yes")
     assert content(conn) == before

@@ -116,3 +116,28 @@ def test_archives_are_listed_and_restored_through_the_api(
     assert _samples(client, "partman_archive_files") == {("public.events", "restored"): 1.0}
     again = client.post("/api/tables/public.events/restore", json=body, headers=AUTH)
     assert again.status_code == 409 and "no archive" in again.json()["message"], again.text
+
+
+def test_the_api_shows_a_tables_roll_up_and_export_policy(
+    conn: Conn, make_service: Any, serve: Any, tmp_path: Path
+) -> None:
+    conn.execute(
+        "CREATE TABLE public.events (id bigint NOT NULL, at timestamptz NOT NULL) "
+        "PARTITION BY RANGE (at)"
+    )
+    service = make_service()
+    service.manager.add_managed_table(
+        partman.Table(
+            name="events",
+            partition_by="at",
+            retention_period="1 year",
+            retention_action="export",
+            export_location=str(tmp_path),
+            rollup_after="90 days",
+            rollup_interval="1 month",
+        )
+    )
+    client = serve(service)
+    shown = client.get("/api/tables/public.events").json()
+    assert (shown["rollup_after"], shown["rollup_interval"]) == ("90 days", "1 month")
+    assert shown["export_location"] == str(tmp_path)

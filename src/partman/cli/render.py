@@ -38,10 +38,13 @@ def _bounds(op: Operation) -> str:
 
 
 def op_line(op: Operation, indent: str, show_sql: bool) -> list[Text]:
-    """+ green for a create, - red for a retirement, ~ yellow for a forget; its SQL below."""
+    """+ green for a create, - red for a retirement, ~ yellow for a forget or a roll-up (fine
+    partitions merged: nothing is lost); its SQL below."""
     create = op.kind.startswith("create")
     sign, style = (
-        ("+", "green") if create else (("-", "red") if op.kind != "forget" else ("~", "yellow"))
+        ("+", "green")
+        if create
+        else (("~", "yellow") if op.kind in ("forget", "rollup") else ("-", "red"))
     )
     line = Text(f"{indent}{sign} {op.kind} {op.partition_qualified}{_bounds(op)}", style=style)
     line.append(f"  {op.reason}", style="dim")

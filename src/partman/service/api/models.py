@@ -122,6 +122,13 @@ class TableOut(BaseModel):
     storage_parameters: dict[str, int | float | bool] = Field(
         default_factory=dict, description="each new partition's WITH (...)"
     )
+    export_location: str | None = Field(
+        None, description='where retention_action "export" writes Parquet files'
+    )
+    rollup_after: str | None = Field(
+        None, description="partitions of periods wholly older than this are rolled up"
+    )
+    rollup_interval: str | None = Field(None, description="the coarse period they are merged into")
     tenants: int
     partitions: int
     default_rows: int | None = Field(description="rows waiting in the default partition")

@@ -93,6 +93,9 @@ def table_out(
         sub_partition_modulus=record.sub_partition_modulus,
         tenant_partitioning=record.tenant_partitioning,
         storage_parameters=dict(record.storage_parameters),
+        export_location=record.export_location,
+        rollup_after=None if record.rollup_after is None else retention_out(record.rollup_after),
+        rollup_interval=None if record.rollup_interval is None else str(record.rollup_interval),
         min_runway_ids=min(ids, default=None) if record.by_id else None,
         tenants=counts.get(record.id, 0),
         partitions=sum(

@@ -705,6 +705,8 @@ function showTables(tables, parts, plan) {
       "shortest runway " + (t.min_runway_text || duration(t.min_runway_seconds)),
     ];
     if (t.epoch) bits.push(t.time_column + " in epoch " + t.epoch);
+    if (t.rollup_after) bits.push("rolled up into " + t.rollup_interval + " after " + t.rollup_after);
+    if (t.export_location) bits.push("exports to " + t.export_location);
     if (t.sub_partition_by) bits.push("each HASH (" + t.sub_partition_by + ") into " + t.sub_partition_modulus);
     if (t.tenant_partitioning === "list") bits.push("LIST (" + t.tenant_column + ") → RANGE (" + t.time_column + ")");
     if (t.default_partition) bits.push("default partition: " + (t.default_rows === null ? "?" : t.default_rows) + " rows");
