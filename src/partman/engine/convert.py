@@ -82,6 +82,8 @@ starts, and inside one before its transaction commits ("twin:created", "twin:reg
 "swap:locked", "rollback:locked", "finish:locked"); an exception from it stops the conversion
 there (tests use it to crash the converter at every step)."""
 ProgressHook = Callable[[Progress], object]
+_LOCK_MODES = {m: m for m in ("ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE")}
+"""The lock modes `_locked` takes (a fixed set: the text goes into the statement)."""
 _FILTERS_PER_SCAN = 64
 """Partitions counted per scan of the source by verify (each row is tested against every
 partition constraint of its scan: a few dozen is cheap, thousands are not)."""
@@ -782,7 +784,7 @@ END
             self._hook("capture:created")
             self._set_state(conn, record["id"], State.CAPTURE)
 
-        self._locked(conn, [(source.schema, source.name)], work)
+        self._locked(conn, [(source.schema, source.name)], work, "SHARE ROW EXCLUSIVE")
 
     # -- step 3: copy ------------------------------------------------------------------------
 
@@ -1315,8 +1317,10 @@ END
         conn: psycopg.Connection[Any],
         tables: Sequence[tuple[str, str]],
         work: Callable[[], Any],
+        mode: str = "ACCESS EXCLUSIVE",
     ) -> int:
-        """`work` in one transaction holding ACCESS EXCLUSIVE on `tables`, taken under
+        """`work` in one transaction holding `mode` (ACCESS EXCLUSIVE, or SHARE ROW EXCLUSIVE
+        for a trigger: reads go on) on `tables`, taken under
         lock_timeout after a look for holders that would make the request queue (then it waits
         and retries instead, never queueing in front of the application); returns attempts."""
         attempts = 0
@@ -1335,8 +1339,9 @@ END
                             )
                         )
                         conn.execute(
-                            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-                                sql.SQL(", ").join(sql.Identifier(s, n) for s, n in tables)
+                            sql.SQL("LOCK TABLE {} IN {} MODE").format(
+                                sql.SQL(", ").join(sql.Identifier(s, n) for s, n in tables),
+                                sql.SQL(_LOCK_MODES[mode]),
                             )
                         )
                         work()
