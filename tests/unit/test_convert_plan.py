@@ -4,6 +4,8 @@ the copy's batch count."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -131,3 +133,39 @@ def test_plan_json_shape() -> None:
     )
     assert plan.to_dict()["state"] == "capture"
     assert plan.to_dict()["steps"] == [{"step": "twin", "done": True, "lines": ["x"]}]
+
+
+def _names(keys: tuple[str, ...], types: tuple[str, ...]) -> Any:
+    from partman.engine.convert_async import _Names
+
+    table = SourceTable(
+        "public", "t", tuple(Column(k, t) for k, t in zip(keys, types, strict=True)), keys
+    )
+    record = {"id": 7, "key_columns": list(keys), "key_types": list(types)}
+    return _Names("partman_meta", "public", "t", "t_partman_new", record, table)
+
+
+def test_keyset_predicates_are_ones_an_index_serves() -> None:
+    one = _names(("id",), ("bigint",))
+    assert one.after(None).as_string(None) == "TRUE"
+    assert one.after(["41"]).as_string(None) == "\"id\" > '41'::bigint"
+    assert one.at_most(["99"], "s").as_string(None) == '"s"."id" <= \'99\'::bigint'
+    assert one.match("t").as_string(None) == '"t"."id" = ANY(%(k0)s::text[]::bigint[])'
+    two = _names(("tenant", "id"), ("integer", "uuid"))
+    assert two.after(["3", "00000000-0000-0000-0000-000000000001"]).as_string(None) == (
+        "(\"tenant\", \"id\") > ('3'::integer, '00000000-0000-0000-0000-000000000001'::uuid)"
+    )
+    assert two.match("s").as_string(None) == (
+        '("s"."tenant", "s"."id") IN (SELECT * FROM unnest(%(k0)s::text[]::integer[], '
+        "%(k1)s::text[]::uuid[]))"
+    )
+    assert two.key_arrays([("1", "a"), ("2", "b")]) == {"k0": ["1", "2"], "k1": ["a", "b"]}
+    assert one.log.as_string(None) == '"partman_meta"."convert_7_log"'
+
+
+@given(st.lists(st.integers(0, 10**6), min_size=0, max_size=50, unique=True), st.integers(1, 9))
+def test_key_arrays_keep_each_key_once_in_column_order(ids: list[int], tenant: int) -> None:
+    two = _names(("tenant", "id"), ("integer", "bigint"))
+    rows = [(str(tenant), str(i)) for i in ids]
+    arrays = two.key_arrays(rows)
+    assert list(zip(arrays["k0"], arrays["k1"], strict=True)) == rows
