@@ -778,6 +778,8 @@ def test_two_builds_of_one_table_never_run_at_once(
         with pytest.raises(partman.LockUnavailableError, match="another index build"):
             manager.create_index("app.events", ["tenant_id"])
         assert all_indexes(conn) == []
+        # released now: a closed session's locks go only once its backend has exited
+        other.execute("SELECT pg_advisory_unlock(hashtextextended('partman:index:app.events', 0))")
     assert manager.create_index("app.events", ["tenant_id"]).valid
 
 
