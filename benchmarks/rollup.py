@@ -2,7 +2,7 @@
 partman and by plain SQL in one transaction, while an application writes today's rows and
 reads the table.
 
-    .venv/bin/python benchmarks/rollup.py [--rows 1000000] [--server 18|15]
+    .venv/bin/python benchmarks/rollup.py [--rows 1000000] [--server 18|15] [--quick]
 
 One table, RANGE (created_at) by day, a primary key and a jsonb column; January holds R rows
 spread over its 31 days. Two application threads run all along: one INSERTs today's rows one
@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in January")
     parser.add_argument("--server", default="18", help="18 (embedded) or 15 (Debian)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rows = min(args.rows, 3_100)
     rows_out = []
     with b.server(args.server) as srv:
         dsn = b.create_database(srv, "bench_rollup")
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         b.drop_database(srv, "bench_rollup")
         notes = [srv.describe()]
     b.print_table(
-        f"Roll-up of 31 daily partitions ({args.rows:,} rows) into one monthly partition",
+        f"11. Roll-up of 31 daily partitions ({args.rows:,} rows) into one monthly partition",
         ["how", "total", "swap transaction", "longest app insert", "longest app select"],
         rows_out,
         notes,

@@ -1,7 +1,8 @@
 """Every benchmark of issues 7, 14 and 16, one after the other, then all their tables together.
 
     .venv/bin/python benchmarks/run.py [--quick]
-        [create steady retention pg_partman partsmith shapes indexes export convert footprint]
+        [create steady retention pg_partman partsmith shapes indexes export convert rollup
+         footprint]
 
 With no names it runs them all (footprint is then measured by the steady-state run, at its
 ~30k size, instead of building that database a second time). `--quick` runs tiny sizes, to
@@ -22,6 +23,7 @@ import export
 import footprint
 import indexes
 import retention
+import rollup
 import shapes
 import steady
 import vs_partsmith
@@ -37,6 +39,7 @@ ORDER = (
     "indexes",
     "export",
     "convert",
+    "rollup",
     "footprint",
 )
 
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         "indexes": lambda: indexes.main(quick),
         "export": lambda: export.main(quick),
         "convert": lambda: convert.main(quick),
+        "rollup": lambda: rollup.main(quick),
         "footprint": lambda: footprint.main(quick),
     }
     started = time.perf_counter()
