@@ -554,9 +554,7 @@ class Converter:
         low, high = _key_range(conn, table.schema, source.name, table.partition_by)
         steps: list[StepPlan] = []
         lines = [
-            f"CREATE TABLE {table.schema}.{twin_name} (LIKE {source.qualified} INCLUDING "
-            "DEFAULTS, IDENTITY, GENERATED, CONSTRAINTS, STORAGE, COMMENTS) PARTITION BY "
-            f"{_shape(table)}",
+            _create_twin(table, source.name, twin_name).as_string(conn),
             f"columns: {', '.join(c.name + ' ' + c.type for c in source.columns)}",
         ]
         for t in twin:
@@ -578,7 +576,7 @@ class Converter:
                 Step.CAPTURE,
                 Step.CAPTURE in done,
                 [
-                    f"CREATE TRIGGER {TRIGGER_NAME} AFTER INSERT OR UPDATE OR DELETE ON "
+                    f"a trigger {TRIGGER_NAME} AFTER INSERT OR UPDATE OR DELETE ON "
                     f"{source.qualified} FOR EACH ROW: the key ({', '.join(source.primary_key)}) "
                     f"of each changed row into {self._meta}.convert_<id>_log"
                 ],
@@ -642,18 +640,11 @@ class Converter:
         report: ConvertReport,
     ) -> None:
         assert table.name is not None
-        src = sql.Identifier(table.schema, source.name)
         twin_name = record["twin_name"]
         twin = sql.Identifier(table.schema, twin_name)
         key = _key_columns(table)
         if not _exists(conn, table.schema, twin_name):
-            statements: list[sql.Composed] = [
-                sql.SQL(
-                    "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING "
-                    "GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS) "
-                    "PARTITION BY {}"
-                ).format(twin, src, _partition_by(table)),
-            ]
+            statements: list[sql.Composed] = [_create_twin(table, source.name, twin_name)]
             for t in model.twin_indexes(source, key, extend_unique=extend_unique):
                 statements.append(_index_sql(t, twin))
             statements += _outgoing_fks(conn, table.schema, source.name, twin)
@@ -1478,6 +1469,19 @@ def _shape(table: Table) -> str:
     if table.list_tenants:
         return f"LIST ({table.tenant_id_column})"
     return f"RANGE ({table.tenant_id_column}, {table.partition_by})"
+
+
+def _create_twin(table: Table, source: str, twin: str) -> sql.Composed:
+    """The partitioned twin's CREATE TABLE: what step 1 runs, and what its plan shows."""
+    return sql.SQL(
+        "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING "
+        "GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS) "
+        "PARTITION BY {}"
+    ).format(
+        sql.Identifier(table.schema, twin),
+        sql.Identifier(table.schema, source),
+        _partition_by(table),
+    )
 
 
 def _partition_by(table: Table) -> sql.Composable:
