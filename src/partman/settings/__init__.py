@@ -7,7 +7,15 @@ the line of a key; `problems` is what is reported.
 """
 
 from .locator import Locator
-from .mapping import IndexSpec, Settings, TableSpec, TenantSpec, from_mapping
+from .mapping import (
+    DEFAULT_DATABASE,
+    DatabaseSpec,
+    IndexSpec,
+    Settings,
+    TableSpec,
+    TenantSpec,
+    from_mapping,
+)
 from .problems import Path_, Problem, SettingsError, key_text
 from .toml import DEFAULT_PATH, load, parse, read
 from .values import (
@@ -23,11 +31,13 @@ from .values import (
 
 __all__ = [
     "CONFIG_FIELDS",
+    "DEFAULT_DATABASE",
     "DEFAULT_PATH",
     "DURATION_EXAMPLES",
     "SERVICE_FIELDS",
     "TABLE_FIELDS",
     "TENANT_FIELDS",
+    "DatabaseSpec",
     "IndexSpec",
     "Locator",
     "Path_",

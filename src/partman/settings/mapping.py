@@ -10,6 +10,7 @@ alone.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -26,6 +27,8 @@ from .problems import Path_, Problem, SettingsError, key_text
 from .values import (
     CONFIG_FIELDS,
     DATABASE_FIELDS,
+    DATABASE_NAME,
+    DATABASES_FIELDS,
     NEEDED_BY_SOME,
     SECTIONS,
     SERVICE_FIELDS,
@@ -100,6 +103,22 @@ class TableSpec:
         return next((t for t in self.tenants if str(t.tenant_id) == str(tenant)), None)
 
 
+DEFAULT_DATABASE = "default"
+"""The name of the one database of a file without [[databases]] (`partman run`'s
+/api/databases lists it so)."""
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """One database of a fleet (a [[databases]] entry), or the one database of a file without
+    them (named DEFAULT_DATABASE): its DSN and the tables declared for it."""
+
+    name: str
+    dsn: str | None
+    tables: tuple[TableSpec, ...]
+    path: Path_ = ()
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the config file says, plus where each value came from (for messages)."""
@@ -115,6 +134,31 @@ class Settings:
     unset: tuple[Problem, ...] = ()
     """The problems (also in `problems`) that are environment variables not set in a section
     only some commands use (NEEDED_BY_SOME): a command that does not use it runs anyway."""
+    databases: tuple[DatabaseSpec, ...] = ()
+    """The fleet ([[databases]] entries); empty for a file of one database ([database] and
+    [[table]]), whose `dsn` and `tables` are then the ones."""
+    database_name: str = DEFAULT_DATABASE
+    """Which database `dsn` and `tables` are: DEFAULT_DATABASE, or the fleet's database this
+    Settings was narrowed to by `for_database`."""
+
+    def fleet(self) -> tuple[DatabaseSpec, ...]:
+        """Every database the file manages: its [[databases]], else its one database."""
+        if self.databases:
+            return self.databases
+        return (DatabaseSpec(self.database_name, self.dsn, self.tables),)
+
+    def for_database(self, name: str) -> Settings:
+        """This file as if it declared only database `name` (its DSN and tables, the shared
+        [partman] and [service]): what every one-database command runs on."""
+        spec = next((d for d in self.fleet() if d.name == name), None)
+        if spec is None:
+            names = ", ".join(d.name for d in self.fleet())
+            close = difflib.get_close_matches(name, [d.name for d in self.fleet()], n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"{self.file} has no database {name!r} (databases: {names}){hint}")
+        return dataclasses.replace(
+            self, dsn=spec.dsn, tables=spec.tables, databases=(), database_name=spec.name
+        )
 
     def problems_for(self, *sections: str) -> tuple[Problem, ...]:
         """The problems that stop a command using `sections` of NEEDED_BY_SOME (every other
@@ -302,18 +346,61 @@ def read_sections(data: Mapping[str, object], r: Reader, dsn: str | None) -> Set
     if raw_service is not None:
         service, _ = r.fields(("service",), raw_service, SERVICE_FIELDS)
 
-    tables: list[TableSpec] = []
-    raw_tables = data.get("table", [])
+    tables = _tables(r, (), data.get("table", []), {})
+    databases: tuple[DatabaseSpec, ...] = ()
+    if "databases" in data:
+        if database is not None:
+            r.add(
+                ("database",),
+                "a file with [[databases]] gives each database its dsn in its own entry; "
+                "remove [database]",
+            )
+        elif dsn is not None:
+            r.add(
+                ("databases",),
+                "--dsn (or PARTMAN_DSN) cannot say which of the [[databases]] it is: unset it, "
+                "and pick one database with --database NAME (or PARTMAN_DATABASE)",
+            )
+        databases = _databases(r, data["databases"], tables)
+        dsn = None
+    return Settings(
+        file=r.file,
+        config=config,
+        dsn=dsn,
+        tables=tuple(tables),
+        problems=tuple(r.problems),
+        locator=r.locator,
+        service=service,
+        unset=tuple(r.unset),
+        databases=databases,
+    )
+
+
+def _tables(
+    r: Reader, base: Path_, raw_tables: object, shared: Mapping[str, Path_]
+) -> list[TableSpec]:
+    """The [[table]] entries at `base` (the file's, or a [[databases]] entry's), each declared
+    once, also not again after `shared` (the file's tables every database has)."""
+    where = "[[databases.table]]" if base else "[[table]]"
+    path: Path_ = (*base, "table")
     if isinstance(raw_tables, dict):
-        r.add(("table",), "each table is an array element: write [[table]], not [table]")
-        raw_tables = []
-    elif not isinstance(raw_tables, list):
-        r.add(("table",), f"expected [[table]] entries, got {toml_type(raw_tables)}")
-        raw_tables = []
+        r.add(path, f"each table is an array element: write {where}, not {where[1:-1]}")
+        return []
+    if not isinstance(raw_tables, list):
+        r.add(path, f"expected {where} entries, got {toml_type(raw_tables)}")
+        return []
+    tables: list[TableSpec] = []
     seen: dict[str, Path_] = {}
     for index, entry in enumerate(raw_tables):
-        spec = _table(r, ("table", index), entry)
+        spec = _table(r, (*path, index), entry)
         if spec is None:
+            continue
+        if spec.qualified_name in shared:
+            r.add(
+                (*spec.path, "name"),
+                f"{spec.qualified_name} is already declared for every database at "
+                f"{key_text(shared[spec.qualified_name])}; declare it in one place",
+            )
             continue
         if spec.qualified_name in seen:
             r.add(
@@ -324,16 +411,88 @@ def read_sections(data: Mapping[str, object], r: Reader, dsn: str | None) -> Set
             continue
         seen[spec.qualified_name] = spec.path
         tables.append(spec)
-    return Settings(
-        file=r.file,
-        config=config,
-        dsn=dsn,
-        tables=tuple(tables),
-        problems=tuple(r.problems),
-        locator=r.locator,
-        service=service,
-        unset=tuple(r.unset),
-    )
+    return tables
+
+
+def _databases(r: Reader, raw: object, shared: list[TableSpec]) -> tuple[DatabaseSpec, ...]:
+    """The [[databases]] entries: each named once with a safe name, each with a DSN, each with
+    the file's [[table]] entries and its own [[databases.table]] entries."""
+    if isinstance(raw, dict):
+        r.add(("databases",), "each database is an array element: write [[databases]]")
+        return ()
+    if not isinstance(raw, list) or not raw:
+        r.add(("databases",), "expected [[databases]] entries, each with name and dsn")
+        return ()
+    out: list[DatabaseSpec] = []
+    names: dict[str, Path_] = {}
+    common = {t.qualified_name: t.path for t in shared}
+    for index, entry in enumerate(raw):
+        path: Path_ = ("databases", index)
+        if not isinstance(entry, dict):
+            r.add(path, f"expected a table with name and dsn, got {toml_type(entry)}")
+            continue
+        values, ok = r.fields(path, entry, DATABASES_FIELDS, handled=("table",))
+        name = values.get("name")
+        if "name" not in entry:
+            r.add(path, 'missing key name (the database\'s name, e.g. name = "orders")')
+            ok = False
+        elif isinstance(name, str) and DATABASE_NAME.fullmatch(name) is None:
+            r.add(
+                (*path, "name"),
+                f"{name!r} is not a database name partman can use in URLs, metric labels and "
+                "logs: write 1 to 63 of a-z, 0-9, _ and -, starting with a letter or digit "
+                '(e.g. "orders-eu")',
+            )
+            ok = False
+        elif isinstance(name, str) and name in names:
+            r.add(
+                (*path, "name"),
+                f"database {name!r} is already declared at {key_text(names[name])}; "
+                "give each database its own name",
+            )
+            ok = False
+        if isinstance(name, str):
+            names.setdefault(name, path)
+        dsn = _database_dsn(r, path, entry, values)
+        tables = _tables(r, path, entry.get("table", []), common)
+        if ok and dsn is not None and isinstance(name, str):
+            out.append(DatabaseSpec(name, dsn, (*shared, *tables), path))
+    return tuple(out)
+
+
+def _database_dsn(
+    r: Reader, path: Path_, entry: Mapping[str, object], values: Mapping[str, Any]
+) -> str | None:
+    """A [[databases]] entry's DSN: `dsn` (with ${NAME} expanded, as [database] dsn), or
+    `dsn_env`, the name of an environment variable holding it (a Kubernetes Secret's key)."""
+    if "dsn" in entry and "dsn_env" in entry:
+        r.add((*path, "dsn_env"), "give either dsn or dsn_env, not both")
+        return None
+    if "dsn" in values:
+        found = str(values["dsn"])
+    elif "dsn_env" in values:
+        variable = str(values["dsn_env"])
+        found = r.environ.get(variable, "")
+        if not found:
+            r.add(
+                (*path, "dsn_env"),
+                f"environment variable {variable} is not set (or empty); set it to the "
+                "database's connection string",
+            )
+            return None
+    elif "dsn" in entry or "dsn_env" in entry:
+        return None  # its problem is reported already
+    else:
+        r.add(
+            path,
+            'missing key dsn: write dsn = "postgresql://..." or dsn_env = "ORDERS_DSN" (an '
+            "environment variable holding it)",
+        )
+        return None
+    if not found.strip():
+        r.add((*path, "dsn"), "is empty; give the database's connection string")
+        return None
+    return found
 
 
 def _table(r: Reader, path: Path_, entry: object) -> TableSpec | None:

@@ -229,7 +229,12 @@ TENANT_FIELDS = keys_of(Tenant, rename=TENANT_KEYS, read_as={"tenant_id": tenant
 """[[table.tenant]]: partman.Tenant, with its tenant_id written `id`."""
 SERVICE_FIELDS = keys_of(ServiceOptions)
 """The [service] section: `partman.service.ServiceOptions`, read by `partman run`."""
-SECTIONS = ("database", "partman", "service", "table")
+DATABASES_FIELDS: dict[str, Converter] = {"name": _string, "dsn": _string, "dsn_env": _string}
+"""A [[databases]] entry's own keys (its tables are [[databases.table]] entries)."""
+DATABASE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+"""A fleet database's name: a URL path segment, a Prometheus label value and a word in logs
+as it is, never quoted or escaped anywhere."""
+SECTIONS = ("database", "databases", "partman", "service", "table")
 NEEDED_BY_SOME = ("service",)
 """Sections only some commands use ([service]: `partman run`): an unset environment variable
 there is a problem of the file, but only those commands stop on it."""
