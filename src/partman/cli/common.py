@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from .. import settings as settings_module
 from ..engine import sync as sync_module
 from ..engine.manager import Manager
 from ..engine.world import read_positions
+from ..errors import PartmanError
 from ..model.clock import RealClock
 from ..model.text import first_line
 from ..settings import DEFAULT_PATH, Problem, Settings
@@ -74,6 +76,16 @@ LogLevelOption = Annotated[
         help="debug, info, warning or error (default: warning on a terminal, info otherwise).",
     ),
 ]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        "-d",
+        envvar="PARTMAN_DATABASE",
+        show_default=False,
+        help="Only this database of the file's [[databases]] (default: each in turn).",
+    ),
+]
 TableOption = Annotated[
     str | None,
     typer.Option("--table", "-t", help='Only this table ("schema.name").', show_default=False),
@@ -87,9 +99,18 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # -- output ----------------------------------------------------------------------------------
 
 
+class Failed(typer.Exit):
+    """A command that stopped, with what it said: over a fleet, the database's section says
+    it again (cli.fleet)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code)
+        self.message = message
+
+
 def fail(message: str, code: int = USAGE) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
+    raise Failed(code, message)
 
 
 def print_json(value: Any) -> None:
@@ -156,11 +177,17 @@ def config_path(config: Path | None) -> Path | None:
 
 
 def read_settings(
-    config: Path | None, dsn: str | None, *, required: bool = True, needs: tuple[str, ...] = ()
+    config: Path | None,
+    dsn: str | None,
+    *,
+    required: bool = True,
+    needs: tuple[str, ...] = (),
+    database: str | None = None,
 ) -> Settings:
     """The config file read, or exit 2 listing every problem in it (nothing has run). An
     environment variable not set in a section only some commands use ([service]) stops only
-    the commands that say they need it (`needs`)."""
+    the commands that say they need it (`needs`). Of a fleet ([[databases]]), `database` (or
+    $PARTMAN_DATABASE) picks one: the file as if it declared only that one."""
     path = config_path(config)
     if path is None:
         if required:
@@ -174,10 +201,23 @@ def read_settings(
     if problems:
         print_problems(problems)
         fail(f"{len(problems)} problem(s) in {path}; nothing was run")
+    chosen = database or os.environ.get("PARTMAN_DATABASE") or None
+    if found.databases and chosen is not None:
+        try:
+            return found.for_database(chosen)
+        except PartmanError as error:
+            fail(str(error))
     return found
 
 
 def require_dsn(found: Settings) -> str:
+    if found.databases:
+        names = ", ".join(d.name for d in found.databases)
+        fail(
+            f"{found.file} declares several databases ([[databases]]: {names}) and this command "
+            "works on one: pick it with --database NAME where the command has it, else "
+            "PARTMAN_DATABASE=NAME"
+        )
     if not found.dsn:
         fail(
             'no database: pass --dsn, set PARTMAN_DSN, or write [database] dsn = "..." in the '

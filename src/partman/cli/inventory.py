@@ -3,6 +3,7 @@ whether maintenance is keeping up. Only reads."""
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import typer
@@ -16,11 +17,14 @@ from ..model.clock import RealClock
 from ..model.config import table_interval
 from ..model.keys import IdInterval
 from ..model.text import iso_seconds
+from ..settings import Settings
+from . import fleet
 from .common import (
     FLAG,
     OK,
     PROBLEMS,
     ConfigOption,
+    DatabaseOption,
     DsnOption,
     JsonOption,
     LogLevelOption,
@@ -52,6 +56,7 @@ def partitions(
     ] = False,
     as_json: JsonOption = False,
     log_level: LogLevelOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """List the partitions of the managed tables, and how far ahead each is covered.
 
@@ -60,10 +65,23 @@ def partitions(
     and the runway: until when a gap-free run of partitions covers from now. The config file
     is optional (only its partman section is read). Only reads.
 
+    With [[databases]] in the file, each database in turn (or --database NAME).
+
     Example: partman partitions --table convoy.events --tenant project-acme
     """
     setup_logging(log_level)
-    found = read_settings(config, dsn, required=False)
+    found = read_settings(config, dsn, required=False, database=database)
+    body = functools.partial(
+        _partitions, table=table, tenant=tenant, summary=summary, as_json=as_json
+    )
+    if found.databases:
+        raise typer.Exit(fleet.each(found, body, as_json=as_json))
+    body(found)
+
+
+def _partitions(
+    found: Settings, *, table: str | None, tenant: str | None, summary: bool, as_json: bool
+) -> None:
     meta = found.config.metadata_schema
     with connect(require_dsn(found)) as conn:
         exists = reads.metadata_exists(conn, meta)
@@ -134,6 +152,7 @@ def status(
     runs: Annotated[int, typer.Option(help="How many recent runs to show.", min=1)] = 5,
     as_json: JsonOption = False,
     log_level: LogLevelOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Last maintenance runs, recent problems, and tables running out of partitions.
 
@@ -143,10 +162,20 @@ def status(
     otherwise. Failed or skipped operations of the last 24 hours are listed. Made for
     monitoring: `partman status --json` from a probe. Only reads.
 
+    With [[databases]] in the file, each database in turn (or --database NAME); exit 1 when
+    any of them has a finding or cannot be reached.
+
     Example: partman status || alert "partitions need attention"
     """
     setup_logging(log_level)
-    found = read_settings(config, dsn, required=False)
+    found = read_settings(config, dsn, required=False, database=database)
+    if found.databases:
+        body = functools.partial(_status, runs=runs, as_json=as_json)
+        raise typer.Exit(fleet.each(found, body, as_json=as_json))
+    _status(found, runs=runs, as_json=as_json)
+
+
+def _status(found: Settings, *, runs: int, as_json: bool) -> None:
     meta = found.config.metadata_schema
     now = RealClock().now()
     with connect(require_dsn(found)) as conn:

@@ -3,6 +3,7 @@ resolved against the database, shown, then applied as one maintenance pass."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Annotated, Any
 
@@ -15,12 +16,13 @@ from ..engine import sync as sync_module
 from ..model import snapshot
 from ..model.operations import Operation
 from ..settings import Settings
-from . import declared_indexes
+from . import declared_indexes, fleet
 from .common import (
     FLAG,
     OK,
     PROBLEMS,
     ConfigOption,
+    DatabaseOption,
     DsnOption,
     JsonOption,
     LogLevelOption,
@@ -48,6 +50,7 @@ def plan(
         bool, typer.Option("--sql", metavar=FLAG, help="Show each operation's SQL.")
     ] = False,
     log_level: LogLevelOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Show what `partman apply` would change, without changing anything.
 
@@ -57,10 +60,20 @@ def plan(
     tenants_query are read now. Nothing is written, not even partman's metadata schema: the
     plan is computed from the catalog and the metadata as the file would leave it.
 
+    With [[databases]] in the file, each database in turn (or --database NAME), each in a
+    section of its own.
+
     Example: partman plan --sql
     """
     setup_logging(log_level)
-    found = read_settings(config, dsn)
+    found = read_settings(config, dsn, database=database)
+    if found.databases:
+        body = functools.partial(_plan, as_json=as_json, show_sql=show_sql)
+        raise typer.Exit(fleet.each(found, body, as_json=as_json))
+    _plan(found, as_json=as_json, show_sql=show_sql)
+
+
+def _plan(found: Settings, *, as_json: bool, show_sql: bool) -> None:
     with connect(require_dsn(found)) as conn:
         resolution = resolve_or_fail(conn, found)
         result = resolution.plan()
@@ -140,6 +153,7 @@ def apply(
         ),
     ] = False,
     log_level: LogLevelOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Register what the config file declares, then run one maintenance pass.
 
@@ -150,6 +164,10 @@ def apply(
     every apply, so new ones are picked up. Exit 0 when every operation succeeded, 1 when some
     failed or were skipped (the report says why), 2 on config errors (nothing is run).
 
+    With [[databases]] in the file, each database in turn (or --database NAME): a database
+    that cannot be reached has its section say why and the others are still applied; the
+    exit code is then 1.
+
     Example (crontab): */10 * * * * partman apply --yes --config /etc/partman.toml
     """
     setup_logging(log_level)
@@ -159,7 +177,14 @@ def apply(
             "`partman plan`, then run `partman apply --yes` (always pass --yes in cron jobs, "
             "CI and Kubernetes)"
         )
-    found = read_settings(config, dsn)
+    found = read_settings(config, dsn, database=database)
+    if found.databases:
+        body = functools.partial(_apply, yes=yes, as_json=as_json)
+        raise typer.Exit(fleet.each(found, body, as_json=as_json))
+    _apply(found, yes=yes, as_json=as_json)
+
+
+def _apply(found: Settings, *, yes: bool, as_json: bool) -> None:
     with connect(require_dsn(found)) as conn:
         resolution = resolve_or_fail(conn, found)
         preview = resolution.plan()

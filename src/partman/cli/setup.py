@@ -3,6 +3,7 @@ fits it, before anything is planned."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import typer
@@ -14,11 +15,12 @@ from ..decide import privileges, validate
 from ..engine import sync as sync_module
 from ..model.clock import RealClock
 from ..settings import Problem, Settings
-from . import declared_indexes
+from . import declared_indexes, fleet
 from .common import (
     OK,
     PROBLEMS,
     ConfigOption,
+    DatabaseOption,
     DsnOption,
     JsonOption,
     LogLevelOption,
@@ -57,6 +59,7 @@ def check(
     dsn: DsnOption = None,
     as_json: JsonOption = False,
     log_level: LogLevelOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Validate the config file, and check it against the live database.
 
@@ -73,6 +76,9 @@ def check(
     Also lists each privilege the DSN's role lacks for what partman will do to the tables
     (creating and attaching partitions, retention, its metadata), with the GRANT that gives it.
 
+    With [[databases]] in the file (and no problem in it), each database in turn (or
+    --database NAME), each checked against its own server.
+
     Example: partman check --config /etc/partman.toml
     """
     setup_logging(log_level)
@@ -81,6 +87,16 @@ def check(
         read_settings(config, dsn)  # fails with the message
         return
     found = settings_module.read(path, dsn=dsn)
+    if found.databases and not found.problems_for():
+        found = read_settings(config, dsn, database=database)  # one of them, if chosen
+        if found.databases:
+            raise typer.Exit(
+                fleet.each(found, functools.partial(_check, as_json=as_json), as_json=as_json)
+            )
+    _check(found, as_json=as_json)
+
+
+def _check(found: Settings, *, as_json: bool) -> None:
     problems = list(found.problems_for())
     warnings = [*found.unset, *validate.warnings(found)]
     tables: list[dict[str, Any]] = []

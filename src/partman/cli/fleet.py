@@ -1,0 +1,103 @@
+"""A command over a fleet: the file's [[databases]], each in turn, each in a section of its own.
+
+A database that cannot be reached (or whose command stops) has its section say why, and the
+next database is still done: one database down never stops the others. The exit code is the
+fleet's: 0 when every database's was 0, 2 when every database stopped before running
+anything (as one database's 2 says: nothing was run), else 1 (some database has problems,
+or did not run while others did).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import typer
+from rich.text import Text
+
+from ..errors import PartmanError
+from ..model.text import first_line
+from ..settings import Settings
+from .common import OK, PROBLEMS, USAGE, Failed, err, out, print_json
+
+Body = Callable[[Settings], None]
+"""A command's work on one database (a Settings narrowed by `Settings.for_database`); it ends
+by returning or by raising typer.Exit with its exit code, as the one-database command does."""
+
+
+def fleet_code(codes: list[int]) -> int:
+    """The fleet's exit code from each database's."""
+    if all(c == OK for c in codes):
+        return OK
+    if all(c == USAGE for c in codes):
+        return USAGE
+    return PROBLEMS
+
+
+def _run(body: Body, one: Settings) -> tuple[int, str | None]:
+    """One database's exit code, and why it stopped (None when it ran to its end)."""
+    try:
+        body(one)
+    except Failed as stopped:
+        return int(stopped.exit_code), stopped.message
+    except typer.Exit as done:
+        return int(done.exit_code), None
+    except PartmanError as error:
+        err.print(f"[bold red]error:[/] {one.database_name}: {error}")
+        return USAGE, str(error)
+    except psycopg.Error as error:
+        message = f"database: {first_line(error)}"
+        err.print(f"[bold red]error:[/] {one.database_name}: {message}")
+        return USAGE, message
+    return OK, None
+
+
+def each(found: Settings, body: Body, *, as_json: bool = False) -> int:
+    """Run `body` on each database of the fleet, in the file's order; the fleet's exit code.
+
+    As text, each database gets a heading line, then what the command prints, then (when it
+    stopped) why. As JSON, one document: {"databases": [{"database", "exit_code", "error",
+    "result"}], "ok"}, each `result` the document the command prints for one database."""
+    codes: list[int] = []
+    sections: list[dict[str, Any]] = []
+    for spec in found.fleet():
+        one = found.for_database(spec.name)
+        if as_json:
+            captured = io.StringIO()
+            with contextlib.redirect_stdout(captured):
+                code, why = _run(body, one)
+            text = captured.getvalue().strip()
+            try:
+                result = json.loads(text) if text else None
+            except ValueError:
+                result = text
+            sections.append(
+                {"database": spec.name, "exit_code": code, "error": why, "result": result}
+            )
+        else:
+            out.print(Text(f"== database {spec.name} ==", style="bold"))
+            code, why = _run(body, one)
+            if why is not None:
+                out.print(Text(f"database {spec.name} not done: {why}", style="red"))
+            out.print()
+        codes.append(code)
+    code = fleet_code(codes)
+    if as_json:
+        print_json({"ok": code == OK, "exit_code": code, "databases": sections})
+    else:
+        failed = [s.name for s, c in zip(found.fleet(), codes, strict=True) if c != OK]
+        total = len(codes)
+        if failed:
+            out.print(
+                Text(
+                    f"{total - len(failed)} of {total} database(s) ok; not ok: {', '.join(failed)}",
+                    style="red",
+                )
+            )
+        else:
+            out.print(Text(f"{total} database(s) ok.", style="green"))
+    return code
