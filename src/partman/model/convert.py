@@ -10,12 +10,13 @@ everything that can be decided without a connection is decided here and unit tes
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import IndexDefinitionError, NotPartitionedError
+from ..errors import ConfigError, IndexDefinitionError, NotPartitionedError
 from .config import MAX_IDENTIFIER_BYTES
 from .naming import short_hash
+from .storage import PARAMETERS, Value, canonical, check_parameters
 
 
 class Step(enum.Enum):
@@ -99,6 +100,14 @@ def function_name(conversion_id: int) -> str:
 
 
 TRIGGER_NAME = "partman_convert_capture"
+TRUNCATE_TRIGGER_NAME = "partman_convert_truncate"
+"""The BEFORE TRUNCATE statement trigger that refuses a TRUNCATE of the table the capture
+trigger is on (it goes and comes with the capture trigger)."""
+
+
+def truncate_function_name(conversion_id: int) -> str:
+    """The function of the TRUNCATE guard, in partman's metadata schema."""
+    return f"convert_{conversion_id}_truncate"
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,10 @@ class Column:
     """'' (none), 'a' (GENERATED ALWAYS) or 'd' (BY DEFAULT)."""
     generated: str = ""
     """'' or 's' (a stored generated column: never inserted into)."""
+    statistics: int | None = None
+    """`ALTER COLUMN ... SET STATISTICS`, when not the default."""
+    options: tuple[str, ...] = ()
+    """`ALTER COLUMN ... SET (n_distinct = ...)`, as `pg_attribute.attoptions` prints them."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,8 @@ class SourceTable:
     indexes: tuple[Index, ...] = ()
     referenced_by: tuple[ForeignKey, ...] = ()
     rows_estimate: int = 0
+    reloptions: tuple[str, ...] = ()
+    """`pg_class.reloptions` of the table, and its toast table's prefixed `toast.`."""
 
     @property
     def qualified(self) -> str:
@@ -216,6 +231,28 @@ def twin_indexes(
             )
         out.append(TwinIndex(index, columns + missing, missing))
     return out
+
+
+def carried_parameters(
+    source: SourceTable, over: Mapping[str, Value]
+) -> tuple[dict[str, Value], list[str]]:
+    """The storage parameters the twin's partitions get: the source's reloptions (PostgreSQL
+    refuses them on a partitioned parent, so partman gives them to each partition it makes),
+    with `over` (the Table's own `storage_parameters`) winning; and the source's options
+    that no partition can take, to be named in a notice."""
+    carried: dict[str, Value] = {}
+    dropped: list[str] = []
+    for option in source.reloptions:
+        name = option.partition("=")[0]
+        _, value = canonical(option)
+        if PARAMETERS.get(name) is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        try:
+            carried.update(check_parameters({name: value}, None))
+        except ConfigError:
+            dropped.append(option)
+    carried.update(over)
+    return dict(sorted(carried.items())), dropped
 
 
 @dataclass(frozen=True)
