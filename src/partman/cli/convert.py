@@ -155,6 +155,14 @@ def convert(
         bool,
         typer.Option("--finish", metavar=FLAG, help="Drop the old table and the change log."),
     ] = False,
+    cancel: Annotated[
+        bool,
+        typer.Option(
+            "--cancel",
+            metavar=FLAG,
+            help="Give up a conversion before its swap: drop the twin, triggers and log.",
+        ),
+    ] = False,
     yes: Annotated[
         bool, typer.Option("--yes", metavar=FLAG, help="Confirm --finish without asking.")
     ] = False,
@@ -190,13 +198,18 @@ def convert(
         throttle=throttle,
         on_progress=bar.update if bar is not None else None,
     )
-    if rollback or finish:
-        if rollback and finish:
-            fail("--rollback and --finish go one at a time")
+    if rollback or finish or cancel:
+        if rollback + finish + cancel > 1:
+            fail("--rollback, --finish and --cancel go one at a time")
         question = f"drop the old table of {schema}.{name} (no rollback after this)?"
         if finish and not yes and not (sys.stdin.isatty() and typer.confirm(question)):
             fail("--finish drops the old table: confirm with --yes", USAGE)
-        report = converter.rollback(schema, name) if rollback else converter.finish(schema, name)
+        if cancel:
+            report = converter.cancel(schema, name)
+        elif rollback:
+            report = converter.rollback(schema, name)
+        else:
+            report = converter.finish(schema, name)
         _done(report, as_json)
         raise typer.Exit(OK)
     if by is None or interval is None:

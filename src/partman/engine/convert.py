@@ -58,6 +58,7 @@ from ..model.backoff import Backoff
 from ..model.config import Config, RetentionAction, Table
 from ..model.convert import (
     TRIGGER_NAME,
+    TRUNCATE_TRIGGER_NAME,
     Column,
     ConvertPlan,
     ConvertReport,
@@ -168,6 +169,11 @@ class Converter:
             source = self._check(conn, table, record, extend_unique=extend_unique)
             self._advisory(conn, table)
             report = ConvertReport(table.qualified_name, State.PLANNED)
+            if record is None or State(record["state"]) is not State.SWAP:
+                twin = sql.Identifier(table.schema, model.twin_name(table.name or ""))
+                for notice in (_carry(conn, source, twin)).notices:
+                    self.logger.warning("convert %s: %s", table.qualified_name, notice)
+                    report.notes.append(f"notice: {notice}")
             if record is None:
                 store.migrate(conn, self._meta)
                 record = self._start(conn, table, source, extend_unique)
@@ -244,16 +250,26 @@ class Converter:
                     )
                 )
                 conn.execute(
+                    sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
+                        sql.Identifier(TRUNCATE_TRIGGER_NAME), s, sql.Identifier(name)
+                    )
+                )
+                conn.execute(
                     sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
                         s, sql.Identifier(record["old_name"])
                     )
                 )
                 conn.execute(
-                    sql.SQL("DROP TABLE IF EXISTS {}.{}; DROP FUNCTION IF EXISTS {}.{}()").format(
+                    sql.SQL(
+                        "DROP TABLE IF EXISTS {}.{}; DROP FUNCTION IF EXISTS {}.{}(); "
+                        "DROP FUNCTION IF EXISTS {}.{}()"
+                    ).format(
                         meta,
                         sql.Identifier(model.log_name(record["id"])),
                         meta,
                         sql.Identifier(model.function_name(record["id"])),
+                        meta,
+                        sql.Identifier(model.truncate_function_name(record["id"])),
                     )
                 )
                 report.notes += self._take_names(conn, schema, name, record["twin_name"])
@@ -269,6 +285,72 @@ class Converter:
                 ) from None
             report.state = State.FINISHED
             report.notes.append(f"dropped {schema}.{record['old_name']} and the change log")
+            return report
+        finally:
+            conn.close()
+
+    def cancel(self, schema: str, name: str) -> ConvertReport:
+        """Give up a conversion that has not swapped: the capture and TRUNCATE triggers come
+        off the table (under the lock budget), the twin, the change log and their functions
+        are dropped, the twin's registration and the conversion's record removed. The table
+        is as it was before `convert`. After a swap, `rollback` first."""
+        conn = self._connect()
+        try:
+            record = self._record_named(conn, schema, name)
+            if record is None or record["state"] == State.SWAP.value:
+                raise ConversionError(
+                    f"{schema}.{name} has no conversion to cancel"
+                    + (
+                        ""
+                        if record is None
+                        else " before its swap: roll it back first (partman convert "
+                        f"{schema}.{name} --rollback), then cancel"
+                    )
+                )
+            self._advisory_named(conn, f"{schema}.{name}")
+            report = ConvertReport(f"{schema}.{name}", State(record["state"]))
+            s, meta, twin = sql.Identifier(schema), sql.Identifier(self._meta), record["twin_name"]
+
+            def work() -> None:
+                for trig in (TRIGGER_NAME, TRUNCATE_TRIGGER_NAME):
+                    conn.execute(
+                        sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
+                            sql.Identifier(trig), s, sql.Identifier(name)
+                        )
+                    )
+
+            self._locked(conn, [(schema, name)], work)
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}.{}").format(s, sql.Identifier(twin))
+                )
+                conn.execute(
+                    sql.SQL(
+                        "DROP TABLE IF EXISTS {m}.{log}; DROP FUNCTION IF EXISTS {m}.{f}(); "
+                        "DROP FUNCTION IF EXISTS {m}.{g}()"
+                    ).format(
+                        m=meta,
+                        log=sql.Identifier(model.log_name(record["id"])),
+                        f=sql.Identifier(model.function_name(record["id"])),
+                        g=sql.Identifier(model.truncate_function_name(record["id"])),
+                    )
+                )
+                for statement in (
+                    "DELETE FROM {m}.partitions WHERE parent_schema = %(s)s "
+                    "AND parent_name = %(t)s",
+                    "DELETE FROM {m}.managed_tables WHERE schema_name = %(s)s "
+                    "AND table_name = %(t)s",
+                    "DELETE FROM {m}.conversions WHERE id = %(id)s",
+                ):
+                    conn.execute(
+                        sql.SQL(statement).format(m=meta),
+                        {"s": schema, "t": twin, "id": record["id"]},
+                    )
+            report.state = State.PLANNED
+            report.notes.append(
+                f"cancelled: {schema}.{name} is as it was; dropped {schema}.{twin} and the "
+                "change log"
+            )
             return report
         finally:
             conn.close()
@@ -517,6 +599,17 @@ class Converter:
         twin = model.twin_indexes(src, key, extend_unique=extend_unique)
         fks = model.foreign_key_plans(src, twin)
         model.check_foreign_keys(src, fks)
+        cur = conn.execute(
+            "SELECT row_security_active(%s::regclass), current_user::text",
+            (sql.Identifier(table.schema, name).as_string(conn),),
+        )
+        active = cur.fetchone()
+        if active is not None and active[0]:
+            raise ConversionError(
+                f"row-level security applies to {active[1]} on {table.qualified_name} (forced, "
+                "or not the owner): convert would copy only the rows its policies show. Run "
+                "convert as a superuser or a role WITH BYPASSRLS; nothing was changed"
+            )
         views = _dependent_views(conn, table.schema, name)
         if views and (record is None or record["state"] != State.SWAP.value):
             raise ConversionError(
@@ -565,6 +658,17 @@ class Converter:
                 extra = f" (extended by {', '.join(t.extended)})" if t.extended else ""
                 lines.append(f"{what} ({', '.join(t.columns)}){extra}")
         lines.append("check constraints, outgoing foreign keys, grants, owner, replica identity")
+        carried = _carry(conn, source, sql.Identifier(table.schema, twin_name))
+        if carried.carried:
+            lines.append(
+                "also: "
+                + "; ".join(carried.carried)
+                + (
+                    " (triggers made disabled, given their state at the swap)"
+                    if any(c.startswith("trigger ") for c in carried.carried)
+                    else ""
+                )
+            )
         lines.append(
             f"register {table.schema}.{twin_name} with partman ({_shape(table)}, interval "
             f"{table.interval}), partitions made by a pass covering {table.partition_by} from "
@@ -616,16 +720,11 @@ class Converter:
         swap.append(f"{old} is kept; `--rollback` swaps back, `--finish` drops it")
         steps.append(StepPlan(Step.SWAP, Step.SWAP in done, swap))
         notes = [
-            "not carried: triggers and row-level security policies of the source, column "
-            "privileges, TRUNCATE during the conversion (not captured); the new table's "
-            "partitions, indexes and sequence keep the twin's names until --finish renames them",
+            *carried.notices,
+            f"a TRUNCATE of {table.qualified_name} is refused from the capture step until "
+            "--finish (or --cancel, or --rollback then --cancel); the new table's partitions, "
+            "indexes and sequence keep the twin's names until --finish renames them",
         ]
-        triggers = _user_triggers(conn, table.schema, source.name)
-        if triggers:
-            notes.append(
-                f"{source.qualified} has trigger(s) {', '.join(triggers)}: the new table will "
-                "not; create them on it after the swap"
-            )
         return ConvertPlan(table.qualified_name, twin_name, old, state, steps, notes)
 
     # -- step 1: the twin --------------------------------------------------------------------
@@ -650,6 +749,7 @@ class Converter:
             statements += _outgoing_fks(conn, table.schema, source.name, twin)
             statements += _grants(conn, table.schema, source.name, twin)
             statements += _replica_identity(conn, table.schema, source.name, twin)
+            statements += (_carry(conn, source, twin)).statements
             with conn.transaction():
                 conn.execute(
                     sql.SQL("SET LOCAL lock_timeout = {}").format(ddl.ms(self.config.lock_timeout))
@@ -684,6 +784,8 @@ class Converter:
                 raise ConversionError(
                     f"the pass that makes the twin's partitions failed: {failed[0].error}"
                 )
+        for statement in _statistics(source, sql.Identifier(table.schema, record["twin_name"])):
+            conn.execute(statement)
 
     def _twin_table(
         self, conn: psycopg.Connection[Any], table: Table, source: SourceTable, name: str
@@ -693,7 +795,11 @@ class Converter:
         back that no pass drops a partition during the conversion, premake up to the newest
         row; an id key: a default partition for rows below the lowest window)."""
         low, high = _key_range(conn, table.schema, source.name, table.partition_by)
-        changes: dict[str, Any] = {"name": name, "tenant_id": None}
+        changes: dict[str, Any] = {
+            "name": name,
+            "tenant_id": None,
+            "storage_parameters": model.carried_parameters(source, table.storage_parameters)[0],
+        }
         interval = table.interval
         if isinstance(interval, Interval):
             now = dt.datetime.now(dt.UTC)
@@ -766,6 +872,7 @@ END
                 ).format(func=func, body=sql.Literal(body.as_string(conn)))
             )
             conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {}() FROM PUBLIC").format(func))
+            self._truncate_guard(conn, record, source.schema, source.name)
             conn.execute(
                 sql.SQL(
                     "DROP TRIGGER IF EXISTS {trig} ON {src}; CREATE TRIGGER {trig} AFTER INSERT "
@@ -776,6 +883,55 @@ END
             self._set_state(conn, record["id"], State.CAPTURE)
 
         self._locked(conn, [(source.schema, source.name)], work, "SHARE ROW EXCLUSIVE")
+
+    def _truncate_guard(
+        self, conn: psycopg.Connection[Any], record: dict[str, Any], schema: str, name: str
+    ) -> None:
+        """A BEFORE TRUNCATE trigger beside the capture trigger, refusing a TRUNCATE of the table
+        it is on (the source, after the swap the new table, after a rollback the source again).
+
+        Why refuse rather than capture it: a TRUNCATE is a statement about the whole table, not
+        about keys, so the change log could carry it only as "empty the other copy", which
+        means an ACCESS EXCLUSIVE lock and a TRUNCATE of the twin (or, after the swap, of the
+        old table kept for a rollback) taken by the replay in the middle of a conversion whose
+        point is to never block the application. pg_partman users run conversions (its
+        `partition_data_*`) as a maintenance operation and expect the table not to be emptied
+        meanwhile; a TRUNCATE there is a script that did not know about the conversion, and
+        refusing it loudly, naming the ways out, loses nothing: both tables keep every row, and
+        after `--cancel` (before the swap), `--rollback` or `--finish` (after it) the TRUNCATE
+        goes through. A TRUNCATE of one partition of the new table is not seen (its own
+        statement); partman's retention detaches or drops partitions, it never truncates."""
+        func = sql.Identifier(self._meta, model.truncate_function_name(record["id"]))
+        table = f"{record['schema_name']}.{record['table_name']}"
+        message = (
+            f"TRUNCATE of {table} is refused while partman convert is converting it: the "
+            "change log captures rows, not a TRUNCATE, and the other copy of the table would "
+            "keep every row"
+        )
+        hint = (
+            f"Before the swap, cancel the conversion (partman convert {table} --cancel); after "
+            f"it, finish (partman convert {table} --finish) or roll back (partman convert "
+            f"{table} --rollback, then --cancel); then TRUNCATE."
+        )
+        body = sql.SQL(
+            "BEGIN RAISE EXCEPTION USING ERRCODE = 'object_in_use', MESSAGE = {}, HINT = {}; END"
+        ).format(sql.Literal(message), sql.Literal(hint))
+        conn.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql "
+                "SET search_path = pg_catalog, pg_temp AS {body}"
+            ).format(func=func, body=sql.Literal(body.as_string(conn)))
+        )
+        conn.execute(
+            sql.SQL(
+                "DROP TRIGGER IF EXISTS {trig} ON {t}; CREATE TRIGGER {trig} BEFORE TRUNCATE ON "
+                "{t} FOR EACH STATEMENT EXECUTE FUNCTION {func}()"
+            ).format(
+                trig=sql.Identifier(TRUNCATE_TRIGGER_NAME),
+                t=sql.Identifier(schema, name),
+                func=func,
+            )
+        )
 
     # -- step 3: copy ------------------------------------------------------------------------
 
@@ -816,7 +972,7 @@ END
         report.replayed += self._placed(
             conn, table, source, record, lambda: self._replay_all(conn, names, record, drain=True)
         )
-        self._settle(conn, table, record)
+        self._settle(conn, table, source, record)
         self._set_state(conn, record["id"], State.COPY)
 
     def _placed(
@@ -839,13 +995,19 @@ END
         return work()
 
     def _settle(
-        self, conn: psycopg.Connection[Any], table: Table, record: dict[str, Any]
+        self,
+        conn: psycopg.Connection[Any],
+        table: Table,
+        source: SourceTable,
+        record: dict[str, Any],
     ) -> None:
         """A pass after the copy: an id table's rows parked in the default partition move into
-        their windows."""
+        their windows (statistics targets given to the partitions it makes)."""
         if isinstance(table.interval, IdInterval):
             with Manager(self.conninfo, config=self.config) as manager:
                 manager.maintain()
+            for statement in _statistics(source, sql.Identifier(table.schema, record["twin_name"])):
+                conn.execute(statement)
 
     def _copy_batch(
         self, conn: psycopg.Connection[Any], names: _Names, record: dict[str, Any]
@@ -1146,8 +1308,11 @@ END
         report.swap_attempts = attempts
         self._validate_fks(conn, fks)
         # the registration now carries the user's own policy (retention, premake, ...)
+        parameters, _ = model.carried_parameters(source, table.storage_parameters)
         with Manager(self.conninfo, config=self.config) as manager:
-            manager.add_managed_table(dataclasses.replace(table, tenant_id=None))
+            manager.add_managed_table(
+                dataclasses.replace(table, tenant_id=None, storage_parameters=parameters)
+            )
         report.notes.append(
             f"swapped: {schema}.{name} is partitioned, the old table is {schema}.{old}"
         )
@@ -1183,6 +1348,12 @@ END
             sql.SQL("DROP TRIGGER {} ON {}.{}").format(trig, s, sql.Identifier(going))
         )
         conn.execute(
+            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}.{}").format(
+                sql.Identifier(TRUNCATE_TRIGGER_NAME), s, sql.Identifier(going)
+            )
+        )
+        _move_triggers(conn, schema, going, coming)
+        conn.execute(
             sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
                 s, sql.Identifier(going), sql.Identifier(going_to)
             )
@@ -1198,6 +1369,7 @@ END
                 "EXECUTE FUNCTION {}()"
             ).format(trig, s, sql.Identifier(name), func)
         )
+        self._truncate_guard(conn, record, schema, name)
         for column, seq in sequences:  # identity: the new table's continues where ids are
             conn.execute(
                 "SELECT setval(pg_get_serial_sequence(%s, %s), v, true) FROM "
@@ -1475,7 +1647,8 @@ def _create_twin(table: Table, source: str, twin: str) -> sql.Composed:
     """The partitioned twin's CREATE TABLE: what step 1 runs, and what its plan shows."""
     return sql.SQL(
         "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING "
-        "GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS) "
+        "GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING "
+        "STATISTICS INCLUDING COMMENTS) "
         "PARTITION BY {}"
     ).format(
         sql.Identifier(table.schema, twin),
@@ -1588,13 +1761,31 @@ def read_source(
         estimate = int(counted[0]) if counted else 0
     cur = conn.execute(
         "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull, "
-        "attidentity::text, attgenerated::text FROM pg_attribute WHERE attrelid = %s AND "
+        "attidentity::text, attgenerated::text, attstattarget::int, "
+        "coalesce(attoptions, '{}')::text[] FROM pg_attribute WHERE attrelid = %s AND "
         "attnum > 0 AND NOT attisdropped ORDER BY attnum",
         (oid,),
     )
     columns = tuple(
-        Column(n, t, bool(nn), i or "", g or "") for n, t, nn, i, g in cur.fetchall()
+        Column(
+            n,
+            t,
+            bool(nn),
+            i or "",
+            g or "",
+            None if st is None or st < 0 else int(st),  # -1 (15) or NULL (17+): the default
+            tuple(opts),
+        )
+        for n, t, nn, i, g, st, opts in cur.fetchall()
     )
+    cur = conn.execute(
+        "SELECT coalesce(c.reloptions, '{}')::text[] || ARRAY(SELECT 'toast.' || o FROM "
+        "unnest(t.reloptions) o) FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid "
+        "WHERE c.oid = %s",
+        (oid,),
+    )
+    got = cur.fetchone()
+    reloptions = tuple(got[0]) if got else ()
     cur = conn.execute(
         """
 SELECT ic.relname::text, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary,
@@ -1655,6 +1846,7 @@ SELECT con.conname::text, n.nspname::text, c.relname::text,
         indexes,
         fks,
         estimate,
+        reloptions,
     )
     return _Found(kind, table)
 
@@ -1672,12 +1864,245 @@ def _dependent_views(conn: psycopg.Connection[Any], schema: str, name: str) -> l
 
 
 def _user_triggers(conn: psycopg.Connection[Any], schema: str, name: str) -> list[str]:
+    return [t.name for t in _triggers(conn, schema, name)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Trigger:
+    """A trigger of the application's (not an internal one, not convert's own)."""
+
+    name: str
+    definition: str
+    """`pg_get_triggerdef`, with the table's name written as `on`."""
+    on: str
+    """The table's name as `pg_get_triggerdef` writes it (schema-qualified, quoted if needed)."""
+    enabled: str
+    """`tgenabled`: O (enabled), D (disabled), R (replica), A (always)."""
+    row: bool
+    before: bool
+    transition: bool
+    """It declares transition tables (REFERENCING OLD/NEW TABLE)."""
+
+    @property
+    def carried(self) -> bool:
+        """PostgreSQL refuses a row trigger with transition tables on a partitioned table."""
+        return not (self.row and self.transition)
+
+    def on_table(self, target: str) -> sql.Composed:
+        """Its CREATE TRIGGER for another table (`target`, written as SQL)."""
+        mark = f" ON {self.on} "
+        head, found, tail = self.definition.partition(mark)
+        if not found:
+            raise ConversionError(
+                f"cannot read trigger {self.name}'s definition ({self.definition!r}); drop it "
+                "and create it again after the swap; nothing was changed"
+            )
+        return sql.SQL("{} ON {} {}").format(sql.SQL(head), sql.SQL(target), sql.SQL(tail))
+
+
+def _triggers(conn: psycopg.Connection[Any], schema: str, name: str) -> list[_Trigger]:
     cur = conn.execute(
-        "SELECT tgname::text FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal "
-        "AND tgname <> %s ORDER BY 1",
-        (sql.Identifier(schema, name).as_string(conn), TRIGGER_NAME),
+        "SELECT t.tgname::text, pg_get_triggerdef(t.oid), quote_ident(n.nspname) || '.' || "
+        "quote_ident(c.relname), t.tgenabled::text, (t.tgtype & 1) <> 0, (t.tgtype & 2) <> 0, "
+        "t.tgoldtable IS NOT NULL OR t.tgnewtable IS NOT NULL FROM pg_trigger t "
+        "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE t.tgrelid = %s::regclass AND NOT t.tgisinternal AND t.tgname <> ALL(%s) "
+        "ORDER BY 1",
+        (sql.Identifier(schema, name).as_string(conn), [TRIGGER_NAME, TRUNCATE_TRIGGER_NAME]),
     )
-    return [str(t) for (t,) in cur.fetchall()]
+    return [_Trigger(*row) for row in cur.fetchall()]
+
+
+_ENABLE = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+
+def _move_triggers(
+    conn: psycopg.Connection[Any], schema: str, going: str, coming: str
+) -> None:
+    """Inside the swap (or the rollback): the application's triggers fire on the table that
+    takes the name and not on the one that leaves it. Each trigger of `going` is made on
+    `coming` if it is missing there (one created during the conversion), gets its state
+    there (enabled, disabled, replica, always), and is disabled on `going`: the replay into
+    the table kept for a rollback must not fire an audit trigger a second time."""
+    have = {t.name for t in _triggers(conn, schema, coming)}
+    target = sql.Identifier(schema, coming)
+    for trigger in _triggers(conn, schema, going):
+        if not trigger.carried:
+            continue
+        if trigger.name not in have:
+            conn.execute(trigger.on_table(target.as_string(conn)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
+                target, sql.SQL(_ENABLE[trigger.enabled]), sql.Identifier(trigger.name)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
+                sql.Identifier(schema, going), sql.Identifier(trigger.name)
+            )
+        )
+
+
+@dataclasses.dataclass
+class _Carried:
+    """What the twin gets beyond LIKE, indexes, foreign keys, grants, owner and replica
+    identity; and what it cannot get, by name, for a notice before anything changes."""
+
+    statements: list[sql.Composed] = dataclasses.field(default_factory=list)
+    carried: list[str] = dataclasses.field(default_factory=list)
+    notices: list[str] = dataclasses.field(default_factory=list)
+
+
+def _carry(
+    conn: psycopg.Connection[Any], source: SourceTable, twin: sql.Identifier
+) -> _Carried:
+    """The source's triggers (made disabled: the copy and the replay must not fire them; the
+    swap gives them their state), row-level security and its policies, column privileges,
+    the table's comment and per-column options. Storage and compression come with LIKE,
+    statistics targets after each pass (`_statistics`), reloptions as the partitions'
+    storage parameters (`model.carried_parameters`)."""
+    out = _Carried()
+    qualified = sql.Identifier(source.schema, source.name).as_string(conn)
+    for trigger in _triggers(conn, source.schema, source.name):
+        if not trigger.carried:
+            out.notices.append(
+                f"trigger {trigger.name} of {source.qualified} is not carried: it is a row "
+                "trigger with transition tables (REFERENCING OLD/NEW TABLE), which PostgreSQL "
+                "refuses on a partitioned table; make it a statement trigger, or create it on "
+                "each partition, after the swap"
+            )
+            continue
+        out.statements.append(trigger.on_table(twin.as_string(conn)))
+        out.statements.append(
+            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(twin, sql.Identifier(trigger.name))
+        )
+        out.carried.append(f"trigger {trigger.name}")
+        if trigger.before and trigger.row:
+            out.notices.append(
+                f"trigger {trigger.name} is BEFORE ... FOR EACH ROW: on the partitioned table "
+                "PostgreSQL refuses, when it runs, a change it makes to the partition key that "
+                "would move the row to another partition"
+            )
+    cur = conn.execute(
+        "SELECT relrowsecurity, relforcerowsecurity, obj_description(oid, 'pg_class') "
+        "FROM pg_class WHERE oid = %s::regclass",
+        (qualified,),
+    )
+    got = cur.fetchone()
+    assert got is not None
+    rls, force, comment = got
+    if comment is not None:
+        out.statements.append(
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(twin, sql.Literal(comment))
+        )
+        out.carried.append("table comment")
+    if rls:
+        out.statements.append(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(twin))
+        out.carried.append("row-level security" + (" (forced)" if force else ""))
+    if force:
+        out.statements.append(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(twin))
+    cur = conn.execute(
+        "SELECT polname::text, polpermissive, polcmd::text, ARRAY(SELECT CASE WHEN r = 0 THEN "
+        "'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END FROM unnest(polroles) r), "
+        "pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid) FROM pg_policy "
+        "WHERE polrelid = %s::regclass ORDER BY 1",
+        (qualified,),
+    )
+    commands = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
+    for pname, permissive, cmd, roles, qual, check in cur.fetchall():
+        out.statements.append(
+            sql.SQL("CREATE POLICY {} ON {} AS {} FOR {} TO {}{}{}").format(
+                sql.Identifier(pname),
+                twin,
+                sql.SQL("PERMISSIVE" if permissive else "RESTRICTIVE"),
+                sql.SQL(commands[cmd]),
+                sql.SQL(", ").join(sql.SQL(r) for r in roles),  # quoted by quote_ident
+                sql.SQL(" USING ({})").format(sql.SQL(qual)) if qual else sql.SQL(""),
+                sql.SQL(" WITH CHECK ({})").format(sql.SQL(check)) if check else sql.SQL(""),
+            )
+        )
+        out.carried.append(f"policy {pname}")
+    cur = conn.execute(
+        "SELECT a.attname::text, x.privilege_type, CASE WHEN x.grantee = 0 THEN NULL ELSE "
+        "pg_get_userbyid(x.grantee)::text END, x.is_grantable FROM pg_attribute a "
+        "CROSS JOIN LATERAL aclexplode(a.attacl) x WHERE a.attrelid = %s::regclass "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum, 2, 3",
+        (qualified,),
+    )
+    for column, privilege, grantee, grantable in cur.fetchall():
+        out.statements.append(
+            sql.SQL("GRANT {} ({}) ON {} TO {}{}").format(
+                sql.SQL(privilege),  # a privilege name from aclexplode
+                sql.Identifier(column),
+                twin,
+                sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee),
+                sql.SQL(" WITH GRANT OPTION") if grantable else sql.SQL(""),
+            )
+        )
+        out.carried.append(f"{privilege} ({column}) to {grantee or 'PUBLIC'}")
+    for col in source.columns:
+        if col.options:
+            out.statements.append(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET ({})").format(
+                    twin,
+                    sql.Identifier(col.name),
+                    sql.SQL(", ").join(_attoption(o) for o in col.options),
+                )
+            )
+            out.carried.append(f"options of column {col.name}")
+        if col.statistics is not None:
+            out.carried.append(f"statistics target of column {col.name}")
+    _, dropped = model.carried_parameters(source, {})
+    if source.reloptions:
+        out.carried.append(
+            "storage parameters (to each partition): "
+            + ", ".join(o for o in source.reloptions if o not in dropped)
+        )
+    for option in dropped:
+        out.notices.append(
+            f"storage parameter {option} of {source.qualified} is not carried: partman gives "
+            "partitions only a heap table's parameters (partman.model.storage.PARAMETERS)"
+        )
+    cur = conn.execute(
+        "SELECT rulename::text FROM pg_rewrite WHERE ev_class = %s::regclass AND "
+        "rulename <> '_RETURN' ORDER BY 1",
+        (qualified,),
+    )
+    for (rule,) in cur.fetchall():
+        out.notices.append(
+            f"rule {rule} of {source.qualified} is not carried: create it on the table again "
+            "after the swap"
+        )
+    cur = conn.execute(
+        "SELECT p.pubname::text FROM pg_publication_rel r JOIN pg_publication p "
+        "ON p.oid = r.prpubid WHERE r.prrelid = %s::regclass ORDER BY 1",
+        (qualified,),
+    )
+    for (pub,) in cur.fetchall():
+        out.notices.append(
+            f"publication {pub} publishes {source.qualified} but will not publish the new "
+            f"table: after the swap, ALTER PUBLICATION {pub} ADD TABLE {source.qualified} "
+            "(with publish_via_partition_root = true) and resynchronize the subscriber"
+        )
+    return out
+
+
+def _attoption(option: str) -> sql.Composable:
+    """A column option ("n_distinct=-0.5") as `n_distinct = '-0.5'` (the name quoted)."""
+    name, _, value = option.partition("=")
+    return sql.SQL("{} = {}").format(sql.Identifier(name), sql.Literal(value))
+
+
+def _statistics(source: SourceTable, twin: sql.Identifier) -> list[sql.Composed]:
+    """Per-column statistics targets, set on the twin and (PostgreSQL recurses) on every
+    partition it has: run after each pass, since a partition made later gets the default."""
+    return [
+        sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS {}").format(
+            twin, sql.Identifier(c.name), sql.Literal(c.statistics)
+        )
+        for c in source.columns
+        if c.statistics is not None
+    ]
 
 
 def _key_range(
