@@ -10,6 +10,7 @@ import typer
 
 from ..engine import sync as sync_module
 from ..errors import PartmanError
+from . import fleet
 from .common import (
     FLAG,
     ConfigOption,
@@ -85,18 +86,21 @@ def run(
 
     setup_logging(log_level)
     found = read_settings(config, dsn, needs=("service",))
+    if found.databases:  # [[databases]]: every database from one process
+        fleet.serve(found, host=host, port=port)
+        return
     url = require_dsn(found)
-    with connect(url) as conn:
-        resolve_or_fail(conn, found)  # a broken file or table fails now, before anything is served
     values = dict(found.service)
     if host is not None:
         values["host"] = host
     if port is not None:
         values["port"] = port
-    try:
+    try:  # an unsafe listener is refused before the database is even asked
         options = ServiceOptions(**values)
     except (TypeError, ValueError, PartmanError) as error:
         fail(f"[service] in {found.file}: {error}")
+    with connect(url) as conn:
+        resolve_or_fail(conn, found)  # a broken file or table fails now, before anything is served
 
     serve(
         url,

@@ -22,7 +22,7 @@ import psycopg
 
 from ..errors import PartmanError
 from ..model.config import Config, Table, Tenant
-from ..model.service_options import ServiceOptions
+from ..model.service_options import ServiceOptions, is_loopback
 from ..model.text import human_duration
 from ..service.root import OnReady, Service
 from . import scenario as seed
@@ -183,7 +183,7 @@ def run_demo_server(
         host=host,
         port=port,
         token=token,
-        expose_token_to_ui=True,
+        expose_token_to_ui=is_loopback(host),  # elsewhere the token is typed into the page
         first_pass_delay=first_pass_delay,
         log_level=log_level,
         instance="demo",

@@ -7,11 +7,24 @@ own behaviour. Every field has a default that is safe for one replica on a priva
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) listens on this machine only. A name other than
+    localhost is not looked up (this module does no I/O): it counts as beyond loopback."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _instance_name() -> str:
@@ -25,14 +38,26 @@ class ServiceOptions:
     host: str = "127.0.0.1"
     port: int = 8080
     """0 picks a free port (the URL is logged and passed to `on_ready`)."""
-    token: str | None = None
-    """Bearer token for every request that changes something (tenants, apply). None: the
-    service is read-only (those requests get 403)."""
+    token: str | None = field(default=None, repr=False)
+    """Bearer token of the write scope: every request that changes something (tenants, apply)
+    needs it, and it reads too. None: the service is read-only (those requests get 403).
+    Never in a repr, a log line or a response."""
+    read_token: str | None = field(default=None, repr=False)
+    """Bearer token of the read scope (dashboards, Prometheus): it reads what
+    `read_requires_token` / `metrics_requires_token` protect, and gets 403 on any change."""
     read_requires_token: bool = False
-    """Also require the token for reads (API, /metrics). /healthz, /readyz and the UI's static
-    files stay open; the UI then asks for the token."""
+    """Require a token (read or write) for reads: the API, /metrics, /openapi.json, /docs and
+    /redoc. /healthz, /readyz and the UI's static files stay open; the UI then asks for one."""
+    metrics_requires_token: bool = False
+    """Require a token (read or write) for /metrics even when other reads are open (a
+    Prometheus scrape config sends it with `authorization: {credentials: ...}`)."""
+    allow_unauthenticated: bool = False
+    """Listen beyond loopback (`host` not 127.0.0.1, ::1 or localhost) with no token at all.
+    Refused unless set: only for a read-only replica behind something that already
+    authenticates (an authenticating proxy, a NetworkPolicy that admits only the probes)."""
     expose_token_to_ui: bool = False
-    """Hand the token to the web UI so its Apply button works without asking (demos only:
+    """Hand the write token to the web UI so its Apply button works without asking (demos
+    only, and only on a loopback `host`, to a page whose Host header is a loopback name:
     anyone who can open the page can then change things)."""
     scheduler: bool = True
     """Run maintenance in the background every `Config.sample_rate`."""
@@ -56,6 +81,10 @@ class ServiceOptions:
     """This replica's name in status, logs and metrics."""
     log_level: str = "info"
     access_log: bool = False
+    metrics_per_tenant: bool = False
+    """Also export each tenant's runway (`partman_runway_seconds{table, tenant}`): one series
+    per tenant, which a table of 10,000 tenants turns into 10,000 series a scrape. Off, /metrics
+    has series per table only (shortest runway, tenants by runway, tenants, partitions)."""
 
     def __post_init__(self) -> None:
         if (
@@ -69,9 +98,40 @@ class ServiceOptions:
                 "service token must be a non-empty string (or unset for a read-only service)",
                 field="token",
             )
-        if self.read_requires_token and self.token is None:
+        if self.read_token is not None and (
+            not isinstance(self.read_token, str) or not self.read_token.strip()
+        ):
             raise ConfigError(
-                "service read_requires_token needs a token", field="read_requires_token"
+                "service read_token must be a non-empty string (or unset)", field="read_token"
+            )
+        if self.read_token is not None and self.read_token == self.token:
+            raise ConfigError(
+                "service read_token must differ from token (the same secret cannot have two "
+                "scopes)",
+                field="read_token",
+            )
+        tokens = self.token is not None or self.read_token is not None
+        for name in ("read_requires_token", "metrics_requires_token"):
+            if getattr(self, name) and not tokens:
+                raise ConfigError(
+                    f"service {name} needs a token: set token (read and write) or read_token "
+                    "(read only)",
+                    field=name,
+                )
+        if not tokens and not self.allow_unauthenticated and not is_loopback(self.host):
+            raise ConfigError(
+                f"service host {self.host!r} listens beyond loopback with no token: anyone who "
+                'reaches it could read everything. Set token = "${PARTMAN_TOKEN}" (and '
+                "read_requires_token = true to protect reads too), listen on 127.0.0.1, or set "
+                "allow_unauthenticated = true if something in front of it already authenticates",
+                field="host",
+            )
+        if self.expose_token_to_ui and not is_loopback(self.host):
+            raise ConfigError(
+                f"service expose_token_to_ui hands the write token to every page that can reach "
+                f"{self.host!r}: it is only for a demo on 127.0.0.1; unset it and type the token "
+                "into the UI instead",
+                field="expose_token_to_ui",
             )
         for name in ("backoff_initial", "backoff_max", "db_timeout"):
             value = getattr(self, name)

@@ -41,6 +41,7 @@ def create_app(host: Host) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # ui.mount serves /docs and /redoc with their assets from a package
         redoc_url=None,
+        openapi_url=None,  # and /openapi.json, behind read_requires_token
         responses={
             401: {"model": ErrorOut, "description": "no bearer token"},
             403: {"model": ErrorOut, "description": "wrong token, or the service is read-only"},
@@ -51,7 +52,7 @@ def create_app(host: Host) -> FastAPI:
     allowed = access(host.options)
     for resource in (health, status, tables, tenants, partitions, passes, indexes, archives):
         app.include_router(resource.router(host, allowed))
-    ui.mount(app)
+    ui.mount(app, allowed)
     return app
 
 

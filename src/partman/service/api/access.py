@@ -1,7 +1,16 @@
-"""Who may do what: reads are open unless `ServiceOptions.read_requires_token`; everything that
-changes something needs `Authorization: Bearer <token>` (401 without it, 403 with a wrong one,
-403 when the service has no token at all)."""
+"""Who may do what. Two scopes: the write token (`ServiceOptions.token`) reads and changes;
+the read token (`read_token`) only reads. Reads are open unless `read_requires_token`
+(`/metrics` also by `metrics_requires_token`); everything that changes something needs the
+write token: 401 without a token, 403 with a wrong one, with the read token, or when the
+service has no write token at all.
 
+A token is only ever taken from `Authorization: Bearer`: no cookie, no basic auth, no query
+parameter, so a page of another origin has no ambient credential to ride on (CSRF), and
+no CORS header lets it read an answer. A given token is compared with every configured one,
+each in constant time and without stopping at a match, so the timing tells neither the
+token nor which scope matched."""
+
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -20,29 +29,56 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 @dataclass(frozen=True)
 class Access:
-    """The dependencies a route lists: `dependencies=[access.read]` or `[access.write]`."""
+    """The dependencies a route lists: `dependencies=[access.read]`, `[access.write]`, or
+    `[access.metrics]` for /metrics."""
 
     read: Any
     write: Any
+    metrics: Any
+
+
+def _digest(token: str) -> bytes:
+    """Tokens are compared as digests: equal lengths, so not even a token's length shows."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def scope_of(options: ServiceOptions, given: str) -> str | None:
+    """ "write", "read" or None (no configured token matches), every token compared."""
+    probe = _digest(given)
+    write = read = False
+    if options.token is not None:
+        write = secrets.compare_digest(probe, _digest(options.token))
+    if options.read_token is not None:
+        read = secrets.compare_digest(probe, _digest(options.read_token))
+    return "write" if write else "read" if read else None
 
 
 def access(options: ServiceOptions) -> Access:
-    def check_token(credentials: HTTPAuthorizationCredentials | None, what: str) -> None:
-        if options.token is None:
-            raise HTTPException(
-                403, f"{what} is disabled: the service has no token configured (read-only)"
-            )
+    def given_scope(credentials: HTTPAuthorizationCredentials | None, what: str) -> str:
         if credentials is None:
             raise HTTPException(401, f"{what} needs the header Authorization: Bearer <token>")
-        given = credentials.credentials.encode()
-        if not secrets.compare_digest(given, options.token.encode()):
+        scope = scope_of(options, credentials.credentials)
+        if scope is None:
             raise HTTPException(403, "the bearer token is not this service's token")
+        return scope
 
     def can_write(credentials: Credentials) -> None:
-        check_token(credentials, "changing things")
+        if options.token is None:
+            raise HTTPException(
+                403, "changing things is disabled: the service has no token configured (read-only)"
+            )
+        if given_scope(credentials, "changing things") != "write":
+            raise HTTPException(
+                403,
+                "the bearer token is the read-only token: changing things needs the write token",
+            )
 
     def can_read(credentials: Credentials) -> None:
         if options.read_requires_token:
-            check_token(credentials, "reading")
+            given_scope(credentials, "reading")
 
-    return Access(read=Depends(can_read), write=Depends(can_write))
+    def can_scrape(credentials: Credentials) -> None:
+        if options.read_requires_token or options.metrics_requires_token:
+            given_scope(credentials, "reading the metrics")
+
+    return Access(read=Depends(can_read), write=Depends(can_write), metrics=Depends(can_scrape))

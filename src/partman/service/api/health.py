@@ -45,7 +45,7 @@ def router(host: Host, access: Access) -> APIRouter:
             return [{"table": None, "problem": first_line(error, with_type=True), "grant": None}]
         return [f.to_dict() for f in found]
 
-    @api.get("/metrics", summary="Prometheus metrics", dependencies=[access.read])
+    @api.get("/metrics", summary="Prometheus metrics", dependencies=[access.metrics])
     def metrics() -> Response:
         return Response(generate_latest(host.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -31,9 +31,16 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
+// Values from the API (tenant ids, table names, messages) go into text and into plain
+// attributes (class, data-*, aria-*, geometry) only: never an event handler, never a URL.
+const URL_ATTRS = new Set(["href", "src", "xlink:href", "action", "formaction", "srcdoc", "style"]);
+
 function setAttrs(node, attrs) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
+    if (/^on/i.test(key) || URL_ATTRS.has(key.toLowerCase())) {
+      throw new Error("refusing to set the attribute " + key + " from data");
+    }
     if (key === "text") node.textContent = String(value);
     else node.setAttribute(key, String(value));
   }
@@ -842,6 +849,9 @@ async function init() {
     const config = await api("/api/ui-config");
     state.mutations = config.mutations_enabled;
     if (config.token) stored = config.token;
+    // the docs and metrics links open without the header: hide them when they would get 401
+    document.getElementById("docs-link").hidden = Boolean(config.read_requires_token);
+    document.getElementById("metrics-link").hidden = Boolean(config.metrics_requires_token);
     if (!config.mutations_enabled) {
       document.getElementById("apply").disabled = true;
       document.getElementById("apply").title = "this service is read-only (no token configured)";

@@ -1,0 +1,413 @@
+"""The service's security (issue 17): hostile names shown as text, a strict
+Content-Security-Policy, no way in from another origin, tokens with scopes, no open listener
+beyond loopback, and secrets that never leave the process.
+
+The browser tests drive Debian's chromium (Playwright) against a real service on a real
+PostgreSQL; the attacker's page is served from a second origin on this machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
+
+import partman
+from partman.errors import ConfigError, PartmanError
+from partman.service import ServerThread, Service, ServiceOptions
+
+from seed import NOW, catalog_fingerprint, create_seed_schema, seed_table
+
+Conn = psycopg.Connection[Any]
+WRITE = "write-tok-Qv7mZ2"
+READ = "read-tok-Lp4xW9"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOSTILE = (
+    "<img src=x onerror=alert(1)>",
+    '"><svg onload=alert(1)>',
+    "javascript:alert(1)",
+    "</script><script>alert(1)</script>",
+)
+INJECTED = "img[src=x], svg[onload], script:not([src='/ui/app.js']), iframe, [onerror], [onload]"
+WATCH = """
+window.__violations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__violations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile);
+});
+"""
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose dialogs, page errors, CSP violations and console errors are kept."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.console: list[str] = []
+        context.add_init_script(WATCH)
+        self.page = context.new_page()
+        self.page.on("dialog", self._dialog)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on(
+            "console",
+            lambda m: self.console.append(m.text) if m.type in ("error", "warning") else None,
+        )
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def violations(self) -> list[str]:
+        found: list[str] = self.page.evaluate("window.__violations || []")
+        return found + [c for c in self.console if "Content Security Policy" in c]
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[Callable[[], Watched]]:
+    made: list[Watched] = []
+
+    def make() -> Watched:
+        w = Watched(browser.new_context(viewport={"width": 1400, "height": 1000}))
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.context.close()
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[[Service], ServerThread]]:
+    started: list[ServerThread] = []
+
+    def start(service: Service) -> ServerThread:
+        server = service.start_server()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _options(**changes: Any) -> ServiceOptions:
+    fields: dict[str, Any] = {
+        "port": 0,
+        "token": WRITE,
+        "scheduler": False,
+        "instance": "sec",
+        "log_level": "warning",
+        "db_timeout": dt.timedelta(seconds=2),
+    }
+    fields.update(changes)
+    return ServiceOptions(**fields)
+
+
+def _service(dsn: str, clock: partman.Clock | None = None, **changes: Any) -> Service:
+    return Service(
+        dsn,
+        config=partman.Config(sample_rate=dt.timedelta(minutes=10)),
+        options=_options(**changes),
+        clock=clock or partman.SimulatedClock(NOW),
+    )
+
+
+def _seeded(dsn: str, conn: Conn, **changes: Any) -> Service:
+    create_seed_schema(conn)
+    service = _service(dsn, **changes)
+    service.manager.add_managed_table(seed_table("events"))
+    service.manager.register_tenants("convoy.events", ["project-1"])
+    return service
+
+
+def _state(conn: Conn) -> tuple[Any, ...]:
+    """Everything a write could change: the catalog, the tenants, the runs."""
+    tenants = conn.execute(
+        "SELECT n.tenant_id, n.retention FROM partman_meta.tenants n ORDER BY 1"
+    ).fetchall()
+    runs = conn.execute("SELECT count(*) FROM partman_meta.runs").fetchone()
+    return (catalog_fingerprint(conn), tenants, runs)
+
+
+# -- 2. headers --------------------------------------------------------------------------------
+
+
+def _csp(value: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for part in value.split(";"):
+        words = part.split()
+        if words:
+            out[words[0]] = words[1:]
+    return out
+
+
+def test_every_response_carries_a_strict_policy_and_the_security_headers(
+    dsn: str, conn: Conn, running: Any
+) -> None:
+    service = _seeded(dsn, conn, read_token=READ)
+    service.run_pass("setup")
+    server = running(service)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        answers = {
+            path: client.get(path)
+            for path in (
+                "/",
+                "/ui/app.js",
+                "/ui/style.css",
+                "/ui/favicon.svg",
+                "/api/status",
+                "/api/tables",
+                "/api/plan",
+                "/api/ui-config",
+                "/metrics",
+                "/healthz",
+                "/readyz",
+                "/openapi.json",
+                "/api/tables/nope.nope",
+                "/no-such-page",
+            )
+        }
+        answers["POST /api/apply (no token)"] = client.post("/api/apply")
+        answers["POST /api/apply (read token)"] = client.post(
+            "/api/apply", headers={"Authorization": f"Bearer {READ}"}
+        )
+        answers["POST /api/tenants (bad body)"] = client.post(
+            "/api/tables/convoy.events/tenants",
+            content=b"{",
+            headers={"Authorization": f"Bearer {WRITE}", "Content-Type": "application/json"},
+        )
+        answers["/docs"] = client.get("/docs")
+        answers["/redoc"] = client.get("/redoc")
+    assert answers["/"].status_code == 200 and answers["/api/tables/nope.nope"].status_code == 404
+    assert answers["POST /api/apply (read token)"].status_code == 403
+    for what, answer in answers.items():
+        headers = answer.headers
+        assert headers["x-content-type-options"] == "nosniff", what
+        assert headers["referrer-policy"] == "no-referrer", what
+        assert headers["x-frame-options"] == "DENY", what
+        policy = headers["content-security-policy"]
+        assert "unsafe-eval" not in policy, what
+        directives = _csp(policy)
+        assert directives["frame-ancestors"] == ["'none'"], what
+        assert directives["object-src"] == ["'none'"], what
+        assert directives["base-uri"] == ["'none'"], what
+        assert directives["default-src"] == ["'self'"], what
+        assert "access-control-allow-origin" not in headers, what
+        if what == "/redoc":
+            # ReDoc writes <style> blocks at run time: inline styles there, never scripts
+            assert directives["script-src"] == ["'self'"], policy
+            continue
+        assert "unsafe-inline" not in policy, what
+        if what == "/docs":  # Swagger UI's start-up script, by its hash and nothing else
+            assert directives["script-src"][0] == "'self'"
+            assert [s[:8] for s in directives["script-src"][1:]] == ["'sha256-"], policy
+            continue
+        assert directives["script-src"] == ["'self'"], what
+        assert directives["style-src"] == ["'self'"], what
+    assert answers["/api/status"].headers["cache-control"] == "no-store"
+    index = answers["/"].text
+    assert "style=" not in index and "<style" not in index
+    assert re.findall(r"<script[^>]*>", index) == ['<script src="/ui/app.js">']
+    script = answers["/ui/app.js"].text
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, sink
+
+
+# -- 4. tokens with scopes -----------------------------------------------------------------------
+
+
+def test_the_read_token_reads_and_is_refused_every_change(
+    dsn: str, conn: Conn, running: Any
+) -> None:
+    service = _seeded(dsn, conn, read_token=READ, read_requires_token=True)
+    service.run_pass("setup")
+    server = running(service)
+    read = {"Authorization": f"Bearer {READ}"}
+    write = {"Authorization": f"Bearer {WRITE}"}
+    before = _state(conn)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for path in (
+            "/api/status",
+            "/api/tables",
+            "/api/plan",
+            "/api/partitions",
+            "/api/runs",
+            "/api/audit",
+            "/metrics",
+            "/openapi.json",
+            "/docs",
+            "/redoc",
+            "/api/tables/convoy.events/tenants",
+        ):
+            assert client.get(path).status_code == 401, path
+            assert client.get(path, headers={"Authorization": "Bearer guess"}).status_code == 403
+            assert client.get(path, headers=read).status_code == 200, path
+            assert client.get(path, headers=write).status_code == 200, path
+        for path in ("/healthz", "/readyz", "/", "/ui/app.js", "/api/ui-config"):
+            assert client.get(path).status_code == 200, path
+        changes: list[tuple[str, str, Any]] = [
+            ("POST", "/api/apply", None),
+            ("POST", "/api/tables/convoy.events/tenants", {"tenant_id": "project-9"}),
+            ("PATCH", "/api/tables/convoy.events/tenants/project-1", {"retention_period": "1 day"}),
+            ("DELETE", "/api/tables/convoy.events/tenants/project-1", None),
+            ("POST", "/api/tables/convoy.events/indexes", {"columns": ["id"]}),
+            ("POST", "/api/tables/convoy.events/restore", {"partition": "x"}),
+        ]
+        for method, path, body in changes:
+            kwargs: dict[str, Any] = {} if body is None else {"json": body}
+            refused = client.request(method, path, headers=read, **kwargs)
+            assert refused.status_code == 403, (path, refused.text)
+            assert refused.json() == {
+                "error": "forbidden",
+                "message": "the bearer token is the read-only token: changing things needs the "
+                "write token",
+            }
+        assert _state(conn) == before
+        assert client.post("/api/apply", headers=write).status_code == 200
+        config = client.get("/api/ui-config").json()
+        assert config["token"] is None and config["metrics_requires_token"] is True
+
+
+def test_metrics_alone_can_require_a_token(dsn: str, conn: Conn, running: Any) -> None:
+    server = running(_seeded(dsn, conn, read_token=READ, metrics_requires_token=True))
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.get("/metrics").status_code == 401
+        assert (
+            client.get("/metrics", headers={"Authorization": f"Bearer {WRITE}x"}).status_code == 403
+        )
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {READ}"})
+        assert scraped.status_code == 200 and "partman_runway_seconds" in scraped.text
+        assert client.get("/api/tables").status_code == 200  # other reads stay open
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_a_token_is_compared_with_every_configured_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Constant time: each configured token is compared (compare_digest, on digests of equal
+    length) whether or not an earlier one matched, so timing tells neither token nor scope."""
+    access = importlib.import_module("partman.service.api.access")
+    compared: list[tuple[bytes, bytes]] = []
+    real = access.secrets.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(access.secrets, "compare_digest", counting)
+    options = _options(read_token=READ)
+    for given, scope in ((WRITE, "write"), (READ, "read"), ("nope", None), ("", None)):
+        compared.clear()
+        assert access.scope_of(options, given) == scope
+        assert len(compared) == 2, given
+        assert {len(a) for pair in compared for a in pair} == {32}
+
+
+def test_tokens_are_masked_in_the_options_repr() -> None:
+    shown = repr(_options(read_token=READ))
+    assert WRITE not in shown and READ not in shown
+    assert "read_requires_token=False" in shown
+
+
+def test_token_settings_that_cannot_work_are_refused() -> None:
+    with pytest.raises(ConfigError, match="read_token must differ from token"):
+        _options(read_token=WRITE)
+    with pytest.raises(ConfigError, match="metrics_requires_token needs a token"):
+        _options(token=None, metrics_requires_token=True)
+    with pytest.raises(ConfigError, match="read_token must be a non-empty string"):
+        _options(read_token=" ")
+
+
+# -- 5. no open listener beyond loopback ----------------------------------------------------------
+
+
+def test_service_refuses_to_listen_beyond_loopback_without_a_token(dsn: str, running: Any) -> None:
+    for host in ("0.0.0.0", "::", "192.0.2.10", "db.example", ""):
+        with pytest.raises(ConfigError) as refused:
+            Service(dsn, options=_options(token=None, host=host))
+        message = str(refused.value)
+        assert "listens beyond loopback with no token" in message, message
+        assert "token = " in message and "allow_unauthenticated = true" in message
+        assert isinstance(refused.value, PartmanError)
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        _options(token=None, host=host)  # loopback: no token needed
+    for changes in ({"token": WRITE}, {"read_token": READ, "read_requires_token": True}):
+        _options(host="0.0.0.0", **{"token": None, **changes})
+    with pytest.raises(ConfigError, match="expose_token_to_ui"):
+        _options(host="0.0.0.0", expose_token_to_ui=True)
+    # the escape hatch, said explicitly: it serves (read-only)
+    open_service = Service(
+        dsn, options=_options(token=None, host="0.0.0.0", allow_unauthenticated=True)
+    )
+    server = running(open_service)
+    port = server.url.rsplit(":", 1)[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.post("/api/apply").status_code == 403
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
+    environ.update({"NO_COLOR": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "partman", *args],
+        cwd=cwd,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_partman_run_refuses_to_listen_beyond_loopback_without_a_token(
+    dsn: str, conn: Conn, tmp_path: Path
+) -> None:
+    (tmp_path / "partman.toml").write_text('[service]\nhost = "0.0.0.0"\n')
+    done = _cli(tmp_path, "run", "--port", "0", env={"PARTMAN_DSN": dsn})
+    assert done.returncode == 2, done.stderr
+    assert "listens beyond loopback with no token" in done.stderr
+    assert "allow_unauthenticated = true" in done.stderr
+    # --host overrides the file, and is held to the same rule
+    (tmp_path / "partman.toml").write_text("[service]\n")
+    done = _cli(tmp_path, "run", "--host", "0.0.0.0", "--port", "0", env={"PARTMAN_DSN": dsn})
+    assert done.returncode == 2 and "listens beyond loopback" in done.stderr, done.stderr
