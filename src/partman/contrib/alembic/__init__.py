@@ -8,6 +8,9 @@ Import it once in `env.py` (`import partman.contrib.alembic`) and migrations get
   drops data;
 * `op.create_partitioned_table(name, *columns, schema=..., by=..., ...)`: `op.create_table`
   with `PARTITION BY RANGE (...)`, then `op.manage_table`;
+* `op.convert_table(name, schema=..., by=..., interval=..., ...)`: `partman convert` of a live
+  ordinary table, inside `with op.get_context().autocommit_block():` (its steps commit on
+  connections of their own); reverse: `op.rollback_convert_table(name, schema=...)`;
 * autogenerate: tables declared with `partman.contrib.sqlalchemy.partitioned()` get an
   `op.manage_table(...)` when they are not registered (or their policy changed), and the
   partitions partman makes are never proposed for `op.drop_table`.
@@ -17,6 +20,18 @@ Partitions themselves are made by the next maintenance pass (`partman apply`, `p
 """
 
 from . import autogenerate as autogenerate
-from .ops import CreatePartitionedTableOp, ManageTableOp, UnmanageTableOp
+from .ops import (
+    ConvertTableOp,
+    CreatePartitionedTableOp,
+    ManageTableOp,
+    RollbackConvertTableOp,
+    UnmanageTableOp,
+)
 
-__all__ = ["CreatePartitionedTableOp", "ManageTableOp", "UnmanageTableOp"]
+__all__ = [
+    "ConvertTableOp",
+    "CreatePartitionedTableOp",
+    "ManageTableOp",
+    "RollbackConvertTableOp",
+    "UnmanageTableOp",
+]

@@ -10,18 +10,21 @@ does not exist, never a table that exists but nobody keeps partitioned.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
 from alembic.operations import MigrateOperation, Operations
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Table as SATable
 from sqlalchemy.schema import SchemaItem
 
+from ...engine.convert import Converter
 from ...engine.registration import DEFAULT_METADATA_SCHEMA, register, unregister
 from ...errors import PartmanError
-from ...model.config import RetentionAction, Tenant, TenantId, TenantPartitioning
+from ...model.config import Config, RetentionAction, Tenant, TenantId, TenantPartitioning
 from ...model.intervals import Interval
 from ...model.keys import Epoch
 from ..sqlalchemy import PartitionPolicy
@@ -340,3 +343,218 @@ def _default_schema(operations: Operations) -> str:
     """Where an unqualified table lives: the connection's current schema (search_path)."""
     name = operations.get_bind().dialect.default_schema_name
     return name or "public"
+
+
+# -- op.convert_table: partition a live table in a migration (issue 15) -----------------------
+
+
+@Operations.register_operation("convert_table")
+class ConvertTableOp(MigrateOperation):
+    """Turn an ordinary table into a partitioned one managed by partman (`partman convert`)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        policy: PartitionPolicy,
+        *,
+        schema: str | None = None,
+        metadata_schema: str = DEFAULT_METADATA_SCHEMA,
+        extend_unique: bool = False,
+        batch_rows: int = 10_000,
+        throttle: float = 0.0,
+        config: Config | None = None,
+        finish: bool = False,
+    ) -> None:
+        self.table_name = table_name
+        self.policy = policy
+        self.schema = schema
+        self.metadata_schema = metadata_schema
+        self.extend_unique = extend_unique
+        self.batch_rows = batch_rows
+        self.throttle = throttle
+        self.config = config
+        self.finish = finish
+
+    @classmethod
+    def convert_table(
+        cls,
+        operations: Operations,
+        table_name: str,
+        *,
+        by: str,
+        schema: str | None = None,
+        tenant: str | None = None,
+        interval: str | dt.timedelta | Interval | int = "1 day",
+        premake: int = 10,
+        retention: str | dt.timedelta | Interval | int | None = None,
+        retention_action: RetentionAction | str = "drop",
+        default_partition: bool = False,
+        storage_parameters: Mapping[str, int | float | bool] | None = None,
+        epoch: Epoch | str | None = None,
+        tenant_partitioning: TenantPartitioning | str = "range",
+        extend_unique: bool = False,
+        batch_rows: int = 10_000,
+        throttle: float = 0.0,
+        config: Config | None = None,
+        finish: bool = False,
+        metadata_schema: str = DEFAULT_METADATA_SCHEMA,
+    ) -> None:
+        """`partman convert` of the ordinary table `schema.table_name`, with the application
+        running: twin, capture, copy, verify and swap, each step committed on connections of
+        its own (never the migration's transaction: a copy of millions of rows in one
+        transaction is what convert exists to avoid). So it must be called inside
+        `with op.get_context().autocommit_block():`, and is refused otherwise before anything
+        changes. Run again (a failed or killed upgrade run again), it resumes where it stopped.
+        The old table is kept as `<name>_old` for the downgrade (`op.rollback_convert_table`)
+        unless `finish=True` drops it. The policy keywords are `op.manage_table`'s;
+        `extend_unique`, `batch_rows`, `throttle` are `partman convert`'s; `config` gives the
+        lock budget (`lock_timeout`, `max_retries`; its metadata_schema is replaced by
+        `metadata_schema`)."""
+        policy = _policy(
+            table_name,
+            schema,
+            by=by,
+            tenant=tenant,
+            interval=interval,
+            premake=premake,
+            retention=retention,
+            retention_action=retention_action,
+            default_partition=default_partition,
+            storage_parameters=storage_parameters or {},
+            epoch=epoch,
+            tenant_partitioning=tenant_partitioning,
+        )
+        operations.invoke(
+            cls(
+                table_name,
+                policy,
+                schema=schema,
+                metadata_schema=metadata_schema,
+                extend_unique=extend_unique,
+                batch_rows=batch_rows,
+                throttle=throttle,
+                config=config,
+                finish=finish,
+            )
+        )
+
+    def reverse(self) -> MigrateOperation:
+        if self.finish:
+            raise NotImplementedError(
+                f"convert_table({self.table_name!r}, finish=True) dropped the old table; the "
+                "downgrade cannot swap back to it"
+            )
+        return RollbackConvertTableOp(
+            self.table_name, schema=self.schema, metadata_schema=self.metadata_schema
+        )
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("convert_table", self.schema, self.table_name, self.policy)
+
+
+@Operations.register_operation("rollback_convert_table")
+class RollbackConvertTableOp(MigrateOperation):
+    """Undo `op.convert_table` while the old table is there: swap back, then drop the twin,
+    the triggers and the change log (`partman convert --rollback`, then `--cancel`)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        metadata_schema: str = DEFAULT_METADATA_SCHEMA,
+        config: Config | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self.schema = schema
+        self.metadata_schema = metadata_schema
+        self.config = config
+
+    @classmethod
+    def rollback_convert_table(
+        cls,
+        operations: Operations,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        config: Config | None = None,
+        metadata_schema: str = DEFAULT_METADATA_SCHEMA,
+    ) -> None:
+        """The downgrade of `op.convert_table`: `schema.table_name` is the ordinary table it
+        was again, with every row written since the swap; the partitioned one, its partitions,
+        partman's registration of it, the triggers and the change log are dropped. A
+        conversion stopped before its swap is cancelled the same way. Refused (nothing
+        changed) once the conversion was finished: the old table is gone. Like
+        `op.convert_table`, it runs inside `op.get_context().autocommit_block()`."""
+        operations.invoke(
+            cls(table_name, schema=schema, metadata_schema=metadata_schema, config=config)
+        )
+
+    def reverse(self) -> MigrateOperation:
+        raise NotImplementedError(
+            f"rollback_convert_table({self.table_name!r}) does not know the policy to convert "
+            "the table with again; write the op.convert_table(...) by hand"
+        )
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("rollback_convert_table", self.schema, self.table_name)
+
+
+@Operations.implementation_for(ConvertTableOp)
+def _convert_table(operations: Operations, operation: ConvertTableOp) -> None:
+    schema = operation.schema or _default_schema(operations)
+    converter = _converter(
+        operations,
+        "convert_table",
+        operation.config,
+        operation.metadata_schema,
+        batch_rows=operation.batch_rows,
+        throttle=operation.throttle,
+    )
+    table = operation.policy.table(operation.table_name, schema)
+    converter.convert(table, extend_unique=operation.extend_unique)
+    if operation.finish:
+        converter.finish(schema, operation.table_name)
+
+
+@Operations.implementation_for(RollbackConvertTableOp)
+def _rollback_convert_table(operations: Operations, operation: RollbackConvertTableOp) -> None:
+    schema = operation.schema or _default_schema(operations)
+    converter = _converter(
+        operations, "rollback_convert_table", operation.config, operation.metadata_schema
+    )
+    status = converter.status(schema, operation.table_name)
+    if status is None or status["state"] == "finished":
+        raise PartmanError(
+            f"op.rollback_convert_table: {schema}.{operation.table_name} has no conversion to "
+            "roll back (never converted, or finished: the old table was dropped); nothing "
+            "was changed"
+        )
+    if status["state"] == "swap":
+        converter.rollback(schema, operation.table_name)
+    converter.cancel(schema, operation.table_name)
+
+
+def _converter(
+    operations: Operations,
+    what: str,
+    config: Config | None,
+    metadata_schema: str,
+    **options: Any,
+) -> Converter:
+    """A Converter on connections of its own to the migration's database. Refused inside the
+    migration's transaction: the conversion commits step by step, so it would commit what
+    the migration did before it halfway (or wait behind the locks the migration holds)."""
+    dbapi = _psycopg_connection(operations, what)
+    if not dbapi.autocommit:
+        raise PartmanError(
+            f"op.{what} commits its steps on connections of its own and cannot run inside the "
+            "migration's transaction: call it in `with op.get_context().autocommit_block():` "
+            "(nothing was changed)"
+        )
+    info = dbapi.info
+    conninfo = info.dsn
+    if info.password:
+        conninfo = make_conninfo(conninfo, password=info.password)
+    settings = dataclasses.replace(config or Config(), metadata_schema=metadata_schema)
+    return Converter(conninfo, config=settings, **options)
