@@ -10,8 +10,10 @@ or did not run while others did).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,9 +22,10 @@ import typer
 from rich.text import Text
 
 from ..errors import PartmanError
+from ..logs import log_event
 from ..model.text import first_line
 from ..settings import Settings
-from .common import OK, PROBLEMS, USAGE, Failed, err, out, print_json
+from .common import OK, PROBLEMS, USAGE, Failed, err, fail, out, print_json, resolve_or_fail
 
 Body = Callable[[Settings], None]
 """A command's work on one database (a Settings narrowed by `Settings.for_database`); it ends
@@ -101,3 +104,46 @@ def each(found: Settings, body: Body, *, as_json: bool = False) -> int:
         else:
             out.print(Text(f"{total} database(s) ok.", style="green"))
     return code
+
+
+def serve(found: Settings, *, host: str | None, port: int | None) -> None:
+    """`partman run` over the fleet: one process, one Service per database (its pool, its
+    leadership, its scheduler, its metrics), one app and one HTTP server. A database that
+    cannot be reached now is served anyway (its section says so, its scheduler retries with
+    backoff); a file that does not fit a database that can be reached stops everything now,
+    as it does for one database (exit 2, nothing served)."""
+    from ..engine import sync as sync_module
+    from ..service import Fleet, Member, ServiceOptions
+
+    values = dict(found.service)
+    if host is not None:
+        values["host"] = host
+    if port is not None:
+        values["port"] = port
+    try:
+        options = ServiceOptions(**values)
+    except (TypeError, ValueError, PartmanError) as error:
+        fail(f"[service] in {found.file}: {error}")
+    logger = logging.getLogger("partman.service")
+    members = []
+    for spec in found.fleet():
+        assert spec.dsn is not None  # the settings refuse a database without one
+        one = found.for_database(spec.name)
+        timeout = max(1, round(options.db_timeout.total_seconds()))
+        try:
+            conn = psycopg.connect(spec.dsn, autocommit=True, connect_timeout=timeout)
+        except psycopg.OperationalError as error:
+            log_event(
+                logger,
+                logging.WARNING,
+                "database_unreachable",
+                f"database {spec.name} cannot be reached now ({first_line(error)}); it is "
+                "served anyway and its passes are retried with backoff",
+                database=spec.name,
+            )
+        else:
+            with conn:
+                resolve_or_fail(conn, one)
+        prepare = functools.partial(sync_module.apply, found=one)
+        members.append(Member(spec.name, spec.dsn, prepare))
+    Fleet(members, config=found.config, options=options).serve()

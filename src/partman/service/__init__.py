@@ -23,6 +23,7 @@ from ..engine.hooks import PreDropHook, StepHook
 from ..model.clock import Clock
 from ..model.config import Config
 from ..model.service_options import ServiceOptions
+from .fleet import Fleet, Member, OnFleetReady
 from .metrics import SERIES
 from .passes import Prepare
 from .root import OnReady, Service
@@ -64,6 +65,9 @@ def serve(
 __all__ = [
     "LEADER_LOCK_CLASS",
     "SERIES",
+    "Fleet",
+    "Member",
+    "OnFleetReady",
     "OnReady",
     "Prepare",
     "ServerThread",

@@ -1,0 +1,250 @@
+"""The fleet's composition root: several databases served by one process.
+
+    Fleet -> one Service per database (its pool, Manager, Metrics, Passes, Scheduler)
+          -> one FastAPI app (api.fleet: each Service's routers under /api/databases/{name})
+          -> one metrics registry (every Service's series with a `database` label)
+          -> one HTTP server
+
+Each database is a whole `Service`: its own pool, its own leadership (the advisory lock lives
+in that database, so replicas elect a leader per database) and its own scheduler thread. One
+database down is that Service's business alone: its scheduler backs off and retries, its
+routes answer 503, and the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType, TracebackType
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from ..engine.hooks import PreDropHook
+from ..logs import log_event
+from ..model.clock import Clock
+from ..model.config import Config
+from ..model.service_options import ServiceOptions
+from ..model.text import first_line
+from .api.fleet import create_fleet_app
+from .api.host import Host
+from .database import missing_privileges
+from .passes import Prepare
+from .root import Service
+from .server import HttpServer, ServerThread
+
+OnFleetReady = Callable[["Fleet", str], None]
+"""Called once the HTTP server listens, with the fleet and its base URL."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One database of a fleet, as the fleet is told about it."""
+
+    name: str
+    dsn: str
+    prepare: Prepare | None = None
+
+
+class _DatabaseLabelled(Collector):
+    """Every database's series in one exposition, each sample with a `database` label: one
+    family per metric name (Prometheus refuses a family twice), its samples from each
+    database's registry, read side by side (a database that is down costs its scrape up to
+    `db_timeout`, not the others')."""
+
+    def __init__(self, registries: Mapping[str, CollectorRegistry]) -> None:
+        self._registries = registries
+
+    def collect(self) -> Iterable[Metric]:
+        def read(registry: CollectorRegistry) -> list[Metric]:
+            return list(registry.collect())
+
+        with ThreadPoolExecutor(max_workers=min(8, len(self._registries))) as pool:
+            found = list(pool.map(read, self._registries.values()))
+        merged: dict[str, Metric] = {}
+        for name, families in zip(self._registries, found, strict=True):
+            for family in families:
+                into = merged.get(family.name)
+                if into is None:
+                    into = Metric(family.name, family.documentation, family.type, family.unit)
+                    merged[family.name] = into
+                for s in family.samples:
+                    into.add_sample(
+                        s.name, {"database": name, **s.labels}, s.value, s.timestamp, s.exemplar
+                    )
+        return list(merged.values())
+
+
+class Fleet:
+    """partman as a service over several databases: one `Service` per database (each with
+    its pool, leadership, scheduler and metrics), one app, one registry, one HTTP server.
+
+    `Fleet(members, config=..., options=...)` builds every Service (pools connect lazily: a
+    database may be down) and the app (`fleet.app`); `serve()` blocks until SIGTERM/SIGINT,
+    `start_server()` serves from a thread.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Member],
+        *,
+        config: Config | None = None,
+        options: ServiceOptions | None = None,
+        clock: Clock | None = None,
+        logger: logging.Logger | None = None,
+        pre_drop_hook: PreDropHook | None = None,
+    ) -> None:
+        if not members:
+            raise ValueError("a fleet needs at least one database")
+        self.config = config or Config()
+        self.options = options or ServiceOptions()
+        self.logger = logger or logging.getLogger("partman.service")
+        self.services: dict[str, Service] = {}
+        for member in members:
+            self.services[member.name] = Service(
+                member.dsn,
+                config=self.config,
+                options=self.options,
+                clock=clock,
+                logger=self.logger.getChild(member.name),
+                prepare=member.prepare,
+                pre_drop_hook=pre_drop_hook,
+            )
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(
+            _DatabaseLabelled({n: s.metrics.registry for n, s in self.services.items()})
+        )
+        self.app: FastAPI = create_fleet_app(self)
+        self._closed = False
+
+    # -- what the app uses -------------------------------------------------------------------
+
+    def members(self) -> Mapping[str, Host]:
+        return self.services
+
+    def _each(self, read: Callable[[Service], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """`read` of each database side by side: one that is down costs its own timeout."""
+        with ThreadPoolExecutor(max_workers=min(8, len(self.services))) as pool:
+            found = list(pool.map(read, self.services.values()))
+        return dict(zip(self.services, found, strict=True))
+
+    def databases(self) -> list[dict[str, Any]]:
+        def one(service: Service) -> dict[str, Any]:
+            why = service.database.unreachable()
+            status = service.status()
+            return {
+                "reachable": why is None,
+                "unreachable_reason": why,
+                "role": status["role"],
+                "leader": status["leader"],
+                "scheduler": status["scheduler"],
+                "last_pass": status["last_pass"],
+                "prepare_error": status["prepare_error"],
+            }
+
+        return [
+            {"name": name, "url": f"/api/databases/{name}", **state}
+            for name, state in self._each(one).items()
+        ]
+
+    def readiness(self) -> dict[str, dict[str, Any]]:
+        def one(service: Service) -> dict[str, Any]:
+            ready, detail = service.readiness()
+            if ready:
+                try:
+                    with service.connection() as conn:
+                        lacking = missing_privileges(conn, self.config.metadata_schema)
+                    detail = {**detail, "privileges": [f.to_dict() for f in lacking]}
+                    ready = not lacking
+                except Exception as error:
+                    detail = {**detail, "privileges": first_line(error, with_type=True)}
+                    ready = False
+            return {"ready": ready, **detail}
+
+        return self._each(one)
+
+    def diagnose(self, name: str) -> str:
+        return self.services[name].diagnose()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Fleet:
+        for service in self.services.values():
+            service.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop every database's maintenance after its pass under way, side by side."""
+        threads = [
+            threading.Thread(target=s.stop, args=(timeout,), name=f"partman-stop-{n}")
+            for n, s in self.services.items()
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        for service in self.services.values():
+            service.close()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _server(self, on_ready: OnFleetReady | None) -> HttpServer:
+        ready = None if on_ready is None else functools.partial(on_ready, self)
+        return HttpServer(self.app, self.options, self.logger, ready)
+
+    def serve(self, on_ready: OnFleetReady | None = None) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully (as `Service.serve`)."""
+        server = self._server(on_ready)
+        stopping: list[int] = []
+        main = threading.current_thread() is threading.main_thread()
+
+        def remember(signum: int, frame: FrameType | None) -> None:
+            stopping.append(signum)
+
+        previous = (
+            {s: signal.signal(s, remember) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+        )
+        try:
+            server.run()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            self.close()
+        if stopping:
+            log_event(
+                self.logger,
+                logging.INFO,
+                "service_stopped",
+                f"{self.options.instance} stopped on {signal.Signals(stopping[0]).name}",
+            )
+
+    def start_server(
+        self, on_ready: OnFleetReady | None = None, timeout: float = 30.0
+    ) -> ServerThread:
+        """Serve from a background thread (tests, or an application embedding the fleet)."""
+        thread = ServerThread(self._server(on_ready), self)
+        thread.start_and_wait(timeout)
+        return thread
