@@ -20,10 +20,17 @@ from ..decide.coverage import Inventory
 from ..model.report import Outcome, Report, SkipReason
 
 PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+RUNWAY_BUCKETS = (0, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400)
+"""The `le` thresholds (seconds) of partman_runway_tenants: no partition for now, an hour,
+six hours, a day, three days, a week."""
 
 SERIES = (
     "partman_runway_seconds",
     "partman_runway_ids",
+    "partman_runway_min_seconds",
+    "partman_runway_min_ids",
+    "partman_runway_tenants",
+    "partman_tenants",
     "partman_partitions",
     "partman_database_up",
     "partman_default_partition_rows",
@@ -46,15 +53,19 @@ SERIES = (
 
 
 class _InventoryCollector(Collector):
-    """Runway per (table, tenant) and partitions per table, read when scraped."""
+    """Runway and partitions per table, read when scraped; runway per tenant only when
+    `per_tenant` (10,000 tenants would be 10,000 series a scrape: Prometheus pays for each
+    one, for as long as it keeps them). A table without a tenant column is one series either
+    way."""
 
-    def __init__(self, read: Callable[[], Inventory], logger: logging.Logger) -> None:
+    def __init__(
+        self, read: Callable[[], Inventory], logger: logging.Logger, per_tenant: bool = False
+    ) -> None:
         self._read = read
         self._logger = logger
+        self._per_tenant = per_tenant
 
-    def _families(
-        self,
-    ) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
         return (
             GaugeMetricFamily(
                 "partman_runway_seconds",
@@ -78,34 +89,81 @@ class _InventoryCollector(Collector):
                 "partman_database_up",
                 "1 when the last scrape could read the catalog and partman's metadata",
             ),
+            GaugeMetricFamily(
+                "partman_runway_min_seconds",
+                "The shortest partman_runway_seconds among each table's tenants (the table's "
+                "own runway when it has no tenant column)",
+                labels=["table"],
+            ),
+            GaugeMetricFamily(
+                "partman_runway_min_ids",
+                "The shortest runway in ids among each id table's tenants",
+                labels=["table"],
+            ),
+            GaugeMetricFamily(
+                "partman_runway_tenants",
+                "Tenants of each table whose runway is at most le seconds (le=\"0\": no "
+                "partition holds now); a table without a tenant column counts as one; an id "
+                "table counts only at le=\"0\" (no partition holds its newest id)",
+                labels=["table", "le"],
+            ),
+            GaugeMetricFamily(
+                "partman_tenants",
+                "Registered tenants of each managed table (0 for a table without a tenant "
+                "column)",
+                labels=["table"],
+            ),
         )
 
     def describe(self) -> Iterable[Metric]:
         return self._families()
 
     def collect(self) -> Iterable[Metric]:
-        runway, runway_ids, partitions, up = self._families()
+        families = self._families()
+        runway, runway_ids, partitions, up, least, least_ids, short, tenants = families
         try:
             found = self._read()
         except Exception as error:  # a scrape must answer even when the database is down
             self._logger.debug("metrics: inventory unavailable: %s", error)
             up.add_metric([], 0)
-            return (runway, runway_ids, partitions, up)
+            return families
         counts: dict[str, int] = {}
         for row in found.partitions:
             counts.setdefault(row.table, 0)
             if not row.is_default:
                 counts[row.table] += 1
+        shortest: dict[str, float] = {}
+        shortest_ids: dict[str, int] = {}
+        at_most: dict[str, list[int]] = {}
+        registered: dict[str, int] = {}
         for c in found.coverage:
             counts.setdefault(c.table, 0)
+            registered[c.table] = registered.get(c.table, 0) + (c.tenant is not None)
+            below = at_most.setdefault(c.table, [0] * len(RUNWAY_BUCKETS))
+            one = self._per_tenant or c.tenant is None
             if c.runway_ids is not None:  # not seconds: an alert on 0 s would always fire
-                runway_ids.add_metric([c.table, c.tenant or ""], c.runway_ids)
-            else:
+                if one:
+                    runway_ids.add_metric([c.table, c.tenant or ""], c.runway_ids)
+                shortest_ids[c.table] = min(shortest_ids.get(c.table, c.runway_ids), c.runway_ids)
+                below[0] += c.runway_ids <= 0
+                continue
+            if one:
                 runway.add_metric([c.table, c.tenant or ""], c.runway_seconds)
+            shortest[c.table] = min(shortest.get(c.table, c.runway_seconds), c.runway_seconds)
+            for i, le in enumerate(RUNWAY_BUCKETS):
+                below[i] += c.runway_seconds <= le
         for table, n in sorted(counts.items()):
             partitions.add_metric([table], n)
+            tenants.add_metric([table], registered.get(table, 0))
+        for table, seconds in sorted(shortest.items()):
+            least.add_metric([table], seconds)
+        for table, ids in sorted(shortest_ids.items()):
+            least_ids.add_metric([table], ids)
+        for table, below in sorted(at_most.items()):
+            for le, n in zip(RUNWAY_BUCKETS, below, strict=True):
+                short.add_metric([table, str(le)], n)
         up.add_metric([], 1)
-        return (runway, runway_ids, partitions, up)
+        return families
 
 
 class _ArchiveCollector(Collector):
@@ -172,6 +230,8 @@ class Metrics:
         inventory: Callable[[], Inventory],
         logger: logging.Logger,
         archives: Callable[[], list[ArchiveTotal]] | None = None,
+        *,
+        per_tenant: bool = False,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -240,7 +300,7 @@ class Metrics:
         )
         for outcome in ("ok", "partial", "failed", "skipped"):
             self.passes.labels(outcome)
-        r.register(_InventoryCollector(inventory, logger))
+        r.register(_InventoryCollector(inventory, logger, per_tenant))
         if archives is not None:
             r.register(_ArchiveCollector(archives, logger))
 

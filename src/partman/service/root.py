@@ -82,7 +82,12 @@ class Service:
             pre_drop_hook=pre_drop_hook,
             on_step=on_step,
         )
-        self.metrics = Metrics(self.manager.inventory, self.logger, self._archive_totals)
+        self.metrics = Metrics(
+            self.manager.inventory,
+            self.logger,
+            self._archive_totals,
+            per_tenant=self.options.metrics_per_tenant,
+        )
         self.passes = Passes(
             self.manager,
             self.metrics,
