@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
+from psycopg import sql
 
 import partman
 from partman.errors import ConfigError, PartmanError
@@ -411,3 +412,171 @@ def test_partman_run_refuses_to_listen_beyond_loopback_without_a_token(
     (tmp_path / "partman.toml").write_text("[service]\n")
     done = _cli(tmp_path, "run", "--host", "0.0.0.0", "--port", "0", env={"PARTMAN_DSN": dsn})
     assert done.returncode == 2 and "listens beyond loopback" in done.stderr, done.stderr
+
+
+# -- 1. stored XSS ---------------------------------------------------------------------------------
+
+SCHEMA = '"><svg onload=alert(1)>'
+TABLE = "<img src=x onerror=alert(1)>"
+QUALIFIED = f"{SCHEMA}.{TABLE}"
+NEW_TENANT = '<iframe src="javascript:alert(1)">'
+
+
+class Hostile:
+    """The pass's prepare: fails the way the test says, with a message of markup."""
+
+    def __init__(self) -> None:
+        self.fail_with: type[Exception] | None = PartmanError
+
+    def __call__(self, manager: partman.Manager) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with(f"config says {HOSTILE[0]} and {HOSTILE[3]}")
+
+
+def _hostile_service(
+    dsn: str, conn: Conn, clock: partman.SimulatedClock
+) -> tuple[Service, Hostile]:
+    """A schema, a table and tenants named like markup, their partitions, a default partition
+    holding rows of an unregistered tenant named like markup, a pass; then 5 days pass, so
+    retention wants the oldest partitions, one of which a view (named like markup too) holds:
+    that drop fails with PostgreSQL's message naming both."""
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {} (id bigint NOT NULL, tenant text NOT NULL, "
+            "created_at timestamptz NOT NULL) PARTITION BY RANGE (tenant, created_at)"
+        ).format(sql.Identifier(SCHEMA, TABLE))
+    )
+    prepare = Hostile()
+    service = Service(
+        dsn,
+        config=partman.Config(sample_rate=dt.timedelta(minutes=10)),
+        options=_options(instance=HOSTILE[1]),
+        clock=clock,
+        prepare=prepare,
+    )
+    service.manager.add_managed_table(
+        partman.Table(
+            name=TABLE,
+            schema=SCHEMA,
+            tenant_id_column="tenant",
+            partition_by="created_at",
+            partition_type=partman.PartitionType.RANGE,
+            retention_period=dt.timedelta(days=3),
+            partition_interval=dt.timedelta(days=1),
+            partition_count=2,
+            default_partition=True,
+        )
+    )
+    service.manager.register_tenants(QUALIFIED, list(HOSTILE))
+    service.run_pass("setup")
+    conn.execute(
+        sql.SQL("INSERT INTO {} VALUES (1, %s, %s)").format(sql.Identifier(SCHEMA, TABLE)),
+        ("<b>stray</b><img src=x onerror=alert(2)>", NOW - dt.timedelta(days=30)),
+    )
+    oldest = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = %s::regclass AND c.relname LIKE %s ORDER BY 1 LIMIT 1",
+        (sql.Identifier(SCHEMA, TABLE).as_string(conn), "%javascript%p20260310"),
+    ).fetchone()
+    assert oldest is not None
+    conn.execute(
+        sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(
+            sql.Identifier(SCHEMA, "<svg/onload=alert(3)>"), sql.Identifier(SCHEMA, oldest[0])
+        )
+    )
+    clock.advance(dt.timedelta(days=5))
+    return service, prepare
+
+
+def _no_markup_ran(w: Watched) -> None:
+    page = w.page
+    assert w.dialogs == [], w.dialogs
+    assert w.errors == [], w.errors
+    assert w.violations() == [], w.violations()
+    injected = page.evaluate(
+        "(sel) => [...document.querySelectorAll(sel)].map((n) => n.outerHTML)", INJECTED
+    )
+    assert injected == [], injected
+    hrefs = page.evaluate(
+        "() => [...document.querySelectorAll('[href]')].map((n) => n.getAttribute('href'))"
+    )
+    assert all(not h.lower().startswith("javascript") for h in hrefs), hrefs
+
+
+def test_names_and_messages_made_of_markup_are_shown_as_text_everywhere(
+    dsn: str, conn: Conn, watched: Any, running: Any
+) -> None:
+    clock = partman.SimulatedClock(NOW)
+    service, prepare = _hostile_service(dsn, conn, clock)
+    server = running(service)
+    w = watched()
+    page = w.page
+    page.goto(server.url + "/")
+    expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=20_000)
+    card = page.locator(".table-card")
+    expect(card.locator("h3")).to_have_text(QUALIFIED)
+    expect(page.locator("#status")).to_contain_text(HOSTILE[1])
+    # the plan: its table and tenants as text, the drops and creates of each tenant
+    plan = page.locator("#plan-table")
+    expect(plan).to_contain_text(QUALIFIED)
+    for name in HOSTILE:
+        expect(plan).to_contain_text(name)
+    # the timeline: each tenant's label and tip, each partition's tip
+    tips = page.locator("svg g.tenant-row title").all_text_contents()
+    for name in HOSTILE:
+        assert any(t.startswith(name + " · runway") for t in tips), (name, tips)
+    parts = page.locator("svg g.tenant-row rect.part title").all_text_contents()
+    assert any(t.startswith(QUALIFIED + "_javascript_aler_") for t in parts), parts[:5]
+    expect(page.locator("svg g.default-row title")).to_contain_text(QUALIFIED + "_default")
+    # the summary's links: a tenant named like markup, one that lives in the default only
+    expect(card.locator(".default-tenants")).to_contain_text(
+        "<b>stray</b><img src=x onerror=alert(2)>"
+    )
+    # the prepare's error, as text
+    errors = page.locator("#errors")
+    expect(errors).to_contain_text(f"config: config says {HOSTILE[0]} and {HOSTILE[3]}")
+    _no_markup_ran(w)
+
+    # the search box and the tenant links
+    search = card.locator("input.tenant-search")
+    search.fill("</script>")
+    expect(card.locator("g.tenant-row")).to_have_count(1)
+    expect(card.locator("g.tenant-row title").first).to_contain_text(HOSTILE[3])
+    search.fill("")
+    card.locator(".worst-runway button.link").first.click()
+    expect(card.locator(".page-info")).to_have_attribute("data-matches", "1")
+    _no_markup_ran(w)
+
+    # apply (the token typed in): the drop the view holds fails with PostgreSQL's message
+    page.fill("#token", WRITE)
+    page.press("#token", "Enter")
+    page.click("#apply")
+    expect(page.locator("#apply-result")).to_contain_text("failed 1", timeout=30_000)
+    expect(errors).to_contain_text(
+        f'failed drop {TABLE}_javascript_aler_1bac4e0f_p20260310: cannot drop table ""{SCHEMA}"',
+        timeout=20_000,
+    )
+    expect(page.locator("#runs tbody tr.run")).to_have_count(2)
+    _no_markup_ran(w)
+
+    # a tenant added through the form, named like markup
+    form = card.locator(".add-tenant")
+    form.locator('input[aria-label="tenant id"]').fill(NEW_TENANT)
+    form.locator("button").click()
+    expect(form.locator(".result")).to_contain_text(f"added {NEW_TENANT}", timeout=20_000)
+    # a pass that fails outright: its message in the header
+    prepare.fail_with = RuntimeError
+    page.click("#apply")
+    expect(page.locator("#apply-result")).to_contain_text("apply failed", timeout=30_000)
+    expect(page.locator("#last-pass")).to_contain_text(
+        f"last pass failed: RuntimeError: config says {HOSTILE[0]}", timeout=20_000
+    )
+    search.fill("iframe")
+    expect(card.locator("g.tenant-row title").first).to_contain_text(NEW_TENANT)
+    _no_markup_ran(w)
+    page.reload()
+    expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=20_000)
+    _no_markup_ran(w)
+    stored = conn.execute("SELECT tenant_id FROM partman_meta.tenants ORDER BY 1").fetchall()
+    assert (NEW_TENANT,) in stored
