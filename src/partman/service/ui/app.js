@@ -8,6 +8,15 @@ const EMPTY_PLAN = { operations: [], notices: [] };
 const SVG_NS = "http://www.w3.org/2000/svg";
 const RETIRE_KINDS = new Set(["drop", "detach", "archive"]);
 const state = { token: "", mutations: true, refreshing: false, lastError: null };
+// A fleet (partman.toml's [[databases]]): the chosen database's API is under
+// /api/databases/<name>/; the fleet's own routes stay where they are.
+const fleet = { names: null, chosen: null };
+const FLEET_ROUTES = /^\/api\/(databases(\/|$|\?)|ui-config)/;
+
+function apiPath(path) {
+  if (fleet.chosen === null || !path.startsWith("/api/") || FLEET_ROUTES.test(path)) return path;
+  return "/api/databases/" + encodeURIComponent(fleet.chosen) + path.slice(4);
+}
 
 // -- helpers ----------------------------------------------------------------------------------
 
@@ -55,7 +64,7 @@ function headers(extra) {
 async function api(path, options) {
   const opts = Object.assign({}, options || {});
   opts.headers = headers(opts.headers);
-  const response = await fetch(path, opts);
+  const response = await fetch(apiPath(path), opts);
   let body = null;
   try {
     body = await response.json();
@@ -786,10 +795,47 @@ function showErrors(status, failed, skipped, plan) {
 
 // -- the loop ---------------------------------------------------------------------------------
 
+// One tab per database, each saying whether it is reachable and whether this replica leads
+// it; the chosen one's sections fill the page. A database that is down says why instead.
+function showDatabases(databases) {
+  const nav = document.getElementById("databases");
+  nav.hidden = false;
+  nav.replaceChildren(...databases.map((d) => {
+    const mode = !d.reachable ? "down" : d.leader ? "leader" : d.role;
+    const tab = el("button", { type: "button", class: "db-tab", "data-state": mode,
+      "aria-pressed": d.name === fleet.chosen ? "true" : "false", title: d.unreachable_reason || mode },
+      d.name, el("span", { class: "chip", "data-role": d.reachable ? d.role : "error", text: mode }));
+    tab.addEventListener("click", () => chooseDatabase(d.name));
+    return tab;
+  }));
+}
+
+function chooseDatabase(name) {
+  fleet.chosen = name;
+  try { history.replaceState(null, "", "#db=" + encodeURIComponent(name)); } catch (e) { /* file: */ }
+  document.body.dataset.loaded = "false";
+  refresh();
+}
+
+async function refreshFleet() {
+  if (fleet.names === null) return;
+  const databases = await api("/api/databases");
+  fleet.names = databases.map((d) => d.name);
+  if (!fleet.names.includes(fleet.chosen)) fleet.chosen = fleet.names[0];
+  showDatabases(databases);
+  const chosen = databases.find((d) => d.name === fleet.chosen);
+  if (chosen && !chosen.reachable) {
+    const error = new Error("database " + chosen.name + " is unreachable: " + chosen.unreachable_reason);
+    error.status = 503;
+    throw error;
+  }
+}
+
 async function refresh() {
   if (state.refreshing) return;
   state.refreshing = true;
   try {
+    await refreshFleet();
     // The plan is the slow read (thousands of operations with many tenants): on the first
     // load the tables are drawn without it and drawn again when it arrives.
     const planned = api("/api/plan");
@@ -857,6 +903,13 @@ async function init() {
       document.getElementById("apply").title = "this service is read-only (no token configured)";
     }
   } catch (e) { /* shown by refresh() */ }
+  try {  // a fleet answers /api/databases; one database's service says 404
+    const databases = await api("/api/databases");
+    fleet.names = databases.map((d) => d.name);
+    const hash = /^#db=(.+)$/.exec(location.hash);
+    const wanted = hash ? decodeURIComponent(hash[1]) : null;
+    fleet.chosen = fleet.names.includes(wanted) ? wanted : fleet.names[0];
+  } catch (e) { fleet.names = null; }
   if (stored) setToken(stored);
   await refresh();
   setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
