@@ -170,34 +170,40 @@ SELECT id, false FROM {s}.managed_tables
     raise RuntimeError(f"could not register {record.qualified_name}")
 
 
+TENANTS_PER_STATEMENT = 5000
+"""Tenants written by one INSERT ... SELECT FROM unnest(arrays): 10,000 tenants are two
+statements, not 10,000 (a statement each cost ~0.1 ms of the server's time even pipelined)."""
+
+
 async def upsert_tenants(
     conn: psycopg.AsyncConnection[Any], schema: str, table_id: int, tenants: Sequence[TenantRecord]
 ) -> int:
-    """Insert or update tenants; returns how many were new or changed."""
-    if not tenants:
-        return 0
-    s = sql.Identifier(schema)
+    """Insert or update tenants; returns how many were new or changed. A tenant given twice is
+    written as last given."""
+    unique = list({t.tenant_id: t for t in tenants}.values())
+    query = sql.SQL(
+        "INSERT INTO {}.tenants AS t (table_id, tenant_id, retention, partition_count, "
+        "retention_action) "
+        "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::text[]) "
+        "ON CONFLICT (table_id, tenant_id) DO UPDATE SET "
+        "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
+        "retention_action = EXCLUDED.retention_action, updated_at = now() "
+        "WHERE (t.retention, t.partition_count, t.retention_action) IS DISTINCT FROM "
+        "(EXCLUDED.retention, EXCLUDED.partition_count, EXCLUDED.retention_action) "
+        "RETURNING 1"
+    ).format(sql.Identifier(schema))
     changed = 0
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            sql.SQL(
-                "INSERT INTO {}.tenants AS t (table_id, tenant_id, retention, partition_count, "
-                "retention_action) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (table_id, tenant_id) DO UPDATE SET "
-                "retention = EXCLUDED.retention, partition_count = EXCLUDED.partition_count, "
-                "retention_action = EXCLUDED.retention_action, updated_at = now() "
-                "WHERE (t.retention, t.partition_count, t.retention_action) IS DISTINCT FROM "
-                "(EXCLUDED.retention, EXCLUDED.partition_count, EXCLUDED.retention_action) "
-                "RETURNING 1"
-            ).format(s),
-            [
-                (table_id, t.tenant_id, t.retention, t.partition_count, t.retention_action)
-                for t in tenants
-            ],
-            returning=True,
+    for i in range(0, len(unique), TENANTS_PER_STATEMENT):
+        chunk = unique[i : i + TENANTS_PER_STATEMENT]
+        cur = await conn.execute(
+            query,
+            (
+                table_id,
+                [t.tenant_id for t in chunk],
+                [t.retention for t in chunk],
+                [t.partition_count for t in chunk],
+                [t.retention_action for t in chunk],
+            ),
         )
-        while True:
-            changed += len(await cur.fetchall())
-            if not cur.nextset():
-                break
+        changed += cur.rowcount
     return changed

@@ -219,13 +219,15 @@ async def _query_tenants(
         problem(path, f"the query failed: {first_line(error)}")
         return
     bad: list[str] = []
+    seen = set(resolved.queried)  # not `in` the list: 10,000 ids would be 50 million compares
     for value in values:
         try:
             key = str(canonical_tenant(value, tenant_key, table=spec.qualified_name))
         except PartmanError as error:
             bad.append(str(error))
             continue
-        if key not in resolved.queried:
+        if key not in seen:
+            seen.add(key)
             resolved.queried.append(key)
     if bad:
         shown = "; ".join(bad[:QUERY_TENANTS_SHOWN])
