@@ -39,6 +39,7 @@ from psycopg import sql
 from ..db import ddl, metadata
 from ..db import rollup as rollups
 from ..db.catalog import SESSION_SETTINGS
+from ..db.fence import Fence, is_fenced
 from ..decide.expiry import check_verdict
 from ..logs import log_event
 from ..model import snapshot
@@ -82,6 +83,9 @@ class Executor:
         self.on_step = on_step
         self.sleep = sleep
         self._backoff = Backoff(config.retry_backoff.total_seconds(), jitter=0.5)
+        self._fence: Fence | None = None
+        """The pass's fence (a scheduled pass of the service): checked first in every
+        transaction, and before each DETACH ... CONCURRENTLY (`db/fence.py`)."""
         self._rollups: dict[int, dict[str, rollups.CopySnapshot]] = {}
         """A roll-up's progress while `_run` retries it: the partitions copied (with their
         snapshots), by id of the operation; present once its coarse table is built."""
@@ -91,6 +95,22 @@ class Executor:
     # -- the pass ----------------------------------------------------------------------------
 
     def apply(
+        self,
+        conn: psycopg.Connection[Any],
+        operations: Sequence[Operation],
+        run_id: str,
+        *,
+        fence: Fence | None = None,
+    ) -> list[OperationResult]:
+        """Apply the operations, table by table. With a `fence`, a fence check that fails
+        ends the pass at once (raised): this replica no longer leads."""
+        self._fence = fence
+        try:
+            return self._apply(conn, operations, run_id)
+        finally:
+            self._fence = None
+
+    def _apply(
         self, conn: psycopg.Connection[Any], operations: Sequence[Operation], run_id: str
     ) -> list[OperationResult]:
         results: list[OperationResult] = []
@@ -103,6 +123,8 @@ class Executor:
                 results += self._apply_parent(conn, parent, ops, run_id)
             except Exception as error:  # one bad table never stops the others
                 _rollback(conn)
+                if is_fenced(error):  # ... but a deposed leader stops altogether
+                    raise
                 handled = {id(r.operation) for r in results[done:]}
                 reason = f"unexpected error on {parent}: {first_line(error)}"
                 rest = [
@@ -367,6 +389,8 @@ class Executor:
                 blocked = "a detach is pending on the parent"
             except psycopg.Error as error:
                 _rollback(conn)
+                if is_fenced(error):
+                    raise
                 if len(unit) > 1:  # isolate the one that fails; the others still go in
                     out: list[OperationResult] = []
                     for op in unit:
@@ -454,7 +478,21 @@ class Executor:
     # -- creating ----------------------------------------------------------------------------
 
     def _begin(self) -> sql.Composed:
-        return ddl.begin(self.config.lock_timeout, self.config.statement_timeout)
+        return self._fenced(ddl.begin(self.config.lock_timeout, self.config.statement_timeout))
+
+    def _fenced(self, begin: sql.Composed) -> sql.Composed:
+        """A transaction's start, then (in a fenced pass) the fence check: nothing after it
+        runs unless this replica still leads."""
+        if self._fence is None:
+            return begin
+        return ddl.script([begin, self._fence.check()])
+
+    def _check_fence(self, conn: psycopg.Connection[Any]) -> None:
+        """The fence check on its own, before a statement that cannot run in a transaction
+        block (DETACH ... CONCURRENTLY). The pass's connection holds the fence lock meanwhile,
+        so a new leader ends it if this replica loses leadership in between."""
+        if self._fence is not None:
+            conn.execute(self._fence.check())
 
     def _step(self, name: str, op: Operation) -> None:
         if self.on_step is not None:
@@ -653,8 +691,10 @@ class Executor:
             cur = conn.execute(
                 ddl.script(
                     [
-                        rollups.begin_repeatable(
-                            self.config.lock_timeout, self.config.statement_timeout
+                        self._fenced(
+                            rollups.begin_repeatable(
+                                self.config.lock_timeout, self.config.statement_timeout
+                            )
                         ),
                         ddl.parent_lock_sql(parent),
                         rollups.SNAPSHOT_QUERY,
@@ -927,6 +967,7 @@ class Executor:
         for op in good:
             self._step("detach", op)
             try:
+                self._check_fence(conn)
                 conn.execute(op.detach_statement())
             except psycopg.Error:  # maybe left pending: one by one FINALIZEs it, with retries
                 _rollback(conn)
@@ -1160,6 +1201,7 @@ class Executor:
                 finalize = True
             statement = dataclasses.replace(op, stage=Stage.PENDING if finalize else op.stage)
             self._step("detach", op)
+            self._check_fence(conn)
             try:
                 conn.execute(statement.detach_statement())
             except ddl.RETRYABLE:

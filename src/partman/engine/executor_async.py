@@ -39,6 +39,7 @@ from psycopg import sql
 from ..db import ddl, metadata
 from ..db import rollup as rollups
 from ..db.catalog import SESSION_SETTINGS
+from ..db.fence import Fence, is_fenced
 from ..decide.expiry import check_verdict
 from ..logs import log_event
 from ..model import snapshot
@@ -82,6 +83,9 @@ class AsyncExecutor:
         self.on_step = on_step
         self.sleep = sleep
         self._backoff = Backoff(config.retry_backoff.total_seconds(), jitter=0.5)
+        self._fence: Fence | None = None
+        """The pass's fence (a scheduled pass of the service): checked first in every
+        transaction, and before each DETACH ... CONCURRENTLY (`db/fence.py`)."""
         self._rollups: dict[int, dict[str, rollups.CopySnapshot]] = {}
         """A roll-up's progress while `_run` retries it: the partitions copied (with their
         snapshots), by id of the operation; present once its coarse table is built."""
@@ -91,6 +95,22 @@ class AsyncExecutor:
     # -- the pass ----------------------------------------------------------------------------
 
     async def apply(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        operations: Sequence[Operation],
+        run_id: str,
+        *,
+        fence: Fence | None = None,
+    ) -> list[OperationResult]:
+        """Apply the operations, table by table. With a `fence`, a fence check that fails
+        ends the pass at once (raised): this replica no longer leads."""
+        self._fence = fence
+        try:
+            return await self._apply(conn, operations, run_id)
+        finally:
+            self._fence = None
+
+    async def _apply(
         self, conn: psycopg.AsyncConnection[Any], operations: Sequence[Operation], run_id: str
     ) -> list[OperationResult]:
         results: list[OperationResult] = []
@@ -103,6 +123,8 @@ class AsyncExecutor:
                 results += await self._apply_parent(conn, parent, ops, run_id)
             except Exception as error:  # one bad table never stops the others
                 await _rollback(conn)
+                if is_fenced(error):  # ... but a deposed leader stops altogether
+                    raise
                 handled = {id(r.operation) for r in results[done:]}
                 reason = f"unexpected error on {parent}: {first_line(error)}"
                 rest = [
@@ -370,6 +392,8 @@ class AsyncExecutor:
                 blocked = "a detach is pending on the parent"
             except psycopg.Error as error:
                 await _rollback(conn)
+                if is_fenced(error):
+                    raise
                 if len(unit) > 1:  # isolate the one that fails; the others still go in
                     out: list[OperationResult] = []
                     for op in unit:
@@ -457,7 +481,21 @@ class AsyncExecutor:
     # -- creating ----------------------------------------------------------------------------
 
     def _begin(self) -> sql.Composed:
-        return ddl.begin(self.config.lock_timeout, self.config.statement_timeout)
+        return self._fenced(ddl.begin(self.config.lock_timeout, self.config.statement_timeout))
+
+    def _fenced(self, begin: sql.Composed) -> sql.Composed:
+        """A transaction's start, then (in a fenced pass) the fence check: nothing after it
+        runs unless this replica still leads."""
+        if self._fence is None:
+            return begin
+        return ddl.script([begin, self._fence.check()])
+
+    async def _check_fence(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The fence check on its own, before a statement that cannot run in a transaction
+        block (DETACH ... CONCURRENTLY). The pass's connection holds the fence lock meanwhile,
+        so a new leader ends it if this replica loses leadership in between."""
+        if self._fence is not None:
+            await conn.execute(self._fence.check())
 
     async def _step(self, name: str, op: Operation) -> None:
         if self.on_step is not None:
@@ -661,8 +699,10 @@ class AsyncExecutor:
             cur = await conn.execute(
                 ddl.script(
                     [
-                        rollups.begin_repeatable(
-                            self.config.lock_timeout, self.config.statement_timeout
+                        self._fenced(
+                            rollups.begin_repeatable(
+                                self.config.lock_timeout, self.config.statement_timeout
+                            )
                         ),
                         ddl.parent_lock_sql(parent),
                         rollups.SNAPSHOT_QUERY,
@@ -935,6 +975,7 @@ class AsyncExecutor:
         for op in good:
             await self._step("detach", op)
             try:
+                await self._check_fence(conn)
                 await conn.execute(op.detach_statement())
             except psycopg.Error:  # maybe left pending: one by one FINALIZEs it, with retries
                 await _rollback(conn)
@@ -1168,6 +1209,7 @@ class AsyncExecutor:
                 finalize = True
             statement = dataclasses.replace(op, stage=Stage.PENDING if finalize else op.stage)
             await self._step("detach", op)
+            await self._check_fence(conn)
             try:
                 await conn.execute(statement.detach_statement())
             except ddl.RETRYABLE:

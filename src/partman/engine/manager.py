@@ -33,6 +33,7 @@ from psycopg_pool import ConnectionPool
 from ..db import metadata
 from ..db.catalog import parse_traits, traits_query
 from ..db.ddl import RETRYABLE, parent_lock_sql
+from ..db.fence import Fence
 from ..decide import planner
 from ..decide import restore as restoring
 from ..decide.adoption import ImportReport, classify, differing, list_foreign
@@ -437,8 +438,12 @@ class Manager:
             [c for c in found.coverage if keep(c.table, c.tenant)],
         )
 
-    def maintain(self) -> Report:
-        """One pass: create what is missing ahead, apply retention. Returns what it did."""
+    def maintain(self, *, fence: Fence | None = None) -> Report:
+        """One pass: create what is missing ahead, apply retention. Returns what it did.
+
+        `fence` (the service's scheduled passes): the pass runs only while that leadership
+        session holds its lock, checked first and in every transaction; a check that fails
+        raises (`partman.db.fence.is_fenced`) and the pass stops where it is."""
         with self._pass_guard, self._connection() as conn:
             self._ensure_metadata(conn)
             run_id = str(uuid.uuid4())
@@ -454,6 +459,8 @@ class Manager:
                 self.last_report = report
                 return report
             try:
+                if fence is not None:
+                    conn.execute(fence.hold())
                 state, catalog = self._read_world(conn)
                 plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
                 report.plan = plan
@@ -465,13 +472,15 @@ class Manager:
                         meta, run_id, self.config.application_name, report.started_at
                     )
                 )
-                report.results = self._executor.apply(conn, plan.operations, run_id)
+                report.results = self._executor.apply(
+                    conn, plan.operations, run_id, fence=fence
+                )
                 report.default_rows = default_rows(conn, _created_defaults(defaults, report))
                 report.finished_at = self.clock.now()
                 outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
                 conn.execute(metadata.finish_run_sql(meta, run_id, outcome, report.summary()))
             finally:
-                self._release_pass_lock(conn)
+                self._release_pass_lock(conn, fence)
         for notice in plan.notices:
             level = {"error": logging.ERROR, "warning": logging.WARNING}.get(
                 notice.level, logging.INFO
@@ -514,9 +523,15 @@ class Manager:
             return False
         return True
 
-    def _release_pass_lock(self, conn: psycopg.Connection[Any]) -> None:
+    def _release_pass_lock(
+        self, conn: psycopg.Connection[Any], fence: Fence | None = None
+    ) -> None:
+        if conn.closed:  # lost (a new leader ended it): the server released its locks
+            return
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
+        if fence is not None:
+            conn.execute(fence.release())
         conn.execute(
             sql.SQL("SELECT pg_advisory_unlock({}, hashtext({}))").format(
                 sql.Literal(_PASS_LOCK_CLASS),

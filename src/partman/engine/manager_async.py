@@ -31,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 from ..db import metadata
 from ..db.catalog import parse_traits, traits_query
 from ..db.ddl import RETRYABLE, parent_lock_sql
+from ..db.fence import Fence
 from ..decide import planner
 from ..decide import restore as restoring
 from ..decide.adoption import ImportReport, classify, differing, list_foreign
@@ -438,8 +439,12 @@ class AsyncManager:
             [c for c in found.coverage if keep(c.table, c.tenant)],
         )
 
-    async def maintain(self) -> Report:
-        """One pass: create what is missing ahead, apply retention. Returns what it did."""
+    async def maintain(self, *, fence: Fence | None = None) -> Report:
+        """One pass: create what is missing ahead, apply retention. Returns what it did.
+
+        `fence` (the service's scheduled passes): the pass runs only while that leadership
+        session holds its lock, checked first and in every transaction; a check that fails
+        raises (`partman.db.fence.is_fenced`) and the pass stops where it is."""
         async with self._pass_guard, self._connection() as conn:
             await self._ensure_metadata(conn)
             run_id = str(uuid.uuid4())
@@ -455,6 +460,8 @@ class AsyncManager:
                 self.last_report = report
                 return report
             try:
+                if fence is not None:
+                    await conn.execute(fence.hold())
                 state, catalog = await self._read_world(conn)
                 plan = planner.plan(state, catalog, self.clock.now(), self.config.tz)
                 report.plan = plan
@@ -466,13 +473,15 @@ class AsyncManager:
                         meta, run_id, self.config.application_name, report.started_at
                     )
                 )
-                report.results = await self._executor.apply(conn, plan.operations, run_id)
+                report.results = await self._executor.apply(
+                    conn, plan.operations, run_id, fence=fence
+                )
                 report.default_rows = await default_rows(conn, _created_defaults(defaults, report))
                 report.finished_at = self.clock.now()
                 outcome = "ok" if report.ok else ("failed" if report.failed else "partial")
                 await conn.execute(metadata.finish_run_sql(meta, run_id, outcome, report.summary()))
             finally:
-                await self._release_pass_lock(conn)
+                await self._release_pass_lock(conn, fence)
         for notice in plan.notices:
             level = {"error": logging.ERROR, "warning": logging.WARNING}.get(
                 notice.level, logging.INFO
@@ -515,9 +524,15 @@ class AsyncManager:
             return False
         return True
 
-    async def _release_pass_lock(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _release_pass_lock(
+        self, conn: psycopg.AsyncConnection[Any], fence: Fence | None = None
+    ) -> None:
+        if conn.closed:  # lost (a new leader ended it): the server released its locks
+            return
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.execute("ROLLBACK")
+        if fence is not None:
+            await conn.execute(fence.release())
         await conn.execute(
             sql.SQL("SELECT pg_advisory_unlock({}, hashtext({}))").format(
                 sql.Literal(_PASS_LOCK_CLASS),

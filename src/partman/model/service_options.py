@@ -64,6 +64,11 @@ class ServiceOptions:
     leader_election: bool = True
     """Among replicas on one metadata schema, only the holder of the leadership lock runs
     scheduled passes. Off: every replica runs them (still one at a time, by the pass lock)."""
+    leader_lease: dt.timedelta = dt.timedelta(seconds=15)
+    """The hand-over time: a leader whose leadership session has been silent this long (its
+    heartbeat goes every fifth of it) is deposed by a follower, which tries every quarter of
+    it; a leader that gets no answer within a third of it steps down by itself. Also sets the
+    leadership connection's TCP keepalives and tcp_user_timeout (docs/operations.md)."""
     pass_on_change: bool = True
     """After a tenant is added, changed or removed through the API, ask the leader (wherever it
     runs) for a pass now instead of at the next interval."""
@@ -132,6 +137,13 @@ class ServiceOptions:
                 f"{self.host!r}: it is only for a demo on 127.0.0.1; unset it and type the token "
                 "into the UI instead",
                 field="expose_token_to_ui",
+            )
+        if not isinstance(self.leader_lease, dt.timedelta) or self.leader_lease < dt.timedelta(
+            seconds=1
+        ):
+            raise ConfigError(
+                f"service leader_lease must be at least 1s, got {self.leader_lease!r}",
+                field="leader_lease",
             )
         for name in ("backoff_initial", "backoff_max", "db_timeout"):
             value = getattr(self, name)

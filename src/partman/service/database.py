@@ -17,6 +17,7 @@ from ..decide import privileges
 from ..model.config import Config
 from ..model.service_options import ServiceOptions
 from ..model.text import first_line
+from .watchdog import deadline
 
 _KEEPALIVES = {
     "keepalives": "1",
@@ -24,13 +25,18 @@ _KEEPALIVES = {
     "keepalives_interval": "10",
     "keepalives_count": "3",
 }
-_LEADER_KEEPALIVES = {  # a silent network loss must end leadership quickly, on both sides
-    "keepalives": "1",
-    "keepalives_idle": "10",
-    "keepalives_interval": "5",
-    "keepalives_count": "3",
-    "tcp_user_timeout": "30000",
-}
+
+
+def leader_keepalives(lease: float) -> dict[str, str]:
+    """A silent network loss must end leadership within about the lease, on both sides (the
+    server's side: `scheduler.server_keepalives`)."""
+    return {
+        "keepalives": "1",
+        "keepalives_idle": str(max(1, round(lease / 3))),
+        "keepalives_interval": str(max(1, round(lease / 9))),
+        "keepalives_count": "3",
+        "tcp_user_timeout": str(max(1000, round(lease * 1000))),
+    }
 
 
 class Database:
@@ -47,7 +53,7 @@ class Database:
             max_size=options.pool_size,
             kwargs=self.connection_kwargs(role="pool"),
             timeout=options.db_timeout.total_seconds(),
-            check=ConnectionPool.check_connection,
+            check=self._check,
             reconnect_timeout=max(60.0, options.backoff_max.total_seconds() * 2),
             name=f"partman-service-{options.instance}",
             open=True,
@@ -65,10 +71,17 @@ class Database:
         }
         if "connect_timeout" not in given:
             kwargs["connect_timeout"] = max(1, round(self.options.db_timeout.total_seconds()))
-        for key, value in (_LEADER_KEEPALIVES if role == "leader" else _KEEPALIVES).items():
+        lease = self.options.leader_lease.total_seconds()
+        for key, value in (leader_keepalives(lease) if role == "leader" else _KEEPALIVES).items():
             if key not in given:
                 kwargs[key] = value
         return kwargs
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check of a connection before it hands it out, within `db_timeout`: on a
+        cut network the check would otherwise wait for as long as the cut lasts."""
+        with deadline(conn, self.options.db_timeout.total_seconds()):
+            ConnectionPool.check_connection(conn)
 
     def connect(self, *, role: str) -> psycopg.Connection[Any]:
         """A connection of its own (not pooled), named after its role."""

@@ -44,6 +44,9 @@ SERIES = (
     "partman_pass_duration_seconds",
     "partman_leader",
     "partman_consecutive_failures",
+    "partman_database_reachable",
+    "partman_reconnects_total",
+    "partman_leaders_deposed_total",
     "partman_archive_files",
     "partman_archive_rows",
     "partman_archive_bytes",
@@ -296,6 +299,23 @@ class Metrics:
         self.consecutive_failures = Gauge(
             "partman_consecutive_failures",
             "Scheduled passes in a row that could not run (0 once one runs)",
+            registry=r,
+        )
+        self.database_reachable = Gauge(
+            "partman_database_reachable",
+            "1 while this replica's leadership connection answers within a third of "
+            "leader_lease (0: database down, restarting, or the network cut)",
+            registry=r,
+        )
+        self.database_reachable.set(1)
+        self.reconnects = Counter(
+            "partman_reconnects",
+            "Leadership connections this replica opened again after losing one",
+            registry=r,
+        )
+        self.leaders_deposed = Counter(
+            "partman_leaders_deposed",
+            "Leaders this replica deposed: their session silent for longer than leader_lease",
             registry=r,
         )
         for outcome in ("ok", "partial", "failed", "skipped"):

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..db.fence import Fence
 from ..engine.manager import Manager
 from ..errors import PartmanError
 from ..logs import log_event
@@ -53,14 +54,15 @@ class Passes:
                 self._metadata_version = self.manager.init()
             return self._metadata_version
 
-    def run_pass(self, trigger: str) -> Report:
-        """One maintenance pass now (`prepare` first), recorded in the metrics and status."""
+    def run_pass(self, trigger: str, fence: Fence | None = None) -> Report:
+        """One maintenance pass now (`prepare` first), recorded in the metrics and status;
+        fenced by the leadership session for the scheduler's passes (`db/fence.py`)."""
         started = time.perf_counter()
         at = dt.datetime.now(dt.UTC)
         try:
             self.ensure_metadata()
             self._prepare()
-            report = self.manager.maintain()
+            report = self.manager.maintain(fence=fence)
         except Exception as error:
             self.metrics.pass_errors.inc()
             self.last_pass = {
