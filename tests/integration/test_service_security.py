@@ -9,12 +9,16 @@ PostgreSQL; the attacker's page is served from a second origin on this machine.
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import importlib
+import json
+import logging
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -580,3 +584,181 @@ def test_names_and_messages_made_of_markup_are_shown_as_text_everywhere(
     _no_markup_ran(w)
     stored = conn.execute("SELECT tenant_id FROM partman_meta.tenants ORDER BY 1").fetchall()
     assert (NEW_TENANT,) in stored
+
+
+# -- 3. CSRF and CORS ----------------------------------------------------------------------------
+
+ATTACK = """<!doctype html>
+<html><body>
+<form id="tenant" method="POST" enctype="text/plain"
+  action="{service}/api/tables/convoy.events/tenants">
+  <input name='{{"tenant_id": "evil-form", "x": "' value='"}}'>
+</form>
+<script>
+window.outcomes = {{}};
+async function attempt(name, url, init) {{
+  try {{
+    const r = await fetch(url, init);
+    window.outcomes[name] = r.type === "opaque" ? "opaque" : "read " + r.status;
+  }} catch (e) {{
+    window.outcomes[name] = "blocked";
+  }}
+}}
+window.attack = async () => {{
+  const s = "{service}";
+  const json = JSON.stringify({{ tenant_id: "evil-fetch" }});
+  await attempt("apply no-cors", s + "/api/apply", {{ method: "POST", mode: "no-cors" }});
+  await attempt("apply cors", s + "/api/apply", {{ method: "POST" }});
+  await attempt("apply with the token", s + "/api/apply",
+    {{ method: "POST", headers: {{ Authorization: "Bearer {token}" }} }});
+  await attempt("tenant no-cors", s + "/api/tables/convoy.events/tenants",
+    {{ method: "POST", mode: "no-cors", headers: {{ "Content-Type": "text/plain" }}, body: json }});
+  await attempt("tenant json", s + "/api/tables/convoy.events/tenants",
+    {{ method: "POST", headers: {{ "Content-Type": "application/json" }}, body: json }});
+  await attempt("delete", s + "/api/tables/convoy.events/tenants/project-1",
+    {{ method: "DELETE" }});
+  await attempt("read status", s + "/api/status", {{}});
+  await attempt("read ui-config", s + "/api/ui-config", {{ credentials: "include" }});
+  return window.outcomes;
+}};
+</script>
+</body></html>
+"""
+
+
+class _Attacker(http.server.BaseHTTPRequestHandler):
+    page = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(self.page)))
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def attacker() -> Iterator[Callable[[str, str], str]]:
+    """Serves the attacker's page from another origin on this machine; returns its URL."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(host: str, page: str) -> str:
+        handler = type("Page", (_Attacker,), {"page": page.encode()})
+        server = http.server.ThreadingHTTPServer((host, 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://{host}:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class _Requests(logging.Handler):
+    """What reached the service, from uvicorn's access log: (method, path, status)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _client, method, path, _version, status = record.args  # type: ignore[misc]
+        self.seen.append((str(method), str(path), int(status)))
+
+
+def test_a_page_of_another_origin_cannot_change_anything(
+    dsn: str, conn: Conn, watched: Any, running: Any, attacker: Any
+) -> None:
+    service = _seeded(dsn, conn, expose_token_to_ui=True, access_log=True, log_level="info")
+    service.run_pass("setup")
+    server = running(service)
+    requests = _Requests()  # after the start: uvicorn sets its loggers' handlers then
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(requests)
+    before = _state(conn)
+    try:
+        # another port on 127.0.0.1 (same site), and another host (cross-site)
+        for host in ("127.0.0.1", "127.0.0.2"):
+            requests.seen.clear()
+            w = watched()
+            w.page.goto(attacker(host, ATTACK.format(service=server.url, token=WRITE)))
+            outcomes = w.page.evaluate("window.attack()")
+            assert outcomes == {
+                # sent, refused, and even the opaque answer withheld (Cross-Origin-Resource-Policy)
+                "apply no-cors": "blocked",
+                "apply cors": "blocked",
+                "apply with the token": "blocked",  # the preflight finds no CORS grant
+                "tenant no-cors": "blocked",
+                "tenant json": "blocked",
+                "delete": "blocked",
+                "read status": "blocked",
+                "read ui-config": "blocked",  # the exposed token never reaches another origin
+            }, outcomes
+            # what reached the service was refused there: the writes sent without a
+            # preflight (403, cross-site) and the preflights (no grant)
+            writes = [(m, p, status) for m, p, status in requests.seen if m != "GET"]
+            assert ("POST", "/api/apply", 403) in writes, requests.seen
+            assert ("POST", "/api/tables/convoy.events/tenants", 403) in writes, requests.seen
+            assert all(status in (403, 405) for _, _, status in writes), requests.seen
+            with w.page.expect_navigation():
+                w.page.evaluate("document.getElementById('tenant').submit()")
+            assert w.page.url.startswith(server.url)
+            body = json.loads(w.page.locator("body").inner_text())
+            assert body["error"] == "forbidden" and "cross-site" in body["message"], body
+            assert w.dialogs == []
+    finally:
+        access.removeHandler(requests)
+    assert _state(conn) == before
+
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        # a preflight from elsewhere is granted nothing
+        preflight = client.options(
+            "/api/apply",
+            headers={
+                "Origin": "http://127.0.0.2:9999",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert not any(h.startswith("access-control-") for h in preflight.headers), (
+            preflight.headers
+        )
+        # a text/plain form post without the header (a client that sends no Sec-Fetch-Site)
+        form = client.post(
+            "/api/tables/convoy.events/tenants",
+            content=b'{"tenant_id": "evil-form", "x": "="}',
+            headers={"Content-Type": "text/plain", "Origin": "http://127.0.0.2:9999"},
+        )
+        assert form.status_code == 401, form.text
+        # a cookie or basic credentials are no credential here
+        for headers in ({"Cookie": f"token={WRITE}"}, {"Authorization": "Basic d3JpdGU6"}):
+            assert client.post("/api/apply", headers=headers).status_code == 401
+        assert client.post(f"/api/apply?token={WRITE}").status_code == 401
+    assert _state(conn) == before
+
+
+def test_the_api_docs_work_under_their_own_policy(
+    dsn: str, conn: Conn, watched: Any, running: Any
+) -> None:
+    """Swagger UI (/docs) runs its inline start-up script, allowed by its hash, and ReDoc
+    (/redoc) its run-time styles: neither page reports a CSP violation."""
+    server = running(_seeded(dsn, conn))
+    w = watched()
+    w.page.goto(server.url + "/docs")
+    block = w.page.locator(".opblock-get", has=w.page.locator('[data-path="/api/tables"]'))
+    expect(block.first).to_be_visible(timeout=20_000)
+    block.first.locator(".opblock-summary").click()  # expand: React renders more of it
+    expect(w.page.locator(".try-out__btn").first).to_be_visible()
+    assert w.violations() == [] and w.errors == [], (w.violations(), w.errors)
+    r = watched()
+    r.page.goto(server.url + "/redoc")
+    expect(r.page.get_by_text("/api/tables").first).to_be_attached(timeout=20_000)
+    # ReDoc's "powered by" logo lives on its vendor's CDN: blocked, as anything from
+    # elsewhere is (and offline it would not load anyway); nothing of the page's own is
+    elsewhere = [v for v in r.violations() if "https://cdn.redoc.ly/" in v]
+    assert len(elsewhere) == len(r.violations()), r.violations()
+    assert r.errors == [], r.errors

@@ -38,8 +38,12 @@ def mount(app: FastAPI, access: Access | None = None) -> None:
 
 
 def _own_policy(page: HTMLResponse) -> HTMLResponse:
-    """The page's Content-Security-Policy allows its own inline blocks by their hashes."""
-    page.headers["Content-Security-Policy"] = hashed_policy(bytes(page.body).decode())
+    """The page's Content-Security-Policy allows its own inline blocks by their hashes, and
+    images from data: URLs (Swagger UI's stylesheet draws its icons with them; an image runs
+    no script)."""
+    page.headers["Content-Security-Policy"] = hashed_policy(
+        bytes(page.body).decode(), {"img-src": ["data:"]}
+    )
     return page
 
 
@@ -90,6 +94,10 @@ def mount_docs(app: FastAPI, access: Access | None = None) -> None:
             with_google_fonts=False,
         )
         page.headers["Content-Security-Policy"] = policy(
-            {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]}
+            {
+                "style-src": ["'unsafe-inline'"],
+                "img-src": ["data:"],
+                "worker-src": ["'self'", "blob:"],
+            }
         )
         return page
