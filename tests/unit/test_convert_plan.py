@@ -169,3 +169,32 @@ def test_key_arrays_keep_each_key_once_in_column_order(ids: list[int], tenant: i
     rows = [(str(tenant), str(i)) for i in ids]
     arrays = two.key_arrays(rows)
     assert list(zip(arrays["k0"], arrays["k1"], strict=True)) == rows
+
+
+def test_reloptions_become_the_partitions_storage_parameters_and_the_table_s_own_win() -> None:
+    source = SourceTable(
+        "public",
+        "t",
+        (),
+        (),
+        reloptions=(
+            "fillfactor=70",
+            "autovacuum_enabled=off",
+            "toast.autovacuum_vacuum_scale_factor=0.1",
+            "user_catalog_table=true",
+        ),
+    )
+    carried, dropped = m.carried_parameters(source, {"fillfactor": 90})
+    assert carried == {
+        "autovacuum_enabled": False,
+        "fillfactor": 90,  # the Table's own
+        "toast.autovacuum_vacuum_scale_factor": 0.1,
+    }
+    assert isinstance(carried["fillfactor"], int)
+    assert dropped == ["user_catalog_table=true"]  # not a partition's: named in a notice
+    assert m.carried_parameters(SourceTable("public", "t", (), ()), {}) == ({}, [])
+
+
+def test_the_truncate_guard_is_named_apart_from_the_capture() -> None:
+    assert m.TRUNCATE_TRIGGER_NAME != m.TRIGGER_NAME
+    assert m.truncate_function_name(7) != m.function_name(7)
