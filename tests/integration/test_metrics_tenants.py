@@ -1,6 +1,7 @@
-"""/metrics with thousands of tenants on one table: series per table by default (Prometheus
-pays for every series it keeps), per tenant only when asked, and the per-table aggregates
-agree with what SQL says about the catalog and partman's metadata."""
+"""Thousands of tenants on one table, as the service shows them: /metrics has series per table
+by default (Prometheus pays for every series it keeps), per tenant only when asked, and the
+per-table aggregates agree with what SQL says about the catalog and partman's metadata; the
+tenants listing comes a page at a time, with the total."""
 
 from __future__ import annotations
 
@@ -195,3 +196,39 @@ def test_metrics_runway_of_a_table_without_tenants_stays_a_series_of_its_own(
     at_most = _samples(families, "partman_runway_tenants")
     assert at_most[(("le", "86400"), ("table", "public.hits"))] == 0
     assert at_most[(("le", "259200"), ("table", "public.hits"))] == 1
+
+
+def test_tenants_listing_pages_searches_and_orders_by_runway_with_a_total(
+    dsn: str, conn: Conn, crowded: None
+) -> None:
+    runway = _runway_from_sql(conn)
+    service = Service(
+        dsn,
+        options=ServiceOptions(port=0, scheduler=False, log_level="warning"),
+        clock=partman.SimulatedClock(NOW),
+    )
+    server = service.start_server()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            path = "/api/tables/convoy.events/tenants"
+            every = client.get(path)  # no limit: all of them, as before
+            assert every.headers["X-Total-Count"] == str(TENANTS)
+            assert [t["tenant_id"] for t in every.json()] == sorted(runway)
+            page = client.get(path, params={"limit": 50, "offset": 1000})
+            assert page.headers["X-Total-Count"] == str(TENANTS)
+            assert [t["tenant_id"] for t in page.json()] == sorted(runway)[1000:1050]
+            found = client.get(path, params={"search": "PROJECT-0199", "limit": 5})
+            assert found.headers["X-Total-Count"] == "10"  # project-01990 .. project-01999
+            assert [t["tenant_id"] for t in found.json()] == [f"project-0199{i}" for i in range(5)]
+            worst = client.get(path, params={"order": "runway", "limit": 3, "offset": 1499})
+            assert [t["coverage"]["runway_seconds"] for t in worst.json()] == [
+                0.0,
+                43200.0,
+                43200.0,
+            ]
+            best = client.get(path, params={"order": "runway", "offset": TENANTS - 1}).json()
+            assert best[0]["coverage"]["runway_seconds"] == max(runway.values())
+            assert client.get(path, params={"limit": 0}).status_code == 422
+    finally:
+        server.stop()
+        service.close()

@@ -1,7 +1,9 @@
 """The tenants of a table: read their policy and runway, add, change and remove them. A change
 is metadata only; the leader runs a pass right away to act on it."""
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
 from starlette.exceptions import HTTPException
 
 from ...db import reads
@@ -49,14 +51,38 @@ def router(host: Host, access: Access) -> APIRouter:
         return tenant_out(record, found, coverage_by(table).get((table, found.tenant_id)))
 
     @api.get("/api/tables/{table}/tenants", dependencies=[access.read])
-    def list_tenants(table: TableName) -> list[TenantOut]:
-        """The tenants of a table: their own policy, what applies, and their runway."""
+    def list_tenants(
+        table: TableName,
+        response: Response,
+        limit: Annotated[
+            int | None,
+            Query(ge=1, description="at most this many (default: every one that matches)"),
+        ] = None,
+        offset: Annotated[int, Query(ge=0, description="skip this many first")] = 0,
+        search: Annotated[
+            str | None, Query(description="only tenant ids containing this (any case)")
+        ] = None,
+        order: Annotated[
+            Literal["tenant", "runway"],
+            Query(description="by tenant id, or shortest runway first (then by id)"),
+        ] = "tenant",
+    ) -> list[TenantOut]:
+        """The tenants of a table: their own policy, what applies, and their runway. A page of
+        them with `limit` and `offset` (10,000 tenants are ~4 MB of JSON); the header
+        `X-Total-Count` says how many match in all."""
         host.ensure_metadata()
         with host.connection() as conn:
             record = reads.table(conn, meta, table)
             found = reads.tenants(conn, meta, record.id)
         coverage = coverage_by(table)
-        return [tenant_out(record, t, coverage.get((table, t.tenant_id))) for t in found]
+        if search:
+            needle = search.casefold()
+            found = [t for t in found if needle in t.tenant_id.casefold()]
+        if order == "runway":
+            found.sort(key=lambda t: (_runway_key(coverage.get((table, t.tenant_id))), t.tenant_id))
+        response.headers["X-Total-Count"] = str(len(found))
+        page = found[offset:] if limit is None else found[offset : offset + limit]
+        return [tenant_out(record, t, coverage.get((table, t.tenant_id))) for t in page]
 
     @api.get("/api/tables/{table}/tenants/{tenant:path}", dependencies=[access.read])
     def get_tenant(table: TableName, tenant: TenantName) -> TenantOut:
@@ -141,6 +167,15 @@ def router(host: Host, access: Access) -> APIRouter:
         )
 
     return api
+
+
+def _runway_key(coverage: Coverage | None) -> float:
+    """Shortest first: no coverage at all, then the runway (in ids or seconds)."""
+    if coverage is None:
+        return -1.0
+    if coverage.runway_ids is not None:
+        return float(coverage.runway_ids)
+    return coverage.runway_seconds
 
 
 def _retention_in(value: str | int | None) -> str | int | None:
