@@ -245,7 +245,7 @@ def convert(
 
 def _print_plan(plan: ConvertPlan) -> None:
     state = "not started" if plan.state is None else f"last step done: {plan.state.value}"
-    out.print(Text(f"convert {plan.table} ({state})", style="bold"))
+    out.print(Text(f"{plan.direction} {plan.table} ({state})", style="bold"))
     for s in plan.steps:
         mark = Text("done", style="green") if s.done else Text("to do", style="yellow")
         out.print(Text(f"  {s.step.number}. {s.step.value} ", style="bold"), mark)

@@ -19,7 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 from ..errors import PartmanError
 from ..model.text import first_line
 from ..settings import SettingsError
-from . import archive, convert, indexes, inventory, plan, service, setup, tenants
+from . import archive, convert, indexes, inventory, plan, service, setup, tenants, unpartition
 from .common import FLAG, USAGE, err, print_problems
 
 
@@ -121,6 +121,7 @@ index_app.command("list", cls=_Command)(indexes.list_)
 archive_app.command("list", cls=_Command)(archive.list_)
 app.command("restore", cls=_Command)(archive.restore)
 app.command("convert", cls=_Command)(convert.convert)
+app.command("unpartition", cls=_Command)(unpartition.unpartition)
 app.command(cls=_Command)(service.demo)
 app.command(cls=_Command)(service.run)
 

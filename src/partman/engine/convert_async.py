@@ -52,6 +52,7 @@ from ..errors import (
     TableNotFoundError,
 )
 from ..model import convert as model
+from ..model import unpartition as unmodel
 from ..model.backoff import Backoff
 from ..model.config import Config, RetentionAction, Table
 from ..model.convert import (
@@ -71,6 +72,7 @@ from ..model.convert import (
 from ..model.intervals import Interval
 from ..model.keys import IdInterval
 from ..model.text import first_line
+from ..model.unpartition import Direction
 from . import store_async as store
 from .manager_async import AsyncManager
 
@@ -174,7 +176,15 @@ class AsyncConverter:
                     report.notes.append(f"notice: {notice}")
             if record is None:
                 await store.migrate(conn, self._meta)
-                record = await self._start(conn, table, source, extend_unique)
+                settings = {
+                    "partition_by": table.partition_by,
+                    "tenant_id_column": table.tenant_id_column,
+                    "partition_interval": str(table.interval),
+                    "extend_unique": extend_unique,
+                }
+                record = await self._start(
+                    conn, table.schema, _named(table), source, source.primary_key, settings
+                )
             state = State(record["state"])
             if state is State.SWAP and until is Step.SWAP:
                 report.state = state
@@ -183,25 +193,89 @@ class AsyncConverter:
                     "`finish` drops the old table"
                 )
                 return report
-            for step in model.remaining(state, until):
-                self._hook(step.value)
-                if step is Step.TWIN:
-                    await self._twin(conn, table, source, record, extend_unique, report)
-                elif step is Step.CAPTURE:
-                    await self._capture(conn, source, record)
-                elif step is Step.COPY:
-                    await self._copy(conn, table, source, record, report)
-                elif step is Step.VERIFY:
-                    await self._verify(conn, table, source, record, report)
+            return await self._steps(conn, table, source, record, until, report)
+        finally:
+            await conn.close()
+
+    async def _steps(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        table: Table | None,
+        source: SourceTable,
+        record: dict[str, Any],
+        until: Step,
+        report: ConvertReport,
+    ) -> ConvertReport:
+        """The steps not done yet, up to `until`, in either direction: `table` is the
+        partitioned table to make (convert), or None (unpartition: the twin is ordinary)."""
+        state = State(record["state"])
+        for step in model.remaining(state, until):
+            self._hook(step.value)
+            if step is Step.TWIN:
+                if table is None:
+                    await self._twin_plain(conn, source, record, report)
                 else:
-                    await self._swap(conn, table, source, record, report)
-                record = await self._record(conn, table)
-                assert record is not None
-                report.steps_run.append(step)
-                state = State(record["state"])
-            report.state = state
-            report.rows_copied = int(record["rows_copied"])
-            return report
+                    extend = bool(record["settings"]["extend_unique"])
+                    await self._twin(conn, table, source, record, extend, report)
+            elif step is Step.CAPTURE:
+                await self._capture(conn, source, record)
+            elif step is Step.COPY:
+                await self._copy(conn, table, source, record, report)
+            elif step is Step.VERIFY:
+                await self._verify(conn, table, source, record, report)
+            else:
+                await self._swap(conn, table, source, record, report)
+            got = await self._record_named(conn, record["schema_name"], record["table_name"])
+            assert got is not None
+            record = got
+            report.steps_run.append(step)
+            state = State(record["state"])
+        report.state = state
+        report.rows_copied = int(record["rows_copied"])
+        return report
+
+    async def plan_unpartition(self, schema: str, name: str) -> ConvertPlan:
+        """What `unpartition` would do, step by step (reads only)."""
+        conn = await self._connect()
+        try:
+            record = await self._record_named(conn, schema, name)
+            record = None if record is None or record["state"] == "finished" else record
+            source, key = await self._check_plain(conn, schema, name, record)
+            return await self._plan_plain(conn, source, key, record)
+        finally:
+            await conn.close()
+
+    async def unpartition(
+        self, schema: str, name: str, *, until: Step = Step.SWAP
+    ) -> ConvertReport:
+        """A partitioned table (and all its partitions) back into one ordinary table, by the
+        steps of `convert` (twin, capture, copy, verify, swap) while the application writes;
+        run it again to resume. After the swap the table is no longer managed by partman
+        (its policy kept for `rollback`); `finish` drops the old partitioned tree."""
+        conn = await self._connect()
+        try:
+            record = await self._record_named(conn, schema, name)
+            record = None if record is None or record["state"] == "finished" else record
+            source, key = await self._check_plain(conn, schema, name, record)
+            await self._advisory_named(conn, f"{schema}.{name}")
+            report = ConvertReport(f"{schema}.{name}", State.PLANNED, direction="unpartition")
+            if record is None or State(record["state"]) is not State.SWAP:
+                twin = sql.Identifier(schema, model.twin_name(name))
+                for notice in (await _carry(conn, source, twin)).notices:
+                    self.logger.warning("unpartition %s.%s: %s", schema, name, notice)
+                    report.notes.append(f"notice: {notice}")
+            if record is None:
+                await store.migrate(conn, self._meta)
+                settings = {"direction": Direction.UNPARTITION.value, "extend_unique": False}
+                record = await self._start(conn, schema, name, source, key, settings)
+            if record["state"] == State.SWAP.value and until is Step.SWAP:
+                report.state = State.SWAP
+                report.notes.append(
+                    f"{schema}.{name} is unpartitioned already; `rollback` swaps back, "
+                    "`finish` drops the old partitioned table"
+                )
+                return report
+            return await self._steps(conn, None, source, record, until, report)
         finally:
             await conn.close()
 
@@ -218,7 +292,8 @@ class AsyncConverter:
                     f"{'none' if record is None else record['state']})"
                 )
             await self._advisory_named(conn, f"{schema}.{name}")
-            report = ConvertReport(f"{schema}.{name}", State.SWAP)
+            direction = unmodel.direction_of(record["settings"]).value
+            report = ConvertReport(f"{schema}.{name}", State.SWAP, direction=direction)
             await self._swap_back(conn, record, report)
             report.state = State.COPY
             return report
@@ -237,9 +312,13 @@ class AsyncConverter:
                     "the swap"
                 )
             await self._advisory_named(conn, f"{schema}.{name}")
-            report = ConvertReport(f"{schema}.{name}", State.SWAP)
+            direction = unmodel.direction_of(record["settings"])
+            report = ConvertReport(f"{schema}.{name}", State.SWAP, direction=direction.value)
             s = sql.Identifier(schema)
             meta = sql.Identifier(self._meta)
+            leaves: list[unmodel.Leaf] = []
+            if direction is Direction.UNPARTITION:
+                leaves, _ = await _tree(conn, schema, record["old_name"])
 
             async def work() -> None:
                 await conn.execute(
@@ -257,6 +336,16 @@ class AsyncConverter:
                         s, sql.Identifier(record["old_name"])
                     )
                 )
+                forget = (  # an unpartition's old tree: its records go with it
+                    "DELETE FROM {m}.managed_tables WHERE schema_name = %(s)s "
+                    "AND table_name = %(t)s",
+                    "DELETE FROM {m}.partitions WHERE parent_schema = %(s)s "
+                    "AND parent_name = %(t)s",
+                )
+                for statement in forget if direction is Direction.UNPARTITION else ():
+                    await conn.execute(
+                        sql.SQL(statement).format(m=meta), {"s": schema, "t": record["old_name"]}
+                    )
                 await conn.execute(
                     sql.SQL(
                         "DROP TABLE IF EXISTS {}.{}; DROP FUNCTION IF EXISTS {}.{}(); "
@@ -282,7 +371,8 @@ class AsyncConverter:
                     "repoint what depends on it first (nothing was dropped)"
                 ) from None
             report.state = State.FINISHED
-            report.notes.append(f"dropped {schema}.{record['old_name']} and the change log")
+            tree = f" and its {len(leaves)} partition(s)" if leaves else ""
+            report.notes.append(f"dropped {schema}.{record['old_name']}{tree} and the change log")
             return report
         finally:
             await conn.close()
@@ -461,24 +551,21 @@ class AsyncConverter:
     async def _start(
         self,
         conn: psycopg.AsyncConnection[Any],
-        table: Table,
+        schema: str,
+        name: str,
         source: SourceTable,
-        extend_unique: bool,
+        key: Sequence[str],
+        settings: dict[str, Any],
     ) -> dict[str, Any]:
-        assert table.name is not None
-        types = [c.type for k in source.primary_key for c in source.columns if c.name == k]
-        settings = {
-            "partition_by": table.partition_by,
-            "tenant_id_column": table.tenant_id_column,
-            "partition_interval": str(table.interval),
-            "extend_unique": extend_unique,
-        }
+        """The conversion's record, either direction: `key` is the unique key the copy pages
+        by and the change log records."""
+        types = [c.type for k in key for c in source.columns if c.name == k]
         await conn.execute(  # a finished conversion of a table of that name: history
             sql.SQL(
                 "DELETE FROM {}.conversions WHERE schema_name = %s AND table_name = %s "
                 "AND state = 'finished'"
             ).format(sql.Identifier(self._meta)),
-            (table.schema, table.name),
+            (schema, name),
         )
         cur = conn.cursor(row_factory=psycopg.rows.dict_row)
         await cur.execute(
@@ -488,11 +575,11 @@ class AsyncConverter:
                 "RETURNING *"
             ).format(sql.Identifier(self._meta)),
             (
-                table.schema,
-                table.name,
-                model.twin_name(table.name),
-                model.old_name(table.name),
-                list(source.primary_key),
+                schema,
+                name,
+                model.twin_name(name),
+                model.old_name(name),
+                list(key),
                 types,
                 Jsonb(settings),
             ),
@@ -502,6 +589,43 @@ class AsyncConverter:
         return row
 
     # -- reading and checking the source -----------------------------------------------------
+
+    async def _refuse_other(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        schema: str,
+        name: str,
+        record: dict[str, Any] | None,
+        direction: Direction,
+    ) -> None:
+        """One conversion a table at a time: refused when one of the other direction is under
+        way on it, or when the table is the twin or the old table of one."""
+        if record is not None and unmodel.direction_of(record["settings"]) is not direction:
+            other = unmodel.direction_of(record["settings"])
+            raise ConversionError(
+                f"{schema}.{name} is in a {other.command} (last step done: {record['state']}); "
+                f"finish it ({other.command} {schema}.{name} --finish --yes) or roll it back "
+                f"(--rollback, then --cancel) before {direction.command}; nothing was changed"
+            )
+        if not await store.exists(conn, self._meta) or not await _exists(
+            conn, self._meta, "conversions"
+        ):
+            return
+        cur = await conn.execute(
+            sql.SQL(
+                "SELECT table_name, settings->>'direction' FROM {}.conversions WHERE "
+                "schema_name = %s AND %s IN (twin_name, old_name) AND state <> 'finished'"
+            ).format(sql.Identifier(self._meta)),
+            (schema, name),
+        )
+        row = await cur.fetchone()
+        if row is not None:
+            other = Direction(row[1] or Direction.CONVERT.value)
+            raise ConversionError(
+                f"{schema}.{name} is a table of the {other.command} of {schema}.{row[0]} (its "
+                f"twin or its old table); finish or roll back that one, then run "
+                f"{direction.command} on {schema}.{row[0]}; nothing was changed"
+            )
 
     async def _check(
         self,
@@ -513,6 +637,7 @@ class AsyncConverter:
     ) -> SourceTable:
         """Everything that refuses a conversion, before any DDL."""
         name = _named(table)
+        await self._refuse_other(conn, table.schema, name, record, Direction.CONVERT)
         if record is not None:
             settings = record["settings"]
             asked = {
@@ -597,6 +722,7 @@ class AsyncConverter:
         twin = model.twin_indexes(src, key, extend_unique=extend_unique)
         fks = model.foreign_key_plans(src, twin)
         model.check_foreign_keys(src, fks)
+        await _refuse_unmovable(conn, src)
         cur = await conn.execute(
             "SELECT row_security_active(%s::regclass), current_user::text",
             (sql.Identifier(table.schema, name).as_string(conn),),
@@ -608,21 +734,7 @@ class AsyncConverter:
                 "or not the owner): convert would copy only the rows its policies show. Run "
                 "convert as a superuser or a role WITH BYPASSRLS; nothing was changed"
             )
-        views = await _dependent_views(conn, table.schema, name)
-        if views and (record is None or record["state"] != State.SWAP.value):
-            raise ConversionError(
-                f"{table.qualified_name} is read by view(s) {', '.join(views)}: PostgreSQL "
-                "binds a view to the table itself, not to its name, so after the swap they "
-                "would read the old table. Drop them before converting and create them again "
-                "after the swap; nothing was changed"
-            )
-        if record is None:
-            for other in (model.twin_name(name), model.old_name(name)):
-                if await _exists(conn, table.schema, other):
-                    raise ConversionError(
-                        f"{table.schema}.{other} exists already, and convert needs the name "
-                        "for its twin or for the old table; rename or drop it first"
-                    )
+        await _refuse_bound(conn, table.schema, name, record, Direction.CONVERT)
         return src
 
     async def _plan(
@@ -645,7 +757,9 @@ class AsyncConverter:
         low, high = await _key_range(conn, table.schema, source.name, table.partition_by)
         steps: list[StepPlan] = []
         lines = [
-            _create_twin(table, source.name, twin_name).as_string(conn),
+            _create_twin(table.schema, source.name, twin_name, _partition_by(table)).as_string(
+                conn
+            ),
             f"columns: {', '.join(c.name + ' ' + c.type for c in source.columns)}",
         ]
         for t in twin:
@@ -673,46 +787,8 @@ class AsyncConverter:
             f"{low} to {high}" + (" and a DEFAULT partition" if table.default_partition else "")
         )
         steps.append(StepPlan(Step.TWIN, Step.TWIN in done, lines))
-        steps.append(
-            StepPlan(
-                Step.CAPTURE,
-                Step.CAPTURE in done,
-                [
-                    f"a trigger {TRIGGER_NAME} AFTER INSERT OR UPDATE OR DELETE ON "
-                    f"{source.qualified} FOR EACH ROW: the key ({', '.join(source.primary_key)}) "
-                    f"of each changed row into {self._meta}.convert_<id>_log"
-                ],
-            )
-        )
-        copied = 0 if record is None else int(record["rows_copied"])
-        steps.append(
-            StepPlan(
-                Step.COPY,
-                Step.COPY in done,
-                [
-                    f"copy ~{source.rows_estimate} rows in "
-                    f"{model.batch_count(source.rows_estimate, self.batch_rows)} "
-                    f"batch(es) of {self.batch_rows} by ({', '.join(source.primary_key)}), "
-                    f"{copied} copied so far; the change log replayed between batches until "
-                    "drained"
-                    + (f"; {self.throttle:g}s pause between batches" if self.throttle else "")
-                ],
-            )
-        )
-        steps.append(
-            StepPlan(
-                Step.VERIFY,
-                Step.VERIFY in done,
-                ["row counts and md5 of every row in key order, source against twin"],
-            )
-        )
-        swap = [
-            f"in one transaction under lock_timeout "
-            f"{self.config.lock_timeout.total_seconds() * 1000:.0f} ms (up to "
-            f"{self.config.max_retries} retries): LOCK {source.qualified}, replay the last "
-            f"changes, rename {source.name} -> {old}, {twin_name} -> {table.name}, move the "
-            "trigger to the new table (capturing changes back for a rollback)"
-        ]
+        steps += self._middle_steps(source, source.primary_key, record, "")
+        swap = [self._swap_line(source, table.name, twin_name, old)]
         for fk in fks:
             swap.append(f"foreign key {fk.key.name} of {fk.key.qualified} pointed at the new table")
         swap.append(f"{old} is kept; `--rollback` swaps back, `--finish` drops it")
@@ -724,6 +800,209 @@ class AsyncConverter:
             "indexes and sequence keep the twin's names until --finish renames them",
         ]
         return ConvertPlan(table.qualified_name, twin_name, old, state, steps, notes)
+
+    def _middle_steps(
+        self, source: SourceTable, key: Sequence[str], record: dict[str, Any] | None, where: str
+    ) -> list[StepPlan]:
+        """Capture, copy and verify as `--plan` shows them (either direction)."""
+        done = () if record is None else State(record["state"]).done
+        copied = 0 if record is None else int(record["rows_copied"])
+        keys = ", ".join(key)
+        capture = (
+            f"a trigger {TRIGGER_NAME} AFTER INSERT OR UPDATE OR DELETE ON {source.qualified} "
+            f"FOR EACH ROW{where}: the key ({keys}) of each changed row into "
+            f"{self._meta}.convert_<id>_log"
+        )
+        copy = (
+            f"copy ~{source.rows_estimate} rows in "
+            f"{model.batch_count(source.rows_estimate, self.batch_rows)} batch(es) of "
+            f"{self.batch_rows} by ({keys}), {copied} copied so far; the change log replayed "
+            "between batches until drained"
+            + (f"; {self.throttle:g}s pause between batches" if self.throttle else "")
+        )
+        verify = "row counts and md5 of every row in key order, source against twin"
+        return [
+            StepPlan(Step.CAPTURE, Step.CAPTURE in done, [capture]),
+            StepPlan(Step.COPY, Step.COPY in done, [copy]),
+            StepPlan(Step.VERIFY, Step.VERIFY in done, [verify]),
+        ]
+
+    def _swap_line(self, source: SourceTable, name: str, twin_name: str, old: str) -> str:
+        return (
+            f"in one transaction under lock_timeout "
+            f"{self.config.lock_timeout.total_seconds() * 1000:.0f} ms (up to "
+            f"{self.config.max_retries} retries): LOCK {source.qualified}, replay the last "
+            f"changes, rename {source.name} -> {old}, {twin_name} -> {name}, move the "
+            "trigger to the new table (capturing changes back for a rollback)"
+        )
+
+    # -- unpartition: the checks, the plan, the ordinary twin ------------------------------
+
+    async def _check_plain(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        schema: str,
+        name: str,
+        record: dict[str, Any] | None,
+    ) -> tuple[SourceTable, tuple[str, ...]]:
+        """Everything that refuses an unpartition, before any DDL; the partitioned table (the
+        row estimate summed over its partitions) and the key the copy pages by."""
+        qualified = f"{schema}.{name}"
+        await self._refuse_other(conn, schema, name, record, Direction.UNPARTITION)
+        at = name
+        if record is not None and record["state"] == State.SWAP.value:
+            at = record["old_name"]  # the partitioned tree lives on under its old name
+        found = await read_source(conn, schema, at, display=qualified)
+        if found.kind != "p":
+            raise NotPartitionedError(
+                f"{qualified} is not partitioned (relkind {found.kind!r}); unpartition turns "
+                "a partitioned table into an ordinary one (partman convert does the reverse); "
+                "nothing was changed"
+            )
+        leaves, partition_key = await _tree(conn, schema, at)
+        unmodel.check_leaves(qualified, leaves)
+        src = found.table
+        key = unmodel.keyset_key(src, partition_key)
+        model.check_foreign_keys(src, model.foreign_key_plans(src, unmodel.plain_indexes(src)))
+        await _refuse_unmovable(conn, src)
+        await _refuse_bound(conn, schema, at, record, Direction.UNPARTITION)
+        estimate = sum(max(0, leaf.rows) for leaf in leaves)
+        if estimate <= 0 and leaves:  # never analyzed: count (once, for the progress bar)
+            cur = await conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, at))
+            )
+            counted = await cur.fetchone()
+            estimate = int(counted[0]) if counted else 0
+        return dataclasses.replace(src, rows_estimate=estimate), key
+
+    async def _plan_plain(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        source: SourceTable,
+        key: tuple[str, ...],
+        record: dict[str, Any] | None,
+    ) -> ConvertPlan:
+        schema, name = source.schema, source.name
+        if record is not None:
+            name = record["table_name"]
+        state = None if record is None else State(record["state"])
+        done = state.done if state is not None else ()
+        twin_name, old = model.twin_name(name), model.old_name(name)
+        leaves, partition_key = await _tree(conn, schema, source.name)
+        lines = [
+            _create_twin(schema, source.name, twin_name, None).as_string(conn),
+            f"columns: {', '.join(c.name + ' ' + c.type for c in source.columns)}",
+        ]
+        for t in unmodel.plain_indexes(source):
+            if t.columns is None:
+                lines.append(f"index: {t.source.definition}")
+            else:
+                what = "primary key" if t.source.primary else "unique"
+                lines.append(f"{what} ({', '.join(t.columns)})")
+        lines.append("check constraints, outgoing foreign keys, grants, owner, replica identity")
+        carried = await _carry(conn, source, sql.Identifier(schema, twin_name))
+        if carried.carried:
+            lines.append("also: " + "; ".join(carried.carried) + " (triggers made disabled)")
+        deepest = max((leaf.level for leaf in leaves), default=1)
+        default = [leaf.name for leaf in leaves if leaf.default]
+        lines.append(
+            f"rows of {len(leaves)} partition(s) of {source.qualified} (PARTITION BY "
+            f"{', '.join(partition_key)}"
+            + (f", sub-partitioned {deepest} levels deep" if deepest > 1 else "")
+            + (f", the default partition {default[0]} too" if default else "")
+            + ") read through the parent"
+        )
+        steps = [StepPlan(Step.TWIN, Step.TWIN in done, lines)]
+        steps += self._middle_steps(
+            source, key, record, " (PostgreSQL puts it on every partition, those made later too)"
+        )
+        swap = [self._swap_line(source, name, twin_name, old)]
+        fks = model.foreign_key_plans(source, unmodel.plain_indexes(source))
+        for fk in fks:
+            swap.append(
+                f"foreign key {fk.key.name} of {fk.key.qualified} pointed at the new table "
+                "(dropped and added NOT VALID in the swap, validated after it)"
+            )
+        policy = await self._policy(conn, schema, name)
+        swap.append(
+            f"{schema}.{name} unregistered from partman ({policy}; kept for --rollback): no "
+            "pass premakes or drops partitions on it or on the old tree"
+            if policy
+            else f"{schema}.{name} is not registered with partman: nothing to unregister"
+        )
+        swap.append(
+            f"{old} (the partitioned table and its partitions) is kept; `--rollback` swaps "
+            "back, `--finish` drops it"
+        )
+        steps.append(StepPlan(Step.SWAP, Step.SWAP in done, swap))
+        notes = [
+            *carried.notices,
+            f"a TRUNCATE of {schema}.{name} is refused from the capture step until --finish "
+            "(or --rollback); the new table's indexes and sequence keep the twin's names "
+            "until --finish renames them",
+        ]
+        if policy:
+            notes.append(
+                f"remove {schema}.{name} from partman.toml's [[table]]s once swapped: a pass "
+                "that still declares it would refuse it (it is no longer partitioned)"
+            )
+        return ConvertPlan(
+            f"{schema}.{name}", twin_name, old, state, steps, notes, direction="unpartition"
+        )
+
+    async def _policy(self, conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> str:
+        """The table's registration with partman, in a few words ('' if it has none)."""
+        if not await store.exists(conn, self._meta):
+            return ""
+        cur = await conn.execute(
+            sql.SQL(
+                "SELECT partition_interval, coalesce(retention, 'forever'), partition_count "
+                "FROM {}.managed_tables WHERE schema_name = %s AND table_name = %s"
+            ).format(sql.Identifier(self._meta)),
+            (schema, name),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return ""
+        return f"interval {row[0]}, retention {row[1]}, premake {row[2]}"
+
+    async def _twin_plain(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        source: SourceTable,
+        record: dict[str, Any],
+        report: ConvertReport,
+    ) -> None:
+        """Step 1 of an unpartition: the ordinary twin, made in one transaction."""
+        schema, twin_name = source.schema, record["twin_name"]
+        twin = sql.Identifier(schema, twin_name)
+        if not await _exists(conn, schema, twin_name):
+            statements = [_create_twin(schema, source.name, twin_name, None)]
+            statements += [_index_sql(t, twin) for t in unmodel.plain_indexes(source)]
+            statements += await self._twin_traits(conn, source, twin)
+            statements += _statistics(source, twin)
+            async with conn.transaction():
+                await conn.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(ddl.ms(self.config.lock_timeout))
+                )
+                for statement in statements:
+                    await conn.execute(statement)
+                self._hook("twin:created")
+        await self._set_state(conn, record["id"], State.TWIN)
+        report.notes.append(f"created {schema}.{twin_name}")
+
+    async def _twin_traits(
+        self, conn: psycopg.AsyncConnection[Any], source: SourceTable, twin: sql.Identifier
+    ) -> list[sql.Composed]:
+        """What the twin gets beyond LIKE and indexes, either direction: outgoing foreign
+        keys, owner and grants, replica identity, triggers, policies, comments."""
+        schema, name = source.schema, source.name
+        return [
+            *await _outgoing_fks(conn, schema, name, twin),
+            *await _grants(conn, schema, name, twin),
+            *await _replica_identity(conn, schema, name, twin),
+            *(await _carry(conn, source, twin)).statements,
+        ]
 
     # -- step 1: the twin --------------------------------------------------------------------
 
@@ -741,13 +1020,12 @@ class AsyncConverter:
         twin = sql.Identifier(table.schema, twin_name)
         key = _key_columns(table)
         if not await _exists(conn, table.schema, twin_name):
-            statements: list[sql.Composed] = [_create_twin(table, source.name, twin_name)]
+            statements: list[sql.Composed] = [
+                _create_twin(table.schema, source.name, twin_name, _partition_by(table))
+            ]
             for t in model.twin_indexes(source, key, extend_unique=extend_unique):
                 statements.append(_index_sql(t, twin))
-            statements += await _outgoing_fks(conn, table.schema, source.name, twin)
-            statements += await _grants(conn, table.schema, source.name, twin)
-            statements += await _replica_identity(conn, table.schema, source.name, twin)
-            statements += (await _carry(conn, source, twin)).statements
+            statements += await self._twin_traits(conn, source, twin)
             async with conn.transaction():
                 await conn.execute(
                     sql.SQL("SET LOCAL lock_timeout = {}").format(ddl.ms(self.config.lock_timeout))
@@ -901,14 +1179,15 @@ END
         statement); partman's retention detaches or drops partitions, it never truncates."""
         func = sql.Identifier(self._meta, model.truncate_function_name(record["id"]))
         table = f"{record['schema_name']}.{record['table_name']}"
+        command = unmodel.direction_of(record["settings"]).command
         message = (
-            f"TRUNCATE of {table} is refused while partman convert is converting it: the "
+            f"TRUNCATE of {table} is refused while {command} is converting it: the "
             "change log captures rows, not a TRUNCATE, and the other copy of the table would "
             "keep every row"
         )
         hint = (
-            f"Before the swap, cancel the conversion (partman convert {table} --cancel); after "
-            f"it, finish (partman convert {table} --finish) or roll back (partman convert "
+            f"Before the swap, cancel the conversion ({command} {table} --cancel); after "
+            f"it, finish ({command} {table} --finish) or roll back ({command} "
             f"{table} --rollback, then --cancel); then TRUNCATE."
         )
         body = sql.SQL(
@@ -936,12 +1215,12 @@ END
     async def _copy(
         self,
         conn: psycopg.AsyncConnection[Any],
-        table: Table,
+        table: Table | None,
         source: SourceTable,
         record: dict[str, Any],
         report: ConvertReport,
     ) -> None:
-        names = _Names(self._meta, table.schema, source.name, record["twin_name"], record, source)
+        names = _Names(self._meta, source.schema, source.name, record["twin_name"], record, source)
         progress = Progress(Step.COPY, int(record["rows_copied"]), source.rows_estimate)
         while not record["copy_done"]:
             copied, cursor, done = await self._placed(
@@ -976,18 +1255,18 @@ END
     async def _placed(
         self,
         conn: psycopg.AsyncConnection[Any],
-        table: Table,
+        table: Table | None,
         source: SourceTable,
         record: dict[str, Any],
         work: Callable[[], Any],
     ) -> Any:
         """`work()`, and once more after the twin's partitions are made again if a row found
         no partition (a tenant new since the twin was made, a key beyond its premade reach):
-        the failed transaction changed nothing."""
+        the failed transaction changed nothing. An ordinary twin (`table` None) has none."""
         try:
             return await work()
         except pgerrors.CheckViolation as error:
-            if "no partition" not in str(error):
+            if "no partition" not in str(error) or table is None:
                 raise
         await self._register(conn, table, source, record)
         return await work()
@@ -995,13 +1274,13 @@ END
     async def _settle(
         self,
         conn: psycopg.AsyncConnection[Any],
-        table: Table,
+        table: Table | None,
         source: SourceTable,
         record: dict[str, Any],
     ) -> None:
         """A pass after the copy: an id table's rows parked in the default partition move into
         their windows (statistics targets given to the partitions it makes)."""
-        if isinstance(table.interval, IdInterval):
+        if table is not None and isinstance(table.interval, IdInterval):
             async with AsyncManager(self.conninfo, config=self.config) as manager:
                 await manager.maintain()
             for statement in _statistics(source, sql.Identifier(table.schema, record["twin_name"])):
@@ -1137,7 +1416,7 @@ END
     async def _verify(
         self,
         conn: psycopg.AsyncConnection[Any],
-        table: Table,
+        table: Table | None,
         source: SourceTable,
         record: dict[str, Any],
         report: ConvertReport,
@@ -1196,7 +1475,9 @@ END
                 break
             cursor = [str(v) for v in end]
         checksum = _md5("\n".join(digests))
-        report.partitions = await self._partition_counts(conn, names, source)
+        report.partitions = await self._partition_counts(
+            conn, names, source, tree_is_source=table is None
+        )
         report.verified_rows = rows
         report.checksum = checksum
         self._hook("verify:recorded")
@@ -1209,18 +1490,25 @@ END
         )
 
     async def _partition_counts(
-        self, conn: psycopg.AsyncConnection[Any], names: _Names, source: SourceTable
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        names: _Names,
+        source: SourceTable,
+        *,
+        tree_is_source: bool = False,
     ) -> dict[str, int]:
-        """Rows per partition of the twin, and of the source by each partition's constraint
-        (`pg_get_partition_constraintdef`, one scan of the source with a FILTER a partition),
-        in one snapshot, keys still in the change log left out of both; raises if any differs."""
+        """Rows per partition of the partitioned one (the twin; the source when unpartitioning),
+        and of the ordinary one by each partition's constraint (`pg_get_partition_constraintdef`,
+        ancestors' included, one scan with a FILTER a partition), in one snapshot, keys still
+        in the change log left out of both; raises if any differs."""
+        tree, flat = (names.src, names.twin) if tree_is_source else (names.twin, names.src)
         async with conn.transaction():
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cur = await conn.execute(
                 "SELECT c.relname::text, pg_get_partition_constraintdef(c.oid) "
                 "FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid "
                 "WHERE t.isleaf ORDER BY 1",
-                (names.twin.as_string(conn),),
+                (tree.as_string(conn),),
             )
             leaves = [(str(n), str(d)) for n, d in await cur.fetchall()]
             if not leaves:
@@ -1232,7 +1520,7 @@ END
                 sql.SQL(
                     "SELECT c.relname::text, count(*) FROM {twin} x JOIN pg_class c ON c.oid = "
                     "x.tableoid WHERE {pending} GROUP BY 1"
-                ).format(twin=names.twin, pending=pending)
+                ).format(twin=tree, pending=pending)
             )
             twin = {str(n): int(c) for n, c in await cur.fetchall()}
             row: list[int] = []
@@ -1243,15 +1531,16 @@ END
                 )
                 cur = await conn.execute(
                     sql.SQL("SELECT {filters} FROM {src} x WHERE {pending}").format(
-                        filters=filters, src=names.src, pending=pending
+                        filters=filters, src=flat, pending=pending
                     )
                 )
                 got = await cur.fetchone()
                 assert got is not None
                 row += [int(n) for n in got]
         counts = {leaf: row[i] for i, (leaf, _) in enumerate(leaves)}
+        ours, theirs = (twin, counts) if tree_is_source else (counts, twin)
         differ = [
-            f"{leaf}: source {n}, twin {twin.get(leaf, 0)}"
+            f"{leaf}: source {ours.get(leaf, 0)}, twin {theirs.get(leaf, 0)}"
             for leaf, n in counts.items()
             if n != twin.get(leaf, 0)
         ]
@@ -1267,24 +1556,19 @@ END
     async def _swap(
         self,
         conn: psycopg.AsyncConnection[Any],
-        table: Table,
+        table: Table | None,
         source: SourceTable,
         record: dict[str, Any],
         report: ConvertReport,
     ) -> None:
-        assert table.name is not None
-        names = _Names(self._meta, table.schema, source.name, record["twin_name"], record, source)
+        names = _Names(self._meta, source.schema, source.name, record["twin_name"], record, source)
         await self._placed(  # leave little for the lock
             conn, table, source, record, lambda: self._replay_all(conn, names, record, drain=True)
         )
-        key = _key_columns(table)
-        twin = model.twin_indexes(
-            source, key, extend_unique=bool(record["settings"]["extend_unique"])
-        )
-        fks = [p for p in model.foreign_key_plans(source, twin) if p.repointed]
+        fks = self._moved_fks(source, record)
         schema, name, old, twin_name = (
-            table.schema,
-            table.name,
+            record["schema_name"],
+            record["table_name"],
             record["old_name"],
             record["twin_name"],
         )
@@ -1305,19 +1589,38 @@ END
         report.swap_ms = (time.perf_counter() - started) * 1000
         report.swap_attempts = attempts
         await self._validate_fks(conn, fks)
+        for fk in fks:
+            report.notes.append(
+                f"foreign key {fk.key.name} of {fk.key.qualified} now references {schema}.{name}"
+            )
+        if table is None:
+            report.notes.insert(
+                0,
+                f"swapped: {schema}.{name} is an ordinary table; the partitioned one is "
+                f"{schema}.{old}, kept with its partitions and no longer managed by partman",
+            )
+            return
         # the registration now carries the user's own policy (retention, premake, ...)
         parameters, _ = model.carried_parameters(source, table.storage_parameters)
         async with AsyncManager(self.conninfo, config=self.config) as manager:
             await manager.add_managed_table(
                 dataclasses.replace(table, tenant_id=None, storage_parameters=parameters)
             )
-        report.notes.append(
-            f"swapped: {schema}.{name} is partitioned, the old table is {schema}.{old}"
+        report.notes.insert(
+            0, f"swapped: {schema}.{name} is partitioned, the old table is {schema}.{old}"
         )
-        for fk in fks:
-            report.notes.append(
-                f"foreign key {fk.key.name} of {fk.key.qualified} now references {schema}.{name}"
-            )
+
+    def _moved_fks(
+        self, source: SourceTable, record: dict[str, Any]
+    ) -> list[model.ForeignKeyPlan]:
+        """The foreign keys referencing `source` that the swap points at the other table."""
+        settings = record["settings"]
+        twin = model.twin_indexes(
+            source,
+            _key_columns_settings(settings),
+            extend_unique=bool(settings.get("extend_unique")),
+        )
+        return [p for p in model.foreign_key_plans(source, twin) if p.repointed]
 
     async def _rename(
         self,
@@ -1397,6 +1700,9 @@ END
                     tail=sql.SQL(_fk_tail(fk.definition)),
                 )
             )
+        if unmodel.direction_of(record["settings"]) is Direction.UNPARTITION:
+            await self._unregister(conn, record, forward=forward)
+            return
         # partman's registration follows the partitioned table's name
         partitioned_from, partitioned_to = (twin_name, name) if forward else (name, twin_name)
         moved = {"s": schema, "from": partitioned_from, "to": partitioned_to}
@@ -1414,6 +1720,75 @@ END
             ).format(m=meta),
             moved,
         )
+
+    async def _unregister(
+        self, conn: psycopg.AsyncConnection[Any], record: dict[str, Any], *, forward: bool
+    ) -> None:
+        """Inside an unpartition's swap (`forward`): the partitioned table's registration with
+        partman and its tenants saved into the conversion's record and removed (no pass
+        premakes or drops on it from here), its partitions' ownership records following it to
+        its old name. Inside its rollback: the registration `_reregister` restored under the
+        old name follows the tree back to the name."""
+        meta = sql.Identifier(self._meta)
+        names = {
+            "s": record["schema_name"],
+            "name": record["table_name"],
+            "old": record["old_name"],
+            "id": record["id"],
+        }
+        statements = [
+            "UPDATE {m}.managed_tables SET table_name = %(name)s, updated_at = now() "
+            "WHERE schema_name = %(s)s AND table_name = %(old)s",
+            "UPDATE {m}.partitions SET parent_name = %(name)s "
+            "WHERE parent_schema = %(s)s AND parent_name = %(old)s",
+        ]
+        if forward:
+            statements = [
+                "UPDATE {m}.conversions c SET settings = c.settings || jsonb_build_object("
+                "'registration', (SELECT jsonb_build_object('table', to_jsonb(t), 'tenants', "
+                "coalesce((SELECT jsonb_agg(to_jsonb(n)) FROM {m}.tenants n WHERE n.table_id = "
+                "t.id), '[]')) FROM {m}.managed_tables t WHERE t.schema_name = %(s)s AND "
+                "t.table_name = %(name)s)) WHERE c.id = %(id)s",
+                "DELETE FROM {m}.managed_tables WHERE schema_name = %(s)s "
+                "AND table_name = %(name)s",
+                "UPDATE {m}.partitions SET parent_name = %(old)s "
+                "WHERE parent_schema = %(s)s AND parent_name = %(name)s",
+            ]
+        for statement in statements:
+            await conn.execute(sql.SQL(statement).format(m=meta), names)
+
+    async def _reregister(
+        self, conn: psycopg.AsyncConnection[Any], record: dict[str, Any]
+    ) -> None:
+        """Before an unpartition's rollback: the registration saved at the swap restored under
+        the old tree's name, and a pass, so that the rows written since the swap find their
+        partitions when they are carried back (the swap-back renames it with the tree)."""
+        saved = record["settings"].get("registration")
+        if not saved:
+            return
+        meta = sql.Identifier(self._meta)
+        for table, rows in (
+            ("managed_tables", [dict(saved["table"], table_name=record["old_name"])]),
+            ("tenants", saved["tenants"]),
+        ):
+            if not rows:
+                continue
+            cur = await conn.execute(  # the columns saved that the table still has
+                "SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute WHERE "
+                "attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped AND attname = ANY(%s)",
+                (sql.Identifier(self._meta, table).as_string(conn), list(rows[0])),
+            )
+            got = await cur.fetchone()
+            cols = sql.SQL(", ").join(map(sql.Identifier, got[0] if got and got[0] else []))
+            await conn.execute(
+                sql.SQL(
+                    "INSERT INTO {m}.{t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM "
+                    "jsonb_populate_recordset(NULL::{m}.{t}, %s) ON CONFLICT DO NOTHING"
+                ).format(m=meta, t=sql.Identifier(table), cols=cols),
+                (Jsonb(rows),),
+            )
+        async with AsyncManager(self.conninfo, config=self.config) as manager:
+            await manager.maintain()
 
     async def _validate_fks(
         self, conn: psycopg.AsyncConnection[Any], fks: Sequence[model.ForeignKeyPlan]
@@ -1434,17 +1809,26 @@ END
             record["old_name"],
             record["twin_name"],
         )
-        old_src = await read_source(conn, schema, old, display=f"{schema}.{old}")
+        await read_source(conn, schema, old, display=f"{schema}.{old}")  # still there
         new_src = await read_source(conn, schema, name, display=f"{schema}.{name}")
         # changes to the new table flow back into the old one: the old is the target now
         back = dict(record, copy_done=True, copy_cursor=None)
         names = _Names(self._meta, schema, name, old, back, new_src.table)
-        report.replayed += await self._replay_all(conn, names, back, drain=True)
-        key = _key_columns_settings(record["settings"])
-        twin = model.twin_indexes(
-            old_src.table, key, extend_unique=bool(record["settings"]["extend_unique"])
-        )
-        fks = [p for p in model.foreign_key_plans(old_src.table, twin) if p.repointed]
+        unpartition = unmodel.direction_of(record["settings"]) is Direction.UNPARTITION
+        if unpartition:  # the old tree managed again (under its old name) before rows go back
+            await self._reregister(conn, record)
+        try:
+            report.replayed += await self._replay_all(conn, names, back, drain=True)
+        except pgerrors.CheckViolation as error:
+            if "no partition" not in str(error):
+                raise
+            raise ConversionError(
+                f"a row written to {schema}.{name} since the swap has no partition in "
+                f"{schema}.{old}: {first_line(error)}. Create that partition (or a default "
+                "partition) on it and run --rollback again; nothing was swapped back"
+            ) from None
+        # the foreign keys reference the table that has the name now (old_src has none)
+        fks = self._moved_fks(new_src.table, record)
         children = [(fk.key.schema, fk.key.table) for fk in fks]
 
         async def work() -> None:
@@ -1466,6 +1850,13 @@ END
         )
         report.swap_ms = (time.perf_counter() - started) * 1000
         await self._validate_fks(conn, fks)
+        if unpartition:
+            report.notes.append(
+                f"rolled back: {schema}.{name} is the partitioned table again, managed by "
+                f"partman with its policy; the ordinary one is {schema}.{twin_name}, kept up "
+                "to date: unpartition again to swap, or --cancel to drop it"
+            )
+            return
         report.notes.append(
             f"rolled back: {schema}.{name} is the original table again; the partitioned one is "
             f"{schema}.{twin_name}, kept up to date: convert again to swap, or drop it"
@@ -1628,6 +2019,9 @@ def _key_columns(table: Table) -> tuple[str, ...]:
 
 
 def _key_columns_settings(settings: dict[str, Any]) -> tuple[str, ...]:
+    """The partition key the twin of a conversion's record has (none: an unpartition's)."""
+    if "partition_by" not in settings:
+        return ()
     tenant = settings.get("tenant_id_column")
     by = str(settings["partition_by"])
     return (str(tenant), by) if tenant else (by,)
@@ -1641,17 +2035,19 @@ def _shape(table: Table) -> str:
     return f"RANGE ({table.tenant_id_column}, {table.partition_by})"
 
 
-def _create_twin(table: Table, source: str, twin: str) -> sql.Composed:
-    """The partitioned twin's CREATE TABLE: what step 1 runs, and what its plan shows."""
+def _create_twin(
+    schema: str, source: str, twin: str, partition_by: sql.Composable | None
+) -> sql.Composed:
+    """The twin's CREATE TABLE: what step 1 runs, and what its plan shows; partitioned by
+    `partition_by` (convert), or an ordinary table (None: unpartition)."""
     return sql.SQL(
         "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING "
         "GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING "
-        "STATISTICS INCLUDING COMMENTS) "
-        "PARTITION BY {}"
+        "STATISTICS INCLUDING COMMENTS){}"
     ).format(
-        sql.Identifier(table.schema, twin),
-        sql.Identifier(table.schema, source),
-        _partition_by(table),
+        sql.Identifier(schema, twin),
+        sql.Identifier(schema, source),
+        sql.SQL("") if partition_by is None else sql.SQL(" PARTITION BY {}").format(partition_by),
     )
 
 
@@ -1832,7 +2228,7 @@ SELECT con.conname::text, n.nspname::text, c.relname::text,
        pg_get_constraintdef(con.oid)
   FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> %s
+ WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> %s AND con.conparentid = 0
  ORDER BY 2, 3, 1
 """,
         (oid, oid),
@@ -1852,6 +2248,84 @@ SELECT con.conname::text, n.nspname::text, c.relname::text,
         reloptions,
     )
     return _Found(kind, table)
+
+
+async def _refuse_bound(
+    conn: psycopg.AsyncConnection[Any],
+    schema: str,
+    name: str,
+    record: dict[str, Any] | None,
+    direction: Direction,
+) -> None:
+    """Refuses a table that views read (before the swap), or whose twin's or old table's name
+    is taken (before the start)."""
+    views = await _dependent_views(conn, schema, name)
+    if views and (record is None or record["state"] != State.SWAP.value):
+        raise ConversionError(
+            f"{schema}.{name} is read by view(s) {', '.join(views)}: PostgreSQL binds a view to "
+            "the table itself, not to its name, so after the swap they would read the old "
+            f"table. Drop them before {direction.command} and create them again after the "
+            "swap; nothing was changed"
+        )
+    if record is None:
+        for other in (model.twin_name(name), model.old_name(name)):
+            if await _exists(conn, schema, other):
+                raise ConversionError(
+                    f"{schema}.{other} exists already, and {direction.command} needs the name "
+                    "for its twin or for the old table; rename or drop it first"
+                )
+
+
+async def _refuse_unmovable(conn: psycopg.AsyncConnection[Any], source: SourceTable) -> None:
+    """Refuses a foreign key the swap could not move within the lock budget. PostgreSQL has
+    no way to point a foreign key at another table in place: the swap drops it and adds it
+    again NOT VALID (no scan), then validates it outside the lock. Before PostgreSQL 18 a
+    partitioned referencing table cannot take a NOT VALID foreign key, so the swap would have
+    to check every row of it while holding its lock."""
+    if conn.info.server_version >= 180000 or not source.referenced_by:
+        return
+    cur = await conn.execute(
+        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
+        "c.relnamespace WHERE c.relkind = 'p' AND (n.nspname, c.relname) IN (SELECT * FROM "
+        "unnest(%s::text[], %s::text[]))",
+        ([k.schema for k in source.referenced_by], [k.table for k in source.referenced_by]),
+    )
+    parted = {str(r) for (r,) in await cur.fetchall()}
+    keys = [k for k in source.referenced_by if k.qualified in parted or k.table in parted]
+    if keys:
+        raise ConversionError(
+            f"foreign key {keys[0].name} of {keys[0].qualified} references "
+            f"{source.qualified}, and {keys[0].qualified} is partitioned: before PostgreSQL 18 "
+            "a partitioned table cannot take a foreign key NOT VALID, so the swap would check "
+            "all its rows while holding the lock. Drop the foreign key (add it back after the "
+            "swap), or run this on PostgreSQL 18; nothing was changed"
+        )
+
+
+async def _tree(
+    conn: psycopg.AsyncConnection[Any], schema: str, name: str
+) -> tuple[list[unmodel.Leaf], list[str]]:
+    """A partitioned table's leaves (at any depth, the default partition's marked) and its
+    partition key's columns (an expression shown as such)."""
+    qualified = sql.Identifier(schema, name).as_string(conn)
+    cur = await conn.execute(
+        "SELECT c.relname::text, c.relkind::text, coalesce(pg_get_expr(c.relpartbound, c.oid) "
+        "= 'DEFAULT', false), t.level, c.reltuples::bigint FROM pg_partition_tree(%s::regclass) "
+        "t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf AND t.level > 0 ORDER BY 1",
+        (qualified,),
+    )
+    leaves = [
+        unmodel.Leaf(n, k, bool(d), int(lv), int(r)) for n, k, d, lv, r in await cur.fetchall()
+    ]
+    cur = await conn.execute(
+        "SELECT ARRAY(SELECT coalesce(a.attname::text, 'an expression') FROM "
+        "unnest(p.partattrs::int2[]) WITH ORDINALITY k(n, o) LEFT JOIN pg_attribute a ON "
+        "a.attrelid = p.partrelid AND a.attnum = k.n ORDER BY k.o) FROM pg_partitioned_table p "
+        "WHERE p.partrelid = %s::regclass",
+        (qualified,),
+    )
+    row = await cur.fetchone()
+    return leaves, [str(c) for c in row[0]] if row else []
 
 
 async def _dependent_views(conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> list[str]:

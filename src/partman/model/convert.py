@@ -327,9 +327,12 @@ class ConvertPlan:
     state: State | None
     steps: list[StepPlan]
     notes: list[str] = field(default_factory=list)
+    direction: str = "convert"
+    """"convert", or "unpartition" (`model.unpartition.Direction`)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "direction": self.direction,
             "table": self.table,
             "twin": self.twin,
             "old": self.old,
@@ -365,9 +368,12 @@ class ConvertReport:
     notes: list[str] = field(default_factory=list)
     swap_ms: float | None = None
     swap_attempts: int = 0
+    direction: str = "convert"
+    """"convert", or "unpartition" (`model.unpartition.Direction`)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "direction": self.direction,
             "table": self.table,
             "state": self.state.value,
             "steps_run": [s.value for s in self.steps_run],

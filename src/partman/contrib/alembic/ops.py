@@ -457,6 +457,8 @@ class RollbackConvertTableOp(MigrateOperation):
     """Undo `op.convert_table` while the old table is there: swap back, then drop the twin,
     the triggers and the change log (`partman convert --rollback`, then `--cancel`)."""
 
+    name = "rollback_convert_table"
+
     def __init__(
         self,
         table_name: str,
@@ -520,13 +522,11 @@ def _convert_table(operations: Operations, operation: ConvertTableOp) -> None:
 @Operations.implementation_for(RollbackConvertTableOp)
 def _rollback_convert_table(operations: Operations, operation: RollbackConvertTableOp) -> None:
     schema = operation.schema or _default_schema(operations)
-    converter = _converter(
-        operations, "rollback_convert_table", operation.config, operation.metadata_schema
-    )
+    converter = _converter(operations, operation.name, operation.config, operation.metadata_schema)
     status = converter.status(schema, operation.table_name)
     if status is None or status["state"] == "finished":
         raise PartmanError(
-            f"op.rollback_convert_table: {schema}.{operation.table_name} has no conversion to "
+            f"op.{operation.name}: {schema}.{operation.table_name} has no conversion to "
             "roll back (never converted, or finished: the old table was dropped); nothing "
             "was changed"
         )
@@ -558,3 +558,129 @@ def _converter(
         conninfo = make_conninfo(conninfo, password=info.password)
     settings = dataclasses.replace(config or Config(), metadata_schema=metadata_schema)
     return Converter(conninfo, config=settings, **options)
+
+
+# -- op.unpartition_table: a partitioned table back into one table (issue 15) ------------------
+
+
+@Operations.register_operation("unpartition_table")
+class UnpartitionTableOp(MigrateOperation):
+    """Turn a partitioned table back into one ordinary table (`partman unpartition`)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        metadata_schema: str = DEFAULT_METADATA_SCHEMA,
+        batch_rows: int = 10_000,
+        throttle: float = 0.0,
+        config: Config | None = None,
+        finish: bool = False,
+    ) -> None:
+        self.table_name = table_name
+        self.schema = schema
+        self.metadata_schema = metadata_schema
+        self.batch_rows = batch_rows
+        self.throttle = throttle
+        self.config = config
+        self.finish = finish
+
+    @classmethod
+    def unpartition_table(
+        cls,
+        operations: Operations,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        batch_rows: int = 10_000,
+        throttle: float = 0.0,
+        config: Config | None = None,
+        finish: bool = False,
+        metadata_schema: str = DEFAULT_METADATA_SCHEMA,
+    ) -> None:
+        """`partman unpartition` of the partitioned table `schema.table_name`, with the
+        application running: an ordinary twin, capture, copy, verify and swap, each step
+        committed on connections of its own, so (like `op.convert_table`) only inside
+        `with op.get_context().autocommit_block():`; refused otherwise before anything changes.
+        Run again, it resumes where it stopped. The table is unregistered from partman at the
+        swap; the old partitioned table is kept as `<name>_old` for the downgrade
+        (`op.rollback_unpartition_table`, which manages it again) unless `finish=True` drops
+        it with its partitions."""
+        operations.invoke(
+            cls(
+                table_name,
+                schema=schema,
+                metadata_schema=metadata_schema,
+                batch_rows=batch_rows,
+                throttle=throttle,
+                config=config,
+                finish=finish,
+            )
+        )
+
+    def reverse(self) -> MigrateOperation:
+        if self.finish:
+            raise NotImplementedError(
+                f"unpartition_table({self.table_name!r}, finish=True) dropped the partitioned "
+                "table; the downgrade cannot swap back to it"
+            )
+        return RollbackUnpartitionTableOp(
+            self.table_name, schema=self.schema, metadata_schema=self.metadata_schema
+        )
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("unpartition_table", self.schema, self.table_name)
+
+
+@Operations.register_operation("rollback_unpartition_table")
+class RollbackUnpartitionTableOp(RollbackConvertTableOp):
+    """Undo `op.unpartition_table` while the old partitioned table is there: swap back (rows
+    written since the swap carried), manage it again with its policy, then drop the ordinary
+    twin, the triggers and the change log (`--rollback`, then `--cancel`): the same work as
+    `op.rollback_convert_table`, which is direction-blind."""
+
+    name = "rollback_unpartition_table"
+
+    @classmethod
+    def rollback_unpartition_table(
+        cls,
+        operations: Operations,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        config: Config | None = None,
+        metadata_schema: str = DEFAULT_METADATA_SCHEMA,
+    ) -> None:
+        """The downgrade of `op.unpartition_table`. Refused (nothing changed) once it was
+        finished. Runs inside `op.get_context().autocommit_block()`."""
+        operations.invoke(
+            cls(table_name, schema=schema, metadata_schema=metadata_schema, config=config)
+        )
+
+    def reverse(self) -> MigrateOperation:
+        return UnpartitionTableOp(
+            self.table_name, schema=self.schema, metadata_schema=self.metadata_schema
+        )
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("rollback_unpartition_table", self.schema, self.table_name)
+
+
+@Operations.implementation_for(UnpartitionTableOp)
+def _unpartition_table(operations: Operations, operation: UnpartitionTableOp) -> None:
+    schema = operation.schema or _default_schema(operations)
+    converter = _converter(
+        operations,
+        "unpartition_table",
+        operation.config,
+        operation.metadata_schema,
+        batch_rows=operation.batch_rows,
+        throttle=operation.throttle,
+    )
+    converter.unpartition(schema, operation.table_name)
+    if operation.finish:
+        converter.finish(schema, operation.table_name)
+
+
+Operations.implementation_for(RollbackUnpartitionTableOp)(_rollback_convert_table)
