@@ -22,6 +22,7 @@ import yaml
 from partman import Config, Table, Tenant
 from partman.service.metrics import SERIES
 from partman.settings import SERVICE_FIELDS, TABLE_FIELDS, TENANT_FIELDS
+from partman.settings.values import DATABASES_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -88,7 +89,7 @@ def test_every_field_is_in_the_configuration_page(kind: type) -> None:
 
 def test_every_file_key_is_in_the_configuration_page() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
-    for key in [*TABLE_FIELDS, *TENANT_FIELDS, *SERVICE_FIELDS]:
+    for key in [*TABLE_FIELDS, *TENANT_FIELDS, *SERVICE_FIELDS, *DATABASES_FIELDS]:
         assert re.search(rf"\b{key}\b", text), key
 
 
@@ -102,7 +103,11 @@ def test_config_files_in_the_pages_are_valid() -> None:
         for block in re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
             if not block.lstrip().startswith(("[database]", "[partman]", "[[table]]")):
                 continue
-            environ = {"DATABASE_URL": "postgresql://app@db/app", "PARTMAN_TOKEN": "s3cret"}
+            environ = {
+                "DATABASE_URL": "postgresql://app@db/app",
+                "PARTMAN_TOKEN": "s3cret",
+                "ORDERS_DSN": "postgresql://app@orders/orders",
+            }
             found = settings.parse(block, file=page.name, environ=environ)
             assert not found.problems, "\n".join(str(p) for p in found.problems)
             checked += 1

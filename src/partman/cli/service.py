@@ -78,7 +78,9 @@ def run(
     leads (an advisory lock) and does the work, the others serve the API and take over if it
     dies. The [service] section sets host, port, token (needed by every request that changes
     something; ${ENV_VAR} works) and the rest of partman.service.ServiceOptions. Stops
-    gracefully on SIGTERM, letting a pass under way finish.
+    gracefully on SIGTERM, letting a pass under way finish. With [[databases]] in the file,
+    one process serves every database (each its own pool, leader and scheduler; one down
+    stops nothing else), the API under /api/databases.
 
     Example: PARTMAN_TOKEN=s3cret partman run --config partman.toml   (token = "${PARTMAN_TOKEN}")
     """
