@@ -83,6 +83,18 @@ class Server:
     startup_seconds: float = 0.0
     """Wall time it took to start and configure the server (0 for an external one)."""
     _stopper: Callable[[], None] | None = field(default=None, repr=False)
+    log_file: Path | None = None
+    """The server's log (``pg_ctl -l``); None for an external server."""
+    system_user: str | None = None
+    """The system user the server runs as when we are root (it must own a tablespace's
+    directory); None otherwise."""
+    _restarter: Callable[[], None] | None = field(default=None, repr=False)
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every session ends, the server is back when it returns."""
+        if self._restarter is None:
+            raise ServerStartError(f"{self.label}: not started here, cannot restart it")
+        self._restarter()
 
     def dsn_for(self, dbname: str) -> str:
         """The admin DSN pointed at database ``dbname``."""
@@ -258,6 +270,8 @@ def start_embedded() -> Server:
         with contextlib.suppress(Exception):
             handle._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)
         server = _checked_server(admin_dsn, EMBEDDED_MAJOR, "pg18", started, stop)
+        server.log_file, server.system_user = logfile, user
+        server._restarter = lambda: _restart(pg_ctl, pgdata, logfile, user)
     except Exception as e:
         log = _tail(logfile)
         stop()
@@ -334,7 +348,10 @@ def start_debian(major: int) -> Server:
             cwd=root,
         )
         dsn = conninfo.make_conninfo(host=str(root), dbname="postgres", user=SERVER_USER)
-        return _checked_server(dsn, major, spec_id(str(major)), started, stop)
+        server = _checked_server(dsn, major, spec_id(str(major)), started, stop)
+        server.log_file, server.system_user = logfile, user
+        server._restarter = lambda: _restart(bindir / "pg_ctl", data, logfile, user)
+        return server
     except Exception as e:
         log = _tail(logfile)
         stop()
@@ -442,6 +459,18 @@ def _run(cmd: list[str], user: str | None = None, cwd: Path | None = None) -> No
             )
 
 
+def _restart(pg_ctl: Path, data: Path, logfile: Path, user: str | None) -> None:
+    """Restart with the options of the first start (pg_ctl keeps them in postmaster.opts)."""
+    _run(
+        [
+            *(str(pg_ctl), "-D", str(data), "-l", str(logfile)),
+            *("-w", "-t", str(_START_TIMEOUT), "-m", "fast", "restart"),
+        ],
+        user=user,
+        cwd=data,
+    )
+
+
 def _stop_cluster(pg_ctl: Path, data: Path, user: str | None) -> None:
     """pg_ctl stop -m immediate; if that fails, SIGQUIT the postmaster named in postmaster.pid."""
     if not (data / "postmaster.pid").exists():
@@ -450,7 +479,7 @@ def _stop_cluster(pg_ctl: Path, data: Path, user: str | None) -> None:
         _run(
             [str(pg_ctl), "-D", str(data), "-m", "immediate", "-w", "stop"],
             user=user,
-            cwd=data.parent,
+            cwd=data,
         )
     except (ServerStartError, subprocess.TimeoutExpired, OSError):
         with contextlib.suppress(OSError, ValueError, IndexError):
