@@ -117,6 +117,8 @@ def leftovers(conn: psycopg.Connection[Any]) -> list[str]:
 class Writer:
     """Inserts a row into convoy.orders every few milliseconds, through the whole command."""
 
+    insert = "INSERT INTO convoy.orders (total) VALUES (1)"
+
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.stop = threading.Event()
@@ -128,7 +130,7 @@ class Writer:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop.is_set():
                 try:
-                    conn.execute("INSERT INTO convoy.orders (total) VALUES (1)")
+                    conn.execute(self.insert)
                     self.written += 1
                 except psycopg.Error as error:
                     self.errors.append(str(error))

@@ -6,12 +6,12 @@ partitioned table, managed by partman again, and removes what the unpartition ma
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from test_alembic_convert import Writer as ConvertWriter
 from test_alembic_convert import alembic, project, relkind
 from test_alembic_example import maintain
 
@@ -33,37 +33,13 @@ with op.get_context().autocommit_block():
 """
 
 
-class Writer:
+class Writer(ConvertWriter):
     """Inserts an event every few milliseconds, through the whole command."""
 
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.stop = threading.Event()
-        self.written = 0
-        self.errors: list[str] = []
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            while not self.stop.is_set():
-                try:
-                    conn.execute(
-                        "INSERT INTO convoy.events (id, project_id) "
-                        "VALUES ('w' || %s, 'project-acme')",
-                        (self.written,),
-                    )
-                    self.written += 1
-                except psycopg.Error as error:
-                    self.errors.append(str(error))
-                time.sleep(0.005)
-
-    def __enter__(self) -> Writer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(30)
+    insert = (
+        "INSERT INTO convoy.events (id, project_id) "
+        "VALUES (gen_random_uuid()::text, 'project-acme')"
+    )
 
 
 def managed(conn: psycopg.Connection[Any]) -> list[str]:

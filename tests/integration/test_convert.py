@@ -489,11 +489,11 @@ def test_plan_then_resume_shows_done_steps(dsn: str) -> None:
         ).fetchone() == ("r",)
 
 
-def cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(dsn: str, *args: str, command: str = "convert") -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
     environ.update({"COLUMNS": "200", "NO_COLOR": "1", "PARTMAN_DSN": dsn})
     return subprocess.run(
-        [sys.executable, "-m", "partman", "convert", *args],
+        [sys.executable, "-m", "partman", command, *args],
         capture_output=True,
         text=True,
         env=environ,

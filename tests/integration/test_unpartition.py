@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from test_convert import Crash, Writers, crash_at, rows, write_some
+from test_convert import cli as convert_cli
 
 import partman
 from partman import Config, Converter, Table
@@ -546,17 +546,7 @@ INSERT INTO s (day, qty) SELECT date '2026-01-01' + g % 59, g FROM generate_seri
 
 
 def cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
-    environ.update({"COLUMNS": "200", "NO_COLOR": "1", "PARTMAN_DSN": dsn})
-    return subprocess.run(
-        [sys.executable, "-m", "partman", "unpartition", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd="/",
-        timeout=120,
-        check=False,
-    )
+    return convert_cli(dsn, *args, command="unpartition")
 
 
 def test_cli_plan_steps_rollback_finish(dsn: str) -> None:

@@ -15,6 +15,7 @@ from ..engine.convert import Converter
 from ..errors import ConfigError
 from ..model.config import Table
 from ..model.convert import ConvertPlan, ConvertReport, Progress, Step
+from ..settings import Settings
 from .common import (
     FLAG,
     OK,
@@ -184,34 +185,10 @@ def convert(
     """
     setup_logging(log_level)
     found = read_settings(config, dsn, required=False)
-    schema, _, name = table.rpartition(".")
-    schema = schema or "public"
-    try:
-        step = Step(until)
-    except ValueError:
-        fail(f"--until must be one of {_STEPS}, got {until!r}")
-    bar = _Bar() if sys.stdout.isatty() and not as_json and not plan_only else None
-    converter = Converter(
-        require_dsn(found),
-        config=found.config,
-        batch_rows=batch_rows,
-        throttle=throttle,
-        on_progress=bar.update if bar is not None else None,
+    schema, name, step, bar, converter = _open(
+        found, table, until, batch_rows, throttle, quiet=as_json or plan_only
     )
-    if rollback or finish or cancel:
-        if rollback + finish + cancel > 1:
-            fail("--rollback, --finish and --cancel go one at a time")
-        question = f"drop the old table of {schema}.{name} (no rollback after this)?"
-        if finish and not yes and not (sys.stdin.isatty() and typer.confirm(question)):
-            fail("--finish drops the old table: confirm with --yes", USAGE)
-        if cancel:
-            report = converter.cancel(schema, name)
-        elif rollback:
-            report = converter.rollback(schema, name)
-        else:
-            report = converter.finish(schema, name)
-        _done(report, as_json)
-        raise typer.Exit(OK)
+    _undo(converter, schema, name, "old table", rollback, finish, cancel, yes, as_json)
     if by is None or interval is None:
         fail("convert needs --by COLUMN and --interval (e.g. --interval '1 day')")
     try:
@@ -239,6 +216,57 @@ def convert(
     finally:
         if bar is not None:
             bar.close()
+    _done(report, as_json)
+    raise typer.Exit(OK)
+
+
+def _open(
+    found: Settings, table: str, until: str, batch_rows: int, throttle: float, *, quiet: bool
+) -> tuple[str, str, Step, _Bar | None, Converter]:
+    """What `convert` and `unpartition` start with: the table's schema and name, the step to
+    stop after, a progress bar on a terminal, and the converter."""
+    schema, _, name = table.rpartition(".")
+    try:
+        step = Step(until)
+    except ValueError:
+        fail(f"--until must be one of {_STEPS}, got {until!r}")
+    bar = _Bar() if sys.stdout.isatty() and not quiet else None
+    converter = Converter(
+        require_dsn(found),
+        config=found.config,
+        batch_rows=batch_rows,
+        throttle=throttle,
+        on_progress=bar.update if bar is not None else None,
+    )
+    return schema or "public", name, step, bar, converter
+
+
+def _undo(
+    converter: Converter,
+    schema: str,
+    name: str,
+    old: str,
+    rollback: bool,
+    finish: bool,
+    cancel: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """`--rollback`, `--finish` or `--cancel` (one at a time), in either direction: the
+    record knows which; returns only when none was asked for."""
+    if not (rollback or finish or cancel):
+        return
+    if rollback + finish + cancel > 1:
+        fail("--rollback, --finish and --cancel go one at a time")
+    question = f"drop the {old} of {schema}.{name} (no rollback after this)?"
+    if finish and not yes and not (sys.stdin.isatty() and typer.confirm(question)):
+        fail(f"--finish drops the {old}: confirm with --yes", USAGE)
+    if cancel:
+        report = converter.cancel(schema, name)
+    elif rollback:
+        report = converter.rollback(schema, name)
+    else:
+        report = converter.finish(schema, name)
     _done(report, as_json)
     raise typer.Exit(OK)
 

@@ -4,28 +4,22 @@ table (pg_partman's `undo_partition`), by the steps of `partman convert` (docs/c
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from ..engine.convert import Converter
-from ..model.convert import Step
 from .common import (
     FLAG,
     OK,
-    USAGE,
     ConfigOption,
     DsnOption,
     JsonOption,
     LogLevelOption,
-    fail,
     print_json,
     read_settings,
-    require_dsn,
     setup_logging,
 )
-from .convert import _STEPS, _Bar, _done, _print_plan
+from .convert import _STEPS, _done, _open, _print_plan, _undo
 
 
 def unpartition(
@@ -95,34 +89,11 @@ def unpartition(
     """
     setup_logging(log_level)
     found = read_settings(config, dsn, required=False)
-    schema, _, name = table.rpartition(".")
-    schema = schema or "public"
-    try:
-        step = Step(until)
-    except ValueError:
-        fail(f"--until must be one of {_STEPS}, got {until!r}")
-    bar = _Bar() if sys.stdout.isatty() and not as_json and not plan_only else None
-    converter = Converter(
-        require_dsn(found),
-        config=found.config,
-        batch_rows=batch_rows,
-        throttle=throttle,
-        on_progress=bar.update if bar is not None else None,
+    schema, name, step, bar, converter = _open(
+        found, table, until, batch_rows, throttle, quiet=as_json or plan_only
     )
-    if rollback or finish or cancel:
-        if rollback + finish + cancel > 1:
-            fail("--rollback, --finish and --cancel go one at a time")
-        question = f"drop the old partitioned table of {schema}.{name} (no rollback after this)?"
-        if finish and not yes and not (sys.stdin.isatty() and typer.confirm(question)):
-            fail("--finish drops the old partitioned table: confirm with --yes", USAGE)
-        if cancel:
-            report = converter.cancel(schema, name)
-        elif rollback:
-            report = converter.rollback(schema, name)
-        else:
-            report = converter.finish(schema, name)
-        _done(report, as_json)
-        raise typer.Exit(OK)
+    old = "old partitioned table"
+    _undo(converter, schema, name, old, rollback, finish, cancel, yes, as_json)
     if plan_only:
         plan = converter.plan_unpartition(schema, name)
         if as_json:
