@@ -139,6 +139,12 @@ def test_apply_runs_every_database_and_one_down_does_not_stop_the_others(
     assert "database archive not done: cannot connect to the database:" in archive
     assert "2 of 3 database(s) ok; not ok: archive" in archive
     assert "cannot connect to the database" in applied.stderr
+    # the JSON log lines say which database each is about
+    records = [json.loads(line) for line in applied.stderr.splitlines() if line.startswith("{")]
+    done = {r["database"]: r["exit_code"] for r in records if r.get("event") == "database_done"}
+    assert done == {"orders": 0, "billing": 0, "archive": 2}
+    created = [r for r in records if "events_p" in r.get("message", "")]
+    assert created and {r["database"] for r in created} == {"orders", "billing"}
     assert len(partitions(dsn, "public.events")) == 3
     assert len(partitions(dsn, "shop.orders")) == 4
     assert len(partitions(other_dsn, "public.events")) == 3

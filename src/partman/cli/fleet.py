@@ -14,7 +14,7 @@ import functools
 import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -59,6 +59,32 @@ def _run(body: Body, one: Settings) -> tuple[int, str | None]:
     return OK, None
 
 
+class _Labelled(logging.Filter):
+    """Every log record of one database's section carries `database` (a JSON log line's
+    field): a fleet's lines can be told apart in one stream."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.database = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.database = self.database
+        return True
+
+
+@contextlib.contextmanager
+def _labelled(name: str) -> Iterator[None]:
+    label = _Labelled(name)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(label)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(label)
+
+
 def each(found: Settings, body: Body, *, as_json: bool = False) -> int:
     """Run `body` on each database of the fleet, in the file's order; the fleet's exit code.
 
@@ -71,7 +97,7 @@ def each(found: Settings, body: Body, *, as_json: bool = False) -> int:
         one = found.for_database(spec.name)
         if as_json:
             captured = io.StringIO()
-            with contextlib.redirect_stdout(captured):
+            with contextlib.redirect_stdout(captured), _labelled(spec.name):
                 code, why = _run(body, one)
             text = captured.getvalue().strip()
             try:
@@ -83,11 +109,21 @@ def each(found: Settings, body: Body, *, as_json: bool = False) -> int:
             )
         else:
             out.print(Text(f"== database {spec.name} ==", style="bold"))
-            code, why = _run(body, one)
+            with _labelled(spec.name):
+                code, why = _run(body, one)
             if why is not None:
                 out.print(Text(f"database {spec.name} not done: {why}", style="red"))
             out.print()
         codes.append(code)
+        log_event(
+            logging.getLogger("partman.cli"),
+            logging.INFO if code == OK else logging.ERROR,
+            "database_done",
+            f"database {spec.name}: exit {code}" + (f" ({why})" if why else ""),
+            database=spec.name,
+            exit_code=code,
+            error=why,
+        )
     code = fleet_code(codes)
     if as_json:
         print_json({"ok": code == OK, "exit_code": code, "databases": sections})
