@@ -363,3 +363,69 @@ def test_a_role_under_row_level_security_is_refused(dsn: str, roles: tuple[str, 
         Converter(as_owner, config=CONFIG).convert(TABLE)
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regclass('t_partman_new')").fetchone() == (None,)
+
+
+def view_reads(conn: Conn, view: str) -> list[tuple[str, str]]:
+    """The tables a view's query reads, and their kind."""
+    return [
+        (str(t), str(k))
+        for t, k in conn.execute(
+            "SELECT DISTINCT c.oid::regclass::text, c.relkind::text FROM pg_depend d "
+            "JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class c ON c.oid = d.refobjid "
+            "WHERE r.ev_class = %s::regclass AND d.refobjid <> r.ev_class AND c.relkind IN "
+            "('r', 'p')",
+            (view,),
+        ).fetchall()
+    ]
+
+
+def test_views_follow_the_table_through_the_swap_and_the_rollback(
+    dsn: str, roles: tuple[str, str]
+) -> None:
+    reader, _ = roles
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        make_plain(conn)
+        conn.execute(
+            "CREATE VIEW recent WITH (security_barrier = true) AS SELECT id, body FROM t "
+            "WHERE id > 100 WITH LOCAL CHECK OPTION"
+        )
+        conn.execute("CREATE VIEW recent_count AS SELECT count(*) AS n FROM recent")
+        conn.execute(sql.SQL("GRANT SELECT ON recent TO {}").format(sql.Identifier(reader)))
+        conn.execute("CREATE MATERIALIZED VIEW frozen AS SELECT count(*) FROM t")
+    with pytest.raises(partman.ConversionError, match=r"materialized view\(s\) public.frozen"):
+        converter(dsn).plan(TABLE)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP MATERIALIZED VIEW frozen")
+    plan = converter(dsn).plan(TABLE)
+    assert any(line.startswith("view public.recent re-created") for line in plan.steps[-1].lines)
+
+    converter(dsn).convert(TABLE)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert view_reads(conn, "recent") == [("t", "p")]  # the new table, not t_old
+        conn.execute("INSERT INTO recent (body) VALUES ('through the view')")
+        assert conn.execute(
+            "SELECT count(*) FROM t WHERE body = 'through the view'"
+        ).fetchone() == (1,)
+        assert conn.execute(
+            "SELECT count(*) FROM t_old WHERE body = 'through the view'"
+        ).fetchone() == (0,)
+        assert conn.execute("SELECT n FROM recent_count").fetchone() == (1101,)
+        with pytest.raises(psycopg.errors.WithCheckOptionViolation):  # the check option is kept
+            conn.execute("INSERT INTO recent (id, body) VALUES (0, 'below')")
+        assert conn.execute(
+            "SELECT reloptions::text[] FROM pg_class WHERE oid = 'recent'::regclass"
+        ).fetchone() == (["security_barrier=true", "check_option=local"],)
+        assert conn.execute(
+            "SELECT has_table_privilege(%s, 'recent', 'SELECT')", (reader,)
+        ).fetchone() == (True,)
+
+    converter(dsn).rollback("public", "t")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert view_reads(conn, "recent") == [("t", "r")]  # the original again
+        assert conn.execute("SELECT n FROM recent_count").fetchone() == (1101,)
+
+    converter(dsn).convert(TABLE)
+    converter(dsn).finish("public", "t")  # nothing reads the old table: it drops without CASCADE
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert view_reads(conn, "recent") == [("t", "p")]
+        assert conn.execute("SELECT n FROM recent_count").fetchone() == (1101,)

@@ -791,6 +791,11 @@ class AsyncConverter:
         swap = [self._swap_line(source, table.name, twin_name, old)]
         for fk in fks:
             swap.append(f"foreign key {fk.key.name} of {fk.key.qualified} pointed at the new table")
+        for view in await _views(conn, table.schema, source.name):
+            swap.append(
+                f"view {view.qualified} re-created on the new table (CREATE OR REPLACE VIEW: "
+                "its grants and dependants kept)"
+            )
         swap.append(f"{old} is kept; `--rollback` swaps back, `--finish` drops it")
         steps.append(StepPlan(Step.SWAP, Step.SWAP in done, swap))
         notes = [
@@ -883,12 +888,19 @@ class AsyncConverter:
         record: dict[str, Any] | None,
     ) -> ConvertPlan:
         schema, name = source.schema, source.name
-        if record is not None:
-            name = record["table_name"]
         state = None if record is None else State(record["state"])
         done = state.done if state is not None else ()
-        twin_name, old = model.twin_name(name), model.old_name(name)
         leaves, partition_key = await _tree(conn, schema, source.name)
+        twin_name, old = model.twin_name(name), model.old_name(name)
+        carried = await _carry(conn, source, sql.Identifier(schema, twin_name))
+        policy = await self._policy(conn, schema, name)
+        if record is not None:  # shown as it was before the swap, when the tree had the name
+            name = record["table_name"]
+            twin_name, old = record["twin_name"], record["old_name"]
+            source = dataclasses.replace(source, name=name)
+            saved = record["settings"].get("registration")
+            if state is State.SWAP and saved:
+                policy = _policy_text(saved["table"])
         lines = [
             _create_twin(schema, source.name, twin_name, None).as_string(conn),
             f"columns: {', '.join(c.name + ' ' + c.type for c in source.columns)}",
@@ -900,9 +912,10 @@ class AsyncConverter:
                 what = "primary key" if t.source.primary else "unique"
                 lines.append(f"{what} ({', '.join(t.columns)})")
         lines.append("check constraints, outgoing foreign keys, grants, owner, replica identity")
-        carried = await _carry(conn, source, sql.Identifier(schema, twin_name))
         if carried.carried:
-            lines.append("also: " + "; ".join(carried.carried) + " (triggers made disabled)")
+            triggers = any(c.startswith("trigger ") for c in carried.carried)
+            made = " (triggers made disabled, enabled at the swap)" if triggers else ""
+            lines.append("also: " + "; ".join(carried.carried) + made)
         deepest = max((leaf.level for leaf in leaves), default=1)
         default = [leaf.name for leaf in leaves if leaf.default]
         lines.append(
@@ -923,7 +936,6 @@ class AsyncConverter:
                 f"foreign key {fk.key.name} of {fk.key.qualified} pointed at the new table "
                 "(dropped and added NOT VALID in the swap, validated after it)"
             )
-        policy = await self._policy(conn, schema, name)
         swap.append(
             f"{schema}.{name} unregistered from partman ({policy}; kept for --rollback): no "
             "pass premakes or drops partitions on it or on the old tree"
@@ -954,17 +966,15 @@ class AsyncConverter:
         """The table's registration with partman, in a few words ('' if it has none)."""
         if not await store.exists(conn, self._meta):
             return ""
-        cur = await conn.execute(
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        await cur.execute(
             sql.SQL(
-                "SELECT partition_interval, coalesce(retention, 'forever'), partition_count "
-                "FROM {}.managed_tables WHERE schema_name = %s AND table_name = %s"
+                "SELECT * FROM {}.managed_tables WHERE schema_name = %s AND table_name = %s"
             ).format(sql.Identifier(self._meta)),
             (schema, name),
         )
         row = await cur.fetchone()
-        if row is None:
-            return ""
-        return f"interval {row[0]}, retention {row[1]}, premake {row[2]}"
+        return "" if row is None else _policy_text(row)
 
     async def _twin_plain(
         self,
@@ -1582,7 +1592,8 @@ END
             await self._set_state(conn, record["id"], State.SWAP)
 
         started = time.perf_counter()
-        locks = [(schema, name), (schema, twin_name), *children]
+        views = [(v.schema, v.name) for v in await _views(conn, schema, name) if not v.materialized]
+        locks = [*views, (schema, name), (schema, twin_name), *children]  # as queries: view first
         attempts = await self._placed(
             conn, table, source, record, lambda: self._locked(conn, locks, work)
         )
@@ -1643,6 +1654,7 @@ END
         # forward: name is the source (becomes old), twin_name the twin (becomes name)
         # back: name is the partitioned table (becomes twin_name), old becomes name
         going, coming, going_to = (name, twin_name, old) if forward else (name, old, twin_name)
+        views = [v for v in await _views(conn, schema, going) if not v.materialized]
         sequences = await _identity_sequences(conn, schema, going)
         owned = await _owned_sequences(conn, schema, going)
         await conn.execute(
@@ -1664,6 +1676,7 @@ END
                 s, sql.Identifier(coming), sql.Identifier(name)
             )
         )
+        await _repoint_views(conn, views)
         await conn.execute(
             sql.SQL(
                 "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {}.{} FOR EACH ROW "
@@ -1845,8 +1858,9 @@ END
             self._hook("rollback:locked")
 
         started = time.perf_counter()
+        views = [(v.schema, v.name) for v in await _views(conn, schema, name) if not v.materialized]
         report.swap_attempts = await self._locked(
-            conn, [(schema, name), (schema, old), *children], work
+            conn, [*views, (schema, name), (schema, old), *children], work
         )
         report.swap_ms = (time.perf_counter() - started) * 1000
         await self._validate_fks(conn, fks)
@@ -2259,14 +2273,33 @@ async def _refuse_bound(
 ) -> None:
     """Refuses a table that views read (before the swap), or whose twin's or old table's name
     is taken (before the start)."""
-    views = await _dependent_views(conn, schema, name)
-    if views and (record is None or record["state"] != State.SWAP.value):
-        raise ConversionError(
-            f"{schema}.{name} is read by view(s) {', '.join(views)}: PostgreSQL binds a view to "
-            "the table itself, not to its name, so after the swap they would read the old "
-            f"table. Drop them before {direction.command} and create them again after the "
-            "swap; nothing was changed"
-        )
+    if direction is Direction.UNPARTITION:  # (its views are not carried yet)
+        names = await _dependent_views(conn, schema, name)
+        if names and (record is None or record["state"] != State.SWAP.value):
+            raise ConversionError(
+                f"{schema}.{name} is read by view(s) {', '.join(names)}: PostgreSQL binds a view "
+                "to the table itself, not to its name, so after the swap they would read the old "
+                f"table. Drop them before {direction.command} and create them again after the "
+                "swap; nothing was changed"
+            )
+    views = await _views(conn, schema, name)
+    if record is None or record["state"] != State.SWAP.value:
+        stuck = [v.qualified for v in views if v.materialized]
+        if stuck:
+            raise ConversionError(
+                f"{schema}.{name} is read by materialized view(s) {', '.join(stuck)}: their "
+                "rows are a copy that a swap cannot re-point (plain views are re-created on the "
+                f"new table by the swap). Drop them before {direction.command} and create them "
+                "again after the swap; nothing was changed"
+            )
+        foreign = [v.qualified for v in views if not v.owned]
+        if foreign:
+            raise ConversionError(
+                f"{schema}.{name} is read by view(s) {', '.join(foreign)}, owned by a role "
+                f"that {direction.command}'s role is not a member of: the swap re-creates "
+                "them on the new table (CREATE OR REPLACE VIEW), which takes their owner. "
+                "Run it as that owner or a superuser; nothing was changed"
+            )
     if record is None:
         for other in (model.twin_name(name), model.old_name(name)):
             if await _exists(conn, schema, other):
@@ -2274,6 +2307,15 @@ async def _refuse_bound(
                     f"{schema}.{other} exists already, and {direction.command} needs the name "
                     "for its twin or for the old table; rename or drop it first"
                 )
+
+
+def _policy_text(row: dict[str, Any]) -> str:
+    """A `managed_tables` row (or the one an unpartition saved) in a few words."""
+    retention = row.get("retention") or "forever"
+    return (
+        f"interval {row['partition_interval']}, retention {retention}, "
+        f"premake {row['partition_count']}"
+    )
 
 
 async def _refuse_unmovable(conn: psycopg.AsyncConnection[Any], source: SourceTable) -> None:
@@ -2326,6 +2368,64 @@ async def _tree(
     )
     row = await cur.fetchone()
     return leaves, [str(c) for c in row[0]] if row else []
+
+
+@dataclasses.dataclass(frozen=True)
+class _View:
+    """A view (or materialized view) whose query reads the table."""
+
+    schema: str
+    name: str
+    materialized: bool
+    definition: str
+    """`pg_get_viewdef`: the table written by its name, as the session's search_path sees it."""
+    options: tuple[str, ...]
+    """`reloptions`: check_option, security_barrier, security_invoker."""
+    owned: bool
+    """The current role may replace it (a member of its owner's role, or a superuser)."""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+async def _views(conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> list[_View]:
+    """The views that read the table directly (a view over one of them follows it: its
+    dependency is on the view, whose OID the swap keeps)."""
+    cur = await conn.execute(
+        "SELECT DISTINCT n.nspname::text, v.relname::text, v.relkind = 'm', "
+        "pg_get_viewdef(v.oid), coalesce(v.reloptions, '{}')::text[], "
+        "pg_has_role(v.relowner, 'USAGE') FROM pg_depend d "
+        "JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class "
+        "JOIN pg_namespace n ON n.oid = v.relnamespace "
+        "WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = %s::regclass "
+        "AND v.oid <> d.refobjid ORDER BY 1, 2",
+        (sql.Identifier(schema, name).as_string(conn),),
+    )
+    return [
+        _View(s, n, bool(m), str(d), tuple(o), bool(owned))
+        for s, n, m, d, o, owned in await cur.fetchall()
+    ]
+
+
+async def _repoint_views(conn: psycopg.AsyncConnection[Any], views: Sequence[_View]) -> None:
+    """Inside the swap, after the renames: each view's query, read while the table still had
+    its name, run again, so that the name now means the table that took it. PostgreSQL binds
+    a view to the table's OID, not to its name; CREATE OR REPLACE keeps the view's OID, owner,
+    grants and the views and functions that depend on it (the columns are the same)."""
+    for view in views:
+        options = (
+            sql.SQL(" WITH ({})").format(sql.SQL(", ").join(_attoption(o) for o in view.options))
+            if view.options
+            else sql.SQL("")
+        )
+        await conn.execute(
+            sql.SQL("CREATE OR REPLACE VIEW {}{} AS {}").format(
+                sql.Identifier(view.schema, view.name),
+                options,
+                sql.SQL(view.definition.strip().rstrip(";")),  # catalog text
+            )
+        )
 
 
 async def _dependent_views(conn: psycopg.AsyncConnection[Any], schema: str, name: str) -> list[str]:
