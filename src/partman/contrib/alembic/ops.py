@@ -6,6 +6,10 @@ that knows it must be managed, and it runs in one transaction. The registration 
 transaction's connection (`op.get_bind()`) through `partman.engine.registration`, so it commits with
 the migration, or rolls back with it when a later step fails: never a registered table that
 does not exist, never a table that exists but nobody keeps partitioned.
+
+`op.convert_table` (and its reverse `op.rollback_convert_table`) is the exception: a conversion
+of a live table commits step by step on connections of its own, so it runs only inside
+`op.get_context().autocommit_block()` and refuses the migration's transaction.
 """
 
 from __future__ import annotations
