@@ -33,6 +33,19 @@ from .common import (
 )
 
 _STEPS = ", ".join(s.value for s in Step)
+# the options `convert` and `unpartition` share
+BatchRowsOption = Annotated[int, typer.Option("--batch-rows", help="Rows per copy batch.")]
+ThrottleOption = Annotated[
+    float, typer.Option("--throttle", help="Seconds to sleep between copy batches.")
+]
+UntilOption = Annotated[str, typer.Option("--until", help=f"Stop after this step ({_STEPS}).")]
+PlanOption = Annotated[
+    bool,
+    typer.Option("--plan", metavar=FLAG, help="Show the steps and what is done; change nothing."),
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", metavar=FLAG, help="Confirm --finish without asking.")
+]
 
 
 class _Bar:
@@ -132,20 +145,10 @@ def convert(
             "too); uniqueness then holds per key value.",
         ),
     ] = False,
-    batch_rows: Annotated[int, typer.Option("--batch-rows", help="Rows per copy batch.")] = 10_000,
-    throttle: Annotated[
-        float, typer.Option("--throttle", help="Seconds to sleep between copy batches.")
-    ] = 0.0,
-    until: Annotated[
-        str,
-        typer.Option("--until", help=f"Stop after this step ({_STEPS})."),
-    ] = "swap",
-    plan_only: Annotated[
-        bool,
-        typer.Option(
-            "--plan", metavar=FLAG, help="Show the steps and what is done; change nothing."
-        ),
-    ] = False,
+    batch_rows: BatchRowsOption = 10_000,
+    throttle: ThrottleOption = 0.0,
+    until: UntilOption = "swap",
+    plan_only: PlanOption = False,
     rollback: Annotated[
         bool,
         typer.Option(
@@ -164,9 +167,7 @@ def convert(
             help="Give up a conversion before its swap: drop the twin, triggers and log.",
         ),
     ] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", metavar=FLAG, help="Confirm --finish without asking.")
-    ] = False,
+    yes: YesOption = False,
     config: ConfigOption = None,
     dsn: DsnOption = None,
     as_json: JsonOption = False,

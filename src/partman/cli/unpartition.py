@@ -19,27 +19,27 @@ from .common import (
     read_settings,
     setup_logging,
 )
-from .convert import _STEPS, _done, _open, _print_plan, _undo
+from .convert import (
+    BatchRowsOption,
+    PlanOption,
+    ThrottleOption,
+    UntilOption,
+    YesOption,
+    _done,
+    _open,
+    _print_plan,
+    _undo,
+)
 
 
 def unpartition(
     table: Annotated[
         str, typer.Argument(help='The partitioned table to make ordinary, "schema.name".')
     ],
-    batch_rows: Annotated[int, typer.Option("--batch-rows", help="Rows per copy batch.")] = 10_000,
-    throttle: Annotated[
-        float, typer.Option("--throttle", help="Seconds to sleep between copy batches.")
-    ] = 0.0,
-    until: Annotated[
-        str,
-        typer.Option("--until", help=f"Stop after this step ({_STEPS})."),
-    ] = "swap",
-    plan_only: Annotated[
-        bool,
-        typer.Option(
-            "--plan", metavar=FLAG, help="Show the steps and what is done; change nothing."
-        ),
-    ] = False,
+    batch_rows: BatchRowsOption = 10_000,
+    throttle: ThrottleOption = 0.0,
+    until: UntilOption = "swap",
+    plan_only: PlanOption = False,
     rollback: Annotated[
         bool,
         typer.Option(
@@ -66,9 +66,7 @@ def unpartition(
             "and the change log; the partitioned table is as it was.",
         ),
     ] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", metavar=FLAG, help="Confirm --finish without asking.")
-    ] = False,
+    yes: YesOption = False,
     config: ConfigOption = None,
     dsn: DsnOption = None,
     as_json: JsonOption = False,
