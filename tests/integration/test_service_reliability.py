@@ -39,6 +39,7 @@ from psycopg import conninfo, sql
 import partman
 from partman.errors import ConfigError
 from partman.service import Service, ServiceOptions
+from partman.settings import parse
 
 from pgserver import Server, start_debian, start_embedded
 from seed import create_seed_schema, seed_table
@@ -407,6 +408,8 @@ def test_a_frozen_leader_is_deposed_within_its_lease_and_does_no_ddl_when_it_wak
         _assert_exactly_once(own_dsn, 11)
         assert "lost leadership" in a.log(), a.log()[-3000:]
         assert "deposes the leader" in b.log(), b.log()[-3000:]
+        # a was frozen mid-pass: b ended that pass's session (its fence lock) before leading
+        assert "ended 1 pass(es) of a deposed leader" in b.log(), b.log()[-3000:]
     finally:
         a.close()
         if b is not None:
@@ -744,6 +747,12 @@ def test_a_full_disk_mid_pass_fails_the_operations_cleanly_and_the_next_pass_con
         with psycopg.connect(own_dsn, autocommit=True) as conn:
             conn.execute("DROP SCHEMA IF EXISTS convoy CASCADE")
             conn.execute(sql.SQL("DROP TABLESPACE IF EXISTS {}").format(sql.Identifier(space)))
+
+
+def test_leader_lease_is_read_from_the_service_section() -> None:
+    settings = parse('[service]\nleader_lease = "7s"\n')
+    assert not settings.problems
+    assert ServiceOptions(**settings.service).leader_lease == dt.timedelta(seconds=7)
 
 
 def test_leader_lease_below_a_second_is_refused() -> None:

@@ -274,6 +274,7 @@ class Scheduler(Keeper):
     def succeeded(self, recovered: int) -> None:
         super().succeeded(recovered)
         self.metrics.consecutive_failures.set(0)
+        self._reachable()  # without leader election, passes are the only round trips
         if self._leader or not self.options.leader_election:
             self._scheduled("leader" if self._leader else "follower", self.interval)
         else:
