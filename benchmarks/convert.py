@@ -1,8 +1,11 @@
 """Partition a live table (issue 15): `partman convert` of an N-row table while writers run,
 beside pgslice's shape on the same table with the same writers, and the plain-SQL floor
-`INSERT INTO twin SELECT * FROM source` (one statement, no writers).
+`INSERT INTO twin SELECT * FROM source` (one statement, no writers); and the reverse,
+`partman unpartition` of the same rows held by a partitioned table managed by partman, beside
+its floor `INSERT INTO plain SELECT * FROM parted`.
 
     .venv/bin/python benchmarks/convert.py [--rows 2000000] [--writers 2] [--quick]
+        [--only convert|unpartition]
 
 The table: `id bigserial PRIMARY KEY`, `placed_at timestamptz` (indexed), an int, a
 numeric(12,2) and a text column; rows spread over ~2,000 hours. It becomes RANGE (placed_at)
@@ -73,20 +76,55 @@ SELECT count(*) FILTER (WHERE o.id IS NULL), count(*) FILTER (WHERE r.id IS NULL
 """
 
 TABLE = partman.Table(name="orders", partition_by="placed_at", partition_interval="1 month")
+PARTED_SQL = """
+CREATE TABLE public.orders (
+    id bigserial,
+    placed_at timestamptz NOT NULL,
+    customer int NOT NULL,
+    total numeric(12, 2),
+    note text,
+    PRIMARY KEY (id, placed_at)
+) PARTITION BY RANGE (placed_at);
+CREATE INDEX ON public.orders (placed_at)
+"""
+PARTED = partman.Table(
+    name="orders",
+    partition_by="placed_at",
+    partition_interval="1 month",
+    retention_period="120 days",  # the oldest row is ~84 days old: backfilled, never dropped
+    backfill=True,
+)
 CONFIG = partman.Config(lock_timeout=dt.timedelta(milliseconds=250))
 PGSLICE_BATCH = 10_000  # `pgslice fill --batch-size` default
 PGSLICE_LOCK_TIMEOUT = "5s"  # `pgslice swap --lock-timeout` default
 
 
-def fill(dsn: str, rows: int, reference: bool) -> None:
+def fill(dsn: str, rows: int, reference: bool, parted: bool = False) -> None:
+    """The table (`parted`: partitioned by month, managed by partman), its rows, and the
+    writers' reference copy."""
+    statements = FILL_SQL.split(";")
+    if parted:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(PARTED_SQL)
+        with partman.Manager(dsn, config=CONFIG) as manager:
+            manager.add_managed_table(PARTED)
+            manager.maintain()
+        statements = statements[1:]  # the table is there: the rows, the index, ANALYZE
+        statements = [s for s in statements if "CREATE INDEX" not in s]
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for statement in FILL_SQL.split(";") + (REFERENCE_SQL.split(";") if reference else []):
+        for statement in statements + (REFERENCE_SQL.split(";") if reference else []):
             if statement.strip():
                 conn.execute(statement, {"rows": rows} if "%(rows)s" in statement else None)
 
 
-def floor(dsn: str) -> float:
-    partman.Converter(dsn, config=CONFIG).convert(TABLE, extend_unique=True, until=Step.TWIN)
+def floor(dsn: str, unpartition: bool = False) -> float:
+    """The rows moved by one INSERT ... SELECT into the twin made by step 1 (the same indexes),
+    with nothing captured or checked and no writers."""
+    converter = partman.Converter(dsn, config=CONFIG)
+    if unpartition:
+        converter.unpartition("public", "orders", until=Step.TWIN)
+    else:
+        converter.convert(TABLE, extend_unique=True, until=Step.TWIN)
     with psycopg.connect(dsn, autocommit=True) as conn:
         seconds, _ = b.timed(
             lambda: conn.execute(
@@ -199,13 +237,15 @@ def with_writers(
     }
 
 
-def convert(dsn: str, rows: int, writers: int) -> dict[str, Any]:
+def convert(dsn: str, rows: int, writers: int, unpartition: bool = False) -> dict[str, Any]:
     def work(mark: Callable[[str], None]) -> Any:
         def hook(point: str) -> None:
             if point in {s.value for s in Step}:  # a step starts (inner points have a colon)
                 mark(point)
 
         converter = partman.Converter(dsn, config=CONFIG, on_step=hook)
+        if unpartition:
+            return converter.unpartition("public", "orders")
         return converter.convert(TABLE, extend_unique=True)
 
     r = with_writers(dsn, rows, writers, work)
@@ -337,8 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows in the table")
     parser.add_argument("--writers", type=int, default=2, help="writer threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
+    parser.add_argument("--only", choices=["convert", "unpartition"], help="one table of the two")
     args = parser.parse_args(argv)
     rows = 20_000 if args.quick else args.rows
+    if args.only == "unpartition":
+        return unpartition_table(rows, args.writers)
     notes: list[str] = []
     with b.server("18") as srv:
         notes.append(srv.describe())
@@ -396,6 +439,63 @@ def main(argv: list[str] | None = None) -> int:
     )
     b.print_table(
         f"10. Partition a live table: convert {rows:,} rows, beside pgslice's shape and "
+        "INSERT ... SELECT",
+        ["who", "what", "wall", "rows/s", "vs plain", "writes", "longest write", "locked",
+         "rows differing"],
+        out,
+        notes,
+    )  # fmt: skip
+    status = 1 if r["errors"] or any(r["diff"]) else 0
+    if args.only is None:
+        status = max(status, unpartition_table(rows, args.writers))
+    return status
+
+
+def unpartition_table(rows: int, writers: int) -> int:
+    """Table 10b: the same rows in a table partitioned by month and managed by partman, made
+    one ordinary table again by `partman unpartition` while the writers run, beside the floor
+    `INSERT INTO plain SELECT * FROM parted` into the twin made by its first step."""
+    notes: list[str] = []
+    with b.server("18") as srv:
+        notes.append(srv.describe())
+        b.progress(f"unpartition, plain SQL floor: {rows:,} rows")
+        dsn = b.create_database(srv, "bench_unpartition_floor")
+        fill(dsn, rows, reference=False, parted=True)
+        plain = floor(dsn, unpartition=True)
+        b.drop_database(srv, "bench_unpartition_floor")
+        b.progress(f"partman unpartition: {rows:,} rows, {writers} writers")
+        dsn = b.create_database(srv, "bench_unpartition")
+        fill(dsn, rows, reference=True, parted=True)
+        with psycopg.connect(dsn) as conn:
+            parts = conn.execute(
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.orders'::regclass"
+            ).fetchone()
+        r = convert(dsn, rows, writers, unpartition=True)
+        b.drop_database(srv, "bench_unpartition")
+    copy = r["steps"].get("copy", 0.0)
+    missing, extra, changed = r["diff"]
+    out = [
+        ["plain SQL", "INSERT INTO plain SELECT * FROM parted (no writers)", b.secs(plain),
+         f"{rows / plain:,.0f}", "1.00x", "-", "-", "-", "-"],
+        ["partman unpartition: copy", "keyset batches of 10,000 + replay", b.secs(copy),
+         f"{r['copied'] / copy:,.0f}" if copy else "-", b.ratio(copy, plain), "", "", "", ""],
+        ["partman unpartition: all", "twin, capture, copy, verify, swap", b.secs(r["total"]),
+         f"{rows / r['total']:,.0f}", b.ratio(r["total"], plain), f"{r['ops']:,}",
+         f"{r['longest'] * 1000:.0f} ms", f"{r['locked_ms']:.0f} ms",
+         f"{missing + extra + changed:,}"],
+    ]  # fmt: skip
+    notes.append(
+        f"{parts[0] if parts else '?'} monthly partitions; steps "
+        + ", ".join(f"{k} {b.secs(v)}" for k, v in r["steps"].items())
+        + f"; against the reference: {missing:,} missing, {extra:,} extra, {changed:,} with "
+        f"other values; {len(r['errors'])} writer error(s)"
+    )
+    notes.append(
+        f"{writers} writers, one INSERT/UPDATE/DELETE every 2 ms each for the whole run; "
+        f"lock_timeout {CONFIG.lock_timeout.total_seconds() * 1000:.0f} ms"
+    )
+    b.print_table(
+        f"10b. Undo partitioning of a live table: unpartition {rows:,} rows, beside "
         "INSERT ... SELECT",
         ["who", "what", "wall", "rows/s", "vs plain", "writes", "longest write", "locked",
          "rows differing"],
