@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import httpx
 import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
-from psycopg import sql
+from psycopg import conninfo, sql
 
 import partman
 from partman.errors import ConfigError, PartmanError
@@ -762,3 +763,237 @@ def test_the_api_docs_work_under_their_own_policy(
     elsewhere = [v for v in r.violations() if "https://cdn.redoc.ly/" in v]
     assert len(elsewhere) == len(r.violations()), r.violations()
     assert r.errors == [], r.errors
+
+
+# -- 6. secrets never leak ---------------------------------------------------------------------
+
+PASSWORD = "pw-Zq81-LEAKME"
+LEAK_CONFIG = """\
+[partman]
+lock_timeout = "250ms"
+sample_rate = "1s"
+
+[service]
+token = "${PARTMAN_TOKEN}"
+read_token = "${PARTMAN_READ_TOKEN}"
+access_log = true
+log_level = "trace"
+instance = "leak"
+backoff_initial = "200ms"
+backoff_max = "1s"
+
+[[table]]
+name = "events"
+schema = "convoy"
+tenant_id_column = "project_id"
+partition_by = "created_at"
+partition_interval = "1 day"
+retention_period = "30 days"
+partition_count = 3
+tenants = ["project-1"]
+"""
+SECRETS = (PASSWORD, WRITE, READ)
+
+
+class _Everything(logging.Handler):
+    """Every log record of the process, formatted with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record) + " " + repr(record.__dict__))
+
+
+def _leaks(collected: dict[str, str]) -> list[str]:
+    return [
+        f"{where}: {secret!r} in {text[max(0, text.find(secret) - 200) : text.find(secret) + 60]!r}"
+        for where, text in collected.items()
+        for secret in SECRETS
+        if secret in text
+    ]
+
+
+def _read_everything(
+    base: str, collected: dict[str, str], label: str, only: tuple[str, ...] = ()
+) -> None:
+    auths = {
+        "none": {},
+        "read": {"Authorization": f"Bearer {READ}"},
+        "write": {"Authorization": f"Bearer {WRITE}"},
+        "wrong": {"Authorization": f"Bearer {WRITE[:-1]}"},
+    }
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for who, headers in auths.items():
+            if only and who not in only:
+                continue
+            for path in (
+                "/healthz",
+                "/readyz",
+                "/api/status",
+                "/api/ui-config",
+                "/api/tables",
+                "/api/tables/convoy.events",
+                "/api/tables/convoy.events/tenants",
+                "/api/plan",
+                "/api/partitions",
+                "/api/runs",
+                "/api/audit",
+                "/api/archives",
+                "/metrics",
+                "/openapi.json",
+                "/",
+            ):
+                try:
+                    answer = client.get(path, headers=headers)
+                except httpx.HTTPError as e:
+                    raise AssertionError(f"{label} {who} GET {path}: {e}") from e
+                collected[f"{label} {who} GET {path}"] = f"{answer.headers}\n{answer.text}"
+            for method, path, body in (
+                ("POST", "/api/apply", None),
+                ("POST", "/api/tables/convoy.events/tenants", {"tenant_id": "project-2"}),
+                ("DELETE", "/api/tables/convoy.events/tenants/project-1", None),
+            ):
+                kwargs: dict[str, Any] = {} if body is None else {"json": body}
+                answer = client.request(method, path, headers=headers, **kwargs)
+                collected[f"{label} {who} {method} {path}"] = f"{answer.headers}\n{answer.text}"
+
+
+def _ui_text(watched: Any, base: str) -> str:
+    w = watched()
+    w.page.goto(base + "/")
+    w.page.fill("#token", WRITE)
+    w.page.press("#token", "Enter")
+    w.page.wait_for_timeout(1500)
+    return w.page.content() + "\n" + w.page.locator("body").inner_text()
+
+
+def test_the_password_and_the_tokens_never_leave_the_process(
+    dsn: str, conn: Conn, pg_server: Any, tmp_path: Path, watched: Any
+) -> None:
+    create_seed_schema(conn)
+    role = "leaky_" + os.urandom(4).hex()
+    admin = psycopg.connect(pg_server.dsn, autocommit=True)
+    collected: dict[str, str] = {}
+    try:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(PASSWORD)
+            )
+        )
+        # it can read the table but create nothing: every pass fails (permission denied)
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA convoy TO {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT ON convoy.events TO {}").format(sql.Identifier(role)))
+        leaky = conninfo.make_conninfo(dsn, user=role, password=PASSWORD)
+        port = _free_port()
+        unreachable = f"postgresql://{role}:{PASSWORD}@127.0.0.1:{port}/nowhere?connect_timeout=2"
+        (tmp_path / "partman.toml").write_text(LEAK_CONFIG)
+        env = {"PARTMAN_TOKEN": WRITE, "PARTMAN_READ_TOKEN": READ}
+
+        # libpq quotes what it cannot read of a DSN: here the password and what follows
+        unreadable = f"postgresql://{role}:{PASSWORD} x@127.0.0.1:{port}/nowhere"
+        with pytest.raises(ConfigError) as refused:
+            Service(unreadable, options=_options())
+        collected["service unreadable dsn"] = str(refused.value)
+        assert 'unexpected spaces found in "***"' in str(refused.value)
+
+        # the CLI: status and check, on the database, on none, on a DSN libpq cannot read
+        for name, target in (("db", leaky), ("down", unreachable), ("unreadable", unreadable)):
+            for command in (("status",), ("check",)) + ((("plan",),) if name == "db" else ()):
+                done = _cli(tmp_path, *command, env={**env, "PARTMAN_DSN": target})
+                collected[f"cli {name} {' '.join(command)}"] = done.stdout + done.stderr
+
+        # partman run: passes fail, every endpoint read with every kind of token, the UI
+        service_port = _free_port()
+        log = tmp_path / "run.log"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("PARTMAN_")}
+        environ.update({"NO_COLOR": "1", "PARTMAN_DSN": leaky, **env})
+        with log.open("w") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "partman", "run", "--port", str(service_port)],
+                cwd=tmp_path,
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
+        base = f"http://127.0.0.1:{service_port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                try:
+                    status = httpx.get(
+                        base + "/api/status", headers={"Authorization": f"Bearer {READ}"}
+                    ).json()
+                    if status["scheduler"]["consecutive_failures"] >= 2:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            _read_everything(base, collected, "run")
+            collected["run ui"] = _ui_text(watched, base)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        text = log.read_text()
+        collected["run stderr"] = text
+        assert "permission denied" in text, text[-3000:]
+        messages = [json.loads(line)["message"] for line in text.splitlines() if line.strip()]
+        assert any('"POST /api/apply HTTP/1.1" 403' in m for m in messages)  # access log on
+
+        # partman run on a database that is down: it says so and stops
+        for name, target in (("down", unreachable), ("unreadable", unreadable)):
+            done = _cli(tmp_path, "run", "--port", "0", env={**env, "PARTMAN_DSN": target})
+            assert done.returncode != 0
+            collected[f"run {name}"] = done.stdout + done.stderr
+        assert "cannot be read" in collected["run unreadable"]
+
+        # the service in a process of its own making, its database down: every log record
+        everything = _Everything()
+        root = logging.getLogger()
+        old_level = root.level
+        root.addHandler(everything)
+        root.setLevel(logging.DEBUG)
+        try:
+            service = Service(
+                unreachable,
+                config=partman.Config(sample_rate=dt.timedelta(milliseconds=300)),
+                options=_options(
+                    read_token=READ,
+                    scheduler=True,
+                    backoff_initial=dt.timedelta(milliseconds=100),
+                    backoff_max=dt.timedelta(milliseconds=300),
+                    db_timeout=dt.timedelta(milliseconds=300),
+                    log_level="trace",
+                    access_log=True,
+                ),
+            )
+            collected["repr options"] = repr(service.options) + str(service.options)
+            server = service.start_server()
+            try:
+                deadline = time.monotonic() + 30
+                while service.scheduler.status()["consecutive_failures"] < 2:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+                _read_everything(server.url, collected, "down", only=("write", "wrong"))
+                collected["down ui"] = _ui_text(watched, server.url)
+                collected["down status"] = json.dumps(service.status(), default=str)
+            finally:
+                server.stop()
+        finally:
+            root.removeHandler(everything)
+            root.setLevel(old_level)
+        collected["down logs"] = "\n".join(everything.lines)
+        assert (
+            "Connection refused" in collected["down logs"] or "connection" in collected["down logs"]
+        )
+    finally:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        admin.close()
+    assert len(collected) > 100
+    assert _leaks(collected) == []

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -26,10 +26,12 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from .. import settings as settings_module
+from ..db.dsn import check_dsn, secrets_of
 from ..engine import sync as sync_module
 from ..engine.manager import Manager
 from ..engine.world import read_positions
 from ..errors import PartmanError
+from ..logs import Redact
 from ..model.clock import RealClock
 from ..model.text import first_line
 from ..settings import DEFAULT_PATH, Problem, Settings
@@ -143,6 +145,8 @@ class JsonLogFormatter(logging.Formatter):
                 found[key] = value
         if record.exc_info:
             found["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already formatted (and rid of secrets) by `logs.Redact`
+            found["exception"] = record.exc_text
         return json.dumps(found, default=str, ensure_ascii=False)
 
 
@@ -223,11 +227,29 @@ def require_dsn(found: Settings) -> str:
             'no database: pass --dsn, set PARTMAN_DSN, or write [database] dsn = "..." in the '
             "config file"
         )
-    return found.dsn
+    return checked_dsn(found.dsn)
+
+
+def checked_dsn(dsn: str) -> str:
+    """The DSN, readable by libpq; from here on no log line shows its password."""
+    try:
+        check_dsn(dsn)
+    except PartmanError as error:
+        fail(str(error))
+    redact_logs(secrets_of(dsn))
+    return dsn
+
+
+def redact_logs(secrets: Iterable[str]) -> None:
+    """Every handler of the process's logging writes *** for each of `secrets`."""
+    secrets = tuple(secrets)
+    for handler in logging.getLogger().handlers:
+        Redact.on(handler).add(secrets)
 
 
 @contextmanager
 def connect(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    checked_dsn(dsn)
     try:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=15)
     except psycopg.Error as error:

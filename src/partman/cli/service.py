@@ -19,6 +19,7 @@ from .common import (
     connect,
     fail,
     read_settings,
+    redact_logs,
     require_dsn,
     resolve_or_fail,
     setup_logging,
@@ -101,6 +102,7 @@ def run(
         options = ServiceOptions(**values)
     except (TypeError, ValueError, PartmanError) as error:
         fail(f"[service] in {found.file}: {error}")
+    redact_logs(t for t in (options.token, options.read_token) if t)
     with connect(url) as conn:
         resolve_or_fail(conn, found)  # a broken file or table fails now, before anything is served
 

@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..db import privileges as privileges_db
 from ..db import reads
+from ..db.dsn import check_dsn
 from ..decide import privileges
 from ..model.config import Config
 from ..model.service_options import ServiceOptions
@@ -44,6 +45,7 @@ class Database:
     connections for the roles that must not share it (leadership, probes)."""
 
     def __init__(self, dsn: str, config: Config, options: ServiceOptions) -> None:
+        check_dsn(dsn)  # libpq's complaint would quote the DSN, password and all
         self.dsn = dsn
         self.config = config
         self.options = options

@@ -79,6 +79,12 @@ def install(app: FastAPI, host: Host) -> None:
             f"database unavailable: {first_line(error, with_type=True)}",
         )
 
+    @app.exception_handler(psycopg.Error)
+    async def database_error(request: Request, error: psycopg.Error) -> JSONResponse:
+        """PostgreSQL refused a statement (`permission denied` for partman's role, ...): its
+        first line, as JSON, rather than a bare 500 that drops the connection."""
+        return error_response(500, "database_error", first_line(error, with_type=True))
+
     @app.exception_handler(PoolTimeout)
     async def pool_timeout(request: Request, error: PoolTimeout) -> JSONResponse:
         why = await anyio.to_thread.run_sync(host.diagnose)
