@@ -997,3 +997,53 @@ def test_the_password_and_the_tokens_never_leave_the_process(
         admin.close()
     assert len(collected) > 100
     assert _leaks(collected) == []
+
+
+# -- 4. the UI's token ---------------------------------------------------------------------------
+
+
+def test_the_ui_sends_the_typed_token_only_in_the_header_and_respects_its_scope(
+    dsn: str, conn: Conn, watched: Any, running: Any
+) -> None:
+    service = _seeded(dsn, conn, read_token=READ, read_requires_token=True)
+    service.run_pass("setup")
+    server = running(service)
+    w = watched()
+    page = w.page
+    sent: list[tuple[str, str | None]] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append((r.url, r.headers.get("authorization"))) if "/api/" in r.url else None
+        ),
+    )
+    page.goto(server.url + "/")
+    # reads need a token: the page says so, and hides the links a browser cannot open
+    expect(page.locator("#banner")).to_contain_text("needs its token", timeout=20_000)
+    expect(page.locator("#docs-link")).to_be_hidden()
+    expect(page.locator("#metrics-link")).to_be_hidden()
+    page.fill("#token", READ)
+    page.press("#token", "Enter")
+    expect(page.locator("body[data-loaded=true]")).to_have_count(1, timeout=20_000)
+    expect(page.locator(".table-card h3")).to_have_text("convoy.events")
+    # the read token cannot apply, and the page says why
+    page.click("#apply")
+    expect(page.locator("#apply-result")).to_contain_text(
+        "apply failed: the bearer token is the read-only token", timeout=20_000
+    )
+    page.fill("#token", WRITE)
+    page.press("#token", "Enter")
+    page.click("#apply")
+    expect(page.locator("#apply-result")).to_contain_text("applied:", timeout=30_000)
+    # kept in this tab's sessionStorage only: no cookie, nothing in localStorage or a URL
+    kept = page.evaluate(
+        "() => [document.cookie, localStorage.length, sessionStorage.getItem('partman-token')]"
+    )
+    assert kept == ["", 0, WRITE], kept
+    assert w.context.cookies() == []
+    assert all(READ not in url and WRITE not in url for url, _ in sent), sent
+    assert {auth for url, auth in sent if "/api/apply" in url} == {
+        f"Bearer {READ}",
+        f"Bearer {WRITE}",
+    }
+    assert w.violations() == [] and w.errors == [] and w.dialogs == []
