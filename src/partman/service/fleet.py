@@ -19,7 +19,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -54,24 +54,47 @@ class Member:
     prepare: Prepare | None = None
 
 
+UP = "partman_database_up"
+UP_HELP = "1 when the last scrape could read the catalog and partman's metadata"
+
+
 class _DatabaseLabelled(Collector):
     """Every database's series in one exposition, each sample with a `database` label: one
     family per metric name (Prometheus refuses a family twice), its samples from each
-    database's registry, read side by side (a database that is down costs its scrape up to
-    `db_timeout`, not the others')."""
+    database's registry, read side by side.
 
-    def __init__(self, registries: Mapping[str, CollectorRegistry]) -> None:
+    A scrape waits at most `budget` seconds for the databases: one whose reads have not
+    answered by then (down: its pool waits for a connection it cannot make) is reported
+    `partman_database_up 0` and its other series are left out of that scrape, so one
+    database down never makes the scrape of the others time out. Its reading goes on in the
+    background and the next scrape waits on it rather than starting another."""
+
+    def __init__(self, registries: Mapping[str, CollectorRegistry], budget: float) -> None:
         self._registries = registries
+        self._budget = budget
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="partman-scrape")
+        self._pending: dict[str, Future[list[Metric]]] = {}
+        self._lock = threading.Lock()
+
+    def _reading(self, name: str) -> Future[list[Metric]]:
+        with self._lock:
+            found = self._pending.get(name)
+            if found is None or found.done():
+                registry = self._registries[name]
+                found = self._pool.submit(lambda: list(registry.collect()))
+                self._pending[name] = found
+            return found
 
     def collect(self) -> Iterable[Metric]:
-        def read(registry: CollectorRegistry) -> list[Metric]:
-            return list(registry.collect())
-
-        with ThreadPoolExecutor(max_workers=min(8, len(self._registries))) as pool:
-            found = list(pool.map(read, self._registries.values()))
+        readings = {name: self._reading(name) for name in self._registries}
+        wait(readings.values(), timeout=self._budget)
         merged: dict[str, Metric] = {}
-        for name, families in zip(self._registries, found, strict=True):
-            for family in families:
+        for name, reading in readings.items():
+            if not reading.done() or reading.exception() is not None:
+                up = merged.setdefault(UP, Metric(UP, UP_HELP, "gauge"))
+                up.add_sample(UP, {"database": name}, 0)
+                continue
+            for family in reading.result():
                 into = merged.get(family.name)
                 if into is None:
                     into = Metric(family.name, family.documentation, family.type, family.unit)
@@ -81,6 +104,9 @@ class _DatabaseLabelled(Collector):
                         s.name, {"database": name, **s.labels}, s.value, s.timestamp, s.exemplar
                     )
         return list(merged.values())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Fleet:
@@ -119,9 +145,11 @@ class Fleet:
                 pre_drop_hook=pre_drop_hook,
             )
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(
-            _DatabaseLabelled({n: s.metrics.registry for n, s in self.services.items()})
+        self._scrape = _DatabaseLabelled(
+            {n: s.metrics.registry for n, s in self.services.items()},
+            budget=self.options.db_timeout.total_seconds(),
         )
+        self.registry.register(self._scrape)
         self.app: FastAPI = create_fleet_app(self)
         self._closed = False
 
@@ -197,6 +225,7 @@ class Fleet:
             return
         self._closed = True
         self.stop()
+        self._scrape.close()
         for service in self.services.values():
             service.close()
 
