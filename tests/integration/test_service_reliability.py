@@ -47,7 +47,8 @@ from seed import create_seed_schema, seed_table
 Conn = psycopg.Connection[Any]
 LEASE = 2.0
 INTERVAL = 0.5
-CUT = 4 * LEASE
+CUT = float(os.environ.get("PARTMAN_TEST_CUT_SECONDS", 4 * LEASE))
+"""How long the network cut lasts (the issue's minute: PARTMAN_TEST_CUT_SECONDS=60)."""
 DDL_MARK = "partman-test-ddl"
 
 
@@ -578,6 +579,61 @@ def test_a_network_cut_mid_pass_is_reported_and_ridden_out_with_every_operation_
         server.stop()
         service.close()
         proxy.close()
+    _assert_exactly_once(own_dsn, 22)
+
+
+def test_a_leader_cut_off_mid_pass_is_deposed_and_its_pass_never_commits(
+    own_server: Server, own_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _register(own_dsn, "project-1")
+    proxy = Proxy(own_dsn)
+    cut: list[float] = []
+
+    def cut_mid_pass(step: str, op: Any) -> None:
+        if not cut and op.tenant == "project-2":
+            with psycopg.connect(own_dsn) as conn:  # through no proxy
+                row = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+            assert row is not None
+            cut.append(float(row[0]))
+            proxy.cut()
+
+    behind = _service(proxy.dsn(own_dsn), "behind")
+    behind.manager._executor.on_step = cut_mid_pass
+    direct = _service(own_dsn, "direct")
+    try:
+        caplog.set_level("WARNING", logger="partman.service")
+        behind.start()
+        _wait("the first pass", lambda: _partitions(own_dsn) == 11)
+        direct.start()
+        _wait("a follower", lambda: direct.status()["role"] == "follower")
+        with partman.Manager(own_dsn) as manager:
+            manager.register_tenants("convoy.events", ["project-2"])
+        _wait("the cut", lambda: cut)
+        started = time.monotonic()
+        _wait("the direct replica to take over", lambda: direct.scheduler.is_leader)
+        took = time.monotonic() - started
+        assert took <= LEASE * 1.25 + 1.5, took
+        _wait("the second tenant's partitions", lambda: _partitions(own_dsn) == 22)
+        assert direct.scheduler.status()["leaders_deposed"] == 1
+        ended = [r for r in caplog.records if getattr(r, "event", "") == "fenced_pass_ended"]
+        assert len(ended) == 1, ended  # the cut leader's pass, ended server side
+        time.sleep(max(0.0, started + CUT - time.monotonic()))
+        proxy.restore()
+        _wait(
+            "the cut replica to follow again",
+            lambda: (
+                behind.scheduler.status()["database"]["reachable"]
+                and behind.status()["role"] == "follower"
+            ),
+        )
+        time.sleep(LEASE)
+        assert direct.scheduler.is_leader and not behind.scheduler.is_leader
+    finally:
+        behind.close()
+        direct.close()
+        proxy.close()
+    late = [d for d in _ddl_log(own_server, "partman-behind") if d[0] >= cut[0]]
+    assert late == []  # its pass was cut mid-way, then ended server side: nothing committed
     _assert_exactly_once(own_dsn, 22)
 
 
