@@ -252,6 +252,28 @@ def test_every_response_carries_a_strict_policy_and_the_security_headers(
         assert sink not in script, sink
 
 
+def test_an_unexpected_failure_is_json_with_the_headers_and_without_its_text(
+    dsn: str, conn: Conn, running: Any
+) -> None:
+    create_seed_schema(conn)
+    service = Service(
+        dsn,
+        options=_options(),
+        prepare=lambda manager: (_ for _ in ()).throw(RuntimeError(f"boom {PASSWORD}")),
+    )
+    server = running(service)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        failed = client.post("/api/apply", headers={"Authorization": f"Bearer {WRITE}"})
+        assert failed.status_code == 500
+        assert failed.json() == {
+            "error": "internal_error",
+            "message": "the service failed; its log says why",
+        }
+        assert failed.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in failed.headers["content-security-policy"]
+        assert client.get("/healthz").status_code == 200  # the same connection goes on
+
+
 # -- 4. tokens with scopes -----------------------------------------------------------------------
 
 

@@ -21,10 +21,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_log = logging.getLogger("partman.service")
 
 BASE_POLICY: dict[str, tuple[str, ...]] = {
     "default-src": ("'self'",),
@@ -92,8 +95,12 @@ class SecurityHeaders:
             await self._refuse(send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
                 headers.extend(h for h in self.headers if h[0] not in names)
@@ -104,20 +111,31 @@ class SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # an error no handler took: answered here, with the headers and without its
+            # text; the traceback goes to the log
+            if started:
+                raise
+            _log.exception("%s %s failed", scope["method"], scope["path"])
+            await self._answer(send, 500, "internal_error", "the service failed; its log says why")
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "forbidden",
-                "message": "a cross-site request cannot change anything here: send it from the "
-                "service's own page or from a client that is not a browser",
-            }
-        ).encode()
+        await self._answer(
+            send,
+            403,
+            "forbidden",
+            "a cross-site request cannot change anything here: send it from the service's own "
+            "page or from a client that is not a browser",
+        )
+
+    async def _answer(self, send: Send, status: int, kind: str, message: str) -> None:
+        body = json.dumps({"error": kind, "message": message}).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 403,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
