@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 
+from partman import settings
 from partman.db.dsn import check_dsn, secrets_of
 from partman.errors import ConfigError
 from partman.logs import Redact
@@ -58,3 +60,13 @@ def test_a_redacting_handler_masks_messages_fields_and_tracebacks() -> None:
     assert "tok-1" not in text and PASSWORD not in text, text
     assert "token *** refused dsn ***" in text
     assert "RuntimeError: connecting with ***" in text
+
+
+def test_a_token_of_the_wrong_type_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    path = tmp_path / "partman.toml"
+    path.write_text('[service]\ntoken = 982451653\nread_token = ["tok-in-a-list"]\n')
+    found = settings.read(path)
+    shown = "\n".join(str(p) for p in found.problems)
+    assert "982451653" not in shown and "tok-in-a-list" not in shown, shown
+    assert "service.token: expected a string, got an integer (not shown: it is a secret)" in shown
+    assert "service.read_token: expected a string, got an array" in shown

@@ -227,7 +227,14 @@ TABLE_REQUIRED = {
 TENANT_KEYS = {"tenant_id": "id"}
 TENANT_FIELDS = keys_of(Tenant, rename=TENANT_KEYS, read_as={"tenant_id": tenant_id})
 """[[table.tenant]]: partman.Tenant, with its tenant_id written `id`."""
-SERVICE_FIELDS = keys_of(ServiceOptions)
+def _secret(value: object) -> str:
+    """A token: a string, and a message that never repeats what was written instead."""
+    if not isinstance(value, str):
+        raise Invalid(f"expected a string, got {toml_type(value)} (not shown: it is a secret)")
+    return value
+
+
+SERVICE_FIELDS = {**keys_of(ServiceOptions), "token": _secret, "read_token": _secret}
 """The [service] section: `partman.service.ServiceOptions`, read by `partman run`."""
 DATABASES_FIELDS: dict[str, Converter] = {"name": _string, "dsn": _string, "dsn_env": _string}
 """A [[databases]] entry's own keys (its tables are [[databases.table]] entries)."""
