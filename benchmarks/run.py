@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run.py [--quick]
         [create steady retention pg_partman partsmith shapes indexes export convert rollup
+         handover
          footprint]
 
 With no names it runs them all (footprint is then measured by the steady-state run, at its
@@ -21,6 +22,7 @@ import convert
 import create
 import export
 import footprint
+import handover
 import indexes
 import retention
 import rollup
@@ -40,6 +42,7 @@ ORDER = (
     "export",
     "convert",
     "rollup",
+    "handover",
     "footprint",
 )
 
@@ -66,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": lambda: export.main(quick),
         "convert": lambda: convert.main(quick),
         "rollup": lambda: rollup.main(quick),
+        "handover": lambda: handover.main(quick),
         "footprint": lambda: footprint.main(quick),
     }
     started = time.perf_counter()
