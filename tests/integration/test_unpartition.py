@@ -9,6 +9,7 @@ update, a move between partitions, delete, a change of key) on `t` and on a plai
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import signal
@@ -24,6 +25,7 @@ import pytest
 from psycopg import sql
 from test_convert import Crash, Writers, crash_at, rows, write_some
 from test_convert import cli as convert_cli
+from test_convert import set_up as convert_set_up
 
 import partman
 from partman import Config, Converter, Table
@@ -129,20 +131,8 @@ def set_up(dsn: str, shape: Parted) -> None:
             if shape.tenants:
                 manager.register_tenants("public.t", list(shape.tenants))
             assert not manager.maintain().failed
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(shape.fill)
-        conn.execute("CREATE TABLE ref (LIKE t INCLUDING ALL)")
-        names = conn.execute(
-            "SELECT attname::text FROM pg_attribute WHERE attrelid = 't'::regclass "
-            "AND attnum > 0 AND attgenerated = '' ORDER BY attnum"
-        ).fetchall()
-        cols = sql.SQL(", ").join(sql.Identifier(n) for (n,) in names)
-        conn.execute(
-            sql.SQL("INSERT INTO ref ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM t").format(
-                c=cols
-            )
-        )
-        conn.execute("ANALYZE t")
+    # the rows and the reference copy, as convert's tests make them (the table is there)
+    convert_set_up(dsn, dataclasses.replace(shape, ddl="SELECT"))  # type: ignore[arg-type]
 
 
 def same(dsn: str, shape: Parted, table: str = "t") -> None:
