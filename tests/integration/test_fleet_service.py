@@ -271,5 +271,8 @@ def test_partman_run_serves_a_fleet_with_one_database_down(
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
     records = [json.loads(line) for line in err.splitlines() if line.strip()]
-    unreachable = [r for r in records if r.get("event") == "database_unreachable"]
+    unreachable = [r for r in records if r.get("event") == "database_unreachable_at_start"]
     assert [r["database"] for r in unreachable] == ["archive"]
+    # the service's own lines say which database they are about
+    passes = [r for r in records if r.get("logger", "").startswith("partman.service.")]
+    assert {r.get("database") for r in passes} >= {"orders", "billing"}

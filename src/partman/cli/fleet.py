@@ -25,7 +25,19 @@ from ..errors import PartmanError
 from ..logs import log_event
 from ..model.text import first_line
 from ..settings import Settings
-from .common import OK, PROBLEMS, USAGE, Failed, err, fail, out, print_json, resolve_or_fail
+from .common import (
+    OK,
+    PROBLEMS,
+    USAGE,
+    Failed,
+    checked_dsn,
+    err,
+    fail,
+    out,
+    print_json,
+    redact_logs,
+    resolve_or_fail,
+)
 
 Body = Callable[[Settings], None]
 """A command's work on one database (a Settings narrowed by `Settings.for_database`); it ends
@@ -160,10 +172,12 @@ def serve(found: Settings, *, host: str | None, port: int | None) -> None:
         options = ServiceOptions(**values)
     except (TypeError, ValueError, PartmanError) as error:
         fail(f"[service] in {found.file}: {error}")
+    redact_logs(t for t in (options.token, options.read_token) if t)
     logger = logging.getLogger("partman.service")
     members = []
     for spec in found.fleet():
         assert spec.dsn is not None  # the settings refuse a database without one
+        checked_dsn(spec.dsn)  # readable, and its password masked in every log line
         one = found.for_database(spec.name)
         timeout = max(1, round(options.db_timeout.total_seconds()))
         try:
@@ -172,7 +186,7 @@ def serve(found: Settings, *, host: str | None, port: int | None) -> None:
             log_event(
                 logger,
                 logging.WARNING,
-                "database_unreachable",
+                "database_unreachable_at_start",
                 f"database {spec.name} cannot be reached now ({first_line(error)}); it is "
                 "served anyway and its passes are retried with backoff",
                 database=spec.name,

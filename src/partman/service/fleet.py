@@ -54,6 +54,18 @@ class Member:
     prepare: Prepare | None = None
 
 
+class _DatabaseField(logging.Filter):
+    """Every record a database's Service logs carries `database` (a JSON log line's field)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.database = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.database = self.database
+        return True
+
+
 UP = "partman_database_up"
 UP_HELP = "1 when the last scrape could read the catalog and partman's metadata"
 
@@ -134,13 +146,18 @@ class Fleet:
         self.options = options or ServiceOptions()
         self.logger = logger or logging.getLogger("partman.service")
         self.services: dict[str, Service] = {}
+        self._fields: list[tuple[logging.Logger, logging.Filter]] = []
         for member in members:
+            logger = self.logger.getChild(member.name)
+            field = _DatabaseField(member.name)
+            logger.addFilter(field)
+            self._fields.append((logger, field))
             self.services[member.name] = Service(
                 member.dsn,
                 config=self.config,
                 options=self.options,
                 clock=clock,
-                logger=self.logger.getChild(member.name),
+                logger=logger,
                 prepare=member.prepare,
                 pre_drop_hook=pre_drop_hook,
             )
@@ -228,6 +245,8 @@ class Fleet:
         self._scrape.close()
         for service in self.services.values():
             service.close()
+        for logger, field in self._fields:
+            logger.removeFilter(field)
 
     def __enter__(self) -> Fleet:
         return self
