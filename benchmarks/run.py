@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py [--quick]
         [create steady retention pg_partman partsmith shapes indexes export convert rollup
          handover
-         footprint]
+         tenants footprint]
 
 With no names it runs them all (footprint is then measured by the steady-state run, at its
 ~30k size, instead of building that database a second time). `--quick` runs tiny sizes, to
@@ -28,6 +28,7 @@ import retention
 import rollup
 import shapes
 import steady
+import tenants
 import vs_partsmith
 import vs_pg_partman
 
@@ -43,6 +44,7 @@ ORDER = (
     "convert",
     "rollup",
     "handover",
+    "tenants",
     "footprint",
 )
 
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "convert": lambda: convert.main(quick),
         "rollup": lambda: rollup.main(quick),
         "handover": lambda: handover.main(quick),
+        "tenants": lambda: tenants.main(quick),
         "footprint": lambda: footprint.main(quick),
     }
     started = time.perf_counter()

@@ -67,7 +67,7 @@ from partman.service import Service, ServiceOptions
 
 TABLE = "events"
 QUALIFIED = f"{b.SCHEMA}.{TABLE}"
-PLAIN_BATCH = 1000
+PLAIN_BATCH = 1000  # plain SQL: partitions per transaction
 TABLE_SQL = {
     "range": b.SEED_TABLE_SQL,
     "list": b.SEED_TABLE_SQL.replace("RANGE (project_id, created_at)", "LIST (project_id)"),
@@ -247,6 +247,29 @@ def _get(client: httpx.Client, path: str, runs: int = 3) -> tuple[float, int, st
     return statistics.median(times), size, text
 
 
+def _ui(url: str, tenant: str) -> tuple[float, float]:
+    """Debian's chromium (the UI tests' browser) on the page: seconds until the first tenant row
+    is drawn, then until a search by id leaves only that tenant's row."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            card = page.locator(f'.table-card[data-table="{QUALIFIED}"]')
+            t0 = time.perf_counter()
+            page.goto(url + "/")
+            expect(card.locator("svg g.tenant-row").first).to_be_visible(timeout=600_000)
+            drawn = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            card.locator("input.tenant-search").fill(tenant)
+            expect(card.locator("svg g.tenant-row")).to_have_count(1, timeout=600_000)
+            searched = time.perf_counter() - t0
+        finally:
+            browser.close()
+    return drawn, searched
+
+
 def _series(text: str) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 
@@ -374,7 +397,7 @@ def run(
             plain,
             "longest insert " + app.longest(),
         )
-        _plain(dsn, _drop_statements(dsn, tomorrow))
+        _plain(dsn, _drop_statements(dsn, tomorrow), 1)
         clock.advance(b.DAY)
         with Inserts(dsn, ids, today) as app:
             b.Trips.n = 0
@@ -396,7 +419,7 @@ def run(
         variants: list[tuple[str, Any]] = [
             (
                 f"plain SQL DROP TABLE a, b, ... {PLAIN_BATCH}/txn",
-                lambda d: _plain(d, _drop_statements(d, today)),
+                lambda d: _plain(d, _drop_statements(d, today), 1),
             ),
             ("partman, detach_concurrently = false", False),
         ]
@@ -406,7 +429,7 @@ def run(
                     "plain SQL DETACH CONCURRENTLY each + DROP",
                     lambda d: (lambda a, c: (a[0] + c[0], a[1] + c[1]))(
                         _plain(d, _detach_statements(d, today), 1),
-                        _plain(d, _drop_statements(d, today)),
+                        _plain(d, _drop_statements(d, today), 1),
                     ),
                 ),
                 ("partman (default: DETACH CONCURRENTLY + DROP)", True),
@@ -468,6 +491,24 @@ def run(
                             if path == "/metrics":
                                 extra += f", {_series(text):,} series"
                             row(f"GET {path.split('?')[0]}", what, seconds, "-", None, extra)
+                    if not per_tenant:
+                        drawn, searched = _ui(server.url, ids[len(ids) // 2 + 1])
+                        row(
+                            "web UI (chromium)",
+                            "first page of tenants drawn",
+                            drawn,
+                            "-",
+                            None,
+                            "from page.goto to the first tenant row",
+                        )
+                        row(
+                            "web UI (chromium)",
+                            "search finds one tenant",
+                            searched,
+                            "-",
+                            None,
+                            "typing an id until only its row is drawn",
+                        )
                 finally:
                     server.stop()
 
@@ -521,7 +562,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 b.progress(f"T={tenants:,} {shape}")
                 t0 = time.perf_counter()
-                run(srv, tenants, shape, args.concurrent_max, rows)
+                try:
+                    run(srv, tenants, shape, args.concurrent_max, rows)
+                except Exception as error:  # the rows so far are printed, the reason under them
+                    notes.append(f"T={tenants:,} {shape} stopped: {type(error).__name__}: {error}")
+                    b.progress(notes[-1])
                 b.progress(f"T={tenants:,} {shape}: {b.secs(time.perf_counter() - t0)}")
     b.print_table(
         "12. Tenants: T tenants on one table, a day each (issue 17)",
