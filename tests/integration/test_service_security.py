@@ -501,6 +501,18 @@ def _hostile_service(
         sql.SQL("INSERT INTO {} VALUES (1, %s, %s)").format(sql.Identifier(SCHEMA, TABLE)),
         ("<b>stray</b><img src=x onerror=alert(2)>", NOW - dt.timedelta(days=30)),
     )
+    # a partition partman did not make, named like markup, past retention: left alone, and
+    # the plan's notice (and the errors list) names it
+    conn.execute(
+        sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}, {}) TO ({}, {})").format(
+            sql.Identifier(SCHEMA, HOSTILE[3]),
+            sql.Identifier(SCHEMA, TABLE),
+            sql.Literal(HOSTILE[2]),
+            sql.Literal(NOW - dt.timedelta(days=20)),
+            sql.Literal(HOSTILE[2]),
+            sql.Literal(NOW - dt.timedelta(days=19)),
+        )
+    )
     oldest = conn.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = %s::regclass AND c.relname LIKE %s ORDER BY 1 LIMIT 1",
@@ -549,6 +561,12 @@ def test_names_and_messages_made_of_markup_are_shown_as_text_everywhere(
     expect(plan).to_contain_text(QUALIFIED)
     for name in HOSTILE:
         expect(plan).to_contain_text(name)
+    # its notices name the table and the partition partman leaves alone
+    foreign = f"{SCHEMA}.{HOSTILE[3]} is past retention"
+    expect(page.locator("#plan ul.notices")).to_contain_text(f"warning: {QUALIFIED}: {foreign}")
+    expect(page.locator("#errors")).to_contain_text(foreign)
+    tips = page.locator('svg g.tenant-row rect.part[data-state="foreign"] title')
+    expect(tips).to_contain_text(f"{SCHEMA}.{HOSTILE[3]}")
     # the timeline: each tenant's label and tip, each partition's tip
     tips = page.locator("svg g.tenant-row title").all_text_contents()
     for name in HOSTILE:
