@@ -222,3 +222,20 @@ def test_a_file_without_databases_is_applied_as_before(dsn: str, tmp_path: Path)
     applied = exits(run(tmp_path, {"PARTMAN_DSN": dsn}, "apply", "--yes"), 0)
     assert "== database" not in applied.stdout
     assert "Applied: created 3," in applied.stdout
+
+
+def test_a_database_the_file_does_not_fit_is_reported_and_the_others_applied(
+    dsn: str, other_dsn: str, fleet: dict[str, str], tmp_path: Path
+) -> None:
+    with psycopg.connect(other_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE public.events")
+    applied = exits(run(tmp_path, fleet, "apply", "--yes"), 1)
+    billing = applied.stdout.split("== database billing ==")[1].split("== database archive")[0]
+    assert (
+        "database billing not done: 1 problem(s) with partman.toml against this database; "
+        "nothing was run" in billing
+    )
+    problem = next(line for line in applied.stderr.splitlines() if "does not exist" in line)
+    assert problem.startswith("partman.toml:") and "public.events" in problem
+    assert len(partitions(dsn, "public.events")) == 3
+    assert "1 of 3 database(s) ok; not ok: billing, archive" in applied.stdout
