@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py [--quick]
         [create steady retention pg_partman partsmith shapes indexes export convert rollup
          handover
-         tenants footprint]
+         tenants fleet footprint]
 
 With no names it runs them all (footprint is then measured by the steady-state run, at its
 ~30k size, instead of building that database a second time). `--quick` runs tiny sizes, to
@@ -21,6 +21,7 @@ import benchlib as b
 import convert
 import create
 import export
+import fleet
 import footprint
 import handover
 import indexes
@@ -45,6 +46,7 @@ ORDER = (
     "rollup",
     "handover",
     "tenants",
+    "fleet",
     "footprint",
 )
 
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "rollup": lambda: rollup.main(quick),
         "handover": lambda: handover.main(quick),
         "tenants": lambda: tenants.main(quick),
+        "fleet": lambda: fleet.main(quick),
         "footprint": lambda: footprint.main(quick),
     }
     started = time.perf_counter()
