@@ -386,9 +386,8 @@ def test_a_frozen_leader_is_deposed_within_its_lease_and_does_no_ddl_when_it_wak
         started = time.monotonic()
         _wait("b to take over", lambda: b is not None and b.status()["leader"], timeout=lease * 4)
         took = time.monotonic() - started
-        # deposed only once its session had been silent for longer than the lease (its last
-        # heartbeat up to a fifth of it before the freeze), and within the lease plus a try
-        assert lease * 0.8 - 0.2 <= took <= lease * 1.25 + 1.5, took
+        # within the lease plus a try (a quarter of it), and some slack for a busy machine
+        assert took <= lease * 1.25 + 2.0, took
         _wait("b to finish the pass", lambda: _partitions(own_dsn) == 11)
         b_status = b.status()
         assert b_status["scheduler"]["leaders_deposed"] == 1
@@ -409,6 +408,9 @@ def test_a_frozen_leader_is_deposed_within_its_lease_and_does_no_ddl_when_it_wak
         _assert_exactly_once(own_dsn, 11)
         assert "lost leadership" in a.log(), a.log()[-3000:]
         assert "deposes the leader" in b.log(), b.log()[-3000:]
+        # ... and only once a's session had been silent for longer than the lease
+        silent = re.search(r"silent for ([0-9.]+)s, longer than the lease", b.log())
+        assert silent is not None and float(silent.group(1)) >= lease, b.log()[-3000:]
         # a was frozen mid-pass: b ended that pass's session (its fence lock) before leading
         assert "ended 1 pass(es) of a deposed leader" in b.log(), b.log()[-3000:]
     finally:
@@ -443,9 +445,13 @@ def test_a_pass_whose_leadership_session_lost_the_lock_stops_before_its_next_ddl
         assert error["kind"] == "leadership", error
         stopped_with = _partitions(own_dsn)
         assert stopped_with == 3  # the transaction after the loss did nothing
-        releader = _wait(
-            "leadership again", lambda: service.scheduler.status()["leader_since"], timeout=20
-        )
+
+        def leads_again() -> str | None:
+            since: str | None = service.scheduler.status()["leader_since"]
+            fresh = since and dt.datetime.fromisoformat(since).timestamp() > killed[0]
+            return since if fresh else None
+
+        releader = _wait("leadership again", leads_again, timeout=20)
         _wait("the next pass to converge", lambda: _partitions(own_dsn) == 11)
     finally:
         service.close()
@@ -548,7 +554,7 @@ def test_a_network_cut_mid_pass_is_reported_and_ridden_out_with_every_operation_
         _wait(
             "the status to say so",
             lambda: not service.scheduler.status()["database"]["reachable"],
-            timeout=LEASE * 2,
+            timeout=LEASE * 4,
         )
         status = service.status()
         assert status["role"] == "follower" and not status["leader"]
@@ -612,7 +618,7 @@ def test_a_leader_cut_off_mid_pass_is_deposed_and_its_pass_never_commits(
         started = time.monotonic()
         _wait("the direct replica to take over", lambda: direct.scheduler.is_leader)
         took = time.monotonic() - started
-        assert took <= LEASE * 1.25 + 1.5, took
+        assert took <= LEASE * 1.25 + 2.0, took
         _wait("the second tenant's partitions", lambda: _partitions(own_dsn) == 22)
         assert direct.scheduler.status()["leaders_deposed"] == 1
         ended = [r for r in caplog.records if getattr(r, "event", "") == "fenced_pass_ended"]
@@ -659,14 +665,14 @@ def test_statement_timeout_mid_pass_fails_the_operations_cleanly_and_the_next_pa
         conn.execute(  # project-2's partitions take longer than statement_timeout to make
             "CREATE FUNCTION public.slow_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
             "BEGIN IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c JOIN public.slow_ddl "
-            "s ON c.object_identity LIKE s.pattern) THEN PERFORM pg_sleep(1); END IF; END $$"
+            "s ON c.object_identity LIKE s.pattern) THEN PERFORM pg_sleep(2); END IF; END $$"
         )
         conn.execute(
             "CREATE EVENT TRIGGER slow_ddl ON ddl_command_end EXECUTE FUNCTION public.slow_ddl()"
         )
     _register(own_dsn, "project-1", "project-2")
     service = _service(
-        own_dsn, "timeout", config={"statement_timeout": dt.timedelta(milliseconds=300)}
+        own_dsn, "timeout", config={"statement_timeout": dt.timedelta(milliseconds=500)}
     )
     try:
         with caplog.at_level("WARNING", logger="partman"):

@@ -402,7 +402,7 @@ class Scheduler(Keeper):
             logging.WARNING,
             "leader_deposed",
             f"{self.options.instance} deposes the leader (pid {pid}, {application or '?'}): "
-            f"its session has been silent for {float(silent):.1f}s, longer than the lease "
+            f"its session has been silent for {float(silent):.2f}s, longer than the lease "
             f"({self.lease:g}s); ending it and taking over",
             instance=self.options.instance,
             pid=pid,
