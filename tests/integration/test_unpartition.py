@@ -595,3 +595,24 @@ def test_async_face(dsn: str) -> None:
 
     asyncio.run(run())
     same(dsn, WITH_DEFAULT)
+
+
+def test_a_partition_dropped_during_the_copy_stops_verify_and_cancel_undoes(dsn: str) -> None:
+    set_up(dsn, WITH_DEFAULT)
+    conv = converter(dsn)
+    conv.unpartition("public", "t", until=Step.COPY)
+    with psycopg.connect(dsn, autocommit=True) as conn:  # as retention would: no DELETE fires
+        conn.execute("ALTER TABLE t DETACH PARTITION t_low")
+        conn.execute("DROP TABLE t_low")
+    with pytest.raises(partman.ConversionError, match="partition was dropped or detached"):
+        conv.unpartition("public", "t")
+    assert kind(dsn) == "p" and kind(dsn, "t_old") is None  # nothing was swapped
+    report = conv.cancel("public", "t")
+    assert "cancelled" in report.notes[-1]
+    assert kind(dsn, "t_partman_new") is None
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE t")  # the guard went with the conversion
+        triggers = conn.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'partman_convert%'"
+        ).fetchone()
+        assert triggers == (0,)

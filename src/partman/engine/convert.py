@@ -1475,10 +1475,18 @@ END
                     sums.append((int(got[0]), str(got[1])))
             if sums[0] != sums[1]:
                 where = "from the start" if cursor is None else f"after key {cursor}"
+                dropped = (
+                    " (or a partition was dropped or detached meanwhile, by retention or by "
+                    "hand: that fires no DELETE trigger, so its rows are still in the twin; "
+                    "--cancel and run it again)"
+                    if table is None
+                    else ""
+                )
                 raise ConversionError(
                     f"{source.qualified}: the twin differs from the source in the batch "
                     f"{where}: source {sums[0][0]} rows (md5 {sums[0][1]}), twin {sums[1][0]} "
                     f"rows (md5 {sums[1][1]}); nothing was swapped. Report this: it is a bug"
+                    + dropped
                 )
             rows += sums[0][0]
             digests.append(sums[0][1])
