@@ -164,9 +164,7 @@ def measure_serve(srv: b.Server, n: int, tenants: int, down: bool) -> list[str]:
     try:
         with fleet.start_server() as served:
             deadline = time.monotonic() + 300
-            while any(
-                b.count_partitions(dsn, "public") < 11 * tenants for dsn in dsns.values()
-            ):
+            while any(b.count_partitions(dsn, "public") < 11 * tenants for dsn in dsns.values()):
                 if time.monotonic() > deadline:
                     raise SystemExit("the fleet's first passes did not finish in 5 minutes")
                 time.sleep(0.2)
@@ -213,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
             rows,
             [
-                "one process: `partman apply --yes` over every database of the file, each in "
-                "turn;",
+                "one process: `partman apply --yes` over every database of the file, each in turn;",
                 "one per database: N runs of `partman apply --yes --database NAME`, one after "
                 "another (a cron line per database), summed.",
                 "+1 down: the fleet with one more database whose DSN is refused (exit 1; the "
