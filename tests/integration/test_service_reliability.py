@@ -194,12 +194,17 @@ def _assert_exactly_once(dsn: str, expected: int) -> None:
             "SELECT partition_name, count(*) FROM partman_meta.audit_log "
             "WHERE operation = 'create' AND outcome = 'ok' GROUP BY 1"
         ).fetchall()
+        retired = conn.execute(
+            "SELECT partition_name, count(*) FROM partman_meta.audit_log "
+            "WHERE operation = 'drop' AND outcome = 'ok' GROUP BY 1"
+        ).fetchall()
         pending = conn.execute("SELECT count(*) FROM pg_inherits WHERE inhdetachpending").fetchone()
     assert len(attached) == expected, sorted(attached)
     assert tables == attached, tables ^ attached  # no staging table, nothing detached
     assert set(recorded) == attached and set(recorded.values()) == {"created"}
-    assert {name for name, _ in created} == attached
-    assert all(n == 1 for _, n in created), created
+    assert {name for name, _ in created} == attached | {name for name, _ in retired}
+    assert not attached & {name for name, _ in retired}
+    assert all(n == 1 for _, n in created + retired), (created, retired)
     assert pending == (0,)
 
 
@@ -461,6 +466,63 @@ def test_a_pass_whose_leadership_session_lost_the_lock_stops_before_its_next_ddl
     _assert_exactly_once(own_dsn, 11)
     failed = _count(own_dsn, "SELECT count(*) FROM partman_meta.audit_log WHERE outcome <> 'ok'")
     assert failed == 0  # a deposed pass writes nothing, not even a failure
+
+
+def test_a_retirement_whose_leadership_session_lost_the_lock_never_detaches_and_is_repaired(
+    own_server: Server, own_dsn: str
+) -> None:
+    _register(own_dsn, "project-1")
+    clock = partman.SimulatedClock(dt.datetime.now(dt.UTC))
+    killed: list[float] = []
+
+    def lose_leadership_before_detach(step: str, op: Any) -> None:
+        if step == "detach" and not killed:
+            pid = service.scheduler.leader_pid
+            assert pid is not None
+            killed.append(_server_time(own_dsn))
+            with psycopg.connect(own_dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+    service = Service(
+        own_dsn,
+        config=partman.Config(
+            sample_rate=dt.timedelta(seconds=INTERVAL), application_name="partman-retire"
+        ),
+        options=ServiceOptions(
+            port=0,
+            instance="retire",
+            leader_lease=dt.timedelta(seconds=LEASE),
+            backoff_initial=dt.timedelta(milliseconds=200),
+            backoff_max=dt.timedelta(seconds=1),
+            log_level="warning",
+        ),
+        clock=clock,
+    )
+    service.manager._executor.on_step = lose_leadership_before_detach
+    try:
+        service.start()
+        _wait("the first pass", lambda: _partitions(own_dsn) == 11)
+        clock.advance(dt.timedelta(days=35))  # days 0-4 expire, days 35-45 are due
+        _wait("the loss", lambda: killed)
+        _wait("the fenced pass to stop", lambda: "no longer leads" in str(service.passes.last_pass))
+
+        def leads_again() -> str | None:
+            since: str | None = service.scheduler.status()["leader_since"]
+            fresh = since and dt.datetime.fromisoformat(since).timestamp() > killed[0]
+            return since if fresh else None
+
+        again = dt.datetime.fromisoformat(_wait("leadership again", leads_again)).timestamp()
+        _wait("the next pass to repair and retire", lambda: _partitions(own_dsn) == 17)
+        _wait("an ok pass", lambda: (service.passes.last_pass or {}).get("error") is None)
+    finally:
+        service.close()
+    meanwhile = [d for d in _ddl_log(own_server, "partman-retire") if killed[0] <= d[0] < again]
+    assert meanwhile == []  # the DETACH ... CONCURRENTLY after the loss never started
+    _assert_exactly_once(own_dsn, 17)  # each of the 5 expired partitions dropped once
+    dropped = _count(
+        own_dsn, "SELECT count(*) FROM partman_meta.audit_log WHERE operation = 'drop'"
+    )
+    assert dropped == 5
 
 
 # -- 2. the server restarted, the network cut --------------------------------------------------
