@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Playwright, expect, sync_playwright
 from psycopg import conninfo, sql
 
 import partman
@@ -68,11 +68,16 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 
 @pytest.fixture(scope="module")
-def browser(chromium: Path) -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path, playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
 
 
 class Watched:
@@ -1037,6 +1042,54 @@ def test_the_password_and_the_tokens_never_leave_the_process(
         admin.close()
     assert len(collected) > 100
     assert _leaks(collected) == []
+
+
+def test_a_page_rebinding_its_dns_name_to_loopback_reads_nothing(
+    dsn: str, conn: Conn, chromium: Path, playwright: Playwright, running: Any
+) -> None:
+    """DNS rebinding: evil.test resolves to 127.0.0.1, so its page is same-origin with a
+    service listening there. The service answers only to a loopback name in Host."""
+    service = _seeded(dsn, conn, expose_token_to_ui=True)
+    server = running(service)
+    port = server.url.rsplit(":", 1)[1]
+    rebound = playwright.chromium.launch(
+        executable_path=str(chromium),
+        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"],
+    )
+    try:
+        page = rebound.new_page()
+        answer = page.goto(f"http://evil.test:{port}/api/ui-config")
+        assert answer is not None and answer.status == 403
+        assert "answers only to a loopback name" in answer.text()
+        assert WRITE not in answer.text()
+        tables = page.goto(f"http://evil.test:{port}/api/tables")
+        assert tables is not None and tables.status == 403
+        # by its own names the service answers as ever
+        own = page.goto(f"http://localhost:{port}/api/ui-config")
+        assert own is not None and own.json()["token"] == WRITE
+    finally:
+        rebound.close()
+    with httpx.Client(timeout=30) as client:
+        for host, status in (
+            (f"127.0.0.1:{port}", 200),
+            (f"localhost:{port}", 200),
+            (f"[::1]:{port}", 200),
+            (f"evil.test:{port}", 403),
+            ("evil.test", 403),
+            (f"10.0.0.1:{port}", 403),
+        ):
+            got = client.get(server.url + "/healthz", headers={"Host": host})
+            assert got.status_code == status, (host, got.text)
+            assert got.headers["x-content-type-options"] == "nosniff"
+    # listening beyond loopback (with a token), any name reaches it
+    wide = running(_service(dsn, host="0.0.0.0"))
+    wide_port = wide.url.rsplit(":", 1)[1]
+    with httpx.Client(timeout=30) as client:
+        got = client.get(
+            f"http://127.0.0.1:{wide_port}/healthz",
+            headers={"Host": f"partman.internal:{wide_port}"},
+        )
+        assert got.status_code == 200
 
 
 # -- 4. the UI's token ---------------------------------------------------------------------------

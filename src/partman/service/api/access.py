@@ -35,6 +35,8 @@ class Access:
     read: Any
     write: Any
     metrics: Any
+    options: ServiceOptions | None = None
+    """The options they were made from (the UI's mount reads where the service listens)."""
 
 
 def _digest(token: str) -> bytes:
@@ -81,4 +83,9 @@ def access(options: ServiceOptions) -> Access:
         if options.read_requires_token or options.metrics_requires_token:
             given_scope(credentials, "reading the metrics")
 
-    return Access(read=Depends(can_read), write=Depends(can_write), metrics=Depends(can_scrape))
+    return Access(
+        read=Depends(can_read),
+        write=Depends(can_write),
+        metrics=Depends(can_scrape),
+        options=options,
+    )

@@ -7,6 +7,10 @@ framing (clickjacking). A page that renders an inline script of its own (Swagger
 script in /docs) gets a policy naming that script by its hash (`hashed_policy`), so nothing
 else inline runs there either.
 
+A service listening on loopback answers only requests that name a loopback address in their
+Host header: a page of another site that points its own DNS name at 127.0.0.1 (DNS
+rebinding) would otherwise be same-origin with the service and read everything it shows.
+
 CSRF needs no token of its own here: the service takes credentials only from the
 `Authorization` header, which a browser never adds by itself, and grants no other origin
 anything by CORS (no `Access-Control-Allow-*` header is ever sent, so a preflight from
@@ -26,6 +30,8 @@ import re
 from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ...model.service_options import is_loopback
 
 _log = logging.getLogger("partman.service")
 
@@ -82,14 +88,26 @@ class SecurityHeaders:
     """ASGI middleware: the headers on every HTTP response (a route that set its own
     Content-Security-Policy keeps it), and cross-site writes refused."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, loopback_only: bool = False) -> None:
         self.app = app
+        self.loopback_only = loopback_only
         self.headers = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
         self.csp = (b"content-security-policy", UI_POLICY.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.loopback_only and not _named_loopback(scope):
+            await self._answer(
+                send,
+                403,
+                "forbidden",
+                "this service listens on loopback and answers only to a loopback name "
+                "(127.0.0.1, localhost, [::1]) in the Host header: a page whose DNS name "
+                "points here is refused. Behind a proxy, have it send Host: 127.0.0.1, or "
+                "listen on another address with a token",
+            )
             return
         if scope["method"] not in SAFE_METHODS and _cross_site(scope):
             await self._refuse(send)
@@ -155,3 +173,18 @@ def _cross_site(scope: Scope) -> bool:
         if name == b"sec-fetch-site":
             return value.strip().lower() in (b"cross-site", b"same-site")
     return False
+
+
+def _named_loopback(scope: Scope) -> bool:
+    """The Host header names this machine's loopback (or is absent, as an HTTP/1.0 client
+    may leave it): what every request to a loopback listener carries, except one from a page
+    of another site that rebinds its own DNS name to 127.0.0.1 (DNS rebinding)."""
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            host = value.decode("latin-1").strip()
+            if host.startswith("["):
+                host = host[1 : host.find("]")] if "]" in host else host
+            elif host.count(":") == 1:
+                host = host.split(":", 1)[0]
+            return is_loopback(host)
+    return True

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 
+from ...model.service_options import is_loopback
 from .access import Access
 from .security import SecurityHeaders, hashed_policy, policy
 
@@ -34,7 +35,9 @@ def mount(app: FastAPI, access: Access | None = None) -> None:
 
     app.mount("/ui", StaticFiles(directory=str(UI_DIR)), name="ui")
     mount_docs(app, access)
-    app.add_middleware(SecurityHeaders)
+    options = None if access is None else access.options
+    loopback = options is not None and is_loopback(options.host)
+    app.add_middleware(SecurityHeaders, loopback_only=loopback)
 
 
 def _own_policy(page: HTMLResponse) -> HTMLResponse:
