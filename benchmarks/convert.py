@@ -87,8 +87,11 @@ CREATE TABLE public.orders (
 ) PARTITION BY RANGE (placed_at);
 CREATE INDEX ON public.orders (placed_at)
 """
-UNPARTITION_CONFIG = partman.Config(lock_timeout=dt.timedelta(milliseconds=250))
-"""convert's (its own object: the unpartition run's retries are reported on their own)."""
+UNPARTITION_CONFIG = partman.Config(lock_timeout=dt.timedelta(milliseconds=250), max_retries=10)
+"""convert's lock budget, with more retries: the writers' UPDATEs and DELETEs by id probe
+every partition, so the swap's look for holders finds one in the middle of a transaction more
+often than on an ordinary table (at the default 3 it gave up, nothing changed, on a busy
+machine)."""
 PARTED = partman.Table(
     name="orders",
     partition_by="placed_at",

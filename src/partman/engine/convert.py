@@ -1941,11 +1941,7 @@ END
                     schema, name, exclusive=True, default_too=False, budget=self.config.lock_timeout
                 )
             )
-            # a write between two statements of its transaction (idle in transaction for a
-            # moment, the transaction younger than a fifth of the budget) is let through: the
-            # lock request waits for its commit under lock_timeout, as for one that is running
-            young = self.config.lock_timeout.total_seconds() / 5
-            rows = [r for r in cur.fetchall() if r[5] is None or r[5] >= young]
+            rows = cur.fetchall()
             if rows:
                 pid, mode, rel, app, state, age, q = rows[0]
                 return (
