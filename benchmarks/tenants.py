@@ -27,7 +27,8 @@ tenant. A fresh database per (shape, T); the steps, in turn:
 5. the service (no scheduler) on that database: `/metrics` by default and with
    `metrics_per_tenant`, `/api/tables`, the tenants listing (all, a page, the 50 shortest
    runways), `/api/partitions` (what the UI draws), `/api/plan`: bytes, time (median of 3),
-   series.
+   series; and the web UI in Debian's chromium (the UI tests' browser): from `page.goto` to
+   the first tenant row drawn, then a search by id until only that tenant's row is left.
 6. `partman apply --yes` in a process of its own, with a partman.toml whose `tenants_query`
    returns the T ids, none of them registered (the metadata's tenants deleted first): the
    cron job's registration at this size, and its pass (partman's clock pinned to the
