@@ -36,8 +36,11 @@ class Passes:
         instance: str,
         logger: logging.Logger,
         prepare: Prepare | None = None,
+        changed: Callable[[], None] | None = None,
     ) -> None:
         self.manager = manager
+        self.changed = changed
+        """Called once a pass ends, whatever its outcome (the shared reads start again)."""
         self.metrics = metrics
         self.instance = instance
         self.logger = logger
@@ -64,6 +67,8 @@ class Passes:
             self._prepare()
             report = self.manager.maintain(fence=fence)
         except Exception as error:
+            if self.changed is not None:
+                self.changed()
             self.metrics.pass_errors.inc()
             self.last_pass = {
                 "trigger": trigger,
@@ -73,6 +78,8 @@ class Passes:
             }
             raise
         seconds = time.perf_counter() - started
+        if self.changed is not None:
+            self.changed()
         self.metrics.observe(report, seconds)
         self.last_pass = {
             "trigger": trigger,

@@ -31,6 +31,7 @@ from ..engine.manager import Manager
 from ..logs import log_event
 from ..model.clock import Clock
 from ..model.config import Config
+from ..model.operations import Plan
 from ..model.report import Report
 from ..model.service_options import ServiceOptions
 from ..model.text import first_line
@@ -40,6 +41,7 @@ from .metrics import Metrics
 from .passes import Passes, Prepare
 from .scheduler import Scheduler, wake_channel
 from .server import HttpServer, ServerThread
+from .shared import SharedReads, read_fingerprint
 
 OnReady = Callable[["Service", str], None]
 """Called once the HTTP server listens, with the service and its base URL."""
@@ -82,8 +84,9 @@ class Service:
             pre_drop_hook=pre_drop_hook,
             on_step=on_step,
         )
+        self.reads = SharedReads(self.manager, self._fingerprint)
         self.metrics = Metrics(
-            self.manager.inventory,
+            self.reads.inventory,
             self.logger,
             self._archive_totals,
             per_tenant=self.options.metrics_per_tenant,
@@ -94,6 +97,7 @@ class Service:
             instance=self.options.instance,
             logger=self.logger,
             prepare=prepare,
+            changed=self.reads.invalidate,
         )
         self.scheduler = Scheduler(
             self.passes,
@@ -134,10 +138,21 @@ class Service:
         return self.passes.run_pass(trigger)
 
     def inventory(self) -> Inventory:
-        return self.manager.inventory()
+        """Every managed table's partitions and coverage, shared by the service's reads
+        (`shared.SharedReads`: computed once, renewed when anything changes)."""
+        return self.reads.inventory()
+
+    def plan(self) -> Plan:
+        """What the next pass would do now, shared as the inventory is."""
+        return self.reads.plan()
+
+    def _fingerprint(self) -> object:
+        with self.connection() as conn:
+            return read_fingerprint(conn, self.config.metadata_schema)
 
     def nudge(self) -> None:
         """Something changed through the API: ask the leader (here or elsewhere) for a pass."""
+        self.reads.invalidate()  # this replica's next read shows the change
         if not self.options.pass_on_change:
             return
         self.scheduler.wake()

@@ -7,8 +7,10 @@ from typing import Any, Protocol
 
 import psycopg
 
+from ...decide.coverage import Inventory
 from ...engine.manager import Manager
 from ...model.config import Config
+from ...model.operations import Plan
 from ...model.report import Report
 from ...model.service_options import ServiceOptions
 from ..metrics import Metrics
@@ -32,6 +34,13 @@ class Host(Protocol):
     def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]: ...
 
     def ensure_metadata(self) -> int: ...
+
+    def inventory(self) -> Inventory:
+        """Every managed table's partitions and coverage, shared by the reads (filter it
+        with `service.shared.only`)."""
+
+    def plan(self) -> Plan:
+        """What the next pass would do now, shared by the reads."""
 
     def run_pass(self, trigger: str) -> Report: ...
 

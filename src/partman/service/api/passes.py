@@ -18,14 +18,21 @@ def router(host: Host, access: Access) -> APIRouter:
     @api.get("/api/plan", tags=["plan"], dependencies=[access.read])
     def plan(
         table: Annotated[str | None, Query(description='only this "schema.name"')] = None,
+        tenant: Annotated[
+            list[str] | None,
+            Query(description="only these tenants' operations (repeat it for several)"),
+        ] = None,
     ) -> dict[str, Any]:
         """What the next pass would do now (nothing is changed): operations in order, each with
         its reason and SQL, and notices about what is left alone. `summary` counts them by
         kind."""
-        current = host.manager.plan().to_dict()
+        current = host.plan().to_dict()
         if table is not None:
             current["operations"] = [o for o in current["operations"] if o["table"] == table]
             current["notices"] = [n for n in current["notices"] if n["table"] == table]
+        if tenant is not None:
+            wanted = set(tenant)
+            current["operations"] = [o for o in current["operations"] if o["tenant"] in wanted]
         summary: dict[str, int] = {}
         for op in current["operations"]:
             summary[op["kind"]] = summary.get(op["kind"], 0) + 1

@@ -9,6 +9,7 @@ from ...db import reads
 from ...decide.coverage import Coverage
 from ...engine import lookups
 from ...model import snapshot
+from ..shared import only
 from .access import Access
 from .host import Host
 from .models import TableOut, retention_out
@@ -29,7 +30,7 @@ def router(host: Host, access: Access) -> APIRouter:
             counts = reads.tenant_counts(conn, meta)
             defaults = lookups.default_partition_rows(conn, records)
             strays = stray_tenants(conn, records, defaults)
-        found = host.manager.inventory()
+        found = host.inventory()
         return [
             table_out(r, counts, defaults, found.coverage, found.partitions, strays)
             for r in records
@@ -43,7 +44,7 @@ def router(host: Host, access: Access) -> APIRouter:
             counts = reads.tenant_counts(conn, meta)
             defaults = lookups.default_partition_rows(conn, [record])
             strays = stray_tenants(conn, [record], defaults)
-        found = host.manager.inventory(table)
+        found = only(host.inventory(), table)
         return table_out(record, counts, defaults, found.coverage, found.partitions, strays)
 
     return api

@@ -13,6 +13,7 @@ from ...errors import NotRegisteredError
 from ...model import snapshot
 from ...model.config import Tenant
 from ...settings import retention_text_value
+from ..shared import only
 from .access import Access
 from .host import Host
 from .models import (
@@ -33,7 +34,7 @@ def router(host: Host, access: Access) -> APIRouter:
     meta = host.config.metadata_schema
 
     def coverage_by(table: str) -> dict[tuple[str, str | None], Coverage]:
-        found = host.manager.inventory(table)
+        found = only(host.inventory(), table)
         return {(c.table, c.tenant): c for c in found.coverage}
 
     def registered(table: str, tenant: str) -> tuple[snapshot.TableRecord, snapshot.TenantRecord]:

@@ -62,6 +62,11 @@ function headers(extra) {
 }
 
 async function api(path, options) {
+  return (await apiPage(path, options)).body;
+}
+
+// The body and, for a page of a listing, how many match in all (X-Total-Count).
+async function apiPage(path, options) {
   const opts = Object.assign({}, options || {});
   opts.headers = headers(opts.headers);
   const response = await fetch(apiPath(path), opts);
@@ -77,7 +82,8 @@ async function api(path, options) {
     error.status = response.status;
     throw error;
   }
-  return body;
+  const total = response.headers.get("X-Total-Count");
+  return { body: body, total: total === null ? null : Number(total) };
 }
 
 function parseTime(text) {
@@ -573,13 +579,13 @@ function viewOf(table) {
   if (!state.views) state.views = new Map();
   let view = state.views.get(table);
   if (!view) {
-    view = { query: "", page: 0 };
+    view = { query: "", page: 0, table: table, total: 0, worst: [], data: null, asked: 0 };
     view.search = el("input", { type: "search", class: "tenant-search", placeholder: "search tenants",
       "aria-label": "search tenants", autocomplete: "off" });
     view.search.addEventListener("input", () => {
       view.query = view.search.value.trim().toLowerCase();
       view.page = 0;
-      if (view.draw) view.draw();
+      reloadTable(table);
     });
     state.views.set(table, view);
   }
@@ -592,7 +598,7 @@ function tenantLink(view, tenant, text) {
     view.search.value = tenant;
     view.query = tenant.toLowerCase();
     view.page = 0;
-    if (view.draw) view.draw();
+    reloadTable(view.table);
   });
   return link;
 }
@@ -600,8 +606,7 @@ function tenantLink(view, tenant, text) {
 function summary(table, entry, view) {
   const box = el("div", { class: "summary" });
   if (table.tenant_column !== null) {
-    const worst = entry.coverage.filter((c) => c.tenant !== null)
-      .sort((a, b) => runwayValue(a) - runwayValue(b) || (a.tenant < b.tenant ? -1 : 1)).slice(0, 5);
+    const worst = view.worst;  // the table's five shortest runways, from its tenants listing
     box.append(el("div", { class: "worst-runway" }, el("span", { class: "label", text: "worst runway" }),
       worst.length === 0 ? el("span", { class: "muted", text: "no tenants" })
         : worst.map((c) => tenantLink(view, c.tenant, c.tenant + " · " + runwayOf(c)))));
@@ -631,23 +636,23 @@ function tenantsView(table, entry, view, draw) {
   const next = el("button", { type: "button", class: "secondary small next", text: "next ›" });
   const holder = el("div", { class: "timeline" });
   view.draw = () => {
-    const rows = view.query ? entry.rows.filter((r) => r.search.includes(view.query)) : entry.rows;
-    const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
-    view.page = Math.min(view.page, pages - 1);
+    // the server sent this page's rows only (loadPage): view.total says how many match
+    const matches = view.total;
+    const pages = Math.max(1, Math.ceil(matches / PAGE_SIZE));
     const first = view.page * PAGE_SIZE;
-    const shown = rows.slice(first, first + PAGE_SIZE);
-    const total = entry.rows.length;
-    info.textContent = rows.length === 0 ? "no tenant matches"
-      : (rows.length <= PAGE_SIZE ? rows.length : (first + 1) + "–" + (first + shown.length)) +
-        " of " + rows.length.toLocaleString("en") + (view.query ? " matching (" + total.toLocaleString("en") + " in all)" : "");
-    info.dataset.matches = rows.length;
+    const shown = entry.rows.slice(0, PAGE_SIZE);
+    const total = Math.max(table.tenants, matches);
+    info.textContent = matches === 0 ? "no tenant matches"
+      : (matches <= PAGE_SIZE ? matches : (first + 1) + "–" + (first + shown.length)) +
+        " of " + matches.toLocaleString("en") + (view.query ? " matching (" + total.toLocaleString("en") + " in all)" : "");
+    info.dataset.matches = matches;
     prev.disabled = view.page === 0;
     next.disabled = view.page >= pages - 1;
     prev.hidden = next.hidden = pages <= 1;
     holder.replaceChildren(draw(shown));
   };
-  prev.addEventListener("click", () => { view.page -= 1; view.draw(); });
-  next.addEventListener("click", () => { view.page += 1; view.draw(); });
+  prev.addEventListener("click", () => { view.page -= 1; reloadTable(table.table); });
+  next.addEventListener("click", () => { view.page += 1; reloadTable(table.table); });
   const controls = el("div", { class: "tenant-controls" },
     table.tenant_column !== null ? view.search : null, info, prev, next);
   view.draw();
@@ -841,19 +846,23 @@ async function refresh() {
     // load the tables are drawn without it and drawn again when it arrives.
     const planned = api("/api/plan");
     planned.catch(() => {});
-    const [status, tables, parts, runs, failed, skipped] = await Promise.all([
+    const [status, tables, runs, failed, skipped] = await Promise.all([
       api("/api/status"),
       api("/api/tables"),
-      api("/api/partitions"),
       api("/api/runs?limit=15"),
       api("/api/audit?outcome=failed&limit=15"),
       api("/api/audit?outcome=skipped&limit=15"),
     ]);
+    // then the partitions of the tenants each card shows (a page of 40), not of every tenant
+    await Promise.all(tables.map((t) => loadPage(t, true)));
+    state.tables = tables;
+    const parts = pagesShown(tables);
     if (document.body.dataset.loaded !== "true") {
       showStatus(status);
       showTables(tables, parts, EMPTY_PLAN);
     }
     const plan = await planned;
+    state.plan = plan;
     showStatus(status);
     showPlan(plan);
     showTables(tables, parts, plan);
@@ -874,6 +883,62 @@ async function refresh() {
     state.refreshing = false;
     state.refreshed = { at: Date.now(), took: Date.now() - started };
   }
+}
+
+// One table's page of rows: its tenants on the page shown (by id, or those the search finds),
+// their partitions and runway, the table's default partition; and, with `worst`, the five
+// shortest runways for its summary. The server pages them as GET /api/tables/{t}/tenants does.
+async function loadPage(table, worst) {
+  const view = viewOf(table.table);
+  const asked = ++view.asked;
+  const name = encodeURIComponent(table.table);
+  const path = () => "/api/partitions?table=" + name + "&limit=" + PAGE_SIZE + "&offset=" +
+    view.page * PAGE_SIZE + (view.query ? "&search=" + encodeURIComponent(view.query) : "");
+  const shortest = worst && table.tenant_column !== null
+    ? api("/api/tables/" + name + "/tenants?order=runway&limit=5") : null;
+  let page = await apiPage(path());
+  const pages = Math.max(1, Math.ceil((page.total || 0) / PAGE_SIZE));
+  if (view.page > pages - 1) {  // fewer rows than when this page was chosen: the last one
+    view.page = pages - 1;
+    page = await apiPage(path());
+  }
+  if (shortest !== null) {
+    view.worst = (await shortest).filter((t) => t.coverage !== null)
+      .map((t) => Object.assign({ tenant: t.tenant_id }, t.coverage));
+  }
+  if (asked !== view.asked) return false;  // a newer search or page was asked for since
+  view.data = page.body;
+  view.total = page.total === null ? page.body.coverage.length : page.total;
+  return true;
+}
+
+// The shown pages of every table, as one /api/partitions answer (what indexData takes).
+function pagesShown(tables) {
+  const out = { now: null, partitions: [], coverage: [], archives: [], default_rows: {} };
+  for (const t of tables) {
+    const data = viewOf(t.table).data;
+    if (!data) continue;
+    out.now = out.now || data.now;
+    out.partitions.push(...data.partitions);
+    out.coverage.push(...data.coverage);
+    out.archives.push(...(data.archives || []));
+    Object.assign(out.default_rows, data.default_rows);
+  }
+  return out;
+}
+
+// A search or another page of one table: that table's rows again, every card redrawn (the
+// plan and the tables are the last refresh's).
+async function reloadTable(name) {
+  const table = (state.tables || []).find((t) => t.table === name);
+  if (!table) return;
+  try {
+    if (!(await loadPage(table, false))) return;
+  } catch (error) {
+    showBanner("Cannot load: " + error.message);
+    return;
+  }
+  showTables(state.tables, pagesShown(state.tables), state.plan || EMPTY_PLAN);
 }
 
 // With thousands of tenants a refresh reads a lot (every partition, the plan): the timer then
