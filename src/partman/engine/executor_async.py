@@ -63,6 +63,21 @@ from ..model.text import first_line, iso
 from . import export_async as export
 from .hooks import HOOK_DECISIONS, AsyncPreDropHook, AsyncSleep, AsyncStepHook
 
+_TENANT_BATCH = 200
+"""Tenants a transaction of the LIST shape's batched work at most (`_apply_tenants`): the
+per-transaction cost (a commit, a look for lock holders, an ANALYZE) is paid per batch."""
+_BATCH_PARTITIONS = 400
+"""Partitions a batched transaction makes at most: each holds several locks until the commit,
+and the server's lock table is finite (`max_locks_per_transaction`)."""
+_CREATE_BUDGET = 1.0
+"""Seconds a batch of creates should take: its locks (SHARE UPDATE EXCLUSIVE on each tenant's
+partition, which the application's reads and writes do not wait for) are held until its end."""
+_LEAST_COST = 0.0005
+_LEAST_WAIT = dt.timedelta(milliseconds=1)
+"""(`lock_timeout = 0` would mean no limit.)"""
+_FAILED = sql.Literal("partman.batch_failed")
+"""The transaction-local setting in which a batch's failed subtransactions are gathered."""
+
 
 class AsyncExecutor:
     """Applies operations over one autocommit connection; see the module docstring."""
@@ -86,6 +101,10 @@ class AsyncExecutor:
         self._fence: Fence | None = None
         """The pass's fence (a scheduled pass of the service): checked first in every
         transaction, and before each DETACH ... CONCURRENTLY (`db/fence.py`)."""
+        self._create_cost = 0.005
+        """Seconds a tenant's creates take in a batch (measured, `_cost`): sizes the next one."""
+        self._retire_cost = 0.005
+        """Seconds a tenant's retention takes in a batch: sizes the next one to `lock_timeout`."""
         self._rollups: dict[int, dict[str, rollups.CopySnapshot]] = {}
         """A roll-up's progress while `_run` retries it: the partitions copied (with their
         snapshots), by id of the operation; present once its coarse table is built."""
@@ -117,25 +136,384 @@ class AsyncExecutor:
         groups: dict[str, list[Operation]] = {}
         for op in operations:
             groups.setdefault(op.parent_qualified, []).append(op)
+        tenants = {parent: ops for parent, ops in groups.items() if self._batchable(ops)}
         for parent, ops in groups.items():
-            done = len(results)
-            try:
-                results += await self._apply_parent(conn, parent, ops, run_id)
-            except Exception as error:  # one bad table never stops the others
-                await _rollback(conn)
-                if is_fenced(error):  # ... but a deposed leader stops altogether
-                    raise
-                handled = {id(r.operation) for r in results[done:]}
-                reason = f"unexpected error on {parent}: {first_line(error)}"
-                rest = [
-                    OperationResult(op, Outcome.FAILED, reason, attempts=0)
-                    for op in ops
-                    if id(op) not in handled
-                ]
-                await self._finish(conn, run_id, rest)
-                results += rest
+            if parent not in tenants:
+                results += await self._apply_group(conn, parent, ops, run_id)
+        if tenants:
+            results += await self._apply_tenants(conn, tenants, run_id)
         await self._analyze(conn, results)
         return results
+
+    async def _apply_group(
+        self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[Operation], run_id: str
+    ) -> list[OperationResult]:
+        """One parent's operations on their own; an unexpected error fails what is left of
+        them, never the other parents."""
+        results: list[OperationResult] = []
+        try:
+            results += await self._apply_parent(conn, parent, ops, run_id)
+        except Exception as error:  # one bad table never stops the others
+            await _rollback(conn)
+            if is_fenced(error):  # ... but a deposed leader stops altogether
+                raise
+            handled = {id(r.operation) for r in results}
+            reason = f"unexpected error on {parent}: {first_line(error)}"
+            rest = [
+                OperationResult(op, Outcome.FAILED, reason, attempts=0)
+                for op in ops
+                if id(op) not in handled
+            ]
+            await self._finish(conn, run_id, rest)
+            results += rest
+        return results
+
+    # -- a LIST shape's tenants, many to a transaction ----------------------------------------
+
+    def _batchable(self, ops: list[Operation]) -> bool:
+        """A LIST tenant's own partition (the parent of its periods: every operation is of
+        one tenant) whose work this pass is plain: a few creates with no default partition to
+        move rows out of and no replica-identity index to name, and retention of attached
+        partitions, not exported. Such parents go many to a transaction (`_apply_tenants`);
+        anything else goes parent by parent."""
+        tenant = ops[0].tenant
+        if tenant is None:
+            return False
+        creates = retires = 0
+        for op in ops:
+            if op.tenant != tenant:
+                return False
+            if type(op) is CreatePartition:
+                if op.move is not None or op.traits.replica_identity == "i":
+                    return False
+                creates += 1
+            elif type(op) is RetirePartition:
+                if op.stage != Stage.ATTACHED or op.action == "export":
+                    return False
+                retires += 1
+            else:
+                return False
+        return creates <= self.config.batch_size and retires <= self.config.batch_size
+
+    async def _apply_tenants(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        groups: dict[str, list[Operation]],
+        run_id: str,
+    ) -> list[OperationResult]:
+        """Tenants' parents in batches of up to `_TENANT_BATCH` (fewer when a batch would hold
+        its locks longer than its budget, and at most `_BATCH_PARTITIONS` partitions a
+        transaction). Each tenant of a transaction is a subtransaction of its own
+        (`_subtransactions`): one whose lock is not granted in time, or that fails, is rolled
+        back alone and goes on parent by parent (`_apply_group`: the look for lock holders,
+        which names them, retries with backoff), as does every tenant's retention with DETACH
+        ... CONCURRENTLY (it cannot run in a transaction block) or under a pre-drop hook."""
+        if not self.config.detach_concurrently:
+            groups = {
+                parent: [
+                    dataclasses.replace(op, concurrently=False)
+                    if isinstance(op, RetirePartition)
+                    else op
+                    for op in ops
+                ]
+                for parent, ops in groups.items()
+            }
+        results: list[OperationResult] = []
+        later: dict[str, list[Operation]] = {}
+        pending = list(groups.items())
+        while pending:
+            size = min(_TENANT_BATCH, max(1, int(_CREATE_BUDGET / self._create_cost)))
+            chunk: list[tuple[str, list[Operation]]] = []
+            weight = 0
+            while pending and len(chunk) < size:
+                w = sum(_weight(op) for op in pending[0][1])
+                if chunk and weight + w > _BATCH_PARTITIONS:
+                    break
+                chunk.append(pending.pop(0))
+                weight += w
+            done = len(results)
+            try:
+                await self._tenant_batch(conn, dict(chunk), run_id, later, results)
+            except Exception as error:  # what is left of the batch goes parent by parent
+                await _rollback(conn)
+                if is_fenced(error):
+                    raise
+                handled = {id(r.operation) for r in results[done:]}
+                handled |= {id(op) for ops in later.values() for op in ops}
+                for parent, ops in chunk:
+                    rest = [op for op in ops if id(op) not in handled]
+                    if rest:
+                        later.setdefault(parent, []).extend(rest)
+        for parent, ops in later.items():
+            results += await self._apply_group(conn, parent, ops, run_id)
+        return results
+
+    async def _tenant_batch(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        chunk: dict[str, list[Operation]],
+        run_id: str,
+        later: dict[str, list[Operation]],
+        results: list[OperationResult],
+    ) -> None:
+        """One batch of tenants: the look for lock holders of all of them in one round trip,
+        their creates in one transaction, then their retention in transactions sized to hold
+        ACCESS EXCLUSIVE briefly. A tenant whose creates did not go in waits for the parent by
+        parent path with all its work (its retention comes after its creates). Results go
+        into `results` as they are committed."""
+        concurrent = {
+            parent: [op for op in ops if isinstance(op, RetirePartition)]
+            for parent, ops in chunk.items()
+            if self.pre_drop_hook is not None
+            or any(isinstance(op, RetirePartition) and op.concurrently for op in ops)
+        }
+        for parent, ops in concurrent.items():
+            if ops:
+                later.setdefault(parent, []).extend(ops)
+        live = {
+            parent: [
+                op for op in ops if not (parent in concurrent and isinstance(op, RetirePartition))
+            ]
+            for parent, ops in chunk.items()
+        }
+        live = {parent: ops for parent, ops in live.items() if ops}
+        blocked = await self._blockers_many(conn, live)
+        skipped: list[OperationResult] = []
+        for parent, reason in blocked.items():
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "table_skipped",
+                reason,
+                table=parent,
+                operations=len(live[parent]),
+            )
+            skipped += [
+                OperationResult(
+                    op, Outcome.SKIPPED, reason, attempts=0, skip_reason=SkipReason.LOCK_HOLDER
+                )
+                for op in live.pop(parent) + later.pop(parent, [])
+            ]
+        await self._finish(conn, run_id, skipped, log=False)
+        results += skipped
+        creates = {
+            parent: [op for op in ops if isinstance(op, CreatePartition)]
+            for parent, ops in live.items()
+        }
+        creates = {parent: ops for parent, ops in creates.items() if ops}
+        if creates:
+            done, failed = await self._create_tenants(conn, creates, run_id)
+            results += done
+            for parent in failed:  # its retention waits for its creates
+                later[parent] = live.pop(parent) + later.get(parent, [])
+        retires = {
+            parent: [op for op in ops if isinstance(op, RetirePartition)]
+            for parent, ops in live.items()
+        }
+        pending = [(parent, ops) for parent, ops in retires.items() if ops]
+        while pending:
+            size = max(1, int(self.config.lock_timeout.total_seconds() / self._retire_cost))
+            batch = dict(pending[:size])
+            del pending[:size]
+            results += await self._retire_tenants(conn, batch, run_id, later)
+
+    async def _blockers_many(
+        self, conn: psycopg.AsyncConnection[Any], groups: dict[str, list[Operation]]
+    ) -> dict[str, str]:
+        """`_blockers` for many parents in one round trip: why each blocked one is skipped."""
+        if not groups:
+            return {}
+        cur = await conn.execute(ddl.script([self._blockers_query(ops) for ops in groups.values()]))
+        found = await _row_sets(cur)
+        return {
+            parent: reason
+            for parent, rows in zip(groups, found, strict=True)
+            if (reason := _blocked_reason(parent, rows)) is not None
+        }
+
+    async def _create_tenants(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        groups: dict[str, list[CreatePartition]],
+        run_id: str,
+    ) -> tuple[list[OperationResult], list[str]]:
+        """The creates of many tenants in one transaction, one round trip: each tenant's
+        advisory lock, DDL, ownership records and audit rows in a subtransaction of its own,
+        so what a crash leaves is each tenant's creates wholly done or wholly undone, as
+        parent by parent. Returns the results and the tenants whose subtransaction failed."""
+        blocks: list[list[sql.Composable]] = []
+        for parent, ops in groups.items():
+            parts: list[sql.Composable] = [ddl.parent_lock_sql(parent)]
+            for op in ops:
+                parts += op.statements()
+                parts += ddl.created_records(self.meta, op)
+            audits = [ddl.audit_entry(op, Outcome.OK) for op in ops]
+            parts.append(metadata.audit_sql(self.meta, run_id, audits))
+            blocks.append(parts)
+            for op in ops:
+                await self._step("create", op)
+        started = time.perf_counter()
+        failed = await self._subtransactions(conn, blocks, begin=True)
+        elapsed = time.perf_counter() - started
+        self._create_cost = _cost(self._create_cost, elapsed, len(blocks))
+        results: list[OperationResult] = []
+        missed: list[str] = []
+        each = elapsed * 1000 / max(1, sum(len(ops) for ops in groups.values()))
+        for i, (parent, ops) in enumerate(groups.items()):
+            if i in failed:
+                missed.append(parent)
+                continue
+            for op in ops:
+                r = OperationResult(op, Outcome.OK, None, each, 1)
+                self._log(r)
+                results.append(r)
+        return results, missed
+
+    async def _retire_tenants(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        groups: dict[str, list[RetirePartition]],
+        run_id: str,
+        later: dict[str, list[Operation]],
+    ) -> list[OperationResult]:
+        """Retention of many tenants (not CONCURRENTLY) in one transaction, two round trips:
+        each parent's advisory lock tried (another partman has it: parent by parent) and every
+        partition checked (still the plan's, no row inside the window), then each tenant's
+        DROP (or DETACH and keep or archive), records and audit rows in a subtransaction of its
+        own, its parent locked first with a wait of its share of the lock budget: the waits of
+        a batch add up to `lock_timeout` at most, and the batch is sized so its work takes
+        about as long (`_retire_cost`), since the application's queries of the tenants
+        already done wait for the commit."""
+        retiring = [op for group in groups.values() for op in group]
+        for op in retiring:
+            await self._step("check", op)
+        parents = list(groups)
+        keys = sql.SQL(", ").join(
+            sql.SQL("pg_try_advisory_xact_lock({})").format(ddl.parent_key(p)) for p in parents
+        )
+        try:
+            cur = await conn.execute(
+                ddl.script(
+                    [
+                        self._begin(),
+                        SESSION_SETTINGS,
+                        sql.SQL("SELECT {}").format(keys),
+                        ddl.guards_query([op.oid for op in retiring]),
+                        ddl.newest_rows_query(retiring),
+                    ]
+                )
+            )
+            locked, guards, spans = (await _row_sets(cur))[-3:]
+        except psycopg.Error as error:  # a partition renamed or gone: parent by parent says which
+            await _rollback(conn)
+            if is_fenced(error):
+                raise
+            for parent, group in groups.items():
+                later.setdefault(parent, []).extend(group)
+            return []
+        held = dict(zip(parents, locked[0], strict=True))
+        skipped: list[OperationResult] = []
+        details: dict[int, str] = {}
+        for op, g, (_, oldest, newest, inside) in zip(retiring, guards, spans, strict=True):
+            verdict = check_verdict(op, g, oldest, newest, inside)
+            if isinstance(verdict, Skipped):
+                skipped.append(
+                    OperationResult(op, Outcome.SKIPPED, str(verdict), skip_reason=verdict.reason)
+                )
+            else:
+                details[id(op)] = verdict
+        wait = max(self.config.lock_timeout / max(1, len(groups)), _LEAST_WAIT)
+        blocks: list[list[sql.Composable]] = []
+        batched: list[tuple[str, list[RetirePartition]]] = []
+        for parent, group in groups.items():
+            if not held[parent]:  # another partman is on it: parent by parent waits for it
+                later.setdefault(parent, []).extend(group)
+                continue
+            good = [op for op in group if id(op) in details]
+            if not good:
+                continue
+            first = good[0]
+            locks = sql.SQL(", ").join(
+                sql.SQL("ONLY {}").format(t) for t in [first.parent, *(op.partition for op in good)]
+            )
+            parts: list[sql.Composable] = [
+                sql.SQL("SET LOCAL lock_timeout = {}").format(ddl.ms(wait)),
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(locks),
+            ]
+            dropped = [op.partition for op in good if op.action == "drop"]
+            if dropped:
+                parts.append(ddl.drop_tables(dropped))
+            for op in good:
+                if op.action != "drop":
+                    parts += [op.detach_statement(), *op.finish_statements(op.action)]
+                parts += self._retired_sql(op)
+            audits = [ddl.audit_entry(op, Outcome.OK, detail=details[id(op)]) for op in good]
+            parts.append(metadata.audit_sql(self.meta, run_id, audits))
+            blocks.append(parts)
+            batched.append((parent, good))
+            for op in good:
+                await self._step("detach", op)
+                await self._step("finish", op)
+        if not blocks:
+            await _rollback(conn)
+            await self._finish(conn, run_id, skipped)
+            return skipped
+        started = time.perf_counter()
+        failed = await self._subtransactions(conn, blocks, begin=False)
+        elapsed = time.perf_counter() - started
+        self._retire_cost = _cost(self._retire_cost, elapsed, len(blocks))
+        await self._finish(conn, run_id, skipped)
+        results = list(skipped)
+        each = elapsed * 1000 / max(1, sum(len(good) for _, good in batched))
+        for i, (parent, good) in enumerate(batched):
+            if i in failed:
+                later.setdefault(parent, []).extend(good)
+                continue
+            for op in good:
+                r = OperationResult(op, Outcome.OK, None, each, 1, details[id(op)])
+                self._log(r)
+                results.append(r)
+        return results
+
+    async def _subtransactions(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        blocks: list[list[sql.Composable]],
+        *,
+        begin: bool,
+    ) -> set[int]:
+        """Run each block of statements in a subtransaction of its own and commit, in one
+        round trip: a PL/pgSQL block with an exception handler is a savepoint, so a block that
+        fails (a lock not granted within lock_timeout, an error) is rolled back alone while
+        the others commit. The failed blocks' numbers are gathered in a setting local to the
+        transaction and read back before the commit. With `begin`, the transaction (and the
+        fence check) starts here; else it is open already."""
+        body = sql.SQL(" ").join(
+            sql.SQL(
+                "BEGIN {} EXCEPTION WHEN OTHERS THEN PERFORM set_config({name}, "
+                "coalesce(current_setting({name}, true), '') || {number}, true); END;"
+            ).format(
+                sql.SQL(" ").join(
+                    sql.SQL("EXECUTE {};").format(sql.Literal(part.as_string(conn)))
+                    for part in parts
+                ),
+                name=_FAILED,
+                number=sql.Literal(f" {i}"),
+            )
+            for i, parts in enumerate(blocks)
+        )
+        block = sql.SQL("DO {}").format(
+            sql.Literal(sql.SQL("BEGIN {} END").format(body).as_string(conn))
+        )
+        sent: list[sql.Composable] = [self._begin()] if begin else []
+        sent += [
+            block,
+            sql.SQL("SELECT coalesce(current_setting({}, true), '')").format(_FAILED),
+            ddl.COMMIT,
+        ]
+        cur = await conn.execute(ddl.script(sent))
+        row = await _last_row(cur)
+        return {int(n) for n in str(row[0] if row else "").split()}
 
     async def _analyze(
         self, conn: psycopg.AsyncConnection[Any], results: Sequence[OperationResult]
@@ -150,6 +528,9 @@ class AsyncExecutor:
             for r in results
             if r.outcome == Outcome.OK and not isinstance(r.operation, ForgetPartition)
         }
+        if len(changed) > 1:  # a LIST shape's tenants: many parents, one statement a batch
+            await self._analyze_many(conn, list(changed.values()))
+            return
         for name, parent in changed.items():
             try:
                 await conn.execute(
@@ -168,6 +549,40 @@ class AsyncExecutor:
                     table=name,
                     error=first_line(error),
                 )
+
+    async def _analyze_many(
+        self, conn: psycopg.AsyncConnection[Any], parents: list[sql.Identifier]
+    ) -> None:
+        """`ANALYZE (SKIP_LOCKED) ONLY a, ONLY b, ...`, `_TENANT_BATCH` parents a statement,
+        sent alone so that the server analyzes each parent in a transaction of its own (its
+        sample locks every partition under it: one transaction for all of them would pile up
+        their locks). A parent whose lock is not free at once is skipped (the server logs it);
+        the next pass that changes its partitions tries again. The lock budget is the
+        session's meanwhile (SET LOCAL cannot reach a statement that is its own transactions)."""
+        await conn.execute(
+            ddl.session_budget(self.config.lock_timeout, self.config.statement_timeout)
+        )
+        try:
+            for i in range(0, len(parents), _TENANT_BATCH):
+                chunk = parents[i : i + _TENANT_BATCH]
+                statement = sql.SQL("ANALYZE (SKIP_LOCKED) {}").format(
+                    sql.SQL(", ").join(sql.SQL("ONLY {}").format(p) for p in chunk)
+                )
+                try:
+                    await conn.execute(statement)
+                except psycopg.Error as error:
+                    await _rollback(conn)
+                    log_event(
+                        self.logger,
+                        logging.INFO,
+                        "analyze_skipped",
+                        f"ANALYZE ONLY of {len(chunk)} parent(s) stopped ({first_line(error)}); "
+                        "the next pass that changes their partitions tries again",
+                        tables=len(chunk),
+                        error=first_line(error),
+                    )
+        finally:
+            await conn.execute(ddl.RESET_BUDGET)
 
     async def _apply_parent(
         self, conn: psycopg.AsyncConnection[Any], parent: str, ops: list[Operation], run_id: str
@@ -441,6 +856,10 @@ class AsyncExecutor:
     ) -> str | None:
         """Who would make our lock request queue? Holders of a conflicting lock whose
         transaction is older than the lock budget, or idle in transaction."""
+        cur = await conn.execute(self._blockers_query(ops))
+        return _blocked_reason(parent, await cur.fetchall())
+
+    def _blockers_query(self, ops: list[Operation]) -> sql.Composed:
         creates = any(  # an ATTACH locks the default partition too
             isinstance(op, CreatePartition | CreateDefaultPartition)
             or (isinstance(op, RollupPartition) and not op.abandon)
@@ -451,31 +870,12 @@ class AsyncExecutor:
             or (isinstance(op, RollupPartition) and not op.abandon)
             for op in ops
         )
-        query = ddl.lock_blockers_query(
+        return ddl.lock_blockers_query(
             ops[0].parent_schema,
             ops[0].parent_name,
             exclusive=strong,
             default_too=creates,
             budget=self.config.lock_timeout,
-        )
-        cur = await conn.execute(query)
-        rows = await cur.fetchall()
-        if not rows:
-            return None
-        holders: dict[int, list[Any]] = {}
-        for pid, mode, rel, app, state, age, q in rows:
-            if pid in holders:
-                holders[pid][1].append(f"{mode} on {rel}")
-            else:
-                holders[pid] = [(app, state, age, q), [f"{mode} on {rel}"]]
-        who = "; ".join(
-            f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
-            f"{age:.1f}s, holds {', '.join(locks)}: {q!r})"
-            for pid, ((app, state, age, q), locks) in holders.items()
-        )
-        return (
-            f"skipped {parent} this pass: a lock request would queue behind {who}, and the "
-            "application's queries would queue behind it; the next pass retries"
         )
 
     # -- creating ----------------------------------------------------------------------------
@@ -1294,6 +1694,40 @@ class AsyncExecutor:
             attempts=result.attempts,
             duration_ms=round(result.duration_ms, 3),
         )
+
+
+def _blocked_reason(parent: str, rows: Sequence[Any]) -> str | None:
+    """The look for lock holders' answer as the reason a parent is skipped (None: no one)."""
+    if not rows:
+        return None
+    holders: dict[int, list[Any]] = {}
+    for pid, mode, rel, app, state, age, q in rows:
+        if pid in holders:
+            holders[pid][1].append(f"{mode} on {rel}")
+        else:
+            holders[pid] = [(app, state, age, q), [f"{mode} on {rel}"]]
+    who = "; ".join(
+        f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
+        f"{age:.1f}s, holds {', '.join(locks)}: {q!r})"
+        for pid, ((app, state, age, q), locks) in holders.items()
+    )
+    return (
+        f"skipped {parent} this pass: a lock request would queue behind {who}, and the "
+        "application's queries would queue behind it; the next pass retries"
+    )
+
+
+def _weight(op: Operation) -> int:
+    """Partitions an operation makes or retires (a HASH level's leaves count too): what a
+    transaction's locks grow with."""
+    if isinstance(op, CreatePartition) and op.hash_level is not None:
+        return 1 + op.hash_level.modulus
+    return 1
+
+
+def _cost(before: float, elapsed: float, tenants: int) -> float:
+    """Seconds a tenant's work takes in a batch, smoothed over the batches so far."""
+    return max(_LEAST_COST, (before + elapsed / max(1, tenants)) / 2)
 
 
 async def _last_row(cur: psycopg.AsyncCursor[Any]) -> Any:
