@@ -807,3 +807,24 @@ def test_list_tenants_shape(dsn: str) -> None:
             "SELECT partstrat::text FROM pg_partitioned_table WHERE partrelid = 't'::regclass"
         ).fetchone()
     assert strategy == ("l",)
+
+
+def test_an_id_table_keeps_its_premake_past_the_newest_id(dsn: str) -> None:
+    """The twin's first pass premakes from window 0 up past the newest id; the pass after the
+    copy (which sees the newest id) must then premake only `partition_count` windows past it,
+    not as many again (a table with ids in the billions would get thousands of empty windows).
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE ids (id bigint PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO ids SELECT g, 'v' FROM generate_series(1, 30000) g")
+    table = Table(name="ids", partition_by="id", partition_interval=1000, partition_count=5)
+    report = converter(dsn, batch_rows=5000).convert(table)
+    assert report.state is State.SWAP and report.verified_rows == 30000
+    with psycopg.connect(dsn) as conn:
+        uppers = conn.execute(
+            "SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''?(\\d+)'))[1]"
+            "::bigint FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'ids'::regclass"
+        ).fetchall()
+    highest = max(u for (u,) in uppers if u is not None)
+    assert highest == 30000 + 1000 * 6  # the window of id 30000, then 5 more

@@ -1070,6 +1070,15 @@ class AsyncConverter:
                 raise ConversionError(
                     f"the pass that makes the twin's partitions failed: {failed[0].error}"
                 )
+            if twin_table.partition_count != table.partition_count and isinstance(
+                table.interval, IdInterval
+            ):
+                # the windows up to the newest id are made: from here the twin keeps the
+                # user's premake, or the pass after the copy (which sees the newest id) would
+                # premake as many windows again past it
+                await manager.add_managed_table(
+                    dataclasses.replace(twin_table, partition_count=table.partition_count)
+                )
         for statement in _statistics(source, sql.Identifier(table.schema, record["twin_name"])):
             await conn.execute(statement)
 
