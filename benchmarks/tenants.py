@@ -237,15 +237,22 @@ def _registered(dsn: str) -> int:
         return int(row[0]) if row else 0
 
 
-def _get(client: httpx.Client, path: str, runs: int = 3) -> tuple[float, int, str]:
+def _get(
+    client: httpx.Client, path: str, service: Service, runs: int = 3
+) -> tuple[float, float, int, str]:
+    """The first GET after the shared reads were let go (it computes the inventory, or the plan,
+    as every GET did before they were shared), then the median of `runs` more (they share it)."""
+    reads = getattr(service, "reads", None)  # None: a partman from before the shared reads
+    if reads is not None:
+        reads.invalidate()
     times, size, text = [], 0, ""
-    for _ in range(runs):
+    for _ in range(runs + 1):
         t0 = time.perf_counter()
         response = client.get(path)
         times.append(time.perf_counter() - t0)
         response.raise_for_status()
         size, text = len(response.content), response.text
-    return statistics.median(times), size, text
+    return times[0], statistics.median(times[1:]), size, text
 
 
 def _ui(url: str, tenant: str) -> tuple[float, float]:
@@ -288,18 +295,38 @@ def _copy(srv: b.Server, source: str, name: str) -> str:
     return srv.dsn_for(name)
 
 
+def _kept(srv: b.Server, name: str, tenants: int) -> str | None:
+    """The database a `--keep` run left with its T tenants and their first pass made."""
+    with psycopg.connect(srv.dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            return None
+    dsn = srv.dsn_for(name)
+    try:
+        found = _registered(dsn)
+    except psycopg.Error:
+        return None
+    return dsn if found == tenants else None
+
+
 def run(
-    srv: b.Server, tenants: int, shape: str, concurrent_max: int, rows: list[list[Any]]
+    srv: b.Server,
+    tenants: int,
+    shape: str,
+    concurrent_max: int,
+    rows: list[list[Any]],
+    *,
+    reads_only: bool = False,
+    keep: bool = False,
 ) -> None:
     name = f"tenants_{shape}_{tenants}"
-    dsn = b.create_database(srv, name)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(b.SCHEMA)))
-        conn.execute(sql.SQL(TABLE_SQL[shape]).format(sql.Identifier(b.SCHEMA, TABLE)))
+    kept = _kept(srv, name, tenants) if keep else None
+    dsn = kept or b.create_database(srv, name)
+    if kept is None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(b.SCHEMA)))
+            conn.execute(sql.SQL(TABLE_SQL[shape]).format(sql.Identifier(b.SCHEMA, TABLE)))
     ids = b.tenant_ids(tenants)
     clock = partman.SimulatedClock(b.START)
-    today = b.day_start(b.START)
-    tomorrow = today + b.DAY
     label = f"{tenants:,} {shape.upper()}"
 
     def row(what: str, who: str, seconds: float, trips: Any, vs: float | None, extra: str) -> None:
@@ -320,216 +347,259 @@ def run(
 
     pool = b.counting_pool(dsn)
     try:
-        # 1. registration
-        manager = b.quiet_manager(pool, clock, batch_size=256)
-        manager.init()
-        b.Trips.n = 0
-        seconds, _ = b.timed(lambda: manager.register_tenants(table(), ids))
-        trips = b.Trips.n
-        assert _registered(dsn) == tenants
-        tracemalloc.start()
-        manager.register_tenants(table(), ids)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("CREATE TABLE plain_tenants (LIKE partman_meta.tenants INCLUDING ALL)")
-            plain, _ = b.timed(
-                lambda: conn.execute(
-                    "INSERT INTO plain_tenants (table_id, tenant_id, retention, partition_count) "
-                    "SELECT 1, t, 'forever', NULL FROM unnest(%s::text[]) t",
-                    (ids,),
-                )
+        if kept is None:
+            _build(
+                srv, dsn, name, tenants, concurrent_max, pool, clock, ids, row, table, reads_only
             )
-            conn.execute("DROP TABLE plain_tenants")
-        row(
-            "registration",
-            "partman register_tenants()",
-            seconds,
-            trips,
-            plain,
-            f"tracemalloc peak {peak / 2**20:.1f} MiB",
-        )
-        row("registration", "plain SQL: one INSERT ... unnest(ids)", plain, 1, plain, "")
+        else:  # a --keep run's catalog: its pass with nothing to do, then the reads
+            _noop(dsn, b.quiet_manager(pool, clock, batch_size=256), row)
+        _reads(dsn, clock, ids, row)
+        if not reads_only:
+            _cron(dsn, tenants, shape, clock, row)
+    finally:
+        pool.close()
+        if not keep:
+            b.drop_database(srv, name)
+        gc.collect()
 
-        # 2. first pass, then nothing to do
+
+def _build(
+    srv: b.Server,
+    dsn: str,
+    name: str,
+    tenants: int,
+    concurrent_max: int,
+    pool: Any,
+    clock: partman.SimulatedClock,
+    ids: list[str],
+    row: Any,
+    table: Any,
+    reads_only: bool,
+) -> None:
+    """Steps 1 to 4 (`reads_only`: 1 and 2, the catalog the service then reads)."""
+    today = b.day_start(b.START)
+    tomorrow = today + b.DAY
+    # 1. registration
+    manager = b.quiet_manager(pool, clock, batch_size=256)
+    manager.init()
+    b.Trips.n = 0
+    seconds, _ = b.timed(lambda: manager.register_tenants(table(), ids))
+    trips = b.Trips.n
+    assert _registered(dsn) == tenants
+    tracemalloc.start()
+    manager.register_tenants(table(), ids)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE plain_tenants (LIKE partman_meta.tenants INCLUDING ALL)")
+        plain, _ = b.timed(
+            lambda: conn.execute(
+                "INSERT INTO plain_tenants (table_id, tenant_id, retention, partition_count) "
+                "SELECT 1, t, 'forever', NULL FROM unnest(%s::text[]) t",
+                (ids,),
+            )
+        )
+        conn.execute("DROP TABLE plain_tenants")
+    row(
+        "registration",
+        "partman register_tenants()",
+        seconds,
+        trips,
+        plain,
+        f"tracemalloc peak {peak / 2**20:.1f} MiB",
+    )
+    row("registration", "plain SQL: one INSERT ... unnest(ids)", plain, 1, plain, "")
+
+    # 2. first pass, then nothing to do
+    b.Trips.n = 0
+    seconds, report = b.timed(manager.maintain)
+    trips = b.Trips.n
+    assert report.ok and len(report.created) >= tenants, report
+    row(
+        "first pass",
+        "partman maintain()",
+        seconds,
+        trips,
+        None,
+        f"{len(report.created):,} created (today's for every tenant)",
+    )
+    _noop(dsn, manager, row)
+    if reads_only:
+        return
+
+    # 3. a day for every tenant: plain SQL first (then dropped), partman on the same catalog
+    with Inserts(dsn, ids, today) as app:
+        plain, trips = _plain(dsn, _create_statements(dsn, today, tomorrow))
+    row(
+        "a day for every tenant",
+        f"plain SQL PARTITION OF, {PLAIN_BATCH}/txn",
+        plain,
+        trips,
+        plain,
+        "longest insert " + app.longest(),
+    )
+    _plain(dsn, _drop_statements(dsn, tomorrow), 1)
+    clock.advance(b.DAY)
+    with Inserts(dsn, ids, today) as app:
         b.Trips.n = 0
         seconds, report = b.timed(manager.maintain)
         trips = b.Trips.n
-        assert report.ok and len(report.created) >= tenants, report
-        row(
-            "first pass",
-            "partman maintain()",
-            seconds,
-            trips,
-            None,
-            f"{len(report.created):,} created (today's for every tenant)",
-        )
-        times = []
-        for _ in range(5):
-            b.Trips.n = 0
-            t, report = b.timed(manager.maintain)
-            times.append(t)
-            assert report.ok and not report.results, report
-        trips = b.Trips.n
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            bare, _ = b.median_of(lambda: b.bare_catalog_query(conn, [QUALIFIED]), 5)
-        tracemalloc.start()
-        manager.maintain()
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        row(
-            "pass with nothing to do",
-            "partman maintain() (median of 5)",
-            statistics.median(times),
-            trips,
-            bare,
-            f"tracemalloc peak {peak / 2**20:.1f} MiB",
-        )
-        row("pass with nothing to do", "bare catalog query (top level)", bare, 1, bare, "")
+    assert report.ok and len(report.created) == tenants, report
+    row(
+        "a day for every tenant",
+        "partman maintain()",
+        seconds,
+        trips,
+        plain,
+        f"longest insert {app.longest()}",
+    )
 
-        # 3. a day for every tenant: plain SQL first (then dropped), partman on the same catalog
-        with Inserts(dsn, ids, today) as app:
-            plain, trips = _plain(dsn, _create_statements(dsn, today, tomorrow))
-        row(
-            "a day for every tenant",
-            f"plain SQL PARTITION OF, {PLAIN_BATCH}/txn",
-            plain,
-            trips,
-            plain,
-            "longest insert " + app.longest(),
-        )
-        _plain(dsn, _drop_statements(dsn, tomorrow), 1)
-        clock.advance(b.DAY)
-        with Inserts(dsn, ids, today) as app:
-            b.Trips.n = 0
-            seconds, report = b.timed(manager.maintain)
-            trips = b.Trips.n
-        assert report.ok and len(report.created) == tenants, report
-        row(
-            "a day for every tenant",
-            "partman maintain()",
-            seconds,
-            trips,
-            plain,
-            f"longest insert {app.longest()}",
-        )
-
-        # 4. retention of yesterday for every tenant, each contestant on a copy
-        manager.add_managed_table(table(retention="1 hour"))
-        pool.close()
-        variants: list[tuple[str, Any]] = [
+    # 4. retention of yesterday for every tenant, each contestant on a copy
+    manager.add_managed_table(table(retention="1 hour"))
+    pool.close()
+    variants: list[tuple[str, Any]] = [
+        (
+            f"plain SQL DROP TABLE a, b, ... {PLAIN_BATCH}/txn",
+            lambda d: _plain(d, _drop_statements(d, today), 1),
+        ),
+        ("partman, detach_concurrently = false", False),
+    ]
+    if tenants <= concurrent_max:
+        variants += [
             (
-                f"plain SQL DROP TABLE a, b, ... {PLAIN_BATCH}/txn",
-                lambda d: _plain(d, _drop_statements(d, today), 1),
-            ),
-            ("partman, detach_concurrently = false", False),
-        ]
-        if tenants <= concurrent_max:
-            variants += [
-                (
-                    "plain SQL DETACH CONCURRENTLY each + DROP",
-                    lambda d: (lambda a, c: (a[0] + c[0], a[1] + c[1]))(
-                        _plain(d, _detach_statements(d, today), 1),
-                        _plain(d, _drop_statements(d, today), 1),
-                    ),
+                "plain SQL DETACH CONCURRENTLY each + DROP",
+                lambda d: (lambda a, c: (a[0] + c[0], a[1] + c[1]))(
+                    _plain(d, _detach_statements(d, today), 1),
+                    _plain(d, _drop_statements(d, today), 1),
                 ),
-                ("partman (default: DETACH CONCURRENTLY + DROP)", True),
-            ]
-        fastest: float | None = None
-        for who, how in variants:
-            copy = _copy(srv, name, f"{name}_retention")
-            try:
-                with Inserts(copy, ids, tomorrow) as app:
-                    if callable(how):
-                        seconds, trips = how(copy)
-                    else:
-                        counted = b.counting_pool(copy)
-                        try:
-                            m = b.quiet_manager(
-                                counted, clock, batch_size=256, detach_concurrently=how
-                            )
-                            b.Trips.n = 0
-                            seconds, report = b.timed(m.maintain)
-                            trips = b.Trips.n
-                        finally:
-                            counted.close()
-                        assert report.ok and len(report.dropped) == tenants, report
-                fastest = seconds if fastest is None else fastest
-                row(
-                    "retention: a day for every tenant",
-                    who,
-                    seconds,
-                    trips,
-                    fastest,
-                    "longest insert " + app.longest(),
-                )
-            finally:
-                b.drop_database(srv, f"{name}_retention")
-
-        # 5. the service's reads
-        for per_tenant in (False, True):
-            options = ServiceOptions(
-                port=0, scheduler=False, log_level="warning", metrics_per_tenant=per_tenant
+            ),
+            ("partman (default: DETACH CONCURRENTLY + DROP)", True),
+        ]
+    fastest: float | None = None
+    for who, how in variants:
+        copy = _copy(srv, name, f"{name}_retention")
+        try:
+            with Inserts(copy, ids, tomorrow) as app:
+                if callable(how):
+                    seconds, trips = how(copy)
+                else:
+                    counted = b.counting_pool(copy)
+                    try:
+                        m = b.quiet_manager(counted, clock, batch_size=256, detach_concurrently=how)
+                        b.Trips.n = 0
+                        seconds, report = b.timed(m.maintain)
+                        trips = b.Trips.n
+                    finally:
+                        counted.close()
+                    assert report.ok and len(report.dropped) == tenants, report
+            fastest = seconds if fastest is None else fastest
+            row(
+                "retention: a day for every tenant",
+                who,
+                seconds,
+                trips,
+                fastest,
+                "longest insert " + app.longest(),
             )
-            with Service(dsn, options=options, clock=clock) as service:
-                server = service.start_server(timeout=120)
-                try:
-                    with httpx.Client(base_url=server.url, timeout=600) as client:
-                        gets = [("/metrics", "metrics_per_tenant = " + str(per_tenant).lower())]
-                        tenants_path = f"/api/tables/{QUALIFIED}/tenants"
-                        if not per_tenant:
-                            gets += [
-                                ("/api/tables", ""),
-                                (tenants_path, "all"),
-                                (tenants_path + "?limit=50&offset=500", "a page of 50"),
-                                (tenants_path + "?order=runway&limit=50", "50 shortest runways"),
-                                (f"/api/partitions?table={QUALIFIED}", "the UI's timeline data"),
-                                ("/api/plan", ""),
-                            ]
-                        for path, what in gets:
-                            seconds, size, text = _get(client, path)
-                            extra = f"{size / 1024:,.0f} KiB"
-                            if path == "/metrics":
-                                extra += f", {_series(text):,} series"
-                            row(f"GET {path.split('?')[0]}", what, seconds, "-", None, extra)
-                    if not per_tenant:
-                        drawn, searched = _ui(server.url, ids[len(ids) // 2 + 1])
-                        row(
-                            "web UI (chromium)",
-                            "first page of tenants drawn",
-                            drawn,
-                            "-",
-                            None,
-                            "from page.goto to the first tenant row",
-                        )
-                        row(
-                            "web UI (chromium)",
-                            "search finds one tenant",
-                            searched,
-                            "-",
-                            None,
-                            "typing an id until only its row is drawn",
-                        )
-                finally:
-                    server.stop()
+        finally:
+            b.drop_database(srv, f"{name}_retention")
 
-        # 6. the CLI from cron: `partman apply --yes` with tenants_query, every tenant to register
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("DELETE FROM partman_meta.tenants")
-        cli, hwm = _cli_apply(dsn, tenants, shape, clock.now())
-        assert _registered(dsn) == tenants
-        row(
-            "registration from partman.toml",
-            "partman apply --yes (tenants_query)",
-            cli,
-            "-",
-            None,
-            f"a process: register {tenants:,} + a pass; VmHWM {hwm / 1024:.0f} MiB",
+
+def _noop(dsn: str, manager: partman.Manager, row: Any) -> None:
+    """A pass with nothing to do (median of 5), beside the bare catalog query."""
+    times = []
+    for _ in range(5):
+        b.Trips.n = 0
+        t, report = b.timed(manager.maintain)
+        times.append(t)
+        assert report.ok and not report.results, report
+    trips = b.Trips.n
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        bare, _ = b.median_of(lambda: b.bare_catalog_query(conn, [QUALIFIED]), 5)
+    tracemalloc.start()
+    manager.maintain()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    row(
+        "pass with nothing to do",
+        "partman maintain() (median of 5)",
+        statistics.median(times),
+        trips,
+        bare,
+        f"tracemalloc peak {peak / 2**20:.1f} MiB",
+    )
+    row("pass with nothing to do", "bare catalog query (top level)", bare, 1, bare, "")
+
+
+def _reads(dsn: str, clock: partman.SimulatedClock, ids: list[str], row: Any) -> None:
+    """5. the service's reads: each GET computed (wall) and shared (notes), the web UI."""
+    for per_tenant in (False, True):
+        options = ServiceOptions(
+            port=0, scheduler=False, log_level="warning", metrics_per_tenant=per_tenant
         )
-    finally:
-        pool.close()
-        b.drop_database(srv, name)
-        gc.collect()
+        with Service(dsn, options=options, clock=clock) as service:
+            server = service.start_server(timeout=120)
+            try:
+                with httpx.Client(base_url=server.url, timeout=600) as client:
+                    gets = [("/metrics", "metrics_per_tenant = " + str(per_tenant).lower())]
+                    tenants_path = f"/api/tables/{QUALIFIED}/tenants"
+                    if not per_tenant:
+                        gets += [
+                            ("/api/tables", ""),
+                            (tenants_path, "all"),
+                            (tenants_path + "?limit=50&offset=500", "a page of 50"),
+                            (tenants_path + "?order=runway&limit=50", "50 shortest runways"),
+                            (f"/api/partitions?table={QUALIFIED}", "one table, every tenant"),
+                            (
+                                f"/api/partitions?table={QUALIFIED}&limit=40&offset=0",
+                                "a page of 40 tenants (the UI's)",
+                            ),
+                            ("/api/plan", ""),
+                        ]
+                    for path, what in gets:
+                        seconds, shared, size, text = _get(client, path, service)
+                        extra = f"{size / 1024:,.0f} KiB"
+                        if path == "/metrics":
+                            extra += f", {_series(text):,} series"
+                        extra += f"; shared {b.secs(shared)}"
+                        row(f"GET {path.split('?')[0]}", what, seconds, "-", None, extra)
+                if not per_tenant:
+                    drawn, searched = _ui(server.url, ids[len(ids) // 2 + 1])
+                    row(
+                        "web UI (chromium)",
+                        "first page of tenants drawn",
+                        drawn,
+                        "-",
+                        None,
+                        "from page.goto to the first tenant row",
+                    )
+                    row(
+                        "web UI (chromium)",
+                        "search finds one tenant",
+                        searched,
+                        "-",
+                        None,
+                        "typing an id until only its row is drawn",
+                    )
+            finally:
+                server.stop()
+
+
+def _cron(dsn: str, tenants: int, shape: str, clock: partman.SimulatedClock, row: Any) -> None:
+    """6. the CLI from cron: `partman apply --yes` with tenants_query, every tenant to
+    register."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM partman_meta.tenants")
+    cli, hwm = _cli_apply(dsn, tenants, shape, clock.now())
+    assert _registered(dsn) == tenants
+    row(
+        "registration from partman.toml",
+        "partman apply --yes (tenants_query)",
+        cli,
+        "-",
+        None,
+        f"a process: register {tenants:,} + a pass; VmHWM {hwm / 1024:.0f} MiB",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -546,6 +616,17 @@ def main(argv: list[str] | None = None) -> int:
         help="DETACH CONCURRENTLY retention only up to this many tenants",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="registration, the first pass and the service's reads only (steps 1, 2 and 5)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep each database, and start from one a --keep run left (with PARTMAN_BENCH_DSN: "
+        "a server that outlives the run; the reads of two partman versions on one catalog)",
+    )
     args = parser.parse_args(argv)
     counts = [50] if args.quick else [int(x) for x in args.tenants.split(",")]
     shapes = args.shapes.split(",")
@@ -564,7 +645,15 @@ def main(argv: list[str] | None = None) -> int:
                 b.progress(f"T={tenants:,} {shape}")
                 t0 = time.perf_counter()
                 try:
-                    run(srv, tenants, shape, args.concurrent_max, rows)
+                    run(
+                        srv,
+                        tenants,
+                        shape,
+                        args.concurrent_max,
+                        rows,
+                        reads_only=args.reads_only,
+                        keep=args.keep,
+                    )
                 except Exception as error:  # the rows so far are printed, the reason under them
                     notes.append(f"T={tenants:,} {shape} stopped: {type(error).__name__}: {error}")
                     b.progress(notes[-1])
