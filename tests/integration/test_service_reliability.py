@@ -49,6 +49,9 @@ LEASE = 2.0
 INTERVAL = 0.5
 CUT = float(os.environ.get("PARTMAN_TEST_CUT_SECONDS", 4 * LEASE))
 """How long the network cut lasts (the issue's minute: PARTMAN_TEST_CUT_SECONDS=60)."""
+MINUTE_CUT = float(os.environ.get("PARTMAN_TEST_CUT_SECONDS", 60.0))
+"""The one service's cut on PostgreSQL 18: the issue's whole minute, once in every run (the
+other runs cut for 4 leases: past the lease, a longer cut takes the same path)."""
 DDL_MARK = "partman-test-ddl"
 
 
@@ -593,8 +596,9 @@ def test_a_server_restart_mid_pass_is_reported_and_ridden_out_with_every_operati
 
 
 def test_a_network_cut_mid_pass_is_reported_and_ridden_out_with_every_operation_once(
-    own_dsn: str,
+    pg_server: Server, own_dsn: str
 ) -> None:
+    length = MINUTE_CUT if pg_server.label in ("pg18", "external") else CUT
     _register(own_dsn, "project-1")
     proxy = Proxy(own_dsn)
     cut: list[float] = []
@@ -627,7 +631,7 @@ def test_a_network_cut_mid_pass_is_reported_and_ridden_out_with_every_operation_
         metrics = client.get("/metrics").text
         assert "partman_database_reachable 0.0" in metrics
         assert "partman_leader 0.0" in metrics
-        time.sleep(max(0.0, cut[0] + CUT - time.monotonic()))
+        time.sleep(max(0.0, cut[0] + length - time.monotonic()))
         proxy.restore()
         _wait("the second tenant's partitions", lambda: _partitions(own_dsn) == 22)
         _wait(
