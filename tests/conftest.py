@@ -106,10 +106,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+LONG_FIRST = (
+    "test_service_reliability.py",
+    "test_service_security.py",
+    "test_fleet_service.py",
+    "test_fleet_ui.py",
+)
+"""Files whose tests mostly wait (a minute-long network cut, replicas handing over): run
+first, so that the workers fill the waits with short tests instead of ending on them."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if DB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.nodeid.split("::")[0].rsplit("/", 1)[-1] not in LONG_FIRST)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
