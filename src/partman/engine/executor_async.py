@@ -8,6 +8,9 @@
   records and audit rows, so a crash leaves each step wholly done or wholly undone.
 - A transaction that cannot get its locks in time is retried with jittered backoff and then
   skipped with the reason: partman never queues in front of the application.
+- The LIST shape's tenants (each one's partition a parent of its own) go many to a
+  transaction, each tenant in a subtransaction of its own: a round trip per batch, not per
+  tenant; a tenant that fails there goes on alone, as above (`_apply_tenants`).
 - Rows waiting in a DEFAULT partition are moved into a new partition (DELETE ... RETURNING
   into INSERT, one statement per batch) before it is attached: never lost, never doubled.
 - Retention detaches with `DETACH PARTITION ... CONCURRENTLY` where PostgreSQL allows it,
