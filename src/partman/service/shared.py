@@ -30,7 +30,10 @@ import psycopg
 from psycopg import sql
 
 from ..decide.coverage import Inventory
+from ..engine import lookups
 from ..engine.manager import Manager
+from ..engine.world import default_rows
+from ..model import snapshot
 from ..model.operations import Plan
 
 T = TypeVar("T")
@@ -157,6 +160,22 @@ def only(
         [r for r in found.partitions if keep(r.table, r.tenant)],
         [c for c in found.coverage if keep(c.table, c.tenant)],
     )
+
+
+def default_partition_rows(
+    conn: psycopg.Connection[Any], found: Inventory, records: list[snapshot.TableRecord]
+) -> dict[str, int]:
+    """`lookups.default_partition_rows`, with the default partitions taken from the shared
+    inventory instead of a catalog read of its own (a second at 10,000 LIST tenants)."""
+    wanted = {r.qualified_name for r in records}
+    defaults: dict[str, tuple[str, str]] = {}
+    for p in found.partitions:
+        if p.is_default and p.table in wanted:
+            if p.partition.count(".") != 1:  # a dot in a name: the catalog says which
+                return lookups.default_partition_rows(conn, records)
+            schema, name = p.partition.split(".")
+            defaults[p.table] = (schema, name)
+    return default_rows(conn, defaults)
 
 
 def fingerprint_query(metadata_schema: str) -> sql.Composed:

@@ -7,8 +7,7 @@ from starlette.exceptions import HTTPException
 
 from ...db import reads
 from ...decide.coverage import Coverage, Inventory
-from ...engine import lookups
-from ..shared import only
+from ..shared import default_partition_rows, only
 from .access import Access
 from .host import Host
 from .models import ArchiveOut, CoverageRowOut, PartitionOut, PartitionsOut
@@ -60,17 +59,18 @@ def router(host: Host, access: Access) -> APIRouter:
                 422, "limit, offset, search and order page one table's tenants: add table="
             )
         host.ensure_metadata()
+        shared = host.inventory()
         with host.connection() as conn:
             records = reads.tables(conn, meta)
             if table is not None:
                 records = [r for r in records if r.qualified_name == table]
                 if not records:
                     reads.table(conn, meta, table)  # raises NotRegisteredError
-            defaults = lookups.default_partition_rows(conn, records)
+            defaults = default_partition_rows(conn, shared, records)
             registered = (
                 [t.tenant_id for t in reads.tenants(conn, meta, records[0].id)] if paged else []
             )
-        everything = only(host.inventory(), table)
+        everything = only(shared, table)
         wanted: list[str | None] | None = None if tenant is None else list(tenant)
         if paged:
             assert table is not None

@@ -9,7 +9,7 @@ from ...db import reads
 from ...decide.coverage import Coverage
 from ...engine import lookups
 from ...model import snapshot
-from ..shared import only
+from ..shared import default_partition_rows, only
 from .access import Access
 from .host import Host
 from .models import TableOut, retention_out
@@ -25,12 +25,12 @@ def router(host: Host, access: Access) -> APIRouter:
         """Every managed table with its policy, tenant and partition counts, shortest runway
         and rows waiting in its default partition."""
         host.ensure_metadata()
+        found = host.inventory()
         with host.connection() as conn:
             records = reads.tables(conn, meta)
             counts = reads.tenant_counts(conn, meta)
-            defaults = lookups.default_partition_rows(conn, records)
+            defaults = default_partition_rows(conn, found, records)
             strays = stray_tenants(conn, records, defaults)
-        found = host.inventory()
         return [
             table_out(r, counts, defaults, found.coverage, found.partitions, strays)
             for r in records
@@ -39,12 +39,12 @@ def router(host: Host, access: Access) -> APIRouter:
     @api.get("/api/tables/{table}")
     def get_table(table: TableName) -> TableOut:
         host.ensure_metadata()
+        found = only(host.inventory(), table)
         with host.connection() as conn:
             record = reads.table(conn, meta, table)
             counts = reads.tenant_counts(conn, meta)
-            defaults = lookups.default_partition_rows(conn, [record])
+            defaults = default_partition_rows(conn, found, [record])
             strays = stray_tenants(conn, [record], defaults)
-        found = only(host.inventory(), table)
         return table_out(record, counts, defaults, found.coverage, found.partitions, strays)
 
     return api
