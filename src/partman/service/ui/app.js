@@ -843,9 +843,15 @@ async function refresh() {
   try {
     await refreshFleet();
     // The plan is the slow read (thousands of operations with many tenants): on the first
-    // load the tables are drawn without it and drawn again when it arrives.
-    const planned = api("/api/plan");
-    planned.catch(() => {});
+    // load the tables are drawn without it and drawn again when it arrives. It is asked for
+    // once the tables are: computed beside the inventory, it would slow the first draw down
+    // (the server computes both in Python, one at a time).
+    let planned = null;
+    const plan = () => {
+      if (planned === null) { planned = api("/api/plan"); planned.catch(() => {}); }
+      return planned;
+    };
+    if (document.body.dataset.loaded === "true") plan();
     const [status, tables, runs, failed, skipped] = await Promise.all([
       api("/api/status"),
       api("/api/tables"),
@@ -858,16 +864,17 @@ async function refresh() {
     state.tables = tables;
     const parts = pagesShown(tables);
     if (document.body.dataset.loaded !== "true") {
+      plan();
       showStatus(status);
       showTables(tables, parts, EMPTY_PLAN);
     }
-    const plan = await planned;
-    state.plan = plan;
+    const pending = await plan();
+    state.plan = pending;
     showStatus(status);
-    showPlan(plan);
-    showTables(tables, parts, plan);
+    showPlan(pending);
+    showTables(tables, parts, pending);
     showRuns(runs);
-    showErrors(status, failed, skipped, plan);
+    showErrors(status, failed, skipped, pending);
     showBanner(null);
     document.body.dataset.loaded = "true";
   } catch (error) {
