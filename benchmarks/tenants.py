@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/tenants.py [--tenants 1000,10000] [--shapes range,list]
                                            [--range-max 1000] [--concurrent-max 1000] [--quick]
+                                           [--reads-only] [--keep]
 
 One table, convoy.events (the seed's columns, primary key (id, created_at, project_id)), in
 two shapes: RANGE (project_id, created_at), every tenant's days side by side under the parent,
@@ -38,6 +39,13 @@ The RANGE shape runs up to `--range-max` tenants: PostgreSQL's cost of adding a 
 with the partitions its parent already has (README: sizes), so a day for 10,000 tenants side by
 side under one parent costs PostgreSQL itself tens of minutes, for plain SQL as for partman.
 Round trips are counted as in the other benchmarks (benchlib.CountingConnection).
+
+`--reads-only` runs steps 1, 2 and 5 only; `--keep` keeps the database and, on a server that
+outlives the run (PARTMAN_BENCH_DSN), starts the next `--keep` run from it (its pass with
+nothing to do, then the reads): the reads of two partman versions on one catalog, the older one
+with `PYTHONPATH=<its checkout>/src`. Each GET of step 5 is timed first after the shared reads
+were let go (it computes the inventory or the plan: "wall") and then as the median of 3 more
+(they share it: "shared" in the notes).
 """
 
 from __future__ import annotations
