@@ -66,9 +66,14 @@ from ..model.text import first_line, iso
 from . import export
 from .hooks import HOOK_DECISIONS, PreDropHook, Sleep, StepHook
 
-_TENANT_BATCH = 200
+_TENANT_BATCH = 60
 """Tenants a transaction of the LIST shape's batched work at most (`_apply_tenants`): the
-per-transaction cost (a commit, a look for lock holders, an ANALYZE) is paid per batch."""
+per-transaction cost (a commit, a look for lock holders) is paid per batch. Each tenant is a
+subtransaction that writes; past 64 of them a backend's subtransaction cache overflows and
+every other session's snapshot must then read pg_subtrans while the batch runs (a slowdown
+the application would feel), so a batch stays under that."""
+_ANALYZE_BATCH = 200
+"""Parents one `ANALYZE (SKIP_LOCKED)` statement names (each gets its own transaction)."""
 _BATCH_PARTITIONS = 400
 """Partitions a batched transaction makes at most: each holds several locks until the commit,
 and the server's lock table is finite (`max_locks_per_transaction`)."""
@@ -556,7 +561,7 @@ class Executor:
     def _analyze_many(
         self, conn: psycopg.Connection[Any], parents: list[sql.Identifier]
     ) -> None:
-        """`ANALYZE (SKIP_LOCKED) ONLY a, ONLY b, ...`, `_TENANT_BATCH` parents a statement,
+        """`ANALYZE (SKIP_LOCKED) ONLY a, ONLY b, ...`, `_ANALYZE_BATCH` parents a statement,
         sent alone so that the server analyzes each parent in a transaction of its own (its
         sample locks every partition under it: one transaction for all of them would pile up
         their locks). A parent whose lock is not free at once is skipped (the server logs it);
@@ -566,8 +571,8 @@ class Executor:
             ddl.session_budget(self.config.lock_timeout, self.config.statement_timeout)
         )
         try:
-            for i in range(0, len(parents), _TENANT_BATCH):
-                chunk = parents[i : i + _TENANT_BATCH]
+            for i in range(0, len(parents), _ANALYZE_BATCH):
+                chunk = parents[i : i + _ANALYZE_BATCH]
                 statement = sql.SQL("ANALYZE (SKIP_LOCKED) {}").format(
                     sql.SQL(", ").join(sql.SQL("ONLY {}").format(p) for p in chunk)
                 )
