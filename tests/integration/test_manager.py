@@ -328,7 +328,10 @@ def test_a_lock_held_by_the_application_makes_the_pass_skip_within_the_budget(
         thread.join()
         assert elapsed < dt.timedelta(seconds=1.5)
         assert len(report.skipped) == 2
-        assert "lock not available" in (report.skipped[0].error or "")
+        # its lock request timed out, then (a retry, or a batch's tenant going on by itself)
+        # the look for holders found the statement old enough to name it
+        reason = report.skipped[0].error or ""
+        assert "lock not available" in reason or "SELECT pg_sleep(2)" in reason, reason
         assert len(report.created) == 2  # the other table went on
         assert len(m.maintain().created) == 2  # the next pass finishes the job
 
