@@ -284,12 +284,15 @@ class Scheduler(Keeper):
         if not self._in_pass:
             self.metrics.pass_errors.inc()
         fenced = is_fenced(error)
+        # a pass that began as leader and ends without it failed for its leadership (the
+        # heartbeat saw it first): said so, not as the error the lost connection gave the pass
+        lost = self._in_pass and self.options.leader_election and not self._leader
         with self._lock:
             self._last_error = {
                 "message": first_line(error, with_type=True),
                 "at": iso(_utcnow()),
                 "kind": "leadership"
-                if fenced
+                if fenced or lost
                 else ("database" if is_connection_error(error) else "error"),
             }
         self.metrics.consecutive_failures.set(self.failures)
@@ -297,8 +300,8 @@ class Scheduler(Keeper):
             with self._conn_lock:
                 self._lose(f"fenced: {first_line(error)}")
         elif is_connection_error(error):
+            self._check_connection()  # leadership first: never "unreachable and leading"
             self._unreachable(error)
-            self._check_connection()
         super().failed(error, delay)
         self._scheduled("backing off", delay)
 
@@ -336,8 +339,8 @@ class Scheduler(Keeper):
             try:
                 return any(True for _ in conn.notifies(timeout=step, stop_after=1))
             except psycopg.Error as error:
-                self._unreachable(error)
                 self._lose(f"leadership connection lost: {first_line(error, with_type=True)}")
+                self._unreachable(error)
                 return False
 
     # -- leadership --------------------------------------------------------------------------
@@ -382,9 +385,9 @@ class Scheduler(Keeper):
                     self._leader_pid = conn.info.backend_pid
                     self._set_leader(True)
             except psycopg.Error as error:
+                self._lose(f"leadership connection lost: {first_line(error, with_type=True)}")
                 if is_connection_error(error):
                     self._unreachable(error)
-                self._lose(f"leadership connection lost: {first_line(error, with_type=True)}")
                 raise
         return self._leader
 
@@ -472,8 +475,8 @@ class Scheduler(Keeper):
             try:
                 self._ask(conn, "SELECT 1")
             except psycopg.Error as error:
-                self._unreachable(error)
                 self._lose(f"leadership connection lost: {first_line(error, with_type=True)}")
+                self._unreachable(error)
 
     def _heartbeat(self) -> None:
         """While leading: a round trip on the leadership connection every fifth of the lease
@@ -486,11 +489,11 @@ class Scheduler(Keeper):
                 try:
                     self._ask(conn, "SELECT 1")
                 except psycopg.Error as error:
-                    self._unreachable(error)
                     self._lose(
                         f"no answer on the leadership connection within {self.answer_within:g}s "
                         f"({first_line(error, with_type=True)})"
                     )
+                    self._unreachable(error)
 
     def _stop_heartbeat(self) -> None:
         self._beat_stop.set()
