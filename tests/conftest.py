@@ -17,7 +17,6 @@ started makes the tests that need it fail (error); nothing is ever skipped.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -115,13 +114,6 @@ LONG_FIRST = (
 )
 """Files whose tests mostly wait (a minute-long network cut, replicas handing over): run
 first, so that the workers fill the waits with short tests instead of ending on them."""
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: half again as many workers as cores. Many tests mostly wait (a leader's
-    lease, a minute-long network cut, subprocesses starting), and a worker waiting leaves its
-    core to the others."""
-    return max(2, (os.cpu_count() or 1) * 3 // 2)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
