@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
+
+pytestmark = pytest.mark.one_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "alembic_project"
 TIMEOUT = 180

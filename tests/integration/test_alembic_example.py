@@ -32,6 +32,8 @@ from partman.engine import registration, store
 
 from seed import SEED_TABLES, catalog_fingerprint, days_covered
 
+pytestmark = pytest.mark.one_server
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "alembic_project"
 PROJECTS = ("project-acme", "project-globex", "o'reilly-media")  # seeded by 0001
 PREMAKE = 10

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from test_alembic_convert import Writer as ConvertWriter
 from test_alembic_convert import alembic, project, relkind
 from test_alembic_example import maintain
+
+pytestmark = pytest.mark.one_server
 
 FILL_EVENTS = """
 op.execute(

@@ -16,6 +16,9 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
+
+pytestmark = pytest.mark.one_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "async_service"
 TABLES = ("events", "event_deliveries", "delivery_attempts")

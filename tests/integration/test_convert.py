@@ -33,6 +33,10 @@ from partman import Config, Converter, Table
 from partman.model.convert import State, Step
 
 BUDGET = dt.timedelta(milliseconds=300)
+LOCK_WAIT_MS = int(BUDGET.total_seconds() * 1000)
+"""The longest an application write may wait for a lock partman holds or queues for."""
+STALL = 3.0
+"""Wall seconds no write may take, lock or not (a busy 2-core machine included)."""
 CONFIG = Config(lock_timeout=BUDGET, retry_backoff=dt.timedelta(milliseconds=50), max_retries=10)
 NOW = dt.datetime.now(dt.UTC)
 _IDS = itertools.count(10_000_000)  # new keys, never twice in one test process
@@ -159,6 +163,11 @@ class Writers:
     def _run(self, n: int) -> None:
         rng = random.Random(n)
         conn = psycopg.connect(self.dsn, autocommit=True)
+        # The server times what the application waits for partman's locks: a write queued
+        # longer than the budget fails with LockNotAvailable and lands in `errors`. Wall time
+        # (`longest`) also counts a busy machine's CPU and this process's GIL, so it is only
+        # checked against a gross stall.
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{LOCK_WAIT_MS}ms")))
         try:
             while not self.stop.is_set():
                 started = time.perf_counter()
@@ -266,7 +275,7 @@ def test_convert_under_load_rollback_and_finish(dsn: str, shape: Shape) -> None:
     assert writers.errors == []
     assert writers.ops > 100
     print(f"{shape.name}: {writers.ops} writes, longest {writers.longest * 1000:.0f} ms")
-    assert writers.longest < BUDGET.total_seconds()  # no write waited longer than the budget
+    assert writers.longest < STALL  # no write waited on a lock longer than the budget: errors
     with psycopg.connect(dsn) as conn:
         kind = conn.execute("SELECT relkind::text FROM pg_class WHERE relname = 't'").fetchone()
     assert kind == ("r",)  # rolled back: the original table, with every write made meanwhile
@@ -279,7 +288,7 @@ def test_convert_under_load_rollback_and_finish(dsn: str, shape: Shape) -> None:
         writers.finish()
     assert writers.errors == []
     print(f"{shape.name} again: {writers.ops} writes, longest {writers.longest * 1000:.0f} ms")
-    assert writers.longest < BUDGET.total_seconds()
+    assert writers.longest < STALL
     same(dsn, shape)
     with psycopg.connect(dsn) as conn:
         kind = conn.execute("SELECT relkind::text FROM pg_class WHERE relname = 't'").fetchone()
@@ -411,7 +420,7 @@ def test_sigkill_at_every_step_resumes(dsn: str, point: str) -> None:
     finally:
         writers.finish()
     assert writers.errors == []
-    assert writers.longest < BUDGET.total_seconds()
+    assert writers.longest < STALL
     assert report.state is State.SWAP
     same(dsn, shape)
     assert os.getpid()  # the test process itself was never the one killed

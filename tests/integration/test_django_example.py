@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from seed import SEED_TABLES, catalog_fingerprint, create_seed_schema, days_covered, partitions
+
+pytestmark = pytest.mark.one_server
 
 Conn = psycopg.Connection[Any]
 PROJECT = Path(__file__).resolve().parents[2] / "examples" / "django_project"

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from seed import SEED_TABLES, catalog_fingerprint, days_covered
+
+pytestmark = pytest.mark.one_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "convoy.py"
 # The three projects the example starts with, and the one it signs up after its first tick.

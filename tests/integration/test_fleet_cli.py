@@ -20,6 +20,8 @@ from psycopg import sql
 
 from pgserver import Server
 
+pytestmark = pytest.mark.one_server
+
 TIMEOUT = 120
 TABLES = """\
 CREATE TABLE public.events (id bigint, created_at timestamptz NOT NULL)

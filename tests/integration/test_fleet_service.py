@@ -28,6 +28,8 @@ from partman.service import Fleet, Member, ServiceOptions
 
 from pgserver import Server
 
+pytestmark = pytest.mark.one_server
+
 TIMEOUT = 60.0
 EVENTS = (
     "CREATE TABLE public.{} (id bigint, created_at timestamptz NOT NULL) "

@@ -16,6 +16,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 import partman
 from partman.service import Fleet, Member, ServiceOptions
 
+pytestmark = pytest.mark.one_server
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 

@@ -21,6 +21,8 @@ from partman.service.metrics import RUNWAY_BUCKETS
 
 from seed import NOW, create_seed_schema, seed_table
 
+pytestmark = pytest.mark.one_server
+
 Conn = psycopg.Connection[Any]
 TENANTS = 2000
 DAY = dt.timedelta(days=1)

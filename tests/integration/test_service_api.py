@@ -28,6 +28,8 @@ from seed import (
     seed_table,
 )
 
+pytestmark = pytest.mark.one_server
+
 Conn = psycopg.Connection[Any]
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_service_api import AUTH, make_service, serve  # noqa: F401 (fixtures)
 
 import partman
 
 from seed import NOW
+
+pytestmark = pytest.mark.one_server
 
 Conn = psycopg.Connection[Any]
 DAY = dt.timedelta(days=1)

@@ -24,6 +24,8 @@ from partman.service import Service, ServiceOptions
 
 from seed import create_seed_schema, seed_table
 
+pytestmark = pytest.mark.one_server
+
 Conn = psycopg.Connection[Any]
 INTERVAL = 0.5
 TOKEN = "failover-token"

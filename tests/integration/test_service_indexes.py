@@ -8,7 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from test_service_api import AUTH, _seed, make_service, serve  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.one_server
 
 Conn = psycopg.Connection[Any]
 

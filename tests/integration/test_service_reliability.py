@@ -44,6 +44,8 @@ from partman.settings import parse
 from pgserver import Server, start_debian, start_embedded
 from seed import create_seed_schema, seed_table
 
+pytestmark = pytest.mark.one_server
+
 Conn = psycopg.Connection[Any]
 LEASE = 2.0
 INTERVAL = 0.5

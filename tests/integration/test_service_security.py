@@ -36,6 +36,8 @@ from partman.service import ServerThread, Service, ServiceOptions
 
 from seed import NOW, catalog_fingerprint, create_seed_schema, seed_table
 
+pytestmark = pytest.mark.one_server
+
 Conn = psycopg.Connection[Any]
 WRITE = "write-tok-Qv7mZ2"
 READ = "read-tok-Lp4xW9"

@@ -25,6 +25,8 @@ from partman.service import Service, ServiceOptions
 
 from seed import NOW, create_seed_schema, seed_table
 
+pytestmark = pytest.mark.one_server
+
 Conn = psycopg.Connection[Any]
 CHROMIUM_ARGS = [
     "--headless",

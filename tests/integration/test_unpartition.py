@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
-from test_convert import Crash, Writers, crash_at, rows, write_some
+from test_convert import STALL, Crash, Writers, crash_at, rows, write_some
 from test_convert import cli as convert_cli
 from test_convert import set_up as convert_set_up
 
@@ -252,7 +252,7 @@ def test_under_load_then_rollback_carries_back_and_finish_drops(dsn: str, shape:
     assert writers.errors == []
     assert writers.ops > 100
     print(f"{shape.id}: {writers.ops} writes, longest {writers.longest * 1000:.0f} ms")
-    assert writers.longest < BUDGET.total_seconds()  # no write waited longer than the budget
+    assert writers.longest < STALL  # no write waited on a lock longer than the budget: errors
     assert kind(dsn) == "p"  # rolled back: the partitioned table, with every write made since
     assert "t" in managed(dsn)  # and managed by partman again, its policy as it was
     same(dsn, shape)
@@ -266,7 +266,7 @@ def test_under_load_then_rollback_carries_back_and_finish_drops(dsn: str, shape:
     finally:
         writers.finish()
     assert writers.errors == []
-    assert writers.longest < BUDGET.total_seconds()
+    assert writers.longest < STALL
     assert report.steps_run == [Step.VERIFY, Step.SWAP]
     same(dsn, shape)
     done = converter(dsn).finish("public", "t")
@@ -347,7 +347,7 @@ def test_sigkill_at_every_step_resumes(dsn: str, point: str) -> None:
     finally:
         writers.finish()
     assert writers.errors == []
-    assert writers.longest < BUDGET.total_seconds()
+    assert writers.longest < STALL
     assert report.state is State.SWAP
     same(dsn, shape)
     assert fk_target(dsn) == ("t", True)

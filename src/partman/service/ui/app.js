@@ -903,6 +903,9 @@ async function loadPage(table, worst) {
     view.page * PAGE_SIZE + (view.query ? "&search=" + encodeURIComponent(view.query) : "");
   const shortest = worst && table.tenant_column !== null
     ? api("/api/tables/" + name + "/tenants?order=runway&limit=5") : null;
+  // awaited below, after the page: if the page's read fails first, this one's failure is
+  // not left unhandled (the refresh shows the page's error)
+  if (shortest !== null) shortest.catch(() => {});
   let page = await apiPage(path());
   const pages = Math.max(1, Math.ceil((page.total || 0) / PAGE_SIZE));
   if (view.page > pages - 1) {  // fewer rows than when this page was chosen: the last one
