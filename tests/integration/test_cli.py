@@ -23,6 +23,8 @@ from psycopg import sql
 
 from seed import SEED_TABLES, catalog_fingerprint, create_seed_schema, days_covered
 
+pytestmark = pytest.mark.one_server
+
 Conn = psycopg.Connection[Any]
 TIMEOUT = 120
 DAY = dt.timedelta(days=1)

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from test_cli import as_json, ok, run, write
+
+pytestmark = pytest.mark.one_server
 
 Conn = psycopg.Connection[Any]
 

@@ -2675,7 +2675,8 @@ async def _carry(
     for (pub,) in await cur.fetchall():
         out.notices.append(
             f"publication {pub} publishes {source.qualified} but will not publish the new "
-            f"table: after the swap, ALTER PUBLICATION {pub} ADD TABLE {source.qualified} "
+            f"table: after the swap, ALTER PUBLICATION {sql.Identifier(pub).as_string(None)} "
+            f"ADD TABLE {source.quoted} "
             "(with publish_via_partition_root = true) and resynchronize the subscriber"
         )
     return out

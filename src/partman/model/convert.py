@@ -13,6 +13,8 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from psycopg import sql
+
 from ..errors import ConfigError, IndexDefinitionError, NotPartitionedError
 from .config import MAX_IDENTIFIER_BYTES
 from .naming import short_hash
@@ -174,6 +176,11 @@ class SourceTable:
     @property
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    @property
+    def quoted(self) -> str:
+        """The name as SQL a message suggests running (quoted where it needs to be)."""
+        return sql.Identifier(self.schema, self.name).as_string(None)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

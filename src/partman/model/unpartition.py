@@ -13,6 +13,8 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from psycopg import sql
+
 from ..errors import CatalogError, NotPartitionedError
 from .convert import SourceTable, TwinIndex, twin_indexes
 
@@ -51,11 +53,11 @@ def keyset_key(source: SourceTable, partition_key: Sequence[str]) -> tuple[str, 
             and all(c in not_null for c in columns)
         ):
             return columns
-    key = ", ".join(partition_key)
+    key = ", ".join(sql.Identifier(c).as_string(None) for c in partition_key)
     raise CatalogError(
         f"{source.qualified} has no primary key and no unique index on NOT NULL columns; "
         "unpartition copies and replays rows by one. Add one that includes the partition key "
-        f"({key}), e.g. ALTER TABLE {source.qualified} ADD PRIMARY KEY (id, {key}) (each "
+        f"({key}), e.g. ALTER TABLE {source.quoted} ADD PRIMARY KEY (id, {key}) (each "
         "partition's index built CONCURRENTLY first, then attached), and run unpartition "
         "again; nothing was changed"
     )
