@@ -73,7 +73,7 @@ from ..model.convert import (
 )
 from ..model.intervals import Interval
 from ..model.keys import IdInterval
-from ..model.text import first_line
+from ..model.text import first_line, natural_key
 from ..model.unpartition import Direction
 from . import store
 from .manager import Manager
@@ -1540,6 +1540,7 @@ END
                 (tree.as_string(conn),),
             )
             leaves = [(str(n), str(d)) for n, d in cur.fetchall()]
+            leaves.sort(key=lambda leaf: natural_key(leaf[0]))  # the report lists them so
             if not leaves:
                 return {}
             pending = sql.SQL("NOT EXISTS (SELECT FROM {log} l WHERE ({lk}) = ({xk}))").format(

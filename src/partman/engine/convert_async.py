@@ -71,7 +71,7 @@ from ..model.convert import (
 )
 from ..model.intervals import Interval
 from ..model.keys import IdInterval
-from ..model.text import first_line
+from ..model.text import first_line, natural_key
 from ..model.unpartition import Direction
 from . import store_async as store
 from .manager_async import AsyncManager
@@ -1538,6 +1538,7 @@ END
                 (tree.as_string(conn),),
             )
             leaves = [(str(n), str(d)) for n, d in await cur.fetchall()]
+            leaves.sort(key=lambda leaf: natural_key(leaf[0]))  # the report lists them so
             if not leaves:
                 return {}
             pending = sql.SQL("NOT EXISTS (SELECT FROM {log} l WHERE ({lk}) = ({xk}))").format(

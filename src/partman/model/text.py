@@ -8,6 +8,7 @@ written once, here.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 
 def first_line(error: BaseException, *, with_type: bool = False) -> str:
@@ -51,3 +52,13 @@ def human_duration(seconds: float) -> str:
     if minutes >= 10 or (minutes and not secs):
         return f"{minutes} min"
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """A name's sort key with its digit runs compared as numbers: an id table's partitions
+    `p50000`, `p100000` come in key order, where sorting as text puts `p100000` first."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
