@@ -1,11 +1,12 @@
-"""Texts partman shows: a partition list in key order whatever the names' digit counts."""
+"""Texts partman shows: a partition list in key order whatever the names' digit counts, and
+SQL a message suggests running, with the names quoted where they must be."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from partman.model.text import natural_key
+from partman.model.text import natural_key, sql_name
 
 
 def test_an_id_tables_partitions_sort_by_their_numbers_not_as_text() -> None:
@@ -28,3 +29,9 @@ def test_date_named_partitions_keep_their_calendar_order() -> None:
 def test_numbered_names_sort_as_their_numbers(numbers: list[int]) -> None:
     names = [f"t_p{n}" for n in numbers]
     assert [int(n[3:]) for n in sorted(names, key=natural_key)] == sorted(numbers)
+
+
+def test_a_suggested_statement_quotes_only_the_names_that_need_it() -> None:
+    assert sql_name("public", "events") == "public.events"
+    assert sql_name("Sales", 'my "odd" table', "été") == '"Sales"."my ""odd"" table"."été"'
+    assert sql_name("1st") == '"1st"'

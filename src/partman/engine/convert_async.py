@@ -71,7 +71,7 @@ from ..model.convert import (
 )
 from ..model.intervals import Interval
 from ..model.keys import IdInterval
-from ..model.text import first_line, natural_key
+from ..model.text import first_line, natural_key, sql_name
 from ..model.unpartition import Direction
 from . import store_async as store
 from .manager_async import AsyncManager
@@ -2676,7 +2676,7 @@ async def _carry(
     for (pub,) in await cur.fetchall():
         out.notices.append(
             f"publication {pub} publishes {source.qualified} but will not publish the new "
-            f"table: after the swap, ALTER PUBLICATION {sql.Identifier(pub).as_string(None)} "
+            f"table: after the swap, ALTER PUBLICATION {sql_name(pub)} "
             f"ADD TABLE {source.quoted} "
             "(with publish_via_partition_root = true) and resynchronize the subscriber"
         )

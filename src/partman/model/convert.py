@@ -13,12 +13,11 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from psycopg import sql
-
 from ..errors import ConfigError, IndexDefinitionError, NotPartitionedError
 from .config import MAX_IDENTIFIER_BYTES
 from .naming import short_hash
 from .storage import PARAMETERS, Value, canonical, check_parameters
+from .text import sql_name
 
 
 class Step(enum.Enum):
@@ -180,7 +179,7 @@ class SourceTable:
     @property
     def quoted(self) -> str:
         """The name as SQL a message suggests running (quoted where it needs to be)."""
-        return sql.Identifier(self.schema, self.name).as_string(None)
+        return sql_name(self.schema, self.name)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -62,3 +62,14 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
         for part in re.split(r"(\d+)", name)
         if part
     )
+
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def sql_name(*parts: str) -> str:
+    """A (qualified) name as a message suggests running it: each part double-quoted when it
+    needs to be (uppercase, spaces, quotes, unicode), bare when plain, as people write SQL."""
+    return ".".join(
+        part if _PLAIN.fullmatch(part) else '"' + part.replace('"', '""') + '"' for part in parts
+    )

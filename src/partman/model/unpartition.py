@@ -13,10 +13,9 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from psycopg import sql
-
 from ..errors import CatalogError, NotPartitionedError
 from .convert import SourceTable, TwinIndex, twin_indexes
+from .text import sql_name
 
 
 class Direction(enum.Enum):
@@ -53,7 +52,7 @@ def keyset_key(source: SourceTable, partition_key: Sequence[str]) -> tuple[str, 
             and all(c in not_null for c in columns)
         ):
             return columns
-    key = ", ".join(sql.Identifier(c).as_string(None) for c in partition_key)
+    key = ", ".join(sql_name(c) for c in partition_key)
     raise CatalogError(
         f"{source.qualified} has no primary key and no unique index on NOT NULL columns; "
         "unpartition copies and replays rows by one. Add one that includes the partition key "

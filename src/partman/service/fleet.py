@@ -16,11 +16,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,7 +28,6 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from ..engine.hooks import PreDropHook
-from ..logs import log_event
 from ..model.clock import Clock
 from ..model.config import Config
 from ..model.service_options import ServiceOptions
@@ -39,7 +37,7 @@ from .api.host import Host
 from .database import missing_privileges
 from .passes import Prepare
 from .root import Service
-from .server import HttpServer, ServerThread
+from .server import HttpServer, ServerThread, serve_until_signalled
 
 OnFleetReady = Callable[["Fleet", str], None]
 """Called once the HTTP server listens, with the fleet and its base URL."""
@@ -265,29 +263,7 @@ class Fleet:
 
     def serve(self, on_ready: OnFleetReady | None = None) -> None:
         """Serve until SIGTERM or SIGINT, then stop gracefully (as `Service.serve`)."""
-        server = self._server(on_ready)
-        stopping: list[int] = []
-        main = threading.current_thread() is threading.main_thread()
-
-        def remember(signum: int, frame: FrameType | None) -> None:
-            stopping.append(signum)
-
-        previous = (
-            {s: signal.signal(s, remember) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
-        )
-        try:
-            server.run()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            self.close()
-        if stopping:
-            log_event(
-                self.logger,
-                logging.INFO,
-                "service_stopped",
-                f"{self.options.instance} stopped on {signal.Signals(stopping[0]).name}",
-            )
+        serve_until_signalled(self._server(on_ready), self, self.logger)
 
     def start_server(
         self, on_ready: OnFleetReady | None = None, timeout: float = 30.0

@@ -13,10 +13,8 @@ import contextlib
 import datetime as dt
 import functools
 import logging
-import signal
-import threading
 from collections.abc import Callable, Iterator
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -28,7 +26,6 @@ from ..db import reads
 from ..decide.coverage import Inventory
 from ..engine.hooks import PreDropHook, StepHook
 from ..engine.manager import Manager
-from ..logs import log_event
 from ..model.clock import Clock
 from ..model.config import Config
 from ..model.operations import Plan
@@ -40,7 +37,7 @@ from .database import Database
 from .metrics import Metrics
 from .passes import Passes, Prepare
 from .scheduler import Scheduler, wake_channel
-from .server import HttpServer, ServerThread
+from .server import HttpServer, ServerThread, serve_until_signalled
 from .shared import SharedReads, read_fingerprint
 
 OnReady = Callable[["Service", str], None]
@@ -243,29 +240,7 @@ class Service:
         """Serve until SIGTERM or SIGINT, then stop gracefully: requests under way and the
         pass under way finish, leadership is released, the pool is closed. Returns normally.
         """
-        server = self._server(on_ready)
-        stopping: list[int] = []
-        main = threading.current_thread() is threading.main_thread()
-
-        def remember(signum: int, frame: FrameType | None) -> None:
-            stopping.append(signum)  # uvicorn re-raises the signal it handled, once done
-
-        previous = (
-            {s: signal.signal(s, remember) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
-        )
-        try:
-            server.run()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            self.close()
-        if stopping:
-            log_event(
-                self.logger,
-                logging.INFO,
-                "service_stopped",
-                f"{self.options.instance} stopped on {signal.Signals(stopping[0]).name}",
-            )
+        serve_until_signalled(self._server(on_ready), self, self.logger)
 
     def start_server(self, on_ready: OnReady | None = None, timeout: float = 30.0) -> ServerThread:
         """Serve from a background thread (tests, or an application embedding the service)."""

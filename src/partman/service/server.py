@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Protocol
 
 import uvicorn
@@ -136,3 +137,31 @@ class ServerThread:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def serve_until_signalled(server: HttpServer, served: Served, logger: logging.Logger) -> None:
+    """Serve in this thread until SIGTERM or SIGINT, then stop gracefully: requests under way
+    and the pass under way finish, `served` is closed (leadership released, pools closed).
+    Returns normally, so that a container's stop is a clean exit, not a signal death."""
+    stopping: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+
+    def remember(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)  # uvicorn re-raises the signal it handled, once done
+
+    previous = (
+        {s: signal.signal(s, remember) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    )
+    try:
+        server.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        served.close()
+    if stopping:
+        log_event(
+            logger,
+            logging.INFO,
+            "service_stopped",
+            f"{served.options.instance} stopped on {signal.Signals(stopping[0]).name}",
+        )
