@@ -189,6 +189,50 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
     )
 
 
+def tree_lock_blockers_query(schema: str, name: str, *, budget: dt.timedelta) -> sql.Composed:
+    """Who would make a `LOCK TABLE schema.name` queue. A LOCK of a partitioned table locks
+    every partition too, so holders of any lock on the table or on a partition count: those
+    whose transaction is older than the budget or idle in transaction, and every autovacuum
+    worker (PostgreSQL cancels an autovacuum that blocks a lock request only once the request
+    has waited deadlock_timeout, 1 s by default, which a lock_timeout under it never reaches:
+    a swap would time out behind it on every attempt). Rows: pid, mode, relation,
+    application_name, state, transaction age in seconds, the start of the query, whether it
+    is an autovacuum worker, whether that one runs to prevent wraparound (it cannot be
+    cancelled); oldest first, ten at most."""
+    return sql.SQL(
+        """
+WITH p AS (
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = {schema} AND c.relname = {name}),
+rel AS (
+    SELECT p.oid FROM p
+    UNION
+    SELECT t.relid FROM p, pg_partition_tree(p.oid) AS t)
+SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesce(a.state, ''),
+       coalesce(extract(epoch FROM clock_timestamp() - a.xact_start)::float8, 0),
+       left(a.query, 120),
+       coalesce(a.backend_type = 'autovacuum worker', false),
+       coalesce(a.query LIKE '%to prevent wraparound%', false)
+  FROM rel
+  JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid AND l.granted
+                 AND l.pid <> pg_backend_pid()
+                 AND l.database = (SELECT oid FROM pg_database
+                                    WHERE datname = current_database())
+  JOIN pg_class c ON c.oid = rel.oid
+  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE a.state LIKE 'idle in transaction%'
+    OR clock_timestamp() - a.xact_start > {budget}::interval
+    OR a.backend_type = 'autovacuum worker'
+ ORDER BY a.xact_start
+ LIMIT 10
+"""
+    ).format(schema=sql.Literal(schema), name=sql.Literal(name), budget=ms(budget))
+
+
+def cancel_backend_sql(pid: int) -> sql.Composed:
+    return sql.SQL("SELECT pg_cancel_backend({})").format(sql.Literal(pid))
+
+
 # -- creating --------------------------------------------------------------------------------
 
 

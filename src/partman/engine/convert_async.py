@@ -51,6 +51,7 @@ from ..errors import (
     NotPartitionedError,
     TableNotFoundError,
 )
+from ..logs import log_event
 from ..model import convert as model
 from ..model import unpartition as unmodel
 from ..model.backoff import Backoff
@@ -364,7 +365,9 @@ class AsyncConverter:
                 await self._set_state(conn, record["id"], State.FINISHED)
 
             try:
-                await self._locked(conn, [(schema, name), (schema, record["old_name"])], work)
+                await self._locked(
+                    conn, [(schema, name), (schema, record["old_name"])], work, notes=report.notes
+                )
             except pgerrors.DependentObjectsStillExist as error:
                 raise ConversionError(
                     f"cannot drop {schema}.{record['old_name']}: {first_line(error)}; drop or "
@@ -834,6 +837,8 @@ class AsyncConverter:
 
     def _swap_line(self, source: SourceTable, name: str, twin_name: str, old: str) -> str:
         return (
+            f"VACUUM (ANALYZE) {source.schema}.{twin_name} (the new table's statistics, and no "
+            "autovacuum left to start on it), then "
             f"in one transaction under lock_timeout "
             f"{self.config.lock_timeout.total_seconds() * 1000:.0f} ms (up to "
             f"{self.config.max_retries} retries): LOCK {source.qualified}, replay the last "
@@ -1590,6 +1595,7 @@ END
         report: ConvertReport,
     ) -> None:
         names = _Names(self._meta, source.schema, source.name, record["twin_name"], record, source)
+        await self._vacuum(conn, source.schema, record["twin_name"], report)
         await self._placed(  # leave little for the lock
             conn, table, source, record, lambda: self._replay_all(conn, names, record, drain=True)
         )
@@ -1613,7 +1619,7 @@ END
         views = [(v.schema, v.name) for v in await _views(conn, schema, name) if not v.materialized]
         locks = [*views, (schema, name), (schema, twin_name), *children]  # as queries: view first
         attempts = await self._placed(
-            conn, table, source, record, lambda: self._locked(conn, locks, work)
+            conn, table, source, record, lambda: self._locked(conn, locks, work, notes=report.notes)
         )
         report.swap_ms = (time.perf_counter() - started) * 1000
         report.swap_attempts = attempts
@@ -1638,6 +1644,29 @@ END
         report.notes.insert(
             0, f"swapped: {schema}.{name} is partitioned, the old table is {schema}.{old}"
         )
+
+    async def _vacuum(
+        self, conn: psycopg.AsyncConnection[Any], schema: str, twin: str, report: ConvertReport
+    ) -> None:
+        """The twin's rows were all just inserted: without this, the application's first
+        queries after the swap would be planned without statistics (autovacuum never analyzes
+        a partitioned table) and read every page's visibility, and autovacuum would soon start
+        on each partition, holding a lock the swap needs. Outside any transaction (VACUUM runs
+        in its own); it takes SHARE UPDATE EXCLUSIVE on the twin only, which the application
+        does not use yet, and supersedes an autovacuum already on it (PostgreSQL cancels that
+        one once this waits deadlock_timeout)."""
+        started = time.perf_counter()
+        await conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(schema, twin)))
+        seconds = time.perf_counter() - started
+        log_event(
+            self.logger,
+            logging.INFO,
+            "convert_vacuumed",
+            f"vacuumed and analyzed {schema}.{twin} in {seconds:.1f}s",
+            table=f"{schema}.{twin}",
+            seconds=round(seconds, 3),
+        )
+        report.notes.append(f"vacuumed and analyzed {sql_name(schema, twin)} in {seconds:.1f}s")
 
     def _moved_fks(
         self, source: SourceTable, record: dict[str, Any]
@@ -1878,7 +1907,7 @@ END
         started = time.perf_counter()
         views = [(v.schema, v.name) for v in await _views(conn, schema, name) if not v.materialized]
         report.swap_attempts = await self._locked(
-            conn, [*views, (schema, name), (schema, old), *children], work
+            conn, [*views, (schema, name), (schema, old), *children], work, notes=report.notes
         )
         report.swap_ms = (time.perf_counter() - started) * 1000
         await self._validate_fks(conn, fks)
@@ -1902,6 +1931,7 @@ END
         tables: Sequence[tuple[str, str]],
         work: Callable[[], Any],
         mode: str = "ACCESS EXCLUSIVE",
+        notes: list[str] | None = None,
     ) -> int:
         """`work` in one transaction holding `mode` (ACCESS EXCLUSIVE, or SHARE ROW EXCLUSIVE
         for a trigger: reads go on) on `tables`, taken under
@@ -1910,7 +1940,7 @@ END
         attempts = 0
         while True:
             attempts += 1
-            blocker = await self._blockers(conn, tables)
+            blocker = await self._blockers(conn, tables, notes)
             if blocker is None:
                 try:
                     async with conn.transaction():
@@ -1941,21 +1971,52 @@ END
             await _sleep(self._backoff.delay(attempts))
 
     async def _blockers(
-        self, conn: psycopg.AsyncConnection[Any], tables: Sequence[tuple[str, str]]
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        tables: Sequence[tuple[str, str]],
+        notes: list[str] | None = None,
     ) -> str | None:
+        """Who would make the LOCK queue, or None. An autovacuum worker in the way is
+        cancelled, as PostgreSQL itself would cancel it for a lock request that waited
+        deadlock_timeout (it starts again later); one that runs to prevent wraparound, or
+        that this role may not signal, is named instead."""
+        cancel: dict[int, str] = {}
         for schema, name in tables:
             cur = await conn.execute(
-                ddl.lock_blockers_query(
-                    schema, name, exclusive=True, default_too=False, budget=self.config.lock_timeout
-                )
+                ddl.tree_lock_blockers_query(schema, name, budget=self.config.lock_timeout)
             )
-            rows = await cur.fetchall()
-            if rows:
-                pid, mode, rel, app, state, age, q = rows[0]
+            for pid, mode, rel, app, state, age, q, autovacuum, wraparound in await cur.fetchall():
+                if autovacuum and not wraparound:
+                    cancel[pid] = rel
+                    continue
+                if autovacuum:
+                    return (
+                        f"autovacuum (pid {pid}) holds {mode} on {rel} to prevent wraparound, "
+                        "which PostgreSQL does not let anyone cancel: run it again once it ends"
+                    )
                 return (
                     f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
                     f"{age:.1f}s) holds {mode} on {rel}: {q!r}"
                 )
+        for pid, rel in cancel.items():
+            try:
+                await conn.execute(ddl.cancel_backend_sql(pid))
+            except pgerrors.InsufficientPrivilege:
+                return (
+                    f"autovacuum (pid {pid}) holds a lock on {rel} and this role may not cancel "
+                    "it: run it again once it ends, or as a role that may (a superuser; on "
+                    "PostgreSQL 18 a member of pg_signal_autovacuum_worker)"
+                )
+            log_event(
+                self.logger,
+                logging.INFO,
+                "autovacuum_cancelled",
+                f"cancelled the autovacuum of {rel} (pid {pid}): it held a lock the swap needs",
+                pid=pid,
+                relation=rel,
+            )
+            if notes is not None:
+                notes.append(f"cancelled the autovacuum of {rel} (pid {pid}) to take the lock")
         return None
 
 
