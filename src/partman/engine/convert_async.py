@@ -1666,7 +1666,7 @@ END
             table=f"{schema}.{twin}",
             seconds=round(seconds, 3),
         )
-        report.notes.append(f"vacuumed and analyzed {sql_name(schema, twin)} in {seconds:.1f}s")
+        report.notes.append(f"VACUUM (ANALYZE) of the new table before the swap: {seconds:.1f}s")
 
     def _moved_fks(
         self, source: SourceTable, record: dict[str, Any]
