@@ -251,7 +251,7 @@ def test_under_load_then_rollback_carries_back_and_finish_drops(dsn: str, shape:
         writers.finish()
     assert writers.errors == []
     assert writers.ops > 100
-    print(f"{shape.id}: {writers.ops} writes, longest {writers.longest * 1000:.0f} ms")
+    print(f"{shape.id}: {writers.summary()}")
     assert writers.longest < STALL  # no write waited on a lock longer than the budget: errors
     assert kind(dsn) == "p"  # rolled back: the partitioned table, with every write made since
     assert "t" in managed(dsn)  # and managed by partman again, its policy as it was

@@ -1658,7 +1658,12 @@ END
         does not use yet, and supersedes an autovacuum already on it (PostgreSQL cancels that
         one once this waits deadlock_timeout)."""
         started = time.perf_counter()
-        conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(schema, twin)))
+        # a server-wide statement_timeout would cancel it on a big table: it blocks no one
+        conn.execute("SET statement_timeout = 0")
+        try:
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(schema, twin)))
+        finally:
+            conn.execute("RESET statement_timeout")
         seconds = time.perf_counter() - started
         log_event(
             self.logger,
