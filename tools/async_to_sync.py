@@ -46,6 +46,7 @@ MODULES = [
     "indexes",
     "export",
     "convert",
+    "autovacuum",
 ]
 """Each ``<name>_async.py`` generates ``<name>.py``."""
 

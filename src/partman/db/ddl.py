@@ -152,8 +152,11 @@ def lock_blockers_query(
     """Who would make our lock request queue: holders of a lock that conflicts with the one we
     need on the parent (ACCESS EXCLUSIVE if `exclusive`, else SHARE UPDATE EXCLUSIVE) or, if
     `default_too`, any lock on its default partition, whose transaction is older than the
-    budget or idle in transaction. Rows: pid, mode, relation, application_name, state,
-    transaction age in seconds, the start of the query; oldest first, five at most."""
+    budget or idle in transaction, and any autovacuum worker holding one (see
+    `tree_lock_blockers_query`: a lock request under the budget never makes PostgreSQL cancel
+    it). Rows: pid, mode, relation, application_name, state, transaction age in seconds, the
+    start of the query, whether it is an autovacuum worker, whether that one runs to prevent
+    wraparound; oldest first, five at most."""
     return sql.SQL(
         """
 WITH p AS (
@@ -166,7 +169,10 @@ rel AS (
     UNION ALL
     SELECT p.partdefid, {default_modes}::text[] FROM p WHERE p.partdefid <> 0 AND {creates})
 SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesce(a.state, ''),
-       extract(epoch FROM clock_timestamp() - a.xact_start)::float8, left(a.query, 120)
+       coalesce(extract(epoch FROM clock_timestamp() - a.xact_start)::float8, 0),
+       left(a.query, 120),
+       coalesce(a.backend_type = 'autovacuum worker', false),
+       coalesce(a.query LIKE '%to prevent wraparound%', false)
   FROM rel
   JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = rel.oid AND l.granted
                  AND l.mode = ANY (rel.modes) AND l.pid <> pg_backend_pid()
@@ -176,6 +182,7 @@ SELECT l.pid, l.mode, c.relname::text, coalesce(a.application_name, ''), coalesc
   LEFT JOIN pg_stat_activity a ON a.pid = l.pid
  WHERE a.state LIKE 'idle in transaction%'
     OR clock_timestamp() - a.xact_start > {budget}::interval
+    OR a.backend_type = 'autovacuum worker'
  ORDER BY a.xact_start
  LIMIT 5
 """

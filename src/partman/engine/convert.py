@@ -72,11 +72,13 @@ from ..model.convert import (
     Step,
     StepPlan,
 )
+from ..model.holders import Holder
 from ..model.intervals import Interval
 from ..model.keys import IdInterval
 from ..model.text import first_line, natural_key, sql_name
 from ..model.unpartition import Direction
 from . import store
+from .autovacuum import cancel_autovacuum
 from .manager import Manager
 
 StepHook = Callable[[str], object]
@@ -1983,48 +1985,19 @@ END
         tables: Sequence[tuple[str, str]],
         notes: list[str] | None = None,
     ) -> str | None:
-        """Who would make the LOCK queue, or None. An autovacuum worker in the way is
-        cancelled, as PostgreSQL itself would cancel it for a lock request that waited
-        deadlock_timeout (it starts again later); one that runs to prevent wraparound, or
-        that this role may not signal, is named instead."""
-        cancel: dict[int, str] = {}
+        """Who would make the LOCK queue, or None. An autovacuum in the way is cancelled
+        (`model.holders`); one that may not be is named."""
+        holders: list[Holder] = []
         for schema, name in tables:
             cur = conn.execute(
                 ddl.tree_lock_blockers_query(schema, name, budget=self.config.lock_timeout)
             )
-            for pid, mode, rel, app, state, age, q, autovacuum, wraparound in cur.fetchall():
-                if autovacuum and not wraparound:
-                    cancel[pid] = rel
-                    continue
-                if autovacuum:
-                    return (
-                        f"autovacuum (pid {pid}) holds {mode} on {rel} to prevent wraparound, "
-                        "which PostgreSQL does not let anyone cancel: run it again once it ends"
-                    )
-                return (
-                    f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
-                    f"{age:.1f}s) holds {mode} on {rel}: {q!r}"
-                )
-        for pid, rel in cancel.items():
-            try:
-                conn.execute(ddl.cancel_backend_sql(pid))
-            except pgerrors.InsufficientPrivilege:
-                return (
-                    f"autovacuum (pid {pid}) holds a lock on {rel} and this role may not cancel "
-                    "it: run it again once it ends, or as a role that may (a superuser; on "
-                    "PostgreSQL 18 a member of pg_signal_autovacuum_worker)"
-                )
-            log_event(
-                self.logger,
-                logging.INFO,
-                "autovacuum_cancelled",
-                f"cancelled the autovacuum of {rel} (pid {pid}): it held a lock the swap needs",
-                pid=pid,
-                relation=rel,
-            )
-            if notes is not None:
-                notes.append(f"cancelled the autovacuum of {rel} (pid {pid}) to take the lock")
-        return None
+            holders += [Holder.of(row) for row in cur.fetchall()]
+        others = [h for h in holders if not h.autovacuum]
+        if others:
+            return others[0].describe()
+        left = cancel_autovacuum(conn, holders, self.logger, notes)
+        return left[0].describe() if left else None
 
 
 # -- names and SQL pieces --------------------------------------------------------------------

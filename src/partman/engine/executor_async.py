@@ -50,6 +50,7 @@ from ..model.archive import ArchiveError
 from ..model.backoff import Backoff
 from ..model.columns import tenant_text
 from ..model.config import Config
+from ..model.holders import Holder
 from ..model.operations import (
     CreateDefaultPartition,
     CreatePartition,
@@ -64,6 +65,7 @@ from ..model.operations import (
 from ..model.report import OperationResult, Outcome, Skipped, SkipReason
 from ..model.text import first_line, iso
 from . import export_async as export
+from .autovacuum_async import cancel_autovacuum
 from .hooks import HOOK_DECISIONS, AsyncPreDropHook, AsyncSleep, AsyncStepHook
 
 _TENANT_BATCH = 60
@@ -333,11 +335,22 @@ class AsyncExecutor:
             return {}
         cur = await conn.execute(ddl.script([self._blockers_query(ops) for ops in groups.values()]))
         found = await _row_sets(cur)
-        return {
-            parent: reason
-            for parent, rows in zip(groups, found, strict=True)
-            if (reason := _blocked_reason(parent, rows)) is not None
-        }
+        reasons: dict[str, str] = {}
+        for parent, rows in zip(groups, found, strict=True):
+            holders = await self._in_the_way(conn, rows)
+            if (reason := _blocked_reason(parent, holders)) is not None:
+                reasons[parent] = reason
+        return reasons
+
+    async def _in_the_way(
+        self, conn: psycopg.AsyncConnection[Any], rows: Sequence[Any]
+    ) -> list[Holder]:
+        """The look for holders' rows, less the autovacuum workers cancelled (when nothing
+        else is in the way: with another holder the pass skips the parent anyway)."""
+        holders = [Holder.of(row) for row in rows]
+        if not holders or any(not h.autovacuum for h in holders):
+            return holders
+        return await cancel_autovacuum(conn, holders, self.logger)
 
     async def _create_tenants(
         self,
@@ -865,7 +878,7 @@ class AsyncExecutor:
         """Who would make our lock request queue? Holders of a conflicting lock whose
         transaction is older than the lock budget, or idle in transaction."""
         cur = await conn.execute(self._blockers_query(ops))
-        return _blocked_reason(parent, await cur.fetchall())
+        return _blocked_reason(parent, await self._in_the_way(conn, await cur.fetchall()))
 
     def _blockers_query(self, ops: list[Operation]) -> sql.Composed:
         creates = any(  # an ATTACH locks the default partition too
@@ -1704,20 +1717,22 @@ class AsyncExecutor:
         )
 
 
-def _blocked_reason(parent: str, rows: Sequence[Any]) -> str | None:
-    """The look for lock holders' answer as the reason a parent is skipped (None: no one)."""
-    if not rows:
+def _blocked_reason(parent: str, holders: Sequence[Holder]) -> str | None:
+    """The look for holders' answer as the reason a parent is skipped (None: no one)."""
+    if not holders:
         return None
-    holders: dict[int, list[Any]] = {}
-    for pid, mode, rel, app, state, age, q in rows:
-        if pid in holders:
-            holders[pid][1].append(f"{mode} on {rel}")
+    grouped: dict[int, tuple[Holder, list[str]]] = {}
+    for h in holders:
+        if h.pid in grouped:
+            grouped[h.pid][1].append(f"{h.mode} on {h.relation}")
         else:
-            holders[pid] = [(app, state, age, q), [f"{mode} on {rel}"]]
+            grouped[h.pid] = (h, [f"{h.mode} on {h.relation}"])
     who = "; ".join(
-        f"pid {pid} ({app or 'no application_name'}, {state}, transaction open "
-        f"{age:.1f}s, holds {', '.join(locks)}: {q!r})"
-        for pid, ((app, state, age, q), locks) in holders.items()
+        h.autovacuum_reason()
+        if h.autovacuum
+        else f"pid {h.pid} ({h.application or 'no application_name'}, {h.state}, transaction "
+        f"open {h.age:.1f}s, holds {', '.join(locks)}: {h.query!r})"
+        for h, locks in grouped.values()
     )
     return (
         f"skipped {parent} this pass: a lock request would queue behind {who}, and the "

@@ -1,13 +1,15 @@
-"""partman convert and unpartition against autovacuum (issue 15).
+"""Lock requests against autovacuum: partman convert and unpartition's swap (issue 15), and a
+maintenance pass's creates next to a default partition.
 
 A LOCK of a table waits behind an autovacuum of it (or of any of its partitions), and
 PostgreSQL cancels that autovacuum only once the request has waited deadlock_timeout (1 s),
-which a swap under a lock budget of a few hundred milliseconds never reaches: before the fix a
-10-million-row conversion gave up at its swap on a quiet machine, every attempt timed out
-behind the autovacuum of the freshly filled twin. Here an autovacuum is made to run for
-minutes (cost delay at its maximum, cost limit 1) on a server of our own whose launcher
-wakes every second, and the conversion still swaps, says it cancelled it, and leaves the new
-table vacuumed and analyzed.
+which a request under a lock budget of a few hundred milliseconds never reaches: before the
+fix a 10-million-row conversion gave up at its swap on a quiet machine, every attempt timed out
+behind the autovacuum of the freshly filled twin, and a pass skipped its creates for as long as
+an autovacuum of the default partition ran (the rows moved out of a big default partition
+leave it much to vacuum). Here an autovacuum is made to run for minutes (cost delay at its
+maximum, cost limit 1) on a server of our own whose launcher wakes every second, and the
+conversion still swaps and the pass still creates, each saying it cancelled it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+import partman
 from partman import Config, Converter, Table
 from partman.model.convert import State, Step
 
@@ -158,3 +161,38 @@ def test_unpartition_swap_cancels_an_autovacuum_of_a_partition(own_dsn: str) -> 
         kind = conn.execute("SELECT relkind::text FROM pg_class WHERE oid = 't'::regclass")
         assert kind.fetchone() == ("r",)
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (3000,)
+
+
+def test_a_pass_cancels_an_autovacuum_of_the_default_partition_and_creates(
+    own_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with psycopg.connect(own_dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE ev (id bigint, created_at timestamptz NOT NULL) "
+            "PARTITION BY RANGE (created_at)"
+        )
+        conn.execute("CREATE TABLE ev_default PARTITION OF ev DEFAULT")
+        conn.execute(
+            "INSERT INTO ev_default SELECT g, '2000-01-01' FROM generate_series(1, 20000) g"
+        )
+        conn.execute("DELETE FROM ev_default")  # what rows moved out of it leave behind
+        conn.execute(sql.SQL("ALTER TABLE ev_default SET ({})").format(sql.SQL(SLOW_AUTOVACUUM)))
+        pid = autovacuum_of(conn, "public.ev_default")
+
+        table = Table(
+            name="ev", partition_by="created_at", partition_interval="1 day", partition_count=3
+        )
+        with (
+            caplog.at_level(logging.INFO, logger="partman"),
+            partman.Manager(own_dsn, config=CONFIG) as manager,
+        ):
+            manager.add_managed_table(table)
+            report = manager.maintain()
+        assert report.skipped == [] and report.ok, str(report)
+        assert len(report.created) == 4  # today and 3 days ahead
+        events = [r for r in caplog.records if getattr(r, "event", "") == "autovacuum_cancelled"]
+        assert (pid, "ev_default") in [(r.pid, r.relation) for r in events]  # type: ignore[attr-defined]
+        parts = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.ev'::regclass"
+        ).fetchone()
+        assert parts == (5,)  # the default and the 4 days
