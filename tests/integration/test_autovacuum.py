@@ -196,3 +196,46 @@ def test_a_pass_cancels_an_autovacuum_of_the_default_partition_and_creates(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.ev'::regclass"
         ).fetchone()
         assert parts == (5,)  # the default and the 4 days
+
+
+def test_an_autovacuum_the_role_may_not_cancel_is_named_and_the_pass_skips(own_dsn: str) -> None:
+    role = f"av_{uuid.uuid4().hex[:8]}"
+    dbname = psycopg.conninfo.conninfo_to_dict(own_dsn)["dbname"]
+    with psycopg.connect(own_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+                sql.Identifier(str(dbname)), sql.Identifier(role)
+            )
+        )
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+        # what docs/operations asks for the look for holders: it sees the autovacuum, but may
+        # not signal it
+        conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+        conn.execute(
+            "CREATE TABLE ev (id bigint, created_at timestamptz NOT NULL) "
+            "PARTITION BY RANGE (created_at)"
+        )
+        conn.execute("CREATE TABLE ev_default PARTITION OF ev DEFAULT")
+        conn.execute(
+            "INSERT INTO ev_default SELECT g, '2000-01-01' FROM generate_series(1, 20000) g"
+        )
+        conn.execute("DELETE FROM ev_default")
+        conn.execute(sql.SQL("ALTER TABLE ev_default SET ({})").format(sql.SQL(SLOW_AUTOVACUUM)))
+        conn.execute("RESET ROLE")
+        pid = autovacuum_of(conn, "public.ev_default")
+
+        as_role = psycopg.conninfo.make_conninfo(own_dsn, user=role)
+        table = Table(
+            name="ev", partition_by="created_at", partition_interval="1 day", partition_count=3
+        )
+        with partman.Manager(as_role, config=CONFIG) as manager:
+            manager.add_managed_table(table)
+            report = manager.maintain()
+        assert report.created == [] and len(report.skipped) == 4, str(report)
+        reason = report.skipped[0].error or ""
+        assert f"autovacuum (pid {pid}) holds ShareUpdateExclusiveLock on ev_default" in reason
+        assert "this role may not cancel it" in reason and "pg_signal_autovacuum_worker" in reason
+        still = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+        assert still.fetchone() == (1,)  # left running
