@@ -160,6 +160,7 @@ class Scheduler(Keeper):
         self._leader = False
         self._leader_pid: int | None = None
         self._in_pass = False
+        self._began_leading = False
         self._stand_back_until = 0.0
         self._attempts = 0
         self._last_error: dict[str, Any] | None = None
@@ -254,6 +255,7 @@ class Scheduler(Keeper):
     def _prepare(self) -> None:
         self._wake.clear()  # a wake from now on (a change during the pass) means one more
         self._in_pass = False  # run_pass counts its own errors in the metrics
+        self._began_leading = self._leader
         with self._lock:
             self._last_attempt = _utcnow()
             self._attempts += 1
@@ -284,9 +286,14 @@ class Scheduler(Keeper):
         if not self._in_pass:
             self.metrics.pass_errors.inc()
         fenced = is_fenced(error)
-        # a pass that began as leader and ends without it failed for its leadership (the
-        # heartbeat saw it first): said so, not as the error the lost connection gave the pass
-        lost = self._in_pass and self.options.leader_election and not self._leader
+        # an attempt that began as leader (or a pass that began) and ends without it failed
+        # for its leadership (the heartbeat, or the claim's check of the leadership session,
+        # saw it first): said so, not as the error the lost connection gave it
+        lost = (
+            self.options.leader_election
+            and not self._leader
+            and (self._in_pass or self._began_leading)
+        )
         with self._lock:
             self._last_error = {
                 "message": first_line(error, with_type=True),
