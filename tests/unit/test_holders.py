@@ -31,3 +31,13 @@ def test_an_autovacuum_may_be_cancelled_unless_it_prevents_wraparound_or_was_ref
 def test_missing_activity_columns_read_as_empty() -> None:
     holder = Holder.of((7, "AccessExclusiveLock", "t", None, None, None, None, False, False))
     assert (holder.application, holder.state, holder.age, holder.query) == ("", "", 0.0, "")
+
+
+def test_a_young_idle_in_transaction_session_is_between_statements_an_old_one_is_not() -> None:
+    young = Holder.of((41, "RowExclusiveLock", "t", "app", "idle in transaction", 0.01, "q", 0, 0))
+    old = Holder.of((41, "RowExclusiveLock", "t", "app", "idle in transaction", 0.2, "q", 0, 0))
+    busy = Holder.of((41, "RowExclusiveLock", "t", "app", "active", 0.01, "q", False, False))
+    assert young.between_statements(0.3)
+    assert not old.between_statements(0.3)  # over a fifth of the budget: a stalled transaction
+    assert not busy.between_statements(0.3)
+    assert not Holder.of((*VACUUM, True, False)).between_statements(100.0)

@@ -93,6 +93,12 @@ _LOCK_MODES = {m: m for m in ("ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE")}
 _FILTERS_PER_SCAN = 64
 """Partitions counted per scan of the source by verify (each row is tested against every
 partition constraint of its scan: a few dozen is cheap, thousands are not)."""
+QUICK_LOOKS = 20
+QUICK_LOOK_PAUSE = 0.01
+"""A busy application's writers are often caught idle in transaction between two statements
+of a transaction a few milliseconds old: the look for holders asks again, every 10 ms up to
+20 times, while those are all it finds, instead of spending an attempt (and its backoff) on
+them. It never queues the LOCK behind them: that waits for their commit, however long."""
 VERIFY_BATCH_ROWS = 50_000
 """Rows per checksum batch (fixed, so that the checksum of a table does not depend on the copy's
 batch size: md5 over the batches' md5s, each of the rows' text in key order)."""
@@ -1949,7 +1955,14 @@ END
         attempts = 0
         while True:
             attempts += 1
-            blocker = self._blockers(conn, tables, notes)
+            holders = self._blockers(conn, tables, notes)
+            for _ in range(QUICK_LOOKS):  # a writer between two statements: gone in a moment
+                budget = self.config.lock_timeout.total_seconds()
+                if not holders or not all(h.between_statements(budget) for h in holders):
+                    break
+                _sleep(QUICK_LOOK_PAUSE)
+                holders = self._blockers(conn, tables, notes)
+            blocker = holders[0].describe() if holders else None
             if blocker is None:
                 try:
                     with conn.transaction():
@@ -1984,9 +1997,9 @@ END
         conn: psycopg.Connection[Any],
         tables: Sequence[tuple[str, str]],
         notes: list[str] | None = None,
-    ) -> str | None:
-        """Who would make the LOCK queue, or None. An autovacuum in the way is cancelled
-        (`model.holders`); one that may not be is named."""
+    ) -> list[Holder]:
+        """Who would make the LOCK queue (none: ask). An autovacuum in the way is cancelled
+        (`model.holders`); one that may not be is left in."""
         holders: list[Holder] = []
         for schema, name in tables:
             cur = conn.execute(
@@ -1995,9 +2008,8 @@ END
             holders += [Holder.of(row) for row in cur.fetchall()]
         others = [h for h in holders if not h.autovacuum]
         if others:
-            return others[0].describe()
-        left = cancel_autovacuum(conn, holders, self.logger, notes)
-        return left[0].describe() if left else None
+            return others
+        return cancel_autovacuum(conn, holders, self.logger, notes)
 
 
 # -- names and SQL pieces --------------------------------------------------------------------

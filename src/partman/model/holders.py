@@ -58,6 +58,15 @@ class Holder:
     def refuse(self) -> Holder:
         return replace(self, refused=True)
 
+    def between_statements(self, budget: float) -> bool:
+        """An application's session idle in a transaction younger than a fifth of the lock
+        budget (`budget` seconds): most likely between two statements, soon done."""
+        return (
+            not self.autovacuum
+            and self.state.startswith("idle in transaction")
+            and self.age < budget / 5
+        )
+
     def autovacuum_reason(self) -> str:
         """Why an autovacuum in the way was left running."""
         if self.wraparound:
